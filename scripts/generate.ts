@@ -1,0 +1,198 @@
+import { parseArgs } from 'node:util';
+import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
+import { GenerationSummary, PageViewGenerator, type GeneratedRecord } from '../shared/generator.js';
+import { putRecordsReliably } from '../shared/kinesis-producer.js';
+import { resourceNames } from '../shared/resources.js';
+import { toIso } from '../shared/time.js';
+import { clientOptionsFor, readStackFile } from '../local/stack-file.js';
+import { parseInstant, parseNumber, runCli, UsageError } from './cli.js';
+
+const USAGE = `Usage: npm run generate -- [options]
+
+  --out stdout|kinesis   where records go (default stdout: JSON lines)
+  --count N              records to produce
+  --duration SECONDS     or: produce for this long of event time (default 10 s when no --count)
+  --rate N               events per second (default 100); kinesis output is paced in real time
+  --seed N               PRNG seed (default 1): same seed, same records
+  --start TIME           event time of the first record, ISO-8601 or epoch ms; "now" is the default for
+                         kinesis, 2026-01-01T00:00:00Z for stdout (so that a seed gives the same bytes)
+  --late FRACTION        share of records created --late-lag in the past (default 0)
+  --late-lag SECONDS     how late late records are (default 3600)
+  --duplicates FRACTION  share of records that re-send the previous record's bytes (default 0)
+  --malformed FRACTION   share of records that break a validation rule (default 0)
+  --urls N               distinct pages (default 100)
+  --users N              size of the user-id space (default 1000000)
+  --stream NAME          Kinesis stream (default: the local stack's, from .local/stack.json)
+  --quiet                no progress lines
+
+A summary goes to stderr at the end (and on Ctrl-C).`;
+
+const DETERMINISTIC_START = Date.UTC(2026, 0, 1);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      out: { type: 'string', default: 'stdout' },
+      count: { type: 'string' },
+      duration: { type: 'string' },
+      rate: { type: 'string', default: '100' },
+      seed: { type: 'string', default: '1' },
+      start: { type: 'string' },
+      late: { type: 'string', default: '0' },
+      'late-lag': { type: 'string', default: '3600' },
+      duplicates: { type: 'string', default: '0' },
+      malformed: { type: 'string', default: '0' },
+      urls: { type: 'string', default: '100' },
+      users: { type: 'string', default: '1000000' },
+      stream: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const out = values.out;
+  if (out !== 'stdout' && out !== 'kinesis')
+    throw new UsageError(`--out must be stdout or kinesis, got "${out}"`);
+  const rate = parseNumber(values.rate, '--rate', { min: 0.001, max: 1e7 })!;
+  const count = parseNumber(values.count, '--count', { min: 0 });
+  const duration = parseNumber(values.duration, '--duration', { min: 0 });
+  if (count !== undefined && duration !== undefined)
+    throw new UsageError('give --count or --duration, not both');
+  const total = Math.floor(count ?? (duration ?? 10) * rate);
+  const startMs =
+    values.start === undefined || values.start === 'now'
+      ? out === 'stdout' && values.start === undefined
+        ? DETERMINISTIC_START
+        : Date.now()
+      : parseInstant(values.start, '--start');
+  const generator = new PageViewGenerator({
+    seed: parseNumber(values.seed, '--seed')!,
+    startMs,
+    rate,
+    lateFraction: parseNumber(values.late, '--late', { min: 0, max: 1 }),
+    lateLagMs: parseNumber(values['late-lag'], '--late-lag', { min: 0 })! * 1000,
+    duplicateFraction: parseNumber(values.duplicates, '--duplicates', { min: 0, max: 1 }),
+    malformedFraction: parseNumber(values.malformed, '--malformed', { min: 0, max: 1 }),
+    urlCount: parseNumber(values.urls, '--urls', { min: 1 }),
+    userCount: parseNumber(values.users, '--users', { min: 1 }),
+  });
+  const summary = new GenerationSummary();
+  const report = () => printSummary(summary, out);
+  process.once('SIGINT', () => {
+    report();
+    process.exit(130);
+  });
+
+  if (out === 'stdout') {
+    await writeStdout(generator, total, summary);
+  } else {
+    await sendToKinesis(generator, total, summary, rate, values.stream, values.quiet);
+  }
+  report();
+}
+
+async function writeStdout(
+  generator: PageViewGenerator,
+  total: number,
+  summary: GenerationSummary,
+): Promise<void> {
+  const newline = Buffer.from('\n');
+  let buffered: Buffer[] = [];
+  const flush = async () => {
+    if (buffered.length === 0) return;
+    const chunk = Buffer.concat(buffered);
+    buffered = [];
+    if (!process.stdout.write(chunk)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+  };
+  for (const record of generator.take(total)) {
+    summary.add(record);
+    buffered.push(Buffer.from(record.data), newline);
+    if (buffered.length >= 2000) await flush();
+  }
+  await flush();
+}
+
+function kinesisTarget(streamOption: string | undefined): {
+  clients: AwsClients;
+  stream: string;
+  where: string;
+} {
+  const hasEndpoint = Object.keys(process.env).some((k) => k.startsWith('AWS_ENDPOINT_URL'));
+  const stack = hasEndpoint ? undefined : readStackFile();
+  if (stack) {
+    return {
+      clients: createAwsClients(clientOptionsFor(stack)),
+      stream: streamOption ?? stack.names.stream,
+      where: `local stack (${stack.endpoints.kinesis})`,
+    };
+  }
+  return {
+    clients: createAwsClients(),
+    stream: streamOption ?? resourceNames().stream,
+    where: process.env.AWS_ENDPOINT_URL_KINESIS ?? process.env.AWS_ENDPOINT_URL ?? 'AWS',
+  };
+}
+
+/** Sends in real time: every tick, the records whose event time has come, in PutRecords batches. */
+async function sendToKinesis(
+  generator: PageViewGenerator,
+  total: number,
+  summary: GenerationSummary,
+  rate: number,
+  streamOption: string | undefined,
+  quiet: boolean,
+): Promise<void> {
+  const { clients, stream, where } = kinesisTarget(streamOption);
+  if (!quiet) process.stderr.write(`sending ${total} records at ${rate}/s to ${stream} on ${where}\n`);
+  const started = Date.now();
+  let lastProgress = started;
+  let sent = 0;
+  let retried = 0;
+  try {
+    while (sent < total) {
+      const due = Math.min(total, Math.max(sent + 1, Math.floor(((Date.now() - started) / 1000) * rate)));
+      const batch: GeneratedRecord[] = [];
+      while (sent + batch.length < due) batch.push(generator.next());
+      const { retriedEntries } = await putRecordsReliably(clients.kinesis, stream, batch, {
+        onRetry: (n, attempt) =>
+          quiet || process.stderr.write(`  re-sending ${n} failed entries (attempt ${attempt + 1})\n`),
+      });
+      retried += retriedEntries;
+      for (const record of batch) summary.add(record);
+      sent += batch.length;
+      if (!quiet && Date.now() - lastProgress >= 5000) {
+        lastProgress = Date.now();
+        process.stderr.write(`  ${sent}/${total} sent (${retried} re-sent entries)\n`);
+      }
+      const nextDue = started + ((sent + 1) / rate) * 1000;
+      const wait = Math.min(200, nextDue - Date.now());
+      if (wait > 0 && sent < total) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  } finally {
+    clients.destroy();
+  }
+}
+
+function printSummary(summary: GenerationSummary, out: string): void {
+  const lines = [
+    `generated ${summary.records} records to ${out}: ${summary.events} events ` +
+      `(valid ${summary.byKind.valid}, late ${summary.byKind.late}, duplicate ${summary.byKind.duplicate}), ` +
+      `malformed ${summary.byKind.malformed}`,
+  ];
+  if (summary.byKind.malformed > 0) {
+    lines.push(
+      `  malformed by rule: ${Object.entries(summary.malformations)
+        .map(([rule, n]) => `${rule}=${n}`)
+        .join(' ')}`,
+    );
+  }
+  if (summary.events > 0)
+    lines.push(`  event time ${toIso(summary.minCreated)} .. ${toIso(summary.maxCreated)}`);
+  process.stderr.write(lines.join('\n') + '\n');
+}
+
+runCli(main);

@@ -1,0 +1,241 @@
+import { z } from 'zod';
+import { ISO_3166_ALPHA2 } from './countries.js';
+
+/**
+ * The page-view event: one JSON object per Kinesis record (UTF-8).
+ * This module is the single source of truth for its validation, its TypeScript type and the
+ * Parquet/Glue columns that Firehose writes and Athena/DuckDB read.
+ */
+
+/** Limits of a valid event; documented in the README ("Event model"). */
+export const EVENT_LIMITS = {
+  /** Largest record payload accepted, in bytes (UTF-8 JSON). */
+  maxRecordBytes: 4096,
+  maxUrlLength: 2048,
+  minStatus: 100,
+  maxStatus: 599,
+  maxBrowserLength: 32,
+  maxUserIdLength: 64,
+  /** 2000-01-01T00:00:00Z: nothing older is a plausible page view. */
+  minCreatedMs: 946_684_800_000,
+  /** Producers' clocks may run ahead of ours; more than this is rejected. */
+  maxFutureSkewMs: 15 * 60_000,
+} as const;
+
+/** What a rejected record is called, in logs, metrics and the dead-letter store. */
+export const VIOLATIONS = [
+  'not_base64',
+  'not_utf8',
+  'not_json',
+  'not_object',
+  'record_too_large',
+  'missing_field',
+  'wrong_type',
+  'created_not_integer',
+  'created_too_old',
+  'created_in_future',
+  'url_too_long',
+  'url_invalid',
+  'status_out_of_range',
+  'country_not_iso3166',
+  'browser_invalid',
+  'user_id_invalid',
+] as const;
+export type Violation = (typeof VIOLATIONS)[number];
+
+const violationSet: ReadonlySet<string> = new Set(VIOLATIONS);
+
+/** Missing fields and wrong JSON types get their own names whatever the field. */
+const typed = (what: 'string' | 'number') => ({
+  error: (issue: { input?: unknown }) =>
+    issue.input === undefined ? 'missing_field' : `wrong_type: expected ${what}`,
+});
+
+const URL_PATTERN = /^https?:\/\/[^\s/?#]+[^\s]*$/;
+const TOKEN_PATTERN = /^[A-Za-z0-9._-]+$/;
+const USER_ID_PATTERN = /^[\x21-\x7e]+$/;
+
+/**
+ * Each field: its zod check (messages are violation names) and its Glue/Athena column type.
+ * Field order here is the column order of the Parquet files and the Glue table.
+ */
+const fields = {
+  created: {
+    schema: z
+      .number(typed('number'))
+      .int({ error: 'created_not_integer' })
+      .gte(EVENT_LIMITS.minCreatedMs, { error: 'created_too_old' })
+      .lte(Number.MAX_SAFE_INTEGER, { error: 'created_in_future' }),
+    glueType: 'bigint',
+    comment: 'event time, epoch milliseconds UTC',
+  },
+  url: {
+    schema: z
+      .string(typed('string'))
+      .max(EVENT_LIMITS.maxUrlLength, { error: 'url_too_long' })
+      .regex(URL_PATTERN, { error: 'url_invalid' }),
+    glueType: 'string',
+    comment: 'absolute http(s) URL of the page',
+  },
+  status: {
+    schema: z
+      .number(typed('number'))
+      .int({ error: 'status_out_of_range' })
+      .gte(EVENT_LIMITS.minStatus, { error: 'status_out_of_range' })
+      .lte(EVENT_LIMITS.maxStatus, { error: 'status_out_of_range' }),
+    glueType: 'int',
+    comment: 'HTTP status code',
+  },
+  country: {
+    schema: z.string(typed('string')).refine((c) => ISO_3166_ALPHA2.has(c), { error: 'country_not_iso3166' }),
+    glueType: 'string',
+    comment: 'ISO 3166-1 alpha-2 code, upper case; ZZ for unknown',
+  },
+  browser: {
+    schema: z
+      .string(typed('string'))
+      .max(EVENT_LIMITS.maxBrowserLength, { error: 'browser_invalid' })
+      .regex(TOKEN_PATTERN, { error: 'browser_invalid' }),
+    glueType: 'string',
+    comment: 'browser family token, e.g. FF, CH',
+  },
+  userId: {
+    schema: z
+      .string(typed('string'))
+      .max(EVENT_LIMITS.maxUserIdLength, { error: 'user_id_invalid' })
+      .regex(USER_ID_PATTERN, { error: 'user_id_invalid' }),
+    glueType: 'string',
+    comment: 'pseudonymous user id',
+  },
+} as const;
+
+type FieldName = keyof typeof fields;
+
+export const pageViewSchema = z.object({
+  created: fields.created.schema,
+  url: fields.url.schema,
+  status: fields.status.schema,
+  country: fields.country.schema,
+  browser: fields.browser.schema,
+  userId: fields.userId.schema,
+});
+
+/** A valid page view. Unknown JSON fields are dropped (forward compatible producers). */
+export type PageView = z.infer<typeof pageViewSchema>;
+
+export const FIELD_NAMES = Object.keys(fields) as FieldName[];
+
+/** Column of the Parquet master dataset and of the Glue table (Athena/Trino type names). */
+export interface Column {
+  /** Column name as stored: lower case, because Glue/Athena fold names to lower case. */
+  readonly name: string;
+  /** The JSON field it comes from. */
+  readonly field: FieldName;
+  readonly type: 'bigint' | 'int' | 'string';
+  readonly comment: string;
+}
+
+/** Columns in file order. Glue lower-cases names, so `userId` is stored as `userid`. */
+export const COLUMNS: readonly Column[] = FIELD_NAMES.map((field) => ({
+  name: field.toLowerCase(),
+  field,
+  type: fields[field].glueType,
+  comment: fields[field].comment,
+}));
+
+/** The dimensions that events are counted by, besides the all-events total. */
+export const DIMENSIONS = ['url', 'country', 'browser', 'status'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+export function isDimension(value: string): value is Dimension {
+  return (DIMENSIONS as readonly string[]).includes(value);
+}
+
+/** The value of a dimension of an event, as the string the counters and views are keyed by. */
+export function dimensionValue(event: PageView, dimension: Dimension): string {
+  return dimension === 'status' ? String(event.status) : event[dimension];
+}
+
+export interface Rejection {
+  readonly violation: Violation;
+  /** Human-readable detail: the field and what was wrong with it. */
+  readonly reason: string;
+}
+
+export type Validated = { ok: true; event: PageView } | { ok: false; rejection: Rejection };
+
+function reject(violation: Violation, reason: string): Validated {
+  return { ok: false, rejection: { violation, reason } };
+}
+
+/**
+ * Validates a parsed JSON value as a page view.
+ * @param nowMs the validator's clock, for the future-skew bound.
+ */
+export function validatePageView(value: unknown, nowMs: number): Validated {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return reject(
+      'not_object',
+      `expected a JSON object, got ${Array.isArray(value) ? 'array' : typeof value}`,
+    );
+  }
+  const parsed = pageViewSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = String(issue.path[0] ?? '');
+    const [name, detail] = issue.message.split(': ', 2) as [string, string | undefined];
+    const violation = violationSet.has(name) ? (name as Violation) : 'wrong_type';
+    return reject(violation, `${field}: ${detail ?? name}`);
+  }
+  if (parsed.data.created > nowMs + EVENT_LIMITS.maxFutureSkewMs) {
+    return reject(
+      'created_in_future',
+      `created: ${parsed.data.created} is more than 15 min ahead of ${nowMs}`,
+    );
+  }
+  return { ok: true, event: parsed.data };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes and validates one record payload (the bytes a producer put into Kinesis). */
+export function decodePageView(payload: Uint8Array, nowMs: number): Validated {
+  if (payload.byteLength > EVENT_LIMITS.maxRecordBytes) {
+    return reject('record_too_large', `${payload.byteLength} bytes > ${EVENT_LIMITS.maxRecordBytes}`);
+  }
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    return reject('not_utf8', 'payload is not valid UTF-8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return reject('not_json', (error as Error).message);
+  }
+  return validatePageView(value, nowMs);
+}
+
+const BASE64_PATTERN = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Decodes a base64 record as Lambda receives it from Kinesis, then validates it. */
+export function decodeBase64PageView(data: string, nowMs: number): Validated {
+  if (data.length % 4 !== 0 || !BASE64_PATTERN.test(data)) {
+    return reject('not_base64', 'record data is not valid base64');
+  }
+  return decodePageView(Buffer.from(data, 'base64'), nowMs);
+}
+
+/** The JSON line a producer sends for an event: fields in schema order. */
+export function encodePageView(event: PageView): string {
+  return JSON.stringify({
+    created: event.created,
+    url: event.url,
+    status: event.status,
+    country: event.country,
+    browser: event.browser,
+    userId: event.userId,
+  });
+}

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { decodePageView } from '../../shared/event.js';
+import { GenerationSummary, PageViewGenerator, type GeneratorOptions } from '../../shared/generator.js';
+import { putRecordsChunks, PUT_RECORDS_MAX_ENTRIES } from '../../shared/kinesis-producer.js';
+
+const START = Date.UTC(2026, 0, 1);
+const generate = (count: number, options: Partial<GeneratorOptions> = {}) => [
+  ...new PageViewGenerator({ seed: 1, startMs: START, rate: 100, ...options }).take(count),
+];
+
+describe('page-view generator', () => {
+  it('gives the same bytes for the same seed and different bytes for another', () => {
+    const bytes = (seed: number) =>
+      Buffer.concat(generate(500, { seed }).map((r) => Buffer.from(r.data))).toString();
+    expect(bytes(7)).toBe(bytes(7));
+    expect(bytes(7)).not.toBe(bytes(8));
+  });
+
+  it('produces only valid events by default, spaced by the rate', () => {
+    const records = generate(1000);
+    for (const record of records) expect(decodePageView(record.data, START + 60_000).ok).toBe(true);
+    expect(records[999]!.event!.created - records[0]!.event!.created).toBe(9990);
+  });
+
+  it('makes about the asked share of malformed records, each rejected for the rule it breaks', () => {
+    const records = generate(5000, { malformedFraction: 0.1 });
+    const malformed = records.filter((r) => r.kind === 'malformed');
+    expect(malformed.length).toBeGreaterThan(400);
+    expect(malformed.length).toBeLessThan(600);
+    for (const record of malformed) {
+      const result = decodePageView(record.data, START + 60_000);
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.rejection.violation).toBe(record.malformation);
+    }
+  });
+
+  it('makes late records lag by the asked amount and duplicates repeat earlier bytes', () => {
+    const records = generate(2000, { lateFraction: 0.1, lateLagMs: 3_600_000, duplicateFraction: 0.05 });
+    const late = records.filter((r) => r.kind === 'late');
+    expect(late.length).toBeGreaterThan(100);
+    for (const record of late) {
+      const index = records.indexOf(record);
+      expect(record.event!.created).toBe(START + Math.floor(index * 10) - 3_600_000);
+    }
+    const duplicates = records.map((r, i) => [r, i] as const).filter(([r]) => r.kind === 'duplicate');
+    expect(duplicates.length).toBeGreaterThan(50);
+    for (const [record, i] of duplicates) expect(record.data).toEqual(records[i - 1]!.data);
+  });
+
+  it('summarises what it produced', () => {
+    const summary = new GenerationSummary();
+    for (const record of generate(1000, { malformedFraction: 0.2, duplicateFraction: 0.1 }))
+      summary.add(record);
+    expect(summary.records).toBe(1000);
+    expect(summary.events + summary.byKind.malformed).toBe(1000);
+  });
+
+  it('skews traffic: the top page gets more views than the tenth', () => {
+    const byUrl = new Map<string, number>();
+    for (const r of generate(10_000)) byUrl.set(r.event!.url, (byUrl.get(r.event!.url) ?? 0) + 1);
+    expect(byUrl.get('http://www.example.com/id=1')!).toBeGreaterThan(
+      3 * byUrl.get('http://www.example.com/id=10')!,
+    );
+  });
+});
+
+describe('PutRecords chunking', () => {
+  it('keeps requests within 500 entries and 5 MiB', () => {
+    const small = Array.from({ length: 1201 }, () => ({ data: new Uint8Array(10), partitionKey: 'k' }));
+    expect([...putRecordsChunks(small)].map((c) => c.length)).toEqual([PUT_RECORDS_MAX_ENTRIES, 500, 201]);
+    const big = Array.from({ length: 12 }, () => ({ data: new Uint8Array(1024 * 1024), partitionKey: 'k' }));
+    expect([...putRecordsChunks(big)].map((c) => c.length)).toEqual([4, 4, 4]);
+  });
+});
