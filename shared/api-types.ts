@@ -1,0 +1,60 @@
+import type { Dimension } from './event.js';
+import type { Granularity } from './time.js';
+
+/** JSON bodies of the HTTPS API (`/v1/...`); the dashboard and the serving layer share these types. */
+
+/** Where a bucket's count came from: batch views before H, speed counters from H on, or both when it straddles H. */
+export type BucketSource = 'batch' | 'speed' | 'both';
+
+export interface PageViewsResponse {
+  readonly query: {
+    readonly from: string;
+    readonly to: string;
+    readonly granularity: Granularity;
+    readonly by?: Dimension;
+    readonly top?: number;
+  };
+  /** The horizon H used for this answer (ISO-8601), or null before the first batch run. */
+  readonly horizon: string | null;
+  readonly total: number;
+  /** One entry per bucket intersecting [from, to), in time order. */
+  readonly buckets: ReadonlyArray<{
+    readonly start: string;
+    readonly end: string;
+    readonly source: BucketSource;
+    readonly count: number;
+  }>;
+  /** With `by`: values ordered by total descending; past `top`, the rest summed as value `other`. */
+  readonly breakdown?: ReadonlyArray<{
+    readonly value: string;
+    readonly total: number;
+    /** Aligned with `buckets`. */
+    readonly counts: readonly number[];
+  }>;
+}
+
+export interface StatusResponse {
+  readonly horizon: string | null;
+  readonly lastBatchRun: {
+    readonly publishedAt: string;
+    readonly computedFrom: string;
+    readonly computedTo: string;
+    readonly version: string;
+  } | null;
+  readonly speed: {
+    /** Start of the newest minute with a counter, or null. */
+    readonly newestMinute: string | null;
+    readonly lagSeconds: number | null;
+  };
+  readonly versions: { readonly api: string; readonly schema: string };
+}
+
+export interface ErrorResponse {
+  readonly error: {
+    /** e.g. `invalid_parameter`, `not_found`. */
+    readonly code: string;
+    /** The query parameter at fault, when there is one. */
+    readonly parameter?: string;
+    readonly message: string;
+  };
+}
