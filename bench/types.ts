@@ -1,0 +1,23 @@
+/** One figure of a benchmark run; `npm run bench` collects every section's figures into one table. */
+export interface BenchFigure {
+  /** Section, e.g. `speed`, `batch`, `api`, `e2e`. */
+  readonly section: string;
+  /** What was measured, e.g. `records/s per core (decode+validate+aggregate)`. */
+  readonly metric: string;
+  readonly value: number;
+  readonly unit: string;
+  /** The naive baseline measured in the same run, when the figure has one. */
+  readonly baseline?: number;
+  /** How the figure compares with the baseline, e.g. value / baseline or baseline / value; say which in `note`. */
+  readonly ratio?: number;
+  readonly note?: string;
+}
+
+export interface BenchOptions {
+  /** CI-sized run: the whole bench in under 5 minutes on 2 cores. */
+  readonly quick: boolean;
+  /** Progress lines go here (stderr). */
+  readonly log: (line: string) => void;
+}
+
+export type BenchSection = (options: BenchOptions) => Promise<BenchFigure[]>;
