@@ -1,2 +1,32 @@
-/** Placeholder until the local stack lands: the integration project starts the emulators here. */
-export default function setup(): void {}
+import type { TestProject } from 'vitest/node';
+import { startEmulators, type RunningEmulators } from '../../local/emulators.js';
+
+/** Starts the emulators once per test run (or uses AWS_ENDPOINT_URL, e.g. LocalStack) and stops them after. */
+let emulators: RunningEmulators | undefined;
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    emulators: {
+      endpoints: { kinesis: string; dynamodb: string; s3: string };
+      region: string;
+      credentials: { accessKeyId: string; secretAccessKey: string };
+      pids: number[];
+    };
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  emulators = await startEmulators({
+    onCrash: (service, detail) =>
+      process.stderr.write(`\n!! ${service} emulator crashed during the tests: ${detail}\n`),
+  });
+  project.provide('emulators', {
+    endpoints: emulators.endpoints,
+    region: emulators.region,
+    credentials: emulators.credentials,
+    pids: [...emulators.pids],
+  });
+  return async () => {
+    await emulators?.stop();
+  };
+}

