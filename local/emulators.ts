@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
@@ -226,7 +227,9 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Run
     ) as Record<EmulatedService, string>;
     for (const service of EMULATED) {
       const { command, args, env } = commandFor(service, ports[service], options.dataDir);
-      const child = spawn(command, args, { env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+      // DynamoDB Local writes a metadata file into its working directory: keep it out of the repository.
+      const cwd = options.dataDir ?? tmpdir();
+      const child = spawn(command, args, { env, cwd, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
       child.stderr?.on('data', (chunk: Buffer) => {
         stderrTails.set(service, ((stderrTails.get(service) ?? '') + chunk.toString()).slice(-2000));
       });

@@ -1,0 +1,213 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { KinesisStreamBatchResponse, KinesisStreamRecord } from 'aws-lambda';
+import { PREFIXES } from '../../shared/resources.js';
+import { SPEED_ATTRIBUTES as A, padSequence } from '../../shared/speed/table.js';
+import { toIso } from '../../shared/time.js';
+import { aggregateBatch, countAbove, type Cell, type RejectedRecord } from './aggregate.js';
+
+/**
+ * The speed layer's batch processing: aggregate in memory, then one idempotent conditional update per cell.
+ *
+ * Invariant relied on: records of a shard reach the handler in sequence order, one batch at a time per
+ * shard (ParallelizationFactor 1), and a retry resumes from a checkpoint, so every record above a cell's
+ * stored high-water for that shard has not been counted in that cell, and every record at or below it has.
+ */
+
+export const SPEED_METRICS = [
+  'RecordsReceived',
+  'RecordsCounted',
+  'DeadLetterRecords',
+  'ExpiredRecordsDropped',
+  'CellWrites',
+  'CellsAlreadyApplied',
+  'CellWriteFailures',
+] as const;
+export type SpeedMetric = (typeof SPEED_METRICS)[number];
+
+export interface SpeedObserver {
+  count(metric: SpeedMetric, value: number): void;
+  rejected?(record: RejectedRecord): void;
+  error?(message: string, error: unknown): void;
+}
+
+export interface SpeedDeps {
+  readonly documents: DynamoDBDocumentClient;
+  readonly s3: S3Client;
+  readonly tableName: string;
+  readonly bucket: string;
+  readonly retentionHours: number;
+  readonly clock: () => number;
+  readonly observer?: SpeedObserver;
+  /** Time left in the invocation; retries stop with a margin before it runs out. */
+  readonly remainingTimeMs?: () => number;
+  /** Cell writes in flight at once. @default 32 */
+  readonly concurrency?: number;
+  /** Backoff base for in-invocation retries of failed cell writes. @default 50 */
+  readonly retryBaseMs?: number;
+}
+
+const TIME_MARGIN_MS = 2000;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+type CellOutcome = 'applied' | 'already-applied';
+
+/** Applies one cell exactly once: adds only the records above the stored high-water of its shard. */
+export async function applyCell(
+  documents: DynamoDBDocumentClient,
+  tableName: string,
+  cell: Cell,
+): Promise<CellOutcome> {
+  const last = cell.sequences[cell.sequences.length - 1]!;
+  let expected: string | undefined;
+  let increment = cell.sequences.length;
+  for (;;) {
+    try {
+      await documents.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { pk: cell.pk, sk: cell.sk },
+          UpdateExpression: `SET #hw = :last, #exp = :exp, #m = :m, #v = :v ADD #n :inc`,
+          // First try: nothing of this batch counted yet. After a read-back: exactly the state we read.
+          ConditionExpression:
+            expected === undefined ? 'attribute_not_exists(#hw) OR #hw < :first' : '#hw = :expected',
+          ExpressionAttributeNames: {
+            '#hw': A.highWater,
+            '#exp': A.expiresAt,
+            '#m': A.minute,
+            '#v': A.value,
+            '#n': A.count,
+          },
+          ExpressionAttributeValues: {
+            ':last': last,
+            ':exp': cell.expiresAt,
+            ':m': cell.minuteMs,
+            ':v': cell.value,
+            ':inc': increment,
+            ...(expected === undefined ? { ':first': cell.sequences[0] } : { ':expected': expected }),
+          },
+        }),
+      );
+      return 'applied';
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    // Part of the cell was counted before (a replay or a resumed batch): count only what lies above.
+    const { Item } = await documents.send(
+      new GetCommand({ TableName: tableName, Key: { pk: cell.pk, sk: cell.sk }, ConsistentRead: true }),
+    );
+    const stored = Item?.[A.highWater] as string | undefined;
+    increment = countAbove(cell.sequences, stored);
+    if (increment === 0) return 'already-applied';
+    expected = stored;
+  }
+}
+
+async function writeDeadLetters(
+  deps: SpeedDeps,
+  rejected: readonly RejectedRecord[],
+  nowMs: number,
+): Promise<void> {
+  if (rejected.length === 0) return;
+  const first = rejected[0]!;
+  const body = rejected
+    .map((r) =>
+      JSON.stringify({
+        shardId: r.shardId,
+        sequenceNumber: r.sequenceNumber,
+        approximateArrivalTimestamp: toIso(r.arrivalMs),
+        violation: r.rejection.violation,
+        reason: r.rejection.reason,
+        data: r.data,
+      }),
+    )
+    .join('\n');
+  const iso = toIso(nowMs);
+  // Keyed by the first rejected record: a retried batch overwrites its own object instead of adding one.
+  const key = `${PREFIXES.deadLetter}speed/dt=${iso.slice(0, 10)}/${first.shardId}-${first.sequenceNumber}.jsonl`;
+  await deps.s3.send(
+    new PutObjectCommand({
+      Bucket: deps.bucket,
+      Key: key,
+      Body: body + '\n',
+      ContentType: 'application/x-ndjson',
+    }),
+  );
+}
+
+/** Runs `work` over items with at most `limit` in flight; returns the items whose work threw. */
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<T[]> {
+  const failed: T[] = [];
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch {
+        failed.push(item);
+      }
+    }
+  });
+  await Promise.all(lanes);
+  return failed;
+}
+
+/** Processes one Kinesis batch; the response names the earliest record that is not yet safely applied. */
+export async function processSpeedBatch(
+  records: readonly KinesisStreamRecord[],
+  deps: SpeedDeps,
+): Promise<KinesisStreamBatchResponse> {
+  const observer = deps.observer;
+  const nowMs = deps.clock();
+  const { cells, rejected, expired, counted } = aggregateBatch(records, nowMs, deps.retentionHours);
+  observer?.count('RecordsReceived', records.length);
+  observer?.count('ExpiredRecordsDropped', expired);
+  for (const record of rejected) observer?.rejected?.(record);
+
+  const unapplied: string[] = [];
+  try {
+    await writeDeadLetters(deps, rejected, nowMs);
+    observer?.count('DeadLetterRecords', rejected.length);
+  } catch (error) {
+    observer?.error?.('dead-letter write failed; the rejected records will be retried', error);
+    unapplied.push(...rejected.map((r) => padSequence(r.sequenceNumber)));
+  }
+
+  let pending = [...cells.values()];
+  let applied = 0;
+  let already = 0;
+  for (let attempt = 0; pending.length > 0; attempt += 1) {
+    pending = await forEachLimited(pending, deps.concurrency ?? 32, async (cell) => {
+      try {
+        if ((await applyCell(deps.documents, deps.tableName, cell)) === 'applied') applied += 1;
+        else already += 1;
+      } catch (error) {
+        observer?.error?.(`cell write failed (attempt ${attempt + 1})`, error);
+        throw error;
+      }
+    });
+    if (pending.length === 0) break;
+    observer?.count('CellWriteFailures', pending.length);
+    const delay = Math.min(2000, (deps.retryBaseMs ?? 50) * 2 ** attempt);
+    const remaining = deps.remainingTimeMs?.() ?? Infinity;
+    if (attempt >= 8 || remaining - delay < TIME_MARGIN_MS) break;
+    await sleep(delay * (0.5 + Math.random() / 2));
+  }
+  observer?.count('CellWrites', applied);
+  observer?.count('CellsAlreadyApplied', already);
+  for (const cell of pending) unapplied.push(cell.sequences[0]!);
+  if (unapplied.length === 0) {
+    observer?.count('RecordsCounted', counted);
+    return { batchItemFailures: [] };
+  }
+  // The mapping resumes from the lowest reported record; cells above it that did land are skipped on replay.
+  const earliest = unapplied.reduce((min, s) => (s < min ? s : min));
+  const record = records.find((r) => padSequence(r.kinesis.sequenceNumber) === earliest)!;
+  return { batchItemFailures: [{ itemIdentifier: record.kinesis.sequenceNumber }] };
+}

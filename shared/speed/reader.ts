@@ -1,0 +1,111 @@
+import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { TOTAL_VALUE, type CountQuery, type CountRow, type SpeedCountReader } from '../counts.js';
+import { bucketStarts, floorTo, HOUR_MS, MINUTE_MS } from '../time.js';
+import { SPEED_ATTRIBUTES as A, hourKey, minuteKey, speedPartitionKey } from './table.js';
+
+export interface SpeedReaderDeps {
+  readonly documents: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly clock: () => number;
+  /** Queries in flight at once. @default 8 */
+  readonly concurrency?: number;
+  /** Called once per DynamoDB request, for request accounting. */
+  readonly onRequest?: () => void;
+}
+
+export class SpeedQueryError extends Error {
+  override readonly name = 'SpeedQueryError';
+}
+
+/**
+ * Reads minute counters: one Query (plus pages) per hour of the range, at most `concurrency` in flight,
+ * summing the per-shard items and skipping items whose TTL has passed but that DynamoDB has not deleted yet.
+ */
+export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
+  const queryHour = async (
+    dimension: CountQuery['dimension'],
+    hourMs: number,
+    fromMs: number,
+    toMs: number,
+    nowSeconds: number,
+    add: (minuteMs: number, value: string, count: number) => void,
+  ): Promise<void> => {
+    const lo = Math.max(fromMs, hourMs);
+    const hi = Math.min(toMs, hourMs + HOUR_MS) - MINUTE_MS;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      deps.onRequest?.();
+      const page = await deps.documents.send(
+        new QueryCommand({
+          TableName: deps.tableName,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+          FilterExpression: '#exp > :now',
+          ProjectionExpression: '#m, #v, #n',
+          ExpressionAttributeNames: { '#exp': A.expiresAt, '#m': A.minute, '#v': A.value, '#n': A.count },
+          ExpressionAttributeValues: {
+            ':pk': speedPartitionKey(dimension, hourMs),
+            ':lo': `${minuteKey(lo)}#`,
+            ':hi': `${minuteKey(hi)}#\uffff`,
+            ':now': nowSeconds,
+          },
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      for (const item of page.Items ?? [])
+        add(item[A.minute] as number, item[A.value] as string, item[A.count] as number);
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  };
+
+  return {
+    async readCounts(query) {
+      const { dimension, fromMs, toMs, granularity } = query;
+      if (fromMs % MINUTE_MS !== 0 || toMs % MINUTE_MS !== 0 || toMs < fromMs) {
+        throw new SpeedQueryError(`speed reads take whole minutes: [${fromMs}, ${toMs})`);
+      }
+      const nowSeconds = deps.clock() / 1000;
+      const sums = new Map<string, { bucketMs: number; value: string; count: number }>();
+      const add = (minuteMs: number, value: string, count: number) => {
+        const bucketMs = floorTo(minuteMs, granularity);
+        const key = `${bucketMs}\n${value}`;
+        const row = sums.get(key);
+        if (row) row.count += count;
+        else sums.set(key, { bucketMs, value, count });
+      };
+      const hours = bucketStarts(fromMs, toMs, 'hour');
+      let next = 0;
+      const lanes = Array.from({ length: Math.min(deps.concurrency ?? 8, hours.length) }, async () => {
+        while (next < hours.length) {
+          const hourMs = hours[next++]!;
+          await queryHour(dimension, hourMs, fromMs, toMs, nowSeconds, add);
+        }
+      });
+      await Promise.all(lanes);
+      return [...sums.values()]
+        .filter((row) => row.count > 0)
+        .sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : 1)) as CountRow[];
+    },
+
+    async newestMinute() {
+      const nowMs = deps.clock();
+      // The total dimension of the current and previous hour: at most two single-item Queries.
+      for (const hourMs of [floorTo(nowMs, 'hour'), floorTo(nowMs, 'hour') - HOUR_MS]) {
+        deps.onRequest?.();
+        const page = await deps.documents.send(
+          new QueryCommand({
+            TableName: deps.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': `total#${hourKey(hourMs)}` },
+            ScanIndexForward: false,
+            Limit: 1,
+          }),
+        );
+        const item = page.Items?.[0];
+        if (item) return item[A.minute] as number;
+      }
+      return undefined;
+    },
+  };
+}
+
+export { TOTAL_VALUE };
