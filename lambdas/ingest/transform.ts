@@ -1,0 +1,43 @@
+import type { FirehoseTransformationEventRecord, FirehoseTransformationResultRecord } from 'aws-lambda';
+import { decodeBase64PageView, encodePageView, type Rejection } from '../../shared/event.js';
+import { hourPartition } from '../../shared/time.js';
+
+/**
+ * Firehose data transformation for the master dataset: the same validation as the speed layer, so that
+ * batch and speed count the same events, and the event-time partition keys for dynamic partitioning.
+ */
+
+export interface TransformedRecord extends FirehoseTransformationResultRecord {
+  /** Why a record failed (absent when it was accepted). */
+  readonly rejection?: Rejection;
+}
+
+/** Kinesis arrival time: the clock the speed layer validates with, so both layers decide alike. */
+function arrivalMs(record: FirehoseTransformationEventRecord): number {
+  return record.kinesisRecordMetadata?.approximateArrivalTimestamp ?? record.approximateArrivalTimestamp;
+}
+
+export function transformRecord(record: FirehoseTransformationEventRecord): TransformedRecord {
+  const result = decodeBase64PageView(record.data, arrivalMs(record));
+  if (!result.ok) {
+    // Firehose writes ProcessingFailed records, unchanged, under the error output prefix.
+    return {
+      recordId: record.recordId,
+      result: 'ProcessingFailed',
+      data: record.data,
+      rejection: result.rejection,
+    };
+  }
+  const { dt, hour } = hourPartition(result.event.created);
+  return {
+    recordId: record.recordId,
+    result: 'Ok',
+    // One JSON object per line; the OpenX SerDe maps userId to the lower-case column userid.
+    data: Buffer.from(encodePageView(result.event) + '\n').toString('base64'),
+    metadata: { partitionKeys: { dt, hour } },
+  };
+}
+
+export function transformRecords(records: readonly FirehoseTransformationEventRecord[]): TransformedRecord[] {
+  return records.map(transformRecord);
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import type { FirehoseTransformationEventRecord } from 'aws-lambda';
+import { transformRecord } from '../../lambdas/ingest/transform.js';
+import { encodePageView } from '../../shared/event.js';
+import { aPageView } from '../support/builders.js';
+
+const ARRIVAL = Date.UTC(2026, 10, 25, 23, 59, 59);
+const firehoseRecord = (payload: string, arrival = ARRIVAL): FirehoseTransformationEventRecord => ({
+  recordId: 'r1',
+  approximateArrivalTimestamp: arrival + 5000,
+  data: Buffer.from(payload).toString('base64'),
+  kinesisRecordMetadata: {
+    shardId: 'shardId-000000000000',
+    partitionKey: 'p',
+    approximateArrivalTimestamp: arrival,
+    sequenceNumber: '1',
+    subsequenceNumber: '',
+  },
+});
+
+describe('Firehose transform', () => {
+  it('accepts a valid event as one JSON line with its event-time partition keys', () => {
+    const event = aPageView({ created: Date.UTC(2026, 10, 25, 22, 10) });
+    const result = transformRecord(firehoseRecord(encodePageView(event)));
+    expect(result.result).toBe('Ok');
+    expect(Buffer.from(result.data, 'base64').toString()).toBe(encodePageView(event) + '\n');
+    expect(result.metadata).toEqual({ partitionKeys: { dt: '2026-11-25', hour: '22' } });
+  });
+
+  it('fails an invalid record with its violation, keeping the original bytes', () => {
+    const payload = JSON.stringify({ ...aPageView(), country: 'XX' });
+    const result = transformRecord(firehoseRecord(payload));
+    expect(result.result).toBe('ProcessingFailed');
+    expect(Buffer.from(result.data, 'base64').toString()).toBe(payload);
+    expect(result.rejection?.violation).toBe('country_not_iso3166');
+  });
+
+  it('judges the future-skew rule by the Kinesis arrival time, as the speed layer does', () => {
+    const created = ARRIVAL + 14 * 60_000;
+    expect(transformRecord(firehoseRecord(encodePageView(aPageView({ created })))).result).toBe('Ok');
+    expect(
+      transformRecord(firehoseRecord(encodePageView(aPageView({ created: ARRIVAL + 16 * 60_000 })))).result,
+    ).toBe('ProcessingFailed');
+  });
+});
