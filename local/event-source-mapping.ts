@@ -6,7 +6,7 @@ import {
   GetShardIteratorCommand,
   ListShardsCommand,
   type KinesisClient,
-  type Record as KinesisRecord,
+  type _Record as KinesisRecord,
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';

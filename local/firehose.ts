@@ -6,12 +6,12 @@ import {
   GetShardIteratorCommand,
   ListShardsCommand,
   type KinesisClient,
-  type Record as KinesisRecord,
+  type _Record as KinesisRecord,
 } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { transformRecord } from '../lambdas/ingest/transform.js';
 import { PREFIXES } from '../shared/resources.js';
-import { decodePageView, type PageView } from '../shared/event.js';
+import type { PageView } from '../shared/event.js';
 import { parquetBytes } from './parquet.js';
 
 /**
@@ -156,7 +156,7 @@ export class FirehoseStandIn {
     if (buffer.firstAt === 0) buffer.firstAt = Date.now();
     buffer.bytes += data.byteLength;
     buffer.reachedSequence.set(shardId, record.SequenceNumber!);
-    if (result.result !== 'Ok' || !result.metadata) {
+    if (!result.event || !result.metadata) {
       buffer.failed.push({
         data: result.data,
         errorMessage: result.rejection?.reason ?? 'rejected',
@@ -165,12 +165,10 @@ export class FirehoseStandIn {
       return;
     }
     const { dt, hour } = result.metadata.partitionKeys as { dt: string; hour: string };
-    const decoded = decodePageView(Buffer.from(result.data, 'base64'), arrival);
-    if (!decoded.ok) return; // cannot happen: the transform emits only valid events
     const key = `dt=${dt}/hour=${hour}`;
     const events = buffer.partitions.get(key);
-    if (events) events.push(decoded.event);
-    else buffer.partitions.set(key, [decoded.event]);
+    if (events) events.push(result.event);
+    else buffer.partitions.set(key, [result.event]);
   }
 
   /** Writes everything buffered now; concurrent calls share one flush. */

@@ -1,5 +1,5 @@
 import type { FirehoseTransformationEventRecord, FirehoseTransformationResultRecord } from 'aws-lambda';
-import { decodeBase64PageView, encodePageView, type Rejection } from '../../shared/event.js';
+import { decodeBase64PageView, encodePageView, type PageView, type Rejection } from '../../shared/event.js';
 import { hourPartition } from '../../shared/time.js';
 
 /**
@@ -8,6 +8,9 @@ import { hourPartition } from '../../shared/time.js';
  */
 
 export interface TransformedRecord extends FirehoseTransformationResultRecord {
+  readonly data: string;
+  /** The accepted event (absent when the record failed). */
+  readonly event?: PageView;
   /** Why a record failed (absent when it was accepted). */
   readonly rejection?: Rejection;
 }
@@ -35,6 +38,7 @@ export function transformRecord(record: FirehoseTransformationEventRecord): Tran
     // One JSON object per line; the OpenX SerDe maps userId to the lower-case column userid.
     data: Buffer.from(encodePageView(result.event) + '\n').toString('base64'),
     metadata: { partitionKeys: { dt, hour } },
+    event: result.event,
   };
 }
 
