@@ -105,7 +105,10 @@ type Outcome =
   { ok: true } | { ok: false; resumeIndex: number } | { ok: false; wholeBatch: true; reason: string };
 
 /** What a batch response means under ReportBatchItemFailures (ARCHITECTURE.md, "AWS semantics"). */
-export function interpretResponse(batch: readonly KinesisRecord[], response: unknown): Outcome {
+export function interpretResponse(
+  batch: readonly Pick<KinesisRecord, 'SequenceNumber'>[],
+  response: unknown,
+): Outcome {
   if (response === undefined || response === null) return { ok: true };
   const failures = (response as { batchItemFailures?: unknown }).batchItemFailures;
   if (failures === undefined || failures === null) return { ok: true };
