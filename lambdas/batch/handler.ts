@@ -1,4 +1,94 @@
-/** Placeholder: the batch layer's handler lands with its issue. */
-export const handler = async (): Promise<void> => {
-  throw new Error('the batch handler is not implemented yet');
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import { createAthenaEngine } from '../../shared/batch/athena-engine.js';
+import { runBatch, type BatchDeps, type RunSummary } from '../../shared/batch/run.js';
+import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
+import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
+import type { SqlEngine } from '../../shared/sql/index.js';
+
+/** EventBridge schedule (or a rebuild request) → one batch run. Thin adapter over shared/batch/run.ts. */
+
+export interface RebuildEvent {
+  /** ISO-8601 or epoch ms, hour-aligned. */
+  readonly from: string | number;
+  readonly to: string | number;
+}
+
+export type BatchEvent = ScheduledEvent | RebuildEvent | Record<string, never>;
+
+export interface BatchHandlerDeps {
+  readonly clients: Pick<AwsClients, 'documents' | 's3'>;
+  readonly config: RuntimeConfig;
+  readonly engine: SqlEngine;
+  readonly clock?: () => number;
+  readonly beforePublish?: BatchDeps['beforePublish'];
+  readonly log?: (message: string) => void;
+}
+
+export type BatchHandler = (event?: BatchEvent) => Promise<RunSummary>;
+
+const instant = (value: string | number): number =>
+  typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+
+export function createBatchHandler(deps: BatchHandlerDeps): BatchHandler {
+  return (event) => {
+    const rebuild =
+      event && 'from' in event && 'to' in event
+        ? { fromMs: instant(event.from), toMs: instant(event.to) }
+        : undefined;
+    return runBatch(
+      {
+        engine: deps.engine,
+        documents: deps.clients.documents,
+        s3: deps.clients.s3,
+        bucket: deps.config.names.bucket,
+        viewsTable: deps.config.names.tables.batchViews,
+        stateTable: deps.config.names.tables.batchState,
+        settings: deps.config.settings,
+        clock: deps.clock ?? Date.now,
+        ...(deps.beforePublish ? { beforePublish: deps.beforePublish } : {}),
+        ...(deps.log ? { log: deps.log } : {}),
+      },
+      rebuild ? { rebuild } : {},
+    );
+  };
+}
+
+const logger = new Logger({ serviceName: 'batch' });
+const metrics = new Metrics({ namespace: 'PageViews', serviceName: 'batch' });
+let handle: BatchHandler | undefined;
+
+export const handler = async (event: BatchEvent, context: Context): Promise<RunSummary> => {
+  logger.addContext(context);
+  if (!handle) {
+    const config = configFromEnvironment();
+    const clients = awsClients();
+    const engine = createAthenaEngine({
+      athena: clients.athena,
+      workgroup: config.names.athenaWorkgroup,
+      database: config.names.glueDatabase,
+    });
+    handle = createBatchHandler({ clients, config, engine, log: (message) => logger.info(message) });
+  }
+  try {
+    const summary = await handle(event);
+    logger.info('batch run finished', { ...summary });
+    if (summary.horizon) {
+      metrics.addMetric(
+        'HorizonLagSeconds',
+        MetricUnit.Seconds,
+        (Date.now() - summary.horizon.horizonMs) / 1000,
+      );
+      metrics.addMetric('BatchRunsPublished', MetricUnit.Count, 1);
+    }
+    metrics.addMetric('BatchViewRowsWritten', MetricUnit.Count, summary.hourRows + summary.dayRows);
+    return summary;
+  } catch (error) {
+    metrics.addMetric('BatchRunFailures', MetricUnit.Count, 1);
+    logger.error('batch run failed', error as Error);
+    throw error;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
 };

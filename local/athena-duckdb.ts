@@ -1,0 +1,114 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { COLUMNS } from '../shared/event.js';
+import { PREFIXES } from '../shared/resources.js';
+import { loadSql, type SqlEngine, type SqlName, type ViewRow } from '../shared/sql/index.js';
+import { duckdbConnection, sqlString } from './duckdb.js';
+
+/**
+ * The local Athena: DuckDB over the raw Parquet objects in S3. DuckDB here has no httpfs, so the engine
+ * fetches the partitions a query may touch with the S3 client (cached by ETag) and exposes them as the
+ * `raw_events` table with string partition columns dt and hour, as the Glue table declares them.
+ */
+
+/** Trino functions the batch SQL uses that DuckDB lacks, as macros with Trino's meaning. */
+export const TRINO_COMPAT_MACROS: readonly string[] = [
+  // Cast before multiplying: an INTEGER argument times 1e6 would overflow.
+  'CREATE OR REPLACE TEMP MACRO from_unixtime(seconds) AS make_timestamp(CAST(CAST(seconds AS DOUBLE) * 1000000 AS BIGINT))',
+  'CREATE OR REPLACE TEMP MACRO to_unixtime(ts) AS epoch(ts)',
+];
+
+const DUCKDB_TYPES = { bigint: 'BIGINT', int: 'INTEGER', string: 'VARCHAR' } as const;
+
+export interface DuckDbEngineOptions {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  /** Where fetched Parquet objects are cached, keyed by ETag. */
+  readonly cacheDir: string;
+}
+
+export interface DuckDbEngine extends SqlEngine {
+  /** Bytes of Parquet the queries read, and every SQL text executed (for the byte-for-byte check). */
+  readonly stats: { bytesScanned: number; objectsScanned: number; queries: number };
+  readonly executed: string[];
+}
+
+export function createDuckDbEngine(options: DuckDbEngineOptions): DuckDbEngine {
+  const stats = { bytesScanned: 0, objectsScanned: 0, queries: 0 };
+  const executed: string[] = [];
+
+  async function fetchPartition(partition: string): Promise<string[]> {
+    const files: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await options.s3.send(
+        new ListObjectsV2Command({
+          Bucket: options.bucket,
+          Prefix: `${PREFIXES.raw}${partition}/`,
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
+      );
+      for (const object of page.Contents ?? []) {
+        const etag = (object.ETag ?? '').replace(/"/g, '');
+        const path = join(
+          options.cacheDir,
+          PREFIXES.raw,
+          partition,
+          `${etag || object.Key!.replace(/\//g, '_')}.parquet`,
+        );
+        if (!existsSync(path)) {
+          const body = await options.s3.send(
+            new GetObjectCommand({ Bucket: options.bucket, Key: object.Key }),
+          );
+          mkdirSync(dirname(path), { recursive: true });
+          writeFileSync(path, await body.Body!.transformToByteArray());
+        }
+        files.push(path);
+        stats.bytesScanned += object.Size ?? 0;
+        stats.objectsScanned += 1;
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+    return files;
+  }
+
+  return {
+    stats,
+    executed,
+    async query(
+      name: SqlName,
+      parameters: readonly string[],
+      partitions: readonly string[],
+    ): Promise<ViewRow[]> {
+      const files = (await Promise.all(partitions.map(fetchPartition))).flat();
+      const connection = await duckdbConnection();
+      try {
+        for (const macro of TRINO_COMPAT_MACROS) await connection.run(macro);
+        if (files.length > 0) {
+          await connection.run(
+            `CREATE OR REPLACE TEMP VIEW raw_events AS SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}], ` +
+              `hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': VARCHAR})`,
+          );
+        } else {
+          const columns = COLUMNS.map((c) => `${c.name} ${DUCKDB_TYPES[c.type]}`).join(', ');
+          await connection.run(
+            `CREATE OR REPLACE TEMP TABLE raw_events (${columns}, dt VARCHAR, hour VARCHAR)`,
+          );
+        }
+        const sql = loadSql(name);
+        executed.push(sql);
+        stats.queries += 1;
+        const result = await connection.runAndReadAll(sql, [...parameters]);
+        return result.getRowObjects().map((row) => ({
+          bucketMs: Number(row.bucket_ms),
+          dimension: String(row.dimension),
+          value: String(row.value),
+          views: Number(row.views),
+        }));
+      } finally {
+        connection.closeSync();
+      }
+    },
+  };
+}

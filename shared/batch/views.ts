@@ -1,0 +1,109 @@
+import { BatchWriteCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { CountQuery, CountRow } from '../counts.js';
+import type { ViewRow } from '../sql/index.js';
+import { bucketStarts, toIso } from '../time.js';
+
+/**
+ * Batch views in DynamoDB. Hourly items are grouped by (dimension, day), daily items by (dimension, month):
+ *   hour: pk = `hour#<dimension>#<YYYY-MM-DD>`, sk = `<YYYY-MM-DDTHH>#<value>`
+ *   day:  pk = `day#<dimension>#<YYYY-MM>`,     sk = `<YYYY-MM-DD>#<value>`
+ * so a query reads one partition per day (hourly) or per month (daily). Rows are rewritten in place: a
+ * recomputed hour's counts only ever grow with late events, so a reader sees either the earlier or the
+ * later exact count of a finished hour.
+ */
+
+const dayKey = (ms: number) => toIso(ms).slice(0, 10);
+const monthKey = (ms: number) => toIso(ms).slice(0, 7);
+const hourKey = (ms: number) => toIso(ms).slice(0, 13);
+
+export type ViewGranularity = 'hour' | 'day';
+
+const keysFor = (granularity: ViewGranularity, dimension: string, bucketMs: number, value: string) =>
+  granularity === 'hour'
+    ? { pk: `hour#${dimension}#${dayKey(bucketMs)}`, sk: `${hourKey(bucketMs)}#${value}` }
+    : { pk: `day#${dimension}#${monthKey(bucketMs)}`, sk: `${dayKey(bucketMs)}#${value}` };
+
+export interface ViewStoreDeps {
+  readonly documents: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly onRequest?: () => void;
+}
+
+/** Writes view rows with BatchWriteItem (25 per request), re-sending unprocessed items. */
+export async function writeViews(
+  deps: ViewStoreDeps,
+  granularity: ViewGranularity,
+  rows: readonly ViewRow[],
+  version: string,
+): Promise<number> {
+  const items = rows.map((row) => ({
+    ...keysFor(granularity, row.dimension, row.bucketMs, row.value),
+    b: row.bucketMs,
+    v: row.value,
+    n: row.views,
+    version,
+  }));
+  const chunks: (typeof items)[] = [];
+  for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(8, chunks.length) }, async () => {
+    while (next < chunks.length) {
+      let requests = chunks[next++]!.map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; requests.length > 0; attempt += 1) {
+        if (attempt > 8)
+          throw new Error(`batch views: ${requests.length} items still unprocessed after retries`);
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+        deps.onRequest?.();
+        const response = await deps.documents.send(
+          new BatchWriteCommand({ RequestItems: { [deps.tableName]: requests } }),
+        );
+        requests = (response.UnprocessedItems?.[deps.tableName] ?? []) as typeof requests;
+      }
+    }
+  });
+  await Promise.all(lanes);
+  return items.length;
+}
+
+/** Reads view rows for a range: one Query (plus pages) per day (hourly) or month (daily), 8 in flight. */
+export async function readViews(
+  deps: ViewStoreDeps,
+  query: CountQuery<ViewGranularity>,
+): Promise<CountRow[]> {
+  const { dimension, fromMs, toMs, granularity } = query;
+  if (toMs <= fromMs) return [];
+  const partitions = new Map<string, { lo: string; hi: string }>();
+  for (const start of bucketStarts(fromMs, toMs, granularity)) {
+    const { pk, sk } = keysFor(granularity, dimension, start, '');
+    const range = partitions.get(pk);
+    if (range) range.hi = sk;
+    else partitions.set(pk, { lo: sk, hi: sk });
+  }
+  const rows: CountRow[] = [];
+  const work = [...partitions.entries()];
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(8, work.length) }, async () => {
+    while (next < work.length) {
+      const [pk, { lo, hi }] = work[next++]!;
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        deps.onRequest?.();
+        const page = await deps.documents.send(
+          new QueryCommand({
+            TableName: deps.tableName,
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+            ProjectionExpression: 'b, v, n',
+            ExpressionAttributeValues: { ':pk': pk, ':lo': lo, ':hi': `${hi}\uffff` },
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          rows.push({ bucketMs: item.b as number, value: item.v as string, count: item.n as number });
+        }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+    }
+  });
+  await Promise.all(lanes);
+  return rows.sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+}

@@ -1,0 +1,20 @@
+-- Daily page views per dimension value, for the whole days [?1, ?2) (UTC).
+-- One scan with grouping sets; the predicate on the partition column dt prunes to those days.
+-- Parameters: 1 first day 'YYYY-MM-DD', 2 end day 'YYYY-MM-DD' (exclusive).
+SELECT
+  CAST(to_unixtime(day_start) AS bigint) * 1000 AS bucket_ms,
+  CASE
+    WHEN grouping(url) = 0 THEN 'url'
+    WHEN grouping(country) = 0 THEN 'country'
+    WHEN grouping(browser) = 0 THEN 'browser'
+    WHEN grouping(status) = 0 THEN 'status'
+    ELSE 'total'
+  END AS dimension,
+  coalesce(url, country, browser, CAST(status AS varchar), 'all') AS value,
+  count(*) AS views
+FROM (
+  SELECT date_trunc('day', from_unixtime(created / 1000)) AS day_start, url, country, browser, status
+  FROM raw_events
+  WHERE dt >= ? AND dt < ?
+) AS events
+GROUP BY GROUPING SETS ((day_start), (day_start, url), (day_start, country), (day_start, browser), (day_start, status))

@@ -1,0 +1,20 @@
+-- Hourly page views per dimension value, for the hours [?2, ?3) of day ?1 (UTC).
+-- One scan with grouping sets; the predicate on the partition columns dt/hour prunes to those hours.
+-- Parameters: 1 dt 'YYYY-MM-DD', 2 first hour 'HH', 3 end hour 'HH' (exclusive; '24' ends the day).
+SELECT
+  bucket_ms,
+  CASE
+    WHEN grouping(url) = 0 THEN 'url'
+    WHEN grouping(country) = 0 THEN 'country'
+    WHEN grouping(browser) = 0 THEN 'browser'
+    WHEN grouping(status) = 0 THEN 'status'
+    ELSE 'total'
+  END AS dimension,
+  coalesce(url, country, browser, CAST(status AS varchar), 'all') AS value,
+  count(*) AS views
+FROM (
+  SELECT created - created % 3600000 AS bucket_ms, url, country, browser, status
+  FROM raw_events
+  WHERE dt = ? AND hour >= ? AND hour < ?
+) AS events
+GROUP BY GROUPING SETS ((bucket_ms), (bucket_ms, url), (bucket_ms, country), (bucket_ms, browser), (bucket_ms, status))

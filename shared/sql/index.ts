@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * The batch views' SQL: one text for Athena (Trino) and DuckDB. The files sit beside this module; the
+ * bundled batch Lambda has them copied beside its index.mjs (infra/batch-layer.ts), so the same relative
+ * URL resolves in both places.
+ */
+
+export const SQL_NAMES = ['hourly_views', 'daily_views'] as const;
+export type SqlName = (typeof SQL_NAMES)[number];
+
+const cache = new Map<SqlName, string>();
+
+export function loadSql(name: SqlName): string {
+  let text = cache.get(name);
+  if (text === undefined) {
+    text = readFileSync(new URL(`./${name}.sql`, import.meta.url), 'utf8');
+    cache.set(name, text);
+  }
+  return text;
+}
+
+/** One output row of a batch-view query. */
+export interface ViewRow {
+  readonly bucketMs: number;
+  readonly dimension: string;
+  readonly value: string;
+  readonly views: number;
+}
+
+/** The SQL engine behind the batch layer: Athena on AWS, DuckDB locally. */
+export interface SqlEngine {
+  /**
+   * Runs a named query with positional parameters (strings).
+   * @param partitions the raw partitions (`dt=…/hour=…`) the query may touch: a local engine fetches only
+   *   these; Athena prunes by the SQL's own predicate.
+   */
+  query(name: SqlName, parameters: readonly string[], partitions: readonly string[]): Promise<ViewRow[]>;
+}
