@@ -1,4 +1,122 @@
-/** Placeholder: the api layer's handler lands with its issue. */
-export const handler = async (): Promise<void> => {
-  throw new Error('the api handler is not implemented yet');
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { ErrorResponse, StatusResponse } from '../../shared/api-types.js';
+import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
+import { createBatchReader } from '../../shared/batch/reader.js';
+import type { BatchViewReader, CountRow, SpeedCountReader } from '../../shared/counts.js';
+import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
+import { createSpeedReader } from '../../shared/speed/reader.js';
+import { toIso } from '../../shared/time.js';
+import { answerPageViews } from './merge.js';
+import { OPENAPI_DOCUMENT } from './openapi.js';
+import { minuteFloor, ParameterError, parsePageViewsQuery } from './params.js';
+
+/** API Gateway HTTP API (payload v2) → the query API. Thin adapter over params.ts and merge.ts. */
+
+export const API_VERSION = OPENAPI_DOCUMENT.info.version;
+export const SCHEMA_VERSION = '1';
+
+export interface ApiHandlerDeps {
+  readonly speed: SpeedCountReader;
+  readonly batch: BatchViewReader;
+  readonly retentionHours: number;
+  readonly clock?: () => number;
+  readonly onError?: (error: unknown) => void;
+}
+
+export type ApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 => ({
+  statusCode,
+  headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  body: JSON.stringify(body),
+});
+
+const error = (statusCode: number, code: string, message: string, parameter?: string) =>
+  json(statusCode, { error: { code, message, ...(parameter ? { parameter } : {}) } } satisfies ErrorResponse);
+
+export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
+  const clock = deps.clock ?? Date.now;
+  const batchCache = new Map<string, CountRow[]>();
+
+  async function status(): Promise<StatusResponse> {
+    const [horizon, newest] = await Promise.all([deps.batch.readHorizon(), deps.speed.newestMinute()]);
+    return {
+      horizon: horizon ? toIso(horizon.horizonMs) : null,
+      lastBatchRun: horizon
+        ? {
+            publishedAt: toIso(horizon.publishedAtMs),
+            computedFrom: toIso(horizon.computedFromMs),
+            computedTo: toIso(horizon.computedToMs),
+            version: horizon.version,
+          }
+        : null,
+      speed: {
+        newestMinute: newest === undefined ? null : toIso(newest),
+        lagSeconds: newest === undefined ? null : Math.max(0, Math.round((clock() - newest - 60_000) / 1000)),
+      },
+      versions: { api: API_VERSION, schema: SCHEMA_VERSION },
+    };
+  }
+
+  return async (event) => {
+    const method = event.requestContext?.http?.method ?? 'GET';
+    const path = event.rawPath ?? '/';
+    try {
+      if (!['/v1/pageviews', '/v1/status', '/v1/openapi.json'].includes(path)) {
+        return error(404, 'not_found', `no route for ${path}; see /v1/openapi.json`);
+      }
+      if (method !== 'GET') return error(405, 'method_not_allowed', `${path} answers GET only`);
+      if (path === '/v1/openapi.json') return json(200, OPENAPI_DOCUMENT);
+      if (path === '/v1/status') return json(200, await status());
+      const query = parsePageViewsQuery(
+        event.queryStringParameters ?? {},
+        minuteFloor(clock(), deps.retentionHours),
+      );
+      return json(200, await answerPageViews({ speed: deps.speed, batch: deps.batch, batchCache }, query));
+    } catch (caught) {
+      if (caught instanceof ParameterError)
+        return error(400, 'invalid_parameter', caught.message, caught.parameter);
+      deps.onError?.(caught);
+      return error(500, 'internal', 'internal error; see the function logs');
+    }
+  };
+}
+
+/** The handler's readers from a config and clients (also used by the local stack). */
+export function readersFor(
+  clients: Pick<AwsClients, 'documents'>,
+  config: RuntimeConfig,
+  onRequest?: () => void,
+) {
+  const { tables } = config.names;
+  return {
+    speed: createSpeedReader({
+      documents: clients.documents,
+      tableName: tables.speed,
+      clock: Date.now,
+      ...(onRequest ? { onRequest } : {}),
+    }),
+    batch: createBatchReader({
+      documents: clients.documents,
+      viewsTable: tables.batchViews,
+      stateTable: tables.batchState,
+      ...(onRequest ? { onRequest } : {}),
+    }),
+  };
+}
+
+const logger = new Logger({ serviceName: 'api' });
+let handle: ApiHandler | undefined;
+
+export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+  if (!handle) {
+    const config = configFromEnvironment();
+    handle = createApiHandler({
+      ...readersFor(awsClients(), config),
+      retentionHours: config.settings.speedRetentionHours,
+      onError: (caught) => logger.error('request failed', caught as Error),
+    });
+  }
+  return handle(event);
 };

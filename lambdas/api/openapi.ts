@@ -1,0 +1,183 @@
+import { DIMENSIONS } from '../../shared/event.js';
+import { GRANULARITIES } from '../../shared/time.js';
+import { QUERY_LIMITS } from './params.js';
+
+/** The OpenAPI 3.1 description of the query API; test/unit/api-handler.test.ts checks real answers against it. */
+
+const isoDate = { type: 'string', format: 'date-time' } as const;
+const errorSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string', enum: ['invalid_parameter', 'not_found', 'method_not_allowed', 'internal'] },
+        parameter: { type: 'string' },
+        message: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Page-view analytics API',
+    version: '1.0.0',
+    description:
+      'Exact page-view counts merged from batch views (event time before the horizon H) and speed-layer counters (from H on).',
+  },
+  paths: {
+    '/v1/pageviews': {
+      get: {
+        operationId: 'getPageViews',
+        summary: 'Page views over [from, to) as a time series, optionally broken down by a dimension',
+        parameters: [
+          {
+            name: 'from',
+            in: 'query',
+            required: true,
+            description: 'Inclusive start: ISO-8601 with a zone, or epoch ms; on a granularity boundary.',
+            schema: { type: 'string' },
+          },
+          {
+            name: 'to',
+            in: 'query',
+            required: true,
+            description: 'Exclusive end, like from.',
+            schema: { type: 'string' },
+          },
+          {
+            name: 'granularity',
+            in: 'query',
+            required: false,
+            schema: { type: 'string', enum: [...GRANULARITIES], default: 'hour' },
+          },
+          { name: 'by', in: 'query', required: false, schema: { type: 'string', enum: [...DIMENSIONS] } },
+          {
+            name: 'top',
+            in: 'query',
+            required: false,
+            description: 'With by: values kept; the rest are summed as `other`.',
+            schema: {
+              type: 'integer',
+              minimum: 1,
+              maximum: QUERY_LIMITS.maxTop,
+              default: QUERY_LIMITS.defaultTop,
+            },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'Counts',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/PageViews' } } },
+          },
+          '400': {
+            description: 'A parameter is missing, malformed or out of bounds',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+          },
+        },
+      },
+    },
+    '/v1/status': {
+      get: {
+        operationId: 'getStatus',
+        summary: 'Horizon, last batch run and speed-layer freshness',
+        responses: {
+          '200': {
+            description: 'Status',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Status' } } },
+          },
+        },
+      },
+    },
+    '/v1/openapi.json': {
+      get: {
+        operationId: 'getOpenApi',
+        summary: 'This document',
+        responses: { '200': { description: 'OpenAPI 3.1 document' } },
+      },
+    },
+  },
+  components: {
+    schemas: {
+      PageViews: {
+        type: 'object',
+        required: ['query', 'horizon', 'total', 'buckets'],
+        properties: {
+          query: {
+            type: 'object',
+            required: ['from', 'to', 'granularity'],
+            properties: {
+              from: isoDate,
+              to: isoDate,
+              granularity: { type: 'string', enum: [...GRANULARITIES] },
+              by: { type: 'string', enum: [...DIMENSIONS] },
+              top: { type: 'integer' },
+            },
+          },
+          horizon: { type: ['string', 'null'], format: 'date-time' },
+          total: { type: 'integer', minimum: 0 },
+          buckets: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['start', 'end', 'source', 'count'],
+              properties: {
+                start: isoDate,
+                end: isoDate,
+                source: { type: 'string', enum: ['batch', 'speed', 'both'] },
+                count: { type: 'integer', minimum: 0 },
+              },
+            },
+          },
+          breakdown: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['value', 'total', 'counts'],
+              properties: {
+                value: { type: 'string' },
+                total: { type: 'integer', minimum: 0 },
+                counts: { type: 'array', items: { type: 'integer', minimum: 0 } },
+              },
+            },
+          },
+        },
+      },
+      Status: {
+        type: 'object',
+        required: ['horizon', 'lastBatchRun', 'speed', 'versions'],
+        properties: {
+          horizon: { type: ['string', 'null'], format: 'date-time' },
+          lastBatchRun: {
+            type: ['object', 'null'],
+            required: ['publishedAt', 'computedFrom', 'computedTo', 'version'],
+            properties: {
+              publishedAt: isoDate,
+              computedFrom: isoDate,
+              computedTo: isoDate,
+              version: { type: 'string' },
+            },
+          },
+          speed: {
+            type: 'object',
+            required: ['newestMinute', 'lagSeconds'],
+            properties: {
+              newestMinute: { type: ['string', 'null'], format: 'date-time' },
+              lagSeconds: { type: ['number', 'null'] },
+            },
+          },
+          versions: {
+            type: 'object',
+            required: ['api', 'schema'],
+            properties: { api: { type: 'string' }, schema: { type: 'string' } },
+          },
+        },
+      },
+      Error: errorSchema,
+    },
+  },
+} as const;
