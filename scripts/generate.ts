@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
-import { GenerationSummary, PageViewGenerator, type GeneratedRecord } from '../shared/generator.js';
-import { putRecordsReliably } from '../shared/kinesis-producer.js';
+import { GenerationSummary, PageViewGenerator } from '../shared/generator.js';
 import { resourceNames } from '../shared/resources.js';
 import { toIso } from '../shared/time.js';
 import { clientOptionsFor, readStackFile } from '../local/stack-file.js';
 import { parseInstant, parseNumber, runCli, UsageError } from './cli.js';
+import { sendTraffic } from './traffic.js';
 
 const USAGE = `Usage: npm run generate -- [options]
 
@@ -137,7 +137,6 @@ function kinesisTarget(streamOption: string | undefined): {
   };
 }
 
-/** Sends in real time: every tick, the records whose event time has come, in PutRecords batches. */
 async function sendToKinesis(
   generator: PageViewGenerator,
   total: number,
@@ -148,30 +147,23 @@ async function sendToKinesis(
 ): Promise<void> {
   const { clients, stream, where } = kinesisTarget(streamOption);
   if (!quiet) process.stderr.write(`sending ${total} records at ${rate}/s to ${stream} on ${where}\n`);
-  const started = Date.now();
-  let lastProgress = started;
-  let sent = 0;
-  let retried = 0;
   try {
-    while (sent < total) {
-      const due = Math.min(total, Math.max(sent + 1, Math.floor(((Date.now() - started) / 1000) * rate)));
-      const batch: GeneratedRecord[] = [];
-      while (sent + batch.length < due) batch.push(generator.next());
-      const { retriedEntries } = await putRecordsReliably(clients.kinesis, stream, batch, {
-        onRetry: (n, attempt) =>
-          quiet || process.stderr.write(`  re-sending ${n} failed entries (attempt ${attempt + 1})\n`),
-      });
-      retried += retriedEntries;
-      for (const record of batch) summary.add(record);
-      sent += batch.length;
-      if (!quiet && Date.now() - lastProgress >= 5000) {
-        lastProgress = Date.now();
-        process.stderr.write(`  ${sent}/${total} sent (${retried} re-sent entries)\n`);
-      }
-      const nextDue = started + ((sent + 1) / rate) * 1000;
-      const wait = Math.min(200, nextDue - Date.now());
-      if (wait > 0 && sent < total) await new Promise((resolve) => setTimeout(resolve, wait));
-    }
+    await sendTraffic({
+      kinesis: clients.kinesis,
+      stream,
+      generator,
+      rate,
+      total,
+      summary,
+      ...(quiet
+        ? {}
+        : {
+            onRetry: (n: number, attempt: number) =>
+              process.stderr.write(`  re-sending ${n} failed entries (attempt ${attempt + 1})\n`),
+            onProgress: (sent: number, retried: number) =>
+              process.stderr.write(`  ${sent}/${total} sent (${retried} re-sent entries)\n`),
+          }),
+    });
   } finally {
     clients.destroy();
   }

@@ -1,0 +1,218 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
+import { createBatchHandler } from '../lambdas/batch/handler.js';
+import { createSpeedHandler } from '../lambdas/speed/handler.js';
+import type { SpeedObserver } from '../lambdas/speed/speed-layer.js';
+import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
+import {
+  DEFAULT_SETTINGS,
+  DEFAULT_SPEED_SOURCE,
+  resourceNames,
+  type ResourceNames,
+  type RuntimeConfig,
+  type Settings,
+} from '../shared/resources.js';
+import { createDuckDbEngine } from './athena-duckdb.js';
+import { startEmulators, type EmulatedService, type RunningEmulators } from './emulators.js';
+import { KinesisEventSourceMapping, s3OnFailureStore } from './event-source-mapping.js';
+import { FirehoseStandIn } from './firehose.js';
+import { startHttpApi, type RunningHttpApi } from './http-server.js';
+import { provision } from './provision.js';
+import { startScheduler, type RunningScheduler } from './scheduler.js';
+
+/**
+ * The whole pipeline on one machine: emulators, provisioned resources, and the real handlers driven by the
+ * local stand-ins for the event source mapping, Firehose, the EventBridge schedule and API Gateway.
+ */
+
+/** Local settings: the same design with short buffers so that a demo shows data within seconds. */
+export const LOCAL_SETTINGS: Settings = {
+  ...DEFAULT_SETTINGS,
+  firehoseBufferSeconds: 10,
+  firehoseBufferMiB: 8,
+};
+
+export interface LocalStackOptions {
+  /** State between runs (emulator data, checkpoints, Parquet cache); absent keeps everything ephemeral. */
+  readonly dataDir?: string;
+  readonly ports?: Partial<Record<EmulatedService | 'api', number>>;
+  readonly names?: ResourceNames;
+  readonly shards?: number;
+  readonly settings?: Partial<Settings>;
+  readonly batchIntervalMs?: number;
+  /** Static files the HTTP server serves outside /v1/ (the dashboard). */
+  readonly staticDir?: string;
+  /** Endpoints of emulators already running (tests); otherwise they are started here. */
+  readonly emulators?: Pick<RunningEmulators, 'endpoints' | 'region' | 'credentials'>;
+  readonly log?: (line: string) => void;
+  /** Called if an emulator dies while the stack runs. */
+  readonly onCrash?: (service: EmulatedService, detail: string) => void;
+}
+
+export interface LocalStackStats {
+  readonly eventsIn: number;
+  readonly countersWritten: number;
+  readonly deadLetters: number;
+  readonly filesLanded: number;
+  readonly recordsLanded: number;
+  readonly batchRuns: number;
+  readonly horizon: number | undefined;
+  readonly apiRequests: number;
+}
+
+export interface LocalStack {
+  readonly config: RuntimeConfig;
+  readonly clients: AwsClients;
+  readonly endpoints: Readonly<Record<EmulatedService, string>>;
+  readonly region: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  readonly apiUrl: string;
+  readonly pids: readonly number[];
+  readonly esm: KinesisEventSourceMapping;
+  readonly firehose: FirehoseStandIn;
+  readonly scheduler: RunningScheduler;
+  readonly api: RunningHttpApi;
+  stats(): LocalStackStats;
+  stop(): Promise<void>;
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const log = options.log ?? (() => undefined);
+  const settings: Settings = { ...LOCAL_SETTINGS, ...options.settings };
+  const names = options.names ?? resourceNames();
+  const config: RuntimeConfig = { names, settings };
+  const stateDir = options.dataDir ? join(options.dataDir, 'state') : undefined;
+  if (stateDir) mkdirSync(stateDir, { recursive: true });
+
+  const started: RunningEmulators | undefined = options.emulators
+    ? undefined
+    : await startEmulators({
+        ...(options.dataDir ? { dataDir: join(options.dataDir, 'emulators') } : {}),
+        ports: {
+          kinesis: options.ports?.kinesis ?? 0,
+          dynamodb: options.ports?.dynamodb ?? 0,
+          s3: options.ports?.s3 ?? 0,
+        },
+        ...(options.onCrash ? { onCrash: options.onCrash } : {}),
+      });
+  const emulators = options.emulators ?? started!;
+  const stopEmulators = async () => started?.stop();
+  try {
+    const clients = createAwsClients({
+      region: emulators.region,
+      credentials: emulators.credentials,
+      endpoints: emulators.endpoints,
+    });
+    await provision(clients, names, { shards: options.shards ?? 2 });
+    log(
+      `provisioned stream ${names.stream}, tables ${Object.values(names.tables).join(', ')}, bucket ${names.bucket}`,
+    );
+
+    const counters = {
+      countersWritten: 0,
+      deadLetters: 0,
+      batchRuns: 0,
+      apiRequests: 0,
+      horizon: undefined as number | undefined,
+    };
+    const observer: SpeedObserver = {
+      count: (metric, value) => {
+        if (metric === 'CellWrites') counters.countersWritten += value;
+        if (metric === 'DeadLetterRecords') counters.deadLetters += value;
+      },
+      error: (message, error) =>
+        log(`speed: ${message}: ${error instanceof Error ? error.message : String(error)}`),
+    };
+    const esm = new KinesisEventSourceMapping({
+      kinesis: clients.kinesis,
+      streamName: names.stream,
+      handler: createSpeedHandler({ clients, config, observer }),
+      settings: { ...DEFAULT_SPEED_SOURCE, maxBatchingWindowSeconds: 0 },
+      onFailure: s3OnFailureStore(clients.s3, names.bucket),
+      pollIntervalMs: 250,
+      region: emulators.region,
+      ...(stateDir ? { stateDir } : {}),
+      onError: (message, error) =>
+        log(`event source mapping: ${message}: ${error instanceof Error ? error.message : String(error)}`),
+    });
+    const firehose = new FirehoseStandIn({
+      kinesis: clients.kinesis,
+      s3: clients.s3,
+      streamName: names.stream,
+      bucket: names.bucket,
+      bufferSeconds: settings.firehoseBufferSeconds,
+      bufferBytes: settings.firehoseBufferMiB * 1024 * 1024,
+      pollIntervalMs: 500,
+      ...(stateDir ? { stateDir } : {}),
+      onError: (message, error) =>
+        log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
+    });
+    const engine = createDuckDbEngine({
+      s3: clients.s3,
+      bucket: names.bucket,
+      cacheDir: join(
+        options.dataDir ?? join(process.env.TMPDIR ?? '/tmp', `pageviews-${process.pid}`),
+        'parquet-cache',
+      ),
+    });
+    const batchHandler = createBatchHandler({ clients, config, engine });
+    const api = await startHttpApi({
+      handler: createApiHandler({
+        ...readersFor(clients, config),
+        retentionHours: settings.speedRetentionHours,
+        onError: (error) =>
+          log(`api: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+      }),
+      port: options.ports?.api ?? 0,
+      ...(options.staticDir ? { staticDir: options.staticDir } : {}),
+      onRequest: () => (counters.apiRequests += 1),
+    });
+    await esm.start();
+    await firehose.start();
+    const scheduler = startScheduler({
+      intervalMs: options.batchIntervalMs ?? 60_000,
+      handler: batchHandler,
+      onResult: (summary) => {
+        counters.batchRuns += 1;
+        if (summary.horizon) counters.horizon = summary.horizon.horizonMs;
+        log(`batch run: ${summary.detail}`);
+      },
+      onError: (error) => log(`batch run failed: ${error instanceof Error ? error.message : String(error)}`),
+    });
+
+    return {
+      config,
+      clients,
+      endpoints: emulators.endpoints,
+      region: emulators.region,
+      credentials: emulators.credentials,
+      apiUrl: api.url,
+      pids: started?.pids ?? [],
+      esm,
+      firehose,
+      scheduler,
+      api,
+      stats: () => ({
+        eventsIn: esm.stats.records,
+        countersWritten: counters.countersWritten,
+        deadLetters: counters.deadLetters,
+        filesLanded: firehose.stats.objects,
+        recordsLanded: firehose.stats.records,
+        batchRuns: counters.batchRuns,
+        horizon: counters.horizon,
+        apiRequests: counters.apiRequests,
+      }),
+      async stop() {
+        await scheduler.stop();
+        await Promise.all([esm.stop(), firehose.stop()]);
+        await api.close();
+        clients.destroy();
+        await stopEmulators();
+      },
+    };
+  } catch (error) {
+    await stopEmulators();
+    throw error;
+  }
+}
