@@ -12,6 +12,8 @@ export interface StackFile {
   /** Base URL of the local HTTP API (API Gateway stand-in), once it is up. */
   readonly apiUrl?: string;
   readonly pid: number;
+  /** Process ids of the embedded emulators (empty with AWS_ENDPOINT_URL). */
+  readonly emulatorPids: readonly number[];
   readonly startedAt: string;
 }
 

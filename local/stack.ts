@@ -41,6 +41,8 @@ export interface LocalStackOptions {
   readonly shards?: number;
   readonly settings?: Partial<Settings>;
   readonly batchIntervalMs?: number;
+  /** Run the batch layer once at start-up. @default true */
+  readonly runBatchAtStart?: boolean;
   /** Static files the HTTP server serves outside /v1/ (the dashboard). */
   readonly staticDir?: string;
   /** Endpoints of emulators already running (tests); otherwise they are started here. */
@@ -172,6 +174,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await firehose.start();
     const scheduler = startScheduler({
       intervalMs: options.batchIntervalMs ?? 60_000,
+      runAtStart: options.runBatchAtStart ?? true,
       handler: batchHandler,
       onResult: (summary) => {
         counters.batchRuns += 1;

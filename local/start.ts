@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     names: stack.config.names,
     apiUrl: stack.apiUrl,
     pid: process.pid,
+    emulatorPids: stack.pids,
     startedAt: new Date().toISOString(),
   });
 
