@@ -1,0 +1,182 @@
+import fc from 'fast-check';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { KinesisStreamRecord } from 'aws-lambda';
+import { transformRecord } from '../../lambdas/ingest/transform.js';
+import { createApiHandler, readersFor } from '../../lambdas/api/handler.js';
+import { createBatchHandler } from '../../lambdas/batch/handler.js';
+import { createSpeedHandler } from '../../lambdas/speed/handler.js';
+import type { PageViewsResponse } from '../../shared/api-types.js';
+import { DIMENSIONS, encodePageView, type PageView } from '../../shared/event.js';
+import { DEFAULT_SETTINGS, PREFIXES, type RuntimeConfig } from '../../shared/resources.js';
+import {
+  floorTo,
+  GRANULARITY_MS,
+  HOUR_MS,
+  hourBucket,
+  hourPartitionPath,
+  MINUTE_MS,
+  toIso,
+  type Granularity,
+} from '../../shared/time.js';
+import { createDuckDbEngine } from '../../local/athena-duckdb.js';
+import { parquetBytes } from '../../local/parquet.js';
+import { provision } from '../../local/provision.js';
+import { truthCounts } from '../support/ground-truth.js';
+import { apiEvent } from '../support/api-events.js';
+import { KinesisRecordBuilder } from '../support/kinesis-events.js';
+import { isolatedNames, testStack, type TestStack } from './support/stack.js';
+
+/**
+ * Property: for random events (late ones, invalid ones, batches the transport delivers twice), a random
+ * horizon and a random query, speed + batch + merge answer exactly what the valid events say.
+ */
+
+const NOW = Date.now();
+const WINDOW_START = hourBucket(NOW) - 30 * HOUR_MS;
+const WINDOW_END = hourBucket(NOW) + HOUR_MS;
+const settings = { ...DEFAULT_SETTINGS, firehoseBufferSeconds: 60 };
+
+const eventArb = fc.record({
+  created: fc.integer({ min: WINDOW_START, max: NOW - 1000 }),
+  url: fc.constantFrom('http://a.example/1', 'http://a.example/2', 'http://a.example/3'),
+  status: fc.constantFrom(200, 404, 500),
+  country: fc.constantFrom('US', 'DE', 'IN', 'ZZ'),
+  browser: fc.constantFrom('CH', 'FF'),
+  userId: fc.constantFrom('1', '2', '3'),
+});
+const payloadArb = fc.oneof(
+  {
+    weight: 10,
+    arbitrary: eventArb.map((e) => ({ event: e as PageView, bytes: encodePageView(e as PageView) })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom('{"broken', '{"created":1}', '[]')
+      .map((bytes) => ({ event: undefined, bytes })),
+  },
+);
+const scenarioArb = fc.record({
+  payloads: fc.array(payloadArb, { minLength: 1, maxLength: 60 }),
+  batchSize: fc.integer({ min: 1, max: 25 }),
+  redeliver: fc.array(fc.nat(), { maxLength: 3 }),
+  horizonHoursBack: fc.integer({ min: 1, max: 29 }),
+  granularity: fc.constantFrom<Granularity>('minute', 'hour', 'day'),
+  span: fc.integer({ min: 1, max: 40 }),
+  offset: fc.nat(),
+  by: fc.option(fc.constantFrom(...DIMENSIONS), { nil: undefined }),
+});
+
+describe('speed + batch + merge against the ground truth', () => {
+  let base: TestStack;
+  beforeAll(async () => {
+    base = await testStack('property');
+  });
+  afterAll(() => base.destroy());
+
+  it('answers every random query exactly', async () => {
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, async (scenario) => {
+        const names = isolatedNames('prop');
+        await provision(base.clients, names, { shards: 1 });
+        const config: RuntimeConfig = { names, settings };
+        const clients = base.clients;
+
+        // Speed layer: Kinesis batches, some delivered twice by the transport.
+        const shard = new KinesisRecordBuilder();
+        const records: KinesisStreamRecord[] = scenario.payloads.map((p) => shard.record(p.bytes, NOW));
+        const speed = createSpeedHandler({ clients, config, clock: () => NOW });
+        const batches: KinesisStreamRecord[][] = [];
+        for (let i = 0; i < records.length; i += scenario.batchSize)
+          batches.push(records.slice(i, i + scenario.batchSize));
+        for (const [i, batch] of batches.entries()) {
+          await speed({ Records: batch });
+          for (const r of scenario.redeliver) if (r % batches.length === i) await speed({ Records: batch });
+        }
+
+        // Master dataset: what Firehose with the transform Lambda lands, per event-time hour.
+        const partitions = new Map<string, PageView[]>();
+        for (const record of records) {
+          const result = transformRecord({
+            recordId: record.kinesis.sequenceNumber,
+            approximateArrivalTimestamp: NOW,
+            data: record.kinesis.data,
+            kinesisRecordMetadata: {
+              shardId: 's',
+              partitionKey: 'p',
+              approximateArrivalTimestamp: NOW,
+              sequenceNumber: '1',
+              subsequenceNumber: '',
+            },
+          });
+          if (!result.event) continue;
+          const key = hourPartitionPath(result.event.created);
+          partitions.set(key, [...(partitions.get(key) ?? []), result.event]);
+        }
+        for (const [partition, events] of partitions) {
+          await clients.s3.send(
+            new PutObjectCommand({
+              Bucket: names.bucket,
+              Key: `${PREFIXES.raw}${partition}/part.parquet`,
+              Body: await parquetBytes(events),
+            }),
+          );
+        }
+
+        // Batch layer, run at a time that publishes the chosen horizon.
+        const horizon = hourBucket(NOW) - scenario.horizonHoursBack * HOUR_MS;
+        const engine = createDuckDbEngine({
+          s3: clients.s3,
+          bucket: names.bucket,
+          cacheDir: mkdtempSync(join(tmpdir(), 'prop-')),
+        });
+        const batchClock = () => horizon + settings.firehoseBufferSeconds * 1000 + 5 * MINUTE_MS + 1;
+        const run = await createBatchHandler({ clients, config, engine, clock: batchClock })();
+        expect(run.horizon?.horizonMs).toBe(horizon);
+
+        // A random aligned query.
+        const size = GRANULARITY_MS[scenario.granularity];
+        const earliest =
+          scenario.granularity === 'minute'
+            ? hourBucket(NOW) - 20 * HOUR_MS
+            : floorTo(WINDOW_START, scenario.granularity);
+        const buckets = Math.floor((WINDOW_END - earliest) / size);
+        const from = earliest + (scenario.offset % Math.max(1, buckets - 1)) * size;
+        const to = Math.min(from + scenario.span * size, floorTo(WINDOW_END, scenario.granularity) + size);
+        const api = createApiHandler({
+          ...readersFor(clients, config),
+          retentionHours: settings.speedRetentionHours,
+          clock: () => NOW,
+        });
+        const query: Record<string, string> = {
+          from: String(from),
+          to: String(to),
+          granularity: scenario.granularity,
+        };
+        if (scenario.by) Object.assign(query, { by: scenario.by, top: '100' });
+        const result = await api(apiEvent('/v1/pageviews', query));
+        expect(result.statusCode, result.body).toBe(200);
+        const body = JSON.parse(result.body!) as PageViewsResponse;
+
+        const valid = scenario.payloads.filter((p) => p.event).map((p) => p.event!);
+        const truth = truthCounts(valid, 'total', scenario.granularity, { fromMs: from, toMs: to });
+        const byBucket = new Map(truth.map((r) => [toIso(r.bucketMs), r.count]));
+        expect(body.buckets.map((b) => [b.start, b.count])).toEqual(
+          body.buckets.map((b) => [b.start, byBucket.get(b.start) ?? 0]),
+        );
+        expect(body.total).toBe(truth.reduce((sum, r) => sum + r.count, 0));
+        if (scenario.by) {
+          const perValue = truthCounts(valid, scenario.by, scenario.granularity, { fromMs: from, toMs: to });
+          const totals = new Map<string, number>();
+          for (const row of perValue) totals.set(row.value, (totals.get(row.value) ?? 0) + row.count);
+          expect(new Map(body.breakdown!.map((b) => [b.value, b.total]))).toEqual(totals);
+        }
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
