@@ -40,7 +40,7 @@ export interface EmulatorOptions {
 export interface RunningEmulators {
   readonly endpoints: Readonly<Record<EmulatedService, string>>;
   readonly region: string;
-  readonly credentials: typeof LOCAL_CREDENTIALS;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** Process ids of the emulators (for orphan checks). */
   readonly pids: readonly number[];
   /** False when the endpoints come from AWS_ENDPOINT_URL and nothing was started. */

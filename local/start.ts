@@ -54,7 +54,6 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
   log('starting the emulators (kinesis-local, DynamoDB Local, s3rver)…');
   let stopping = false;
-  let progress: NodeJS.Timeout | undefined;
   const dashboard = join(process.cwd(), 'dashboard', 'dist');
   const stack = await startLocalStack({
     dataDir: join(LOCAL_DIR, 'data'),
@@ -119,7 +118,7 @@ async function main(): Promise<void> {
     );
   }
 
-  progress = setInterval(() => {
+  const progress = setInterval(() => {
     const s = stack.stats();
     log(
       `events in ${s.eventsIn} | counters written ${s.countersWritten} | dead letters ${s.deadLetters} | ` +
