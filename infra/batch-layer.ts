@@ -1,0 +1,190 @@
+import { Aws, Duration, Size, Stack } from 'aws-cdk-lib';
+import { CfnWorkGroup } from 'aws-cdk-lib/aws-athena';
+import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { CfnDatabase, CfnTable } from 'aws-cdk-lib/aws-glue';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import {
+  DeliveryStream,
+  InputFormat,
+  KinesisStreamSource,
+  LambdaFunctionProcessor,
+  ParquetCompression,
+  ParquetOutputFormat,
+  S3Bucket,
+  SchemaConfiguration,
+} from 'aws-cdk-lib/aws-kinesisfirehose';
+import type { IStream } from 'aws-cdk-lib/aws-kinesis';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { COLUMNS } from '../shared/event.js';
+import { PREFIXES, type Settings } from '../shared/resources.js';
+import { pageViewsFunction } from './function.js';
+
+export interface BatchLayerProps {
+  readonly stream: IStream;
+  readonly bucket: IBucket;
+  readonly viewsTable: TableV2;
+  readonly stateTable: TableV2;
+  readonly glueDatabase: string;
+  readonly glueTable: string;
+  readonly workgroupName: string;
+  readonly settings: Settings;
+  readonly bytesScannedCutoff: number;
+  readonly environment: Record<string, string>;
+}
+
+/**
+ * The master dataset and the batch views: Firehose (stream source, validating transform Lambda, dynamic
+ * partitioning by event hour, Parquet conversion against the Glue table), a Glue table with partition
+ * projection, an Athena workgroup, and the scheduled batch Lambda.
+ */
+export class BatchLayer extends Construct {
+  readonly deliveryStream: DeliveryStream;
+  readonly ingestFunction: NodejsFunction;
+  readonly batchFunction: NodejsFunction;
+  readonly glueTable: CfnTable;
+  readonly workgroup: CfnWorkGroup;
+  readonly schedule: Rule;
+
+  constructor(scope: Construct, id: string, props: BatchLayerProps) {
+    super(scope, id);
+    const { bucket, settings } = props;
+    const database = new CfnDatabase(this, 'Database', {
+      catalogId: Aws.ACCOUNT_ID,
+      databaseInput: { name: props.glueDatabase, description: 'Page-view master dataset' },
+    });
+    const rawLocation = `s3://${bucket.bucketName}/${PREFIXES.raw}`;
+    this.glueTable = new CfnTable(this, 'RawEventsTable', {
+      catalogId: Aws.ACCOUNT_ID,
+      databaseName: props.glueDatabase,
+      tableInput: {
+        name: props.glueTable,
+        description: 'Raw page views as Parquet, partitioned by event time (UTC)',
+        tableType: 'EXTERNAL_TABLE',
+        parameters: {
+          classification: 'parquet',
+          'parquet.compression': 'SNAPPY',
+          // Partition projection: Athena computes partitions from these rules; no crawler or MSCK REPAIR.
+          'projection.enabled': 'true',
+          'projection.dt.type': 'date',
+          'projection.dt.format': 'yyyy-MM-dd',
+          'projection.dt.range': '2020-01-01,NOW',
+          'projection.dt.interval': '1',
+          'projection.dt.interval.unit': 'DAYS',
+          'projection.hour.type': 'integer',
+          'projection.hour.range': '0,23',
+          'projection.hour.digits': '2',
+          'storage.location.template': `${rawLocation}dt=\${dt}/hour=\${hour}/`,
+        },
+        partitionKeys: [
+          { name: 'dt', type: 'string' },
+          { name: 'hour', type: 'string' },
+        ],
+        storageDescriptor: {
+          location: rawLocation,
+          columns: COLUMNS.map((c) => ({ name: c.name, type: c.type, comment: c.comment })),
+          inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          serdeInfo: { serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      },
+    });
+    this.glueTable.node.addDependency(database);
+
+    this.ingestFunction = pageViewsFunction(this, 'IngestFunction', {
+      name: 'ingest',
+      environment: props.environment,
+      memorySize: 512,
+      timeout: Duration.minutes(1),
+    });
+    this.deliveryStream = new DeliveryStream(this, 'DeliveryStream', {
+      source: new KinesisStreamSource(props.stream),
+      destination: new S3Bucket(bucket, {
+        dataOutputPrefix: `${PREFIXES.raw}dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/`,
+        errorOutputPrefix: `${PREFIXES.firehoseErrors}!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/`,
+        bufferingInterval: Duration.seconds(settings.firehoseBufferSeconds),
+        bufferingSize: Size.mebibytes(settings.firehoseBufferMiB),
+        processors: [new LambdaFunctionProcessor(this.ingestFunction, { retries: 3 })],
+        dynamicPartitioning: { enabled: true, retryDuration: Duration.minutes(5) },
+        dataFormatConversion: {
+          schemaConfiguration: SchemaConfiguration.fromCfnTable(this.glueTable),
+          inputFormat: InputFormat.OPENX_JSON,
+          outputFormat: new ParquetOutputFormat({ compression: ParquetCompression.SNAPPY }),
+        },
+      }),
+    });
+
+    this.workgroup = new CfnWorkGroup(this, 'Workgroup', {
+      name: props.workgroupName,
+      description: 'Batch views of the page-view master dataset',
+      recursiveDeleteOption: true,
+      workGroupConfiguration: {
+        enforceWorkGroupConfiguration: true,
+        engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
+        bytesScannedCutoffPerQuery: props.bytesScannedCutoff,
+        publishCloudWatchMetricsEnabled: true,
+        resultConfiguration: {
+          outputLocation: `s3://${bucket.bucketName}/${PREFIXES.athenaResults}`,
+          encryptionConfiguration: { encryptionOption: 'SSE_S3' },
+        },
+      },
+    });
+
+    this.batchFunction = pageViewsFunction(this, 'BatchFunction', {
+      name: 'batch',
+      environment: props.environment,
+      memorySize: 512,
+      timeout: Duration.minutes(10),
+      // One run at a time, on top of the batch layer's own lease.
+      reservedConcurrentExecutions: 1,
+      copyFiles: { from: 'shared/sql', pattern: '*.sql' },
+    });
+    const stack = Stack.of(this);
+    this.batchFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: [
+          'athena:StartQueryExecution',
+          'athena:GetQueryExecution',
+          'athena:GetQueryResults',
+          'athena:StopQueryExecution',
+        ],
+        resources: [
+          stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: props.workgroupName }),
+        ],
+      }),
+    );
+    this.batchFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetPartition', 'glue:GetPartitions'],
+        resources: [
+          stack.formatArn({ service: 'glue', resource: 'catalog' }),
+          stack.formatArn({ service: 'glue', resource: 'database', resourceName: props.glueDatabase }),
+          stack.formatArn({
+            service: 'glue',
+            resource: 'table',
+            resourceName: `${props.glueDatabase}/${props.glueTable}`,
+          }),
+        ],
+      }),
+    );
+    bucket.grantRead(this.batchFunction, `${PREFIXES.raw}*`);
+    bucket.grantReadWrite(this.batchFunction, `${PREFIXES.athenaResults}*`);
+    this.batchFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:ListBucket', 's3:GetBucketLocation'],
+        resources: [bucket.bucketArn],
+      }),
+    );
+    props.viewsTable.grantReadWriteData(this.batchFunction);
+    props.stateTable.grantReadWriteData(this.batchFunction);
+
+    this.schedule = new Rule(this, 'Schedule', {
+      description: 'Runs the batch layer',
+      schedule: Schedule.rate(Duration.minutes(settings.batchScheduleMinutes)),
+      targets: [new LambdaFunction(this.batchFunction, { retryAttempts: 0 })],
+    });
+  }
+}

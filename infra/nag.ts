@@ -1,0 +1,90 @@
+import { Validations, type Stack } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+
+/**
+ * cdk-nag findings that were reviewed and accepted. Each entry says where it may occur (construct path), which
+ * findings it covers and why they are acceptable; anything else fails synth and the tests.
+ */
+export interface ReviewedFinding {
+  readonly rule: RegExp;
+  readonly path: RegExp;
+  readonly reason: string;
+}
+
+export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
+  {
+    rule: /^AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole\]$/,
+    path: /\/ServiceRole\/Resource$/,
+    reason:
+      'AWSLambdaBasicExecutionRole is the AWS-managed minimum for a function to write its own logs; it grants nothing else.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::\*\]$/,
+    path: /\/(Function|IngestFunction|BatchFunction)\/ServiceRole\/DefaultPolicy\/Resource$/,
+    reason: 'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) have no resource-level permissions.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::\*\]$/,
+    path: /\/DeliveryStream\/S3 Destination Role\/DefaultPolicy\/Resource$/,
+    reason:
+      'glue:GetSchemaVersion, which Firehose record format conversion needs, has no resource-level permissions.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Action::s3:(Abort|DeleteObject|GetBucket|GetObject|List)\*\]$/,
+    path: /\/(DeliveryStream\/S3 Destination Role|BatchFunction\/ServiceRole|Speed\/Function\/ServiceRole)\/DefaultPolicy\/Resource$/,
+    reason:
+      'Action families from CDK grants, each bound to one bucket or prefix: Firehose writes the data bucket, the batch ' +
+      'function reads raw/ and manages Athena results under athena-results/, the speed event source mapping writes failed batches to its own bucket.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::<\w+\.Arn>\/(raw|dead-letter|athena-results)\/\*\]$/,
+    path: /\/(BatchFunction|Speed\/Function)\/ServiceRole\/DefaultPolicy\/Resource$/,
+    reason: 'Object access limited to one prefix of the data bucket (raw/, dead-letter/ or athena-results/).',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::<StorageData\w+\.Arn>\/\*\]$/,
+    path: /\/DeliveryStream\/S3 Destination Role\/DefaultPolicy\/Resource$/,
+    reason:
+      'Firehose delivers Parquet under raw/ and failures under firehose-errors/, with prefixes computed per record.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::<StorageSpeedFailures\w+\.Arn>\/\*\]$/,
+    path: /\/Speed\/Function\/ServiceRole\/DefaultPolicy\/Resource$/,
+    reason: 'The on-failure destination is a bucket of its own that holds nothing but failed batch records.',
+  },
+  {
+    rule: /^AwsSolutions-IAM5\[Resource::<BatchIngestFunction\w+\.Arn>:\*\]$/,
+    path: /\/DeliveryStream\/S3 Destination Role\/DefaultPolicy\/Resource$/,
+    reason: 'Firehose may invoke the versions of its own transform function.',
+  },
+  {
+    rule: /^AwsSolutions-L1$/,
+    path: /\/(Function|IngestFunction|BatchFunction)\/Resource$/,
+    reason:
+      'nodejs22.x is the runtime this project builds and tests for; a newer runtime is adopted deliberately, after the suite passes on it.',
+  },
+  {
+    rule: /^AwsSolutions-KDF1$/,
+    path: /\/DeliveryStream\/Resource$/,
+    reason:
+      'A delivery stream with a Kinesis stream source cannot take server-side encryption; the source stream is KMS-encrypted.',
+  },
+];
+
+/** Acknowledges the reviewed findings of a stack, on the constructs where they occur. */
+export function acknowledgeReviewedFindings(stack: Stack, extra: readonly ReviewedFinding[] = []): void {
+  const report = new AwsSolutionsChecks().validateScope(stack);
+  const byPath = new Map<string, IConstruct>(stack.node.findAll().map((c) => [c.node.path, c]));
+  for (const violation of report.violations) {
+    for (const resource of violation.violatingResources) {
+      const path = resource.constructPath ?? '';
+      const reviewed = [...REVIEWED_FINDINGS, ...extra].find(
+        (f) => f.rule.test(violation.ruleName) && f.path.test(path),
+      );
+      const construct = byPath.get(path);
+      if (reviewed && construct)
+        Validations.of(construct).acknowledge({ id: violation.ruleName, reason: reviewed.reason });
+    }
+  }
+}

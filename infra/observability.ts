@@ -1,0 +1,154 @@
+import { Duration } from 'aws-cdk-lib';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  Metric,
+  TreatMissingData,
+  type IMetric,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { DeliveryStream } from 'aws-cdk-lib/aws-kinesisfirehose';
+import type { IStream } from 'aws-cdk-lib/aws-kinesis';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { Settings } from '../shared/resources.js';
+
+export interface ObservabilityProps {
+  readonly stream: IStream;
+  readonly speedFunction: NodejsFunction;
+  readonly batchFunction: NodejsFunction;
+  readonly apiFunction: NodejsFunction;
+  readonly api: HttpApi;
+  readonly deliveryStream: DeliveryStream;
+  readonly settings: Settings;
+  readonly alarmEmail?: string;
+}
+
+/** Alarms on what breaks exactness or freshness, an SNS topic for them, and a dashboard. */
+export class Observability extends Construct {
+  readonly topic: Topic;
+  readonly alarms: Record<string, Alarm> = {};
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+    this.topic = new Topic(this, 'AlarmTopic', {
+      displayName: 'Page-view pipeline alarms',
+      masterKey: new Key(this, 'TopicKey', {
+        enableKeyRotation: true,
+        description: 'Encrypts the alarm topic',
+      }),
+      enforceSSL: true,
+    });
+    if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
+    const custom = (metricName: string, service: string, statistic = 'Sum') =>
+      new Metric({
+        namespace: 'PageViews',
+        metricName,
+        dimensionsMap: { service },
+        statistic,
+        period: Duration.minutes(5),
+      });
+
+    const iteratorAge = props.speedFunction.metric('IteratorAge', {
+      statistic: 'Maximum',
+      period: Duration.minutes(1),
+    });
+    const deadLetters = custom('DeadLetterRecords', 'speed');
+    const horizonLag = custom('HorizonLagSeconds', 'batch', 'Maximum');
+    const freshness = props.deliveryStream.metric('DeliveryToS3.DataFreshness', {
+      statistic: 'Maximum',
+      period: Duration.minutes(5),
+    });
+    const deliverySuccess = props.deliveryStream.metric('DeliveryToS3.Success', {
+      statistic: 'Minimum',
+      period: Duration.minutes(5),
+    });
+    const api5xx = props.api.metricServerError({ period: Duration.minutes(5) });
+    // H normally trails the clock by about an hour plus the buffer; three schedule periods more is stale.
+    const staleSeconds =
+      3600 + props.settings.firehoseBufferSeconds + 300 + 3 * props.settings.batchScheduleMinutes * 60;
+
+    const alarm = (
+      name: string,
+      metric: IMetric,
+      threshold: number,
+      description: string,
+      missing = TreatMissingData.NOT_BREACHING,
+    ) => {
+      const created = new Alarm(this, name, {
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator:
+          name === 'FirehoseDeliveryFailures'
+            ? ComparisonOperator.LESS_THAN_THRESHOLD
+            : ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: missing,
+        alarmDescription: description,
+      });
+      created.addAlarmAction(new SnsAction(this.topic));
+      this.alarms[name] = created;
+    };
+    alarm('SpeedIteratorAge', iteratorAge, 60_000, 'The speed layer is more than a minute behind the stream');
+    alarm(
+      'SpeedErrors',
+      props.speedFunction.metricErrors({ period: Duration.minutes(5) }),
+      1,
+      'The speed handler failed invocations',
+    );
+    alarm('DeadLetterRecords', deadLetters, 1, 'Records were rejected and kept under dead-letter/');
+    alarm(
+      'BatchFailures',
+      props.batchFunction.metricErrors({ period: Duration.minutes(15) }),
+      1,
+      'A batch run failed',
+    );
+    alarm(
+      'HorizonStale',
+      horizonLag,
+      staleSeconds,
+      'The published horizon H lags the clock by more than expected: batch runs are failing or not running',
+      TreatMissingData.BREACHING,
+    );
+    alarm('Api5xx', api5xx, 1, 'The query API answered with server errors');
+    alarm(
+      'FirehoseFreshness',
+      freshness,
+      props.settings.firehoseBufferSeconds + 900,
+      'Firehose is late delivering to S3',
+    );
+    alarm('FirehoseDeliveryFailures', deliverySuccess, 1, 'Firehose failed deliveries to S3');
+
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      widgets: [
+        [
+          new GraphWidget({
+            title: 'Stream: incoming records',
+            left: [props.stream.metricIncomingRecords()],
+          }),
+          new GraphWidget({ title: 'Speed: iterator age (ms)', left: [iteratorAge] }),
+          new GraphWidget({
+            title: 'Speed: records',
+            left: [custom('RecordsCounted', 'speed'), deadLetters, custom('CellWrites', 'speed')],
+          }),
+        ],
+        [
+          new GraphWidget({ title: 'Batch: horizon lag (s)', left: [horizonLag] }),
+          new GraphWidget({ title: 'Firehose: data freshness (s)', left: [freshness] }),
+          new GraphWidget({
+            title: 'API: requests, 5xx, latency',
+            left: [props.api.metricCount({ period: Duration.minutes(5) }), api5xx],
+            right: [props.apiFunction.metricDuration({ statistic: 'p99' })],
+          }),
+        ],
+      ],
+    });
+  }
+}
