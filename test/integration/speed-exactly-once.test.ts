@@ -10,7 +10,7 @@ import { PREFIXES } from '../../shared/resources.js';
 import { createSpeedReader } from '../../shared/speed/reader.js';
 import { HOUR_MS, hourBucket } from '../../shared/time.js';
 import { truthCounts } from '../support/ground-truth.js';
-import { KinesisRecordBuilder, kinesisEvent } from '../support/kinesis-events.js';
+import { KinesisRecordBuilder, kinesisEvent } from '../../local/kinesis-records.js';
 import { testStack, type TestStack } from './support/stack.js';
 
 const NOW = Date.now();

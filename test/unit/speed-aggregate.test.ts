@@ -3,7 +3,7 @@ import { aggregateBatch, countAbove } from '../../lambdas/speed/aggregate.js';
 import { expiresAtFor, padSequence } from '../../shared/speed/table.js';
 import { HOUR_MS } from '../../shared/time.js';
 import { aPageView } from '../support/builders.js';
-import { KinesisRecordBuilder } from '../support/kinesis-events.js';
+import { KinesisRecordBuilder } from '../../local/kinesis-records.js';
 
 const T = Date.UTC(2026, 10, 25, 12, 30, 15);
 

@@ -1,5 +1,5 @@
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
-import { encodePageView, type PageView } from '../../shared/event.js';
+import { encodePageView, type PageView } from '../shared/event.js';
 
 /** Builds Kinesis records as Lambda receives them, with realistic 56-digit sequence numbers. */
 export class KinesisRecordBuilder {
