@@ -13,7 +13,7 @@ export interface Cell {
   readonly dimension: CountDimension;
   readonly value: string;
   readonly expiresAt: number;
-  /** Padded sequence numbers of the cell's records, ascending (records of a shard arrive in order). */
+  /** Sequence numbers of the cell's records as Kinesis gives them, ascending (a shard's records arrive in order). */
   readonly sequences: string[];
 }
 
@@ -40,16 +40,21 @@ export function shardOf(record: KinesisStreamRecord): string {
   return colon > 0 ? id.slice(0, colon) : 'shardId-unknown';
 }
 
+/** Cells of one (shard, minute), by dimension and then value. */
+interface MinuteCells {
+  readonly minuteMs: number;
+  readonly expiresAt: number;
+  readonly byDimension: Map<CountDimension, Map<string, Cell>>;
+}
+
 /**
  * Decodes, validates and aggregates a batch in memory: one cell per (minute, dimension, value, shard).
+ * Keys are built once per cell, not per record, and sequence numbers are padded only when written:
+ * this loop runs for every record of every batch.
  * @param nowMs the invocation clock, for dropping cells that would already be expired.
  */
-export function aggregateBatch(
-  records: readonly KinesisStreamRecord[],
-  nowMs: number,
-  retentionHours: number,
-): Aggregate {
-  const cells = new Map<string, Cell>();
+export function aggregateBatch(records: readonly KinesisStreamRecord[], nowMs: number, retentionHours: number): Aggregate {
+  const groups = new Map<string, MinuteCells>();
   const rejected: RejectedRecord[] = [];
   let expired = 0;
   let counted = 0;
@@ -63,37 +68,63 @@ export function aggregateBatch(
       rejected.push({ shardId, sequenceNumber, arrivalMs, rejection: result.rejection, data });
       continue;
     }
-    const minuteMs = minuteBucket(result.event.created);
-    const expiresAt = expiresAtFor(minuteMs, retentionHours);
+    const event = result.event;
+    const minuteMs = minuteBucket(event.created);
+    const groupKey = `${shardId}@${minuteMs}`;
+    let group = groups.get(groupKey);
+    if (!group) {
+      group = { minuteMs, expiresAt: expiresAtFor(minuteMs, retentionHours), byDimension: new Map() };
+      groups.set(groupKey, group);
+    }
     // Never resurrect a counter that TTL has (or is about to have) removed.
-    if (expiresAt <= nowSeconds) {
+    if (group.expiresAt <= nowSeconds) {
       expired += 1;
       continue;
     }
     counted += 1;
-    const sequence = padSequence(sequenceNumber);
-    const add = (dimension: CountDimension, value: string) => {
-      const sk = speedSortKey(minuteMs, value, shardId);
-      const pk = speedPartitionKey(dimension, minuteMs);
-      const key = `${pk}\n${sk}`;
-      const cell = cells.get(key);
-      if (cell) cell.sequences.push(sequence);
-      else cells.set(key, { pk, sk, minuteMs, dimension, value, expiresAt, sequences: [sequence] });
-    };
-    add('total', TOTAL_VALUE);
-    for (const dimension of DIMENSIONS) add(dimension, dimensionValue(result.event, dimension));
+    for (let d = 0; d < COUNTED.length; d += 1) {
+      const dimension = COUNTED[d]!;
+      const value = dimension === 'total' ? TOTAL_VALUE : dimensionValue(event, dimension);
+      let byValue = group.byDimension.get(dimension);
+      if (!byValue) group.byDimension.set(dimension, (byValue = new Map()));
+      const cell = byValue.get(value);
+      if (cell) {
+        cell.sequences.push(sequenceNumber);
+      } else {
+        byValue.set(value, {
+          pk: speedPartitionKey(dimension, minuteMs),
+          sk: speedSortKey(minuteMs, value, shardId),
+          minuteMs,
+          dimension,
+          value,
+          expiresAt: group.expiresAt,
+          sequences: [sequenceNumber],
+        });
+      }
+    }
+  }
+  const cells = new Map<string, Cell>();
+  for (const group of groups.values()) {
+    for (const byValue of group.byDimension.values()) {
+      for (const cell of byValue.values()) cells.set(`${cell.pk}\n${cell.sk}`, cell);
+    }
   }
   return { cells, rejected, expired, counted };
 }
 
-/** How many of a cell's records lie above a stored high-water (all of them when there is none). */
+const COUNTED: readonly CountDimension[] = ['total', ...DIMENSIONS];
+
+/**
+ * How many of a cell's records lie above a stored (padded) high-water; all of them when there is none.
+ * @param sequences ascending, unpadded.
+ */
 export function countAbove(sequences: readonly string[], highWater: string | undefined): number {
   if (highWater === undefined) return sequences.length;
   let lo = 0;
   let hi = sequences.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (sequences[mid]! <= highWater) lo = mid + 1;
+    if (padSequence(sequences[mid]!) <= highWater) lo = mid + 1;
     else hi = mid;
   }
   return sequences.length - lo;

@@ -59,7 +59,7 @@ export async function applyCell(
   tableName: string,
   cell: Cell,
 ): Promise<CellOutcome> {
-  const last = cell.sequences[cell.sequences.length - 1]!;
+  const last = padSequence(cell.sequences[cell.sequences.length - 1]!);
   let expected: string | undefined;
   let increment = cell.sequences.length;
   for (;;) {
@@ -85,7 +85,7 @@ export async function applyCell(
             ':m': cell.minuteMs,
             ':v': cell.value,
             ':inc': increment,
-            ...(expected === undefined ? { ':first': cell.sequences[0] } : { ':expected': expected }),
+            ...(expected === undefined ? { ':first': padSequence(cell.sequences[0]!) } : { ':expected': expected }),
           },
         }),
       );
@@ -201,7 +201,7 @@ export async function processSpeedBatch(
   }
   observer?.count('CellWrites', applied);
   observer?.count('CellsAlreadyApplied', already);
-  for (const cell of pending) unapplied.push(cell.sequences[0]!);
+  for (const cell of pending) unapplied.push(padSequence(cell.sequences[0]!));
   if (unapplied.length === 0) {
     observer?.count('RecordsCounted', counted);
     return { batchItemFailures: [] };

@@ -1,11 +1,14 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  acceptsPageView,
   COLUMNS,
   decodeBase64PageView,
   decodePageView,
   dimensionValue,
   encodePageView,
   EVENT_LIMITS,
+  pageViewSchema,
   validatePageView,
   VIOLATIONS,
   type Violation,
@@ -148,5 +151,55 @@ describe('schema as the source of columns', () => {
   it('keys the status dimension by its decimal string', () => {
     expect(dimensionValue(aPageView({ status: 404 }), 'status')).toBe('404');
     expect(dimensionValue(aPageView({ country: 'DE' }), 'country')).toBe('DE');
+  });
+});
+
+describe('the hot-path predicates', () => {
+  it('accept exactly what the zod schema accepts', () => {
+    const edgy = <T>(good: fc.Arbitrary<T>) =>
+      fc.oneof(
+        good,
+        fc.constantFrom<unknown>(
+          undefined,
+          null,
+          '',
+          ' ',
+          0,
+          -1,
+          1.5,
+          NaN,
+          Infinity,
+          'XX',
+          'us',
+          '200',
+          [],
+          {},
+        ),
+        fc.string(),
+        fc.double(),
+        fc.integer(),
+      );
+    const record = fc.record({
+      created: edgy(fc.integer({ min: EVENT_LIMITS.minCreatedMs - 2, max: EVENT_LIMITS.minCreatedMs + 2 })),
+      url: edgy(
+        fc.constantFrom(
+          'http://a.example/x',
+          'https://b/',
+          'ftp://x/',
+          'http://a b/',
+          'http://' + 'x'.repeat(2050),
+        ),
+      ),
+      status: edgy(fc.integer({ min: 95, max: 605 })),
+      country: edgy(fc.constantFrom('US', 'ZZ', 'XX', 'DE')),
+      browser: edgy(fc.constantFrom('CH', 'a.b_c-1', 'has space', 'b'.repeat(33))),
+      userId: edgy(fc.constantFrom('723679', 'a b', '\u00e9', 'u'.repeat(65))),
+    });
+    fc.assert(
+      fc.property(record, (value) => {
+        expect(acceptsPageView(value)).toBe(pageViewSchema.safeParse(value).success);
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

@@ -28,9 +28,7 @@ describe('aggregating a batch into counter cells', () => {
     const usCell = [...cells.values()].find(
       (c) => c.dimension === 'country' && c.value === 'US' && c.minuteMs === T - 15_000,
     )!;
-    expect(usCell.sequences).toEqual(
-      [records[0]!, records[2]!].map((r) => padSequence(r.kinesis.sequenceNumber)),
-    );
+    expect(usCell.sequences).toEqual([records[0]!, records[2]!].map((r) => r.kinesis.sequenceNumber));
   });
 
   it('keeps cells of different shards apart', () => {
@@ -79,7 +77,7 @@ describe('sequence numbers', () => {
   });
 
   it('count the records above a stored high-water', () => {
-    const seqs = ['100', '200', '300'].map(padSequence);
+    const seqs = ['100', '200', '300'];
     expect(countAbove(seqs, undefined)).toBe(3);
     expect(countAbove(seqs, padSequence('50'))).toBe(3);
     expect(countAbove(seqs, padSequence('200'))).toBe(1);
