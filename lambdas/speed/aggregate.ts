@@ -53,7 +53,11 @@ interface MinuteCells {
  * this loop runs for every record of every batch.
  * @param nowMs the invocation clock, for dropping cells that would already be expired.
  */
-export function aggregateBatch(records: readonly KinesisStreamRecord[], nowMs: number, retentionHours: number): Aggregate {
+export function aggregateBatch(
+  records: readonly KinesisStreamRecord[],
+  nowMs: number,
+  retentionHours: number,
+): Aggregate {
   const groups = new Map<string, MinuteCells>();
   const rejected: RejectedRecord[] = [];
   let expired = 0;

@@ -85,7 +85,9 @@ export async function applyCell(
             ':m': cell.minuteMs,
             ':v': cell.value,
             ':inc': increment,
-            ...(expected === undefined ? { ':first': padSequence(cell.sequences[0]!) } : { ':expected': expected }),
+            ...(expected === undefined
+              ? { ':first': padSequence(cell.sequences[0]!) }
+              : { ':expected': expected }),
           },
         }),
       );
