@@ -34,6 +34,39 @@ export interface DuckDbEngine extends SqlEngine {
   readonly executed: string[];
 }
 
+/**
+ * Runs a batch-view SQL file over local Parquet files laid out as `…/dt=…/hour=…/…` (hive partitioning),
+ * with the Trino compatibility macros, and returns its rows.
+ */
+export async function runViewSql(
+  name: SqlName,
+  parameters: readonly string[],
+  files: readonly string[],
+): Promise<ViewRow[]> {
+  const connection = await duckdbConnection();
+  try {
+    for (const macro of TRINO_COMPAT_MACROS) await connection.run(macro);
+    if (files.length > 0) {
+      await connection.run(
+        `CREATE OR REPLACE TEMP VIEW raw_events AS SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}], ` +
+          `hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': VARCHAR})`,
+      );
+    } else {
+      const columns = COLUMNS.map((c) => `${c.name} ${DUCKDB_TYPES[c.type]}`).join(', ');
+      await connection.run(`CREATE OR REPLACE TEMP TABLE raw_events (${columns}, dt VARCHAR, hour VARCHAR)`);
+    }
+    const result = await connection.runAndReadAll(loadSql(name), [...parameters]);
+    return result.getRowObjects().map((row) => ({
+      bucketMs: Number(row.bucket_ms),
+      dimension: String(row.dimension),
+      value: String(row.value),
+      views: Number(row.views),
+    }));
+  } finally {
+    connection.closeSync();
+  }
+}
+
 export function createDuckDbEngine(options: DuckDbEngineOptions): DuckDbEngine {
   const stats = { bytesScanned: 0, objectsScanned: 0, queries: 0 };
   const executed: string[] = [];
@@ -82,33 +115,9 @@ export function createDuckDbEngine(options: DuckDbEngineOptions): DuckDbEngine {
       partitions: readonly string[],
     ): Promise<ViewRow[]> {
       const files = (await Promise.all(partitions.map(fetchPartition))).flat();
-      const connection = await duckdbConnection();
-      try {
-        for (const macro of TRINO_COMPAT_MACROS) await connection.run(macro);
-        if (files.length > 0) {
-          await connection.run(
-            `CREATE OR REPLACE TEMP VIEW raw_events AS SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}], ` +
-              `hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': VARCHAR})`,
-          );
-        } else {
-          const columns = COLUMNS.map((c) => `${c.name} ${DUCKDB_TYPES[c.type]}`).join(', ');
-          await connection.run(
-            `CREATE OR REPLACE TEMP TABLE raw_events (${columns}, dt VARCHAR, hour VARCHAR)`,
-          );
-        }
-        const sql = loadSql(name);
-        executed.push(sql);
-        stats.queries += 1;
-        const result = await connection.runAndReadAll(sql, [...parameters]);
-        return result.getRowObjects().map((row) => ({
-          bucketMs: Number(row.bucket_ms),
-          dimension: String(row.dimension),
-          value: String(row.value),
-          views: Number(row.views),
-        }));
-      } finally {
-        connection.closeSync();
-      }
+      executed.push(loadSql(name));
+      stats.queries += 1;
+      return runViewSql(name, parameters, files);
     },
   };
 }
