@@ -1,0 +1,228 @@
+/**
+ * Monthly AWS bill of the pipeline at a steady event rate, from measured per-event figures and list prices.
+ * Pure arithmetic: scripts/cost.ts measures the inputs and prints the result.
+ */
+
+/** us-east-1 on-demand list prices (USD) as published on the AWS pricing pages; checked 2026-11. */
+export const PRICES_US_EAST_1 = {
+  region: 'us-east-1',
+  kinesis: {
+    /** On-demand stream, per stream-hour. */
+    streamHour: 0.04,
+    /** On-demand data in, per GB; each record is rounded up to a whole KB. */
+    ingestPerGb: 0.08,
+    /** On-demand shared-throughput reads, per GB (one charge per consumer). */
+    retrievalPerGb: 0.04,
+    recordRoundingBytes: 1024,
+  },
+  lambda: {
+    /** arm64, per GB-second. */
+    gbSecond: 0.0000133334,
+    perMillionRequests: 0.2,
+  },
+  dynamodb: {
+    /** On-demand, per million write / read request units. */
+    perMillionWrites: 0.625,
+    perMillionReads: 0.125,
+    storageGbMonth: 0.25,
+  },
+  firehose: {
+    /** Ingestion per GB, records rounded up to 5 KB. */
+    ingestPerGb: 0.029,
+    ingestRoundingBytes: 5 * 1024,
+    formatConversionPerGb: 0.018,
+    dynamicPartitioningPerGb: 0.02,
+    perThousandObjects: 0.005,
+  },
+  s3: {
+    storageGbMonth: 0.023,
+    perThousandPuts: 0.005,
+    perThousandGets: 0.0004,
+  },
+  athena: {
+    perTbScanned: 5,
+    /** Each query is billed for at least 10 MB. */
+    minBytesPerQuery: 10 * 1024 * 1024,
+  },
+  apiGateway: {
+    /** HTTP API, first 300 million requests a month. */
+    perMillionRequests: 1.0,
+  },
+} as const;
+
+export type Prices = typeof PRICES_US_EAST_1;
+
+export const SECONDS_PER_MONTH = 730 * 3600;
+const GB = 1024 ** 3;
+const TB = 1024 ** 4;
+
+/** What the cost depends on; each field says where scripts/cost.ts gets it. */
+export interface CostInputs {
+  readonly eventsPerSecond: number;
+  /** Mean JSON record size (measured from the generator). */
+  readonly recordBytes: number;
+  /** Mean Parquet bytes per event of the master dataset (measured with the local Parquet writer). */
+  readonly parquetBytesPerEvent: number;
+  /** Shards of the stream (on-demand starts at 4 and adds shards with traffic). */
+  readonly shards: number;
+  /** Speed Lambda: records per invocation at this rate (batching window 1 s per shard, batch size cap). */
+  readonly recordsPerInvocation: number;
+  /** DynamoDB writes per record, ours and naive (measured by aggregating generated batches of that size). */
+  readonly speedWritesPerRecord: number;
+  readonly naiveWritesPerRecord: number;
+  /** Speed Lambda compute: CPU µs per record (bench), plus wall time waiting on DynamoDB per write round. */
+  readonly speedCpuMicrosPerRecord: number;
+  readonly naiveCpuMicrosPerRecord: number;
+  readonly dynamoWriteLatencyMs: number;
+  readonly lambdaMemoryGb: number;
+  /** Batch layer. */
+  readonly batchRunsPerMonth: number;
+  readonly batchHoursPerRun: number;
+  readonly athenaQueriesPerRun: number;
+  /** Share of a Parquet row's bytes the batch SQL reads (columns it needs). */
+  readonly scannedColumnShare: number;
+  /** Serving layer. */
+  readonly apiQueriesPerSecond: number;
+  readonly dynamoReadsPerQuery: number;
+  readonly apiLambdaMsPerQuery: number;
+  /** Months of raw data kept (S3 storage at the end of this month). */
+  readonly retentionMonths: number;
+}
+
+export interface CostLine {
+  readonly service: string;
+  readonly item: string;
+  readonly usd: number;
+}
+
+export interface CostEstimate {
+  readonly lines: readonly CostLine[];
+  readonly byService: Readonly<Record<string, number>>;
+  readonly total: number;
+  readonly perMillionEvents: number;
+}
+
+function summarise(lines: CostLine[], events: number): CostEstimate {
+  const byService: Record<string, number> = {};
+  for (const line of lines) byService[line.service] = (byService[line.service] ?? 0) + line.usd;
+  const total = lines.reduce((sum, line) => sum + line.usd, 0);
+  return { lines, byService, total, perMillionEvents: events > 0 ? total / (events / 1e6) : 0 };
+}
+
+/** The design as built: aggregated idempotent speed writes, incremental Athena runs over the trailing window. */
+export function estimateMonthlyCost(inputs: CostInputs, prices: Prices = PRICES_US_EAST_1): CostEstimate {
+  return summarise(costLines(inputs, prices, false), inputs.eventsPerSecond * SECONDS_PER_MONTH);
+}
+
+/** The naive design: one DynamoDB update per event and counter, and a full-table Athena scan every run. */
+export function estimateNaiveMonthlyCost(
+  inputs: CostInputs,
+  prices: Prices = PRICES_US_EAST_1,
+): CostEstimate {
+  return summarise(costLines(inputs, prices, true), inputs.eventsPerSecond * SECONDS_PER_MONTH);
+}
+
+function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
+  const events = inputs.eventsPerSecond * SECONDS_PER_MONTH;
+  const roundUp = (bytes: number, unit: number) => Math.ceil(bytes / unit) * unit;
+  const kinesisBilledGb = (events * roundUp(inputs.recordBytes, p.kinesis.recordRoundingBytes)) / GB;
+  const rawGb = (events * inputs.recordBytes) / GB;
+  const invocations = events / Math.max(1, inputs.recordsPerInvocation);
+  const writesPerRecord = naive ? inputs.naiveWritesPerRecord : inputs.speedWritesPerRecord;
+  const writes = events * writesPerRecord;
+  // Aggregated writes go out 50 at a time; the naive handler awaits its writes one after another.
+  const writeRounds = (inputs.recordsPerInvocation * writesPerRecord) / (naive ? 1 : 50);
+  const waitSecondsPerInvocation = Math.max(1, writeRounds) * (inputs.dynamoWriteLatencyMs / 1000);
+  const cpuMicros = naive ? inputs.naiveCpuMicrosPerRecord : inputs.speedCpuMicrosPerRecord;
+  const speedSeconds = (events * cpuMicros) / 1e6 + invocations * waitSecondsPerInvocation;
+  const parquetGb = (events * inputs.parquetBytesPerEvent) / GB;
+  const eventsPerHour = inputs.eventsPerSecond * 3600;
+  const scannedPerRun = naive
+    ? // A full scan reads all data kept so far: on average half a month plus the retained months.
+      eventsPerHour *
+      730 *
+      (inputs.retentionMonths - 0.5) *
+      inputs.parquetBytesPerEvent *
+      inputs.scannedColumnShare
+    : eventsPerHour * inputs.batchHoursPerRun * inputs.parquetBytesPerEvent * inputs.scannedColumnShare;
+  const bytesPerQuery = Math.max(p.athena.minBytesPerQuery, scannedPerRun / inputs.athenaQueriesPerRun);
+  const athenaTb = (inputs.batchRunsPerMonth * inputs.athenaQueriesPerRun * bytesPerQuery) / TB;
+  const apiQueries = inputs.apiQueriesPerSecond * SECONDS_PER_MONTH;
+  const firehoseObjects = 12 * 730 * Math.max(1, inputs.eventsPerSecond > 0 ? 2 : 0); // 5-min buffer, ~2 partitions open
+  return [
+    { service: 'Kinesis', item: 'on-demand stream hours', usd: 730 * p.kinesis.streamHour },
+    { service: 'Kinesis', item: 'data in (1 KB rounding)', usd: kinesisBilledGb * p.kinesis.ingestPerGb },
+    {
+      service: 'Kinesis',
+      item: 'reads by 2 consumers (speed, Firehose)',
+      usd: 2 * kinesisBilledGb * p.kinesis.retrievalPerGb,
+    },
+    { service: 'Lambda', item: 'speed invocations', usd: (invocations / 1e6) * p.lambda.perMillionRequests },
+    {
+      service: 'Lambda',
+      item: 'speed compute',
+      usd: speedSeconds * inputs.lambdaMemoryGb * p.lambda.gbSecond,
+    },
+    {
+      service: 'Lambda',
+      item: 'Firehose transform (1 MB batches)',
+      usd:
+        ((rawGb * 1024) / 1e6) * p.lambda.perMillionRequests +
+        ((events * 5) / 1e6) * inputs.lambdaMemoryGb * p.lambda.gbSecond,
+    },
+    {
+      service: 'Lambda',
+      item: 'batch + API invocations',
+      usd:
+        ((inputs.batchRunsPerMonth + apiQueries) / 1e6) * p.lambda.perMillionRequests +
+        ((apiQueries * inputs.apiLambdaMsPerQuery) / 1000) * inputs.lambdaMemoryGb * p.lambda.gbSecond,
+    },
+    {
+      service: 'DynamoDB',
+      item: `speed writes (${writesPerRecord.toPrecision(3)}/record)`,
+      usd: (writes / 1e6) * p.dynamodb.perMillionWrites,
+    },
+    {
+      service: 'DynamoDB',
+      item: 'API reads',
+      usd: ((apiQueries * inputs.dynamoReadsPerQuery) / 1e6) * p.dynamodb.perMillionReads,
+    },
+    {
+      service: 'Firehose',
+      item: 'ingestion (5 KB rounding)',
+      usd:
+        ((events * roundUp(inputs.recordBytes, p.firehose.ingestRoundingBytes)) / GB) *
+        p.firehose.ingestPerGb,
+    },
+    { service: 'Firehose', item: 'Parquet conversion', usd: rawGb * p.firehose.formatConversionPerGb },
+    {
+      service: 'Firehose',
+      item: 'dynamic partitioning',
+      usd:
+        rawGb * p.firehose.dynamicPartitioningPerGb +
+        (firehoseObjects / 1000) * p.firehose.perThousandObjects,
+    },
+    {
+      service: 'S3',
+      item: `Parquet storage (${inputs.retentionMonths} months kept)`,
+      usd: parquetGb * inputs.retentionMonths * p.s3.storageGbMonth,
+    },
+    {
+      service: 'S3',
+      item: 'PUT/GET requests',
+      usd:
+        (firehoseObjects / 1000) * p.s3.perThousandPuts +
+        ((inputs.batchRunsPerMonth * inputs.batchHoursPerRun * 4) / 1000) * p.s3.perThousandGets,
+    },
+    {
+      service: 'Athena',
+      item: naive ? 'full-table scan every run' : `trailing ${inputs.batchHoursPerRun} h every run`,
+      usd: athenaTb * p.athena.perTbScanned,
+    },
+    {
+      service: 'API Gateway',
+      item: 'HTTP API requests',
+      usd: (apiQueries / 1e6) * p.apiGateway.perMillionRequests,
+    },
+  ];
+}

@@ -1,0 +1,125 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { printFigures } from './cli.js';
+import type { BenchFigure, BenchOptions, BenchSection } from './types.js';
+
+/**
+ * `npm run bench [-- --quick] [-- --only speed,batch]`: runs every section in one process, prints one
+ * table and writes it as JSON and Markdown under bench/results/.
+ */
+
+const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchSection>]> = [
+  ['speed', async () => (await import('./speed.js')).speedBench],
+  ['batch', async () => (await import('./batch.js')).batchBench],
+  ['api', async () => (await import('./api.js')).apiBench],
+  ['freshness', async () => (await import('./freshness.js')).freshnessBench],
+];
+
+export interface BenchReport {
+  readonly startedAt: string;
+  readonly quick: boolean;
+  readonly machine: {
+    readonly node: string;
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly platform: string;
+  };
+  readonly durationSeconds: number;
+  readonly figures: readonly BenchFigure[];
+  /** Sections that failed, with the error; a failed section fails the command. */
+  readonly failures: ReadonlyArray<{ readonly section: string; readonly error: string }>;
+}
+
+const format = (n: number | undefined): string => {
+  if (n === undefined || Number.isNaN(n)) return '';
+  if (Number.isInteger(n)) return n.toLocaleString('en-US');
+  const abs = Math.abs(n);
+  return n.toLocaleString('en-US', { maximumSignificantDigits: abs >= 100 ? 6 : 3 });
+};
+
+export function toMarkdown(report: BenchReport): string {
+  const rows = report.figures.map(
+    (f) =>
+      `| ${f.section} | ${f.metric} | ${format(f.value)} ${f.unit} | ${f.baseline === undefined ? '' : `${format(f.baseline)} ${f.unit}`} | ${f.ratio === undefined ? '' : `${format(f.ratio)}×`} | ${f.note ?? ''} |`,
+  );
+  return [
+    `Bench ${report.quick ? '(quick) ' : ''}run at ${report.startedAt} on ${report.machine.cpus}× ${report.machine.cpuModel}, Node ${report.machine.node}, ${format(report.durationSeconds)} s.`,
+    '',
+    '| section | metric | value | naive baseline | ratio | note |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    ...report.failures.map((f) => `| ${f.section} | FAILED | | | | ${f.error.replace(/\|/g, '\\|')} |`),
+    '',
+  ].join('\n');
+}
+
+export async function runBench(options: BenchOptions, only?: readonly string[]): Promise<BenchReport> {
+  const { cpus, platform } = await import('node:os');
+  const started = Date.now();
+  const figures: BenchFigure[] = [];
+  const failures: { section: string; error: string }[] = [];
+  for (const [name, load] of SECTIONS) {
+    if (only && !only.includes(name)) continue;
+    options.log(`== ${name}`);
+    try {
+      const section = await load();
+      figures.push(...(await section(options)));
+    } catch (error) {
+      failures.push({ section: name, error: error instanceof Error ? error.message : String(error) });
+      options.log(
+        `   ${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
+    }
+  }
+  return {
+    startedAt: new Date(started).toISOString(),
+    quick: options.quick,
+    machine: {
+      node: process.version,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      platform: platform(),
+    },
+    durationSeconds: (Date.now() - started) / 1000,
+    figures,
+    failures,
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      out: { type: 'string', default: 'bench/results' },
+    },
+  });
+  const only = values.only?.split(',').map((s) => s.trim());
+  const unknown = only?.filter((name) => !SECTIONS.some(([section]) => section === name)) ?? [];
+  if (unknown.length > 0) {
+    process.stderr.write(
+      `error: unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.map(([s]) => s).join(', ')}\n`,
+    );
+    process.exit(2);
+  }
+  const report = await runBench(
+    { quick: values.quick, log: (line) => process.stderr.write(line + '\n') },
+    only,
+  );
+  printFigures(report.figures);
+  mkdirSync(values.out, { recursive: true });
+  const base = report.quick ? 'latest-quick' : 'latest';
+  writeFileSync(join(values.out, `${base}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(values.out, `${base}.md`), toMarkdown(report));
+  process.stderr.write(`wrote ${join(values.out, `${base}.json`)} and ${base}.md\n`);
+  if (report.failures.length > 0) process.exit(1);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,155 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { aggregateBatch } from '../lambdas/speed/aggregate.js';
+import { PageViewGenerator } from '../shared/generator.js';
+import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';
+import { KinesisRecordBuilder } from '../local/kinesis-records.js';
+import { parquetBytes } from '../local/parquet.js';
+import type { BenchReport } from '../bench/run.js';
+import {
+  estimateMonthlyCost,
+  estimateNaiveMonthlyCost,
+  PRICES_US_EAST_1,
+  SECONDS_PER_MONTH,
+  type CostInputs,
+} from '../bench/cost-model.js';
+import { parseNumber, runCli } from './cli.js';
+
+/**
+ * `npm run cost -- --events-per-second N`: the monthly AWS bill of this design and of the naive one, from
+ * per-event figures measured here (record and Parquet sizes, DynamoDB writes per record at the batch size
+ * this rate gives) and in the latest bench run (CPU per record, API requests and latency), at list prices.
+ */
+
+const usd = (n: number) =>
+  `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+
+function latestBench(): { report?: BenchReport; path?: string } {
+  for (const path of ['bench/results/latest.json', 'bench/results/latest-quick.json']) {
+    if (existsSync(path)) return { report: JSON.parse(readFileSync(path, 'utf8')) as BenchReport, path };
+  }
+  return {};
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'events-per-second': { type: 'string' },
+      'queries-per-second': { type: 'string', default: '1' },
+      'retention-months': { type: 'string', default: '12' },
+      'batching-window': { type: 'string', default: String(DEFAULT_SPEED_SOURCE.maxBatchingWindowSeconds) },
+    },
+  });
+  const eventsPerSecond = parseNumber(values['events-per-second'] ?? '100', '--events-per-second', {
+    min: 0.001,
+    max: 1e6,
+  })!;
+  const apiQueriesPerSecond = parseNumber(values['queries-per-second'], '--queries-per-second', {
+    min: 0,
+    max: 1e5,
+  })!;
+  const retentionMonths = parseNumber(values['retention-months'], '--retention-months', {
+    min: 1,
+    max: 120,
+  })!;
+  const window = parseNumber(values['batching-window'], '--batching-window', { min: 0, max: 300 })!;
+  const assumptions: string[] = [];
+
+  // Measured now: sizes, and writes per record at the batch size this rate gives each shard.
+  const now = Date.now();
+  const generator = new PageViewGenerator({ seed: 3, startMs: now - 600_000, rate: eventsPerSecond });
+  const sample = [...generator.take(40_000)];
+  const recordBytes = sample.reduce((sum, r) => sum + r.data.byteLength, 0) / sample.length;
+  const parquetPerEvent = (await parquetBytes(sample.map((r) => r.event!))).byteLength / sample.length;
+  const shards = Math.max(
+    4,
+    Math.ceil(eventsPerSecond / 1000),
+    Math.ceil((eventsPerSecond * recordBytes) / 1e6),
+  );
+  const recordsPerInvocation = Math.max(
+    1,
+    Math.min(DEFAULT_SPEED_SOURCE.batchSize, Math.round((eventsPerSecond / shards) * Math.max(1, window))),
+  );
+  const shard = new KinesisRecordBuilder();
+  const batchRecords = sample
+    .slice(0, recordsPerInvocation * Math.max(1, Math.floor(sample.length / recordsPerInvocation)))
+    .map((r) => shard.record(r.data, now));
+  let cells = 0;
+  for (let i = 0; i < batchRecords.length; i += recordsPerInvocation) {
+    cells += aggregateBatch(batchRecords.slice(i, i + recordsPerInvocation), now, 48).cells.size;
+  }
+  const speedWritesPerRecord = cells / batchRecords.length;
+
+  // From the latest bench run, when there is one.
+  const { report, path } = latestBench();
+  const figure = (metric: string) => report?.figures.find((f) => f.metric.startsWith(metric));
+  const handler = figure('whole handler to a counting sink');
+  const apiLatency = figure('24-hour by url: latency p50');
+  const apiRequests = figure('24-hour by url: DynamoDB requests per query');
+  const fallback = <T>(value: T | undefined, dflt: T, what: string): T => {
+    if (value === undefined) assumptions.push(`${what}: no bench figure found, assumed ${String(dflt)}`);
+    return value ?? dflt;
+  };
+  const inputs: CostInputs = {
+    eventsPerSecond,
+    recordBytes,
+    parquetBytesPerEvent: parquetPerEvent,
+    shards,
+    recordsPerInvocation,
+    speedWritesPerRecord,
+    naiveWritesPerRecord: 1,
+    speedCpuMicrosPerRecord: fallback(handler ? 1e6 / handler.value : undefined, 3, 'speed CPU µs/record'),
+    naiveCpuMicrosPerRecord: fallback(
+      handler?.baseline ? 1e6 / handler.baseline : undefined,
+      5,
+      'naive CPU µs/record',
+    ),
+    dynamoWriteLatencyMs: 5,
+    lambdaMemoryGb: 1,
+    batchRunsPerMonth: SECONDS_PER_MONTH / 60 / DEFAULT_SETTINGS.batchScheduleMinutes,
+    batchHoursPerRun: DEFAULT_SETTINGS.trailingWindowHours + 1,
+    athenaQueriesPerRun: 1 + 1 / (24 * (60 / DEFAULT_SETTINGS.batchScheduleMinutes)),
+    scannedColumnShare: 0.85,
+    apiQueriesPerSecond,
+    dynamoReadsPerQuery: fallback(apiRequests?.value, 5, 'DynamoDB requests per API query'),
+    apiLambdaMsPerQuery: fallback(apiLatency?.value, 20, 'API Lambda ms per query'),
+    retentionMonths,
+  };
+  const ours = estimateMonthlyCost(inputs);
+  const naive = estimateNaiveMonthlyCost(inputs);
+
+  const services = [...new Set([...Object.keys(ours.byService), ...Object.keys(naive.byService)])];
+  const rows = [
+    ['service', 'this design', 'naive design'],
+    ...services.map((s) => [s, usd(ours.byService[s] ?? 0), usd(naive.byService[s] ?? 0)]),
+    ['total per month', usd(ours.total), usd(naive.total)],
+    ['per million events', usd(ours.perMillionEvents), usd(naive.perMillionEvents)],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('   ');
+  const out = [
+    `Monthly AWS bill at ${eventsPerSecond.toLocaleString('en-US')} events/s (${((eventsPerSecond * SECONDS_PER_MONTH) / 1e6).toLocaleString('en-US', { maximumFractionDigits: 1 })} M events/month), ${apiQueriesPerSecond} API queries/s, ${PRICES_US_EAST_1.region} list prices`,
+    '',
+    line(rows[0]!),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.slice(1).map(line),
+    '',
+    'Line items (this design):',
+    ...ours.lines.map((l) => `  ${l.service.padEnd(12)} ${l.item.padEnd(48)} ${usd(l.usd).padStart(12)}`),
+    '',
+    'Measured and assumed inputs:',
+    `  record size ${recordBytes.toFixed(0)} B (generator); Parquet ${parquetPerEvent.toFixed(1)} B/event (local writer, Snappy)`,
+    `  ${shards} on-demand shards; ${recordsPerInvocation} records per speed invocation (batching window ${window} s; try --batching-window)`,
+    `  DynamoDB writes per record: ${speedWritesPerRecord.toFixed(4)} (aggregated at that batch size) vs 1 (naive: one UpdateItem per event)`,
+    `  speed CPU ${inputs.speedCpuMicrosPerRecord.toFixed(2)} µs/record vs naive ${inputs.naiveCpuMicrosPerRecord.toFixed(2)} µs/record${path ? ` (from ${path})` : ''}`,
+    `  DynamoDB write latency ${inputs.dynamoWriteLatencyMs} ms (assumed, AWS single-digit ms); Lambda ${inputs.lambdaMemoryGb} GB arm64`,
+    `  batch: ${inputs.batchRunsPerMonth.toFixed(0)} runs/month scanning ${inputs.batchHoursPerRun} h of Parquet (${(inputs.scannedColumnShare * 100).toFixed(0)}% of columns, assumed); naive: a full-table scan every run`,
+    `  API: ${inputs.dynamoReadsPerQuery} DynamoDB reads and ${inputs.apiLambdaMsPerQuery} ms Lambda per query (24-hour query by url, bench)`,
+    `  S3: ${retentionMonths} months of Parquet kept; CloudWatch, KMS and data transfer are not included`,
+    ...assumptions.map((a) => `  ${a}`),
+  ];
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+runCli(main);

@@ -1,0 +1,50 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { BenchReport } from '../../bench/run.js';
+
+/** The figures `npm run bench` must report (README "Performance"). */
+const REQUIRED = [
+  ['speed', 'decode+validate+aggregate, records/s per core'],
+  ['speed', 'whole handler to a counting sink, records/s per core'],
+  ['speed', 'DynamoDB writes per record'],
+  ['speed', 'wall time of one 10000-record batch on DynamoDB Local'],
+  ['batch', 'DuckDB: hourly + daily views of 1M events'],
+  ['batch', 'DuckDB: hourly + daily views of 10M events'],
+  ['batch', 'Parquet bytes read per hourly run'],
+  ...['1-hour', '24-hour', '7-day'].flatMap((range) =>
+    ['', ' by url'].flatMap((by) => [
+      ['api', `${range}${by}: latency p50 over HTTP`],
+      ['api', `${range}${by}: latency p99 over HTTP`],
+      ['api', `${range}${by}: DynamoDB requests per query`],
+    ]),
+  ),
+  ['e2e', 'freshness p50'],
+  ['e2e', 'freshness p99'],
+] as const;
+
+describe('npm run bench -- --quick', () => {
+  it('runs every section and writes a JSON and Markdown table with every figure', () => {
+    const out = mkdtempSync(join(tmpdir(), 'bench-'));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], {
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr.slice(-2000)).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'latest-quick.json'), 'utf8')) as BenchReport;
+    expect(report.failures).toEqual([]);
+    expect(report.quick).toBe(true);
+    for (const [section, metric] of REQUIRED) {
+      const figure = report.figures.find((f) => f.section === section && f.metric.startsWith(metric));
+      expect(figure, `${section}: ${metric}`).toBeDefined();
+      expect(Number.isFinite(figure!.value)).toBe(true);
+      expect(figure!.unit.length).toBeGreaterThan(0);
+    }
+    const baselines = report.figures.filter((f) => f.baseline !== undefined);
+    expect(baselines.length).toBeGreaterThanOrEqual(4);
+    for (const f of baselines) expect(Number.isFinite(f.ratio)).toBe(true);
+    expect(existsSync(join(out, 'latest-quick.md'))).toBe(true);
+    expect(run.stdout).toContain('naive baseline');
+  });
+});
