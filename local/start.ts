@@ -6,6 +6,7 @@ import { toIso } from '../shared/time.js';
 import { parseNumber, runCli, UsageError } from '../scripts/cli.js';
 import { sendTraffic } from '../scripts/traffic.js';
 import { DEFAULT_PORTS } from './emulators.js';
+import { buildDashboard } from '../dashboard/build.js';
 import { startLocalStack } from './stack.js';
 import { LOCAL_DIR, STACK_FILE, writeStackFile } from './stack-file.js';
 
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
   log('starting the emulators (kinesis-local, DynamoDB Local, s3rver)…');
   let stopping = false;
-  const dashboard = join(process.cwd(), 'dashboard', 'dist');
+  const dashboard = await buildDashboard();
   const stack = await startLocalStack({
     dataDir: join(LOCAL_DIR, 'data'),
     ports: {

@@ -1,0 +1,189 @@
+import {
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  Legend,
+  LinearScale,
+  Tooltip,
+  type Plugin,
+} from 'chart.js';
+import type {
+  BucketSource,
+  ErrorResponse,
+  PageViewsResponse,
+  StatusResponse,
+} from '../../shared/api-types.js';
+import { rangeFor, type Granularity } from './range.js';
+
+/** The dashboard: reads the public API only (/v1/pageviews, /v1/status) and draws it with Chart.js. */
+
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip, Legend);
+
+const SOURCE_COLOURS: Record<BucketSource, string> = { batch: '#1f5f99', speed: '#b35900', both: '#6b3fa0' };
+const REFRESH_MS = 10_000;
+
+/** API base URL: same origin, or `?api=https://…` for an API elsewhere. */
+const apiBase = new URLSearchParams(location.search).get('api')?.replace(/\/$/, '') ?? '';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const controls = {
+  range: $<HTMLSelectElement>('range'),
+  granularity: $<HTMLSelectElement>('granularity'),
+  by: $<HTMLSelectElement>('by'),
+  from: $<HTMLInputElement>('from'),
+  to: $<HTMLInputElement>('to'),
+  custom: $<HTMLFieldSetElement>('custom'),
+  refresh: $<HTMLInputElement>('refresh'),
+};
+
+const label = (iso: string, g: Granularity) =>
+  g === 'day' ? iso.slice(0, 10) : iso.slice(g === 'minute' ? 11 : 5, 16).replace('T', ' ');
+
+let horizonLabel = '';
+/** Draws the horizon H as a dashed vertical line between the last batch bucket and the first speed one. */
+const horizonLine: Plugin<'bar'> = {
+  id: 'horizon',
+  afterDatasetsDraw(chart) {
+    const index = (chart.data.labels ?? []).indexOf(horizonLabel);
+    if (index < 0) return;
+    const x = chart.scales.x!;
+    const at = index === 0 ? x.left : (x.getPixelForValue(index - 1) + x.getPixelForValue(index)) / 2;
+    const { ctx, chartArea } = chart;
+    ctx.save();
+    ctx.strokeStyle = '#1a1a1a';
+    ctx.setLineDash([6, 4]);
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.moveTo(at, chartArea.top);
+    ctx.lineTo(at, chartArea.bottom);
+    ctx.stroke();
+    ctx.fillStyle = '#1a1a1a';
+    ctx.fillText('H', at + 4, chartArea.top + 10);
+    ctx.restore();
+  },
+};
+
+const baseOptions = { responsive: true, maintainAspectRatio: false, animation: false } as const;
+const series = new Chart<'bar', number[], string>($<HTMLCanvasElement>('series'), {
+  type: 'bar',
+  data: { labels: [], datasets: [{ label: 'Page views', data: [], backgroundColor: [] }] },
+  options: { ...baseOptions, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
+  plugins: [horizonLine],
+});
+const breakdown = new Chart<'bar', number[], string>($<HTMLCanvasElement>('breakdown'), {
+  type: 'bar',
+  data: { labels: [], datasets: [{ label: 'Page views', data: [], backgroundColor: '#1f5f99' }] },
+  options: { ...baseOptions, indexAxis: 'y', plugins: { legend: { display: false } } },
+});
+
+async function getJson<T>(path: string): Promise<T> {
+  const response = await fetch(`${apiBase}${path}`);
+  const body = (await response.json()) as T | ErrorResponse;
+  if (!response.ok) throw new Error((body as ErrorResponse).error?.message ?? `HTTP ${response.status}`);
+  return body as T;
+}
+
+function fillTable(id: string, rows: string[][]): void {
+  const body = $<HTMLTableElement>(id).tBodies[0]!;
+  body.replaceChildren(
+    ...rows.map((cells) => {
+      const tr = document.createElement('tr');
+      for (const cell of cells)
+        tr.appendChild(Object.assign(document.createElement('td'), { textContent: cell }));
+      return tr;
+    }),
+  );
+}
+
+function render(answer: PageViewsResponse, status: StatusResponse): void {
+  const g = answer.query.granularity;
+  const labels = answer.buckets.map((b) => label(b.start, g));
+  const firstSpeed = answer.buckets.findIndex((b) => b.source !== 'batch');
+  horizonLabel = answer.horizon && firstSpeed > 0 ? labels[firstSpeed]! : '';
+  series.data.labels = labels;
+  series.data.datasets[0]!.data = answer.buckets.map((b) => b.count);
+  series.data.datasets[0]!.backgroundColor = answer.buckets.map((b) => SOURCE_COLOURS[b.source]);
+  series.update();
+  const values = answer.breakdown ?? [];
+  breakdown.data.labels = values.map((v) => v.value);
+  breakdown.data.datasets[0]!.data = values.map((v) => v.total);
+  breakdown.update();
+
+  const chartBox = document.querySelector<HTMLElement>('.chart')!;
+  chartBox.dataset.total = String(answer.total);
+  chartBox.dataset.buckets = String(answer.buckets.length);
+  chartBox.dataset.query = `${answer.query.from}/${answer.query.to}/${g}/${answer.query.by ?? ''}`;
+  $('total').textContent = `(${answer.total.toLocaleString('en-US')} in range)`;
+  const marker = $('horizon-marker');
+  marker.dataset.horizon = answer.horizon ?? '';
+  marker.textContent = answer.horizon
+    ? `Horizon H: ${answer.horizon.slice(0, 16).replace('T', ' ')} UTC`
+    : 'Horizon H: no batch run yet (all from speed)';
+  fillTable(
+    'series-table',
+    answer.buckets.map((b) => [b.start, b.count.toLocaleString('en-US'), b.source]),
+  );
+  fillTable(
+    'breakdown-table',
+    values.map((v) => [v.value, v.total.toLocaleString('en-US')]),
+  );
+  $('breakdown-title').textContent = `Breakdown by ${answer.query.by ?? ''}`;
+  const lag =
+    status.speed.lagSeconds === null
+      ? 'no speed data yet'
+      : `speed layer ${status.speed.lagSeconds} s behind`;
+  const run = status.lastBatchRun
+    ? `last batch run ${status.lastBatchRun.publishedAt.slice(11, 19)} UTC`
+    : 'no batch run yet';
+  $('status').textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC · ${run} · ${lag}`;
+}
+
+let inFlight = 0;
+async function refresh(): Promise<void> {
+  const granularity = controls.granularity.value as Granularity;
+  const custom =
+    controls.range.value === 'custom' && controls.from.value && controls.to.value
+      ? { from: Date.parse(`${controls.from.value}:00Z`), to: Date.parse(`${controls.to.value}:00Z`) }
+      : undefined;
+  const { from, to } = rangeFor(controls.range.value, granularity, Date.now(), custom);
+  const query = new URLSearchParams({
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+    granularity,
+    by: controls.by.value,
+    top: '10',
+  });
+  const ticket = ++inFlight;
+  try {
+    const [answer, status] = await Promise.all([
+      getJson<PageViewsResponse>(`/v1/pageviews?${query.toString()}`),
+      getJson<StatusResponse>('/v1/status'),
+    ]);
+    if (ticket !== inFlight) return; // a newer request is on its way
+    $('error').hidden = true;
+    render(answer, status);
+  } catch (error) {
+    $('error').hidden = false;
+    $('error').textContent = error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** Picks a granularity that the range allows and that gives a readable number of bars. */
+controls.range.addEventListener('change', () => {
+  controls.custom.hidden = controls.range.value !== 'custom';
+  controls.granularity.value =
+    { hour: 'minute', day: 'hour', week: 'hour', custom: controls.granularity.value }[controls.range.value] ??
+    'hour';
+  void refresh();
+});
+controls.granularity.addEventListener('change', () => void refresh());
+controls.by.addEventListener('change', () => void refresh());
+$<HTMLFormElement>('controls').addEventListener('submit', (event) => {
+  event.preventDefault();
+  void refresh();
+});
+setInterval(() => {
+  if (controls.refresh.checked && !document.hidden) void refresh();
+}, REFRESH_MS);
+void refresh();

@@ -1,0 +1,112 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PageViewGenerator } from '../../shared/generator.js';
+import { putRecordsReliably } from '../../shared/kinesis-producer.js';
+import { HOUR_MS, hourBucket } from '../../shared/time.js';
+import { buildDashboard } from '../../dashboard/build.js';
+import { startLocalStack, type LocalStack } from '../../local/stack.js';
+import { isolatedNames } from './support/stack.js';
+
+const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+
+describe('dashboard in Chromium against the local stack', () => {
+  let stack: LocalStack;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    stack = await startLocalStack({
+      emulators: inject('emulators'),
+      names: isolatedNames('dashboard'),
+      shards: 1,
+      staticDir: await buildDashboard(),
+      runBatchAtStart: false,
+      batchIntervalMs: 3_600_000,
+    });
+    // Three hours of traffic up to now, so that a batch run has hours to publish and speed has the rest.
+    const now = Date.now();
+    const from = hourBucket(now) - 3 * HOUR_MS;
+    const records = [
+      ...new PageViewGenerator({ seed: 8, startMs: from, rate: 600 / ((now - from) / 1000) }).take(600),
+    ];
+    await putRecordsReliably(stack.clients.kinesis, stack.config.names.stream, records);
+    await stack.esm.drain();
+    await stack.firehose.drain();
+    await stack.scheduler.runNow();
+    // Playwright gives each launch a fresh, empty profile directory.
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  const chartData = () => page.locator('.chart').first();
+
+  it('loads, charts non-zero traffic, marks the horizon, and follows the range and breakdown controls', async () => {
+    await page.goto(`${stack.apiUrl}/`);
+    await expect
+      .poll(async () => Number(await chartData().getAttribute('data-total')), { timeout: 20_000 })
+      .toBeGreaterThan(0);
+    const dayQuery = await chartData().getAttribute('data-query');
+    expect(dayQuery).toMatch(/\/hour\/url$/);
+    expect(await page.locator('#series-table tbody tr').count()).toBe(24);
+
+    const horizon = await page.locator('#horizon-marker').getAttribute('data-horizon');
+    expect(horizon).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:00:00\.000Z$/);
+    await expect.poll(() => page.locator('#horizon-marker').textContent()).toContain('Horizon H:');
+    const sources = await page.locator('#series-table tbody td:nth-child(3)').allTextContents();
+    expect(sources).toContain('batch');
+    expect(sources).toContain('speed');
+
+    await page.selectOption('#range', 'hour');
+    await expect
+      .poll(() => chartData().getAttribute('data-query'), { timeout: 20_000 })
+      .toMatch(/\/minute\/url$/);
+    expect(await page.locator('#series-table tbody tr').count()).toBe(60);
+    expect(Number(await chartData().getAttribute('data-total'))).toBeGreaterThan(0);
+
+    await page.selectOption('#by', 'browser');
+    await expect
+      .poll(() => page.locator('#breakdown-title').textContent(), { timeout: 20_000 })
+      .toBe('Breakdown by browser');
+    const browsers = await page.locator('#breakdown-table tbody td:first-child').allTextContents();
+    expect(browsers.length).toBeGreaterThan(0);
+    expect(browsers.every((b) => ['CH', 'SF', 'FF', 'ED', 'OP'].includes(b))).toBe(true);
+
+    await page.selectOption('#range', 'day');
+    await page.selectOption('#by', 'country');
+    await expect
+      .poll(() => chartData().getAttribute('data-query'), { timeout: 20_000 })
+      .toMatch(/\/hour\/country$/);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+  });
+
+  it('is operable from the keyboard', async () => {
+    await page.goto(`${stack.apiUrl}/`);
+    await page.locator('#range').focus();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('granularity');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('by');
+    for (const id of ['range', 'granularity', 'by', 'refresh']) {
+      expect(await page.locator(`label:has(#${id})`).count(), `#${id} has a label`).toBe(1);
+    }
+  });
+});
