@@ -5,6 +5,7 @@ import type { KinesisStreamBatchResponse, KinesisStreamRecord } from 'aws-lambda
 import { PREFIXES } from '../../shared/resources.js';
 import { SPEED_ATTRIBUTES as A, padSequence } from '../../shared/speed/table.js';
 import { toIso } from '../../shared/time.js';
+import { forEachLimited } from '../../shared/concurrency.js';
 import { aggregateBatch, countAbove, type Cell, type RejectedRecord } from './aggregate.js';
 
 /**
@@ -138,28 +139,6 @@ async function writeDeadLetters(
   );
 }
 
-/** Runs `work` over items with at most `limit` in flight; returns the items whose work threw. */
-async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<T[]> {
-  const failed: T[] = [];
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch {
-        failed.push(item);
-      }
-    }
-  });
-  await Promise.all(lanes);
-  return failed;
-}
-
 /** Processes one Kinesis batch; the response names the earliest record that is not yet safely applied. */
 export async function processSpeedBatch(
   records: readonly KinesisStreamRecord[],
@@ -185,16 +164,13 @@ export async function processSpeedBatch(
   let applied = 0;
   let already = 0;
   for (let attempt = 0; pending.length > 0; attempt += 1) {
-    pending = await forEachLimited(pending, deps.concurrency ?? 32, async (cell) => {
-      try {
-        if ((await applyCell(deps.documents, deps.tableName, cell)) === 'applied') applied += 1;
-        else already += 1;
-      } catch (error) {
-        observer?.error?.(`cell write failed (attempt ${attempt + 1})`, error);
-        throw error;
-      }
+    const failed = await forEachLimited(pending, deps.concurrency ?? 32, async (cell) => {
+      if ((await applyCell(deps.documents, deps.tableName, cell)) === 'applied') applied += 1;
+      else already += 1;
     });
+    pending = failed.map((f) => f.item);
     if (pending.length === 0) break;
+    observer?.error?.(`${pending.length} cell writes failed (attempt ${attempt + 1})`, failed[0]!.error);
     observer?.count('CellWriteFailures', pending.length);
     const delay = Math.min(2000, (deps.retryBaseMs ?? 50) * 2 ** attempt);
     const remaining = deps.remainingTimeMs?.() ?? Infinity;

@@ -1,4 +1,5 @@
-import { BatchWriteCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { allLimited, queryAll } from '../concurrency.js';
 import type { CountQuery, CountRow } from '../counts.js';
 import type { ViewRow } from '../sql/index.js';
 import { bucketStarts, toIso } from '../time.js';
@@ -45,23 +46,19 @@ export async function writeViews(
   }));
   const chunks: (typeof items)[] = [];
   for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(8, chunks.length) }, async () => {
-    while (next < chunks.length) {
-      let requests = chunks[next++]!.map((Item) => ({ PutRequest: { Item } }));
-      for (let attempt = 0; requests.length > 0; attempt += 1) {
-        if (attempt > 8)
-          throw new Error(`batch views: ${requests.length} items still unprocessed after retries`);
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-        deps.onRequest?.();
-        const response = await deps.documents.send(
-          new BatchWriteCommand({ RequestItems: { [deps.tableName]: requests } }),
-        );
-        requests = (response.UnprocessedItems?.[deps.tableName] ?? []) as typeof requests;
-      }
+  await allLimited(chunks, 8, async (chunk) => {
+    let requests = chunk.map((Item) => ({ PutRequest: { Item } }));
+    for (let attempt = 0; requests.length > 0; attempt += 1) {
+      if (attempt > 8)
+        throw new Error(`batch views: ${requests.length} items still unprocessed after retries`);
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      deps.onRequest?.();
+      const response = await deps.documents.send(
+        new BatchWriteCommand({ RequestItems: { [deps.tableName]: requests } }),
+      );
+      requests = (response.UnprocessedItems?.[deps.tableName] ?? []) as typeof requests;
     }
   });
-  await Promise.all(lanes);
   return items.length;
 }
 
@@ -80,30 +77,19 @@ export async function readViews(
     else partitions.set(pk, { lo: sk, hi: sk });
   }
   const rows: CountRow[] = [];
-  const work = [...partitions.entries()];
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(8, work.length) }, async () => {
-    while (next < work.length) {
-      const [pk, { lo, hi }] = work[next++]!;
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        deps.onRequest?.();
-        const page = await deps.documents.send(
-          new QueryCommand({
-            TableName: deps.tableName,
-            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-            ProjectionExpression: 'b, v, n',
-            ExpressionAttributeValues: { ':pk': pk, ':lo': lo, ':hi': `${hi}\uffff` },
-            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-          }),
-        );
-        for (const item of page.Items ?? []) {
-          rows.push({ bucketMs: item.b as number, value: item.v as string, count: item.n as number });
-        }
-        startKey = page.LastEvaluatedKey;
-      } while (startKey);
-    }
+  await allLimited([...partitions.entries()], 8, async ([pk, { lo, hi }]) => {
+    const items = await queryAll(
+      deps.documents,
+      {
+        TableName: deps.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        ProjectionExpression: 'b, v, n',
+        ExpressionAttributeValues: { ':pk': pk, ':lo': lo, ':hi': `${hi}\uffff` },
+      },
+      deps.onRequest,
+    );
+    for (const item of items)
+      rows.push({ bucketMs: item.b as number, value: item.v as string, count: item.n as number });
   });
-  await Promise.all(lanes);
   return rows.sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
 }

@@ -1,4 +1,5 @@
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { allLimited, queryAll } from '../concurrency.js';
 import { TOTAL_VALUE, type CountQuery, type CountRow, type SpeedCountReader } from '../counts.js';
 import { bucketStarts, floorTo, HOUR_MS, MINUTE_MS } from '../time.js';
 import { SPEED_ATTRIBUTES as A, hourKey, minuteKey, speedPartitionKey } from './table.js';
@@ -32,29 +33,24 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
   ): Promise<void> => {
     const lo = Math.max(fromMs, hourMs);
     const hi = Math.min(toMs, hourMs + HOUR_MS) - MINUTE_MS;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      deps.onRequest?.();
-      const page = await deps.documents.send(
-        new QueryCommand({
-          TableName: deps.tableName,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-          FilterExpression: '#exp > :now',
-          ProjectionExpression: '#m, #v, #n',
-          ExpressionAttributeNames: { '#exp': A.expiresAt, '#m': A.minute, '#v': A.value, '#n': A.count },
-          ExpressionAttributeValues: {
-            ':pk': speedPartitionKey(dimension, hourMs),
-            ':lo': `${minuteKey(lo)}#`,
-            ':hi': `${minuteKey(hi)}#\uffff`,
-            ':now': nowSeconds,
-          },
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
-      for (const item of page.Items ?? [])
-        add(item[A.minute] as number, item[A.value] as string, item[A.count] as number);
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const items = await queryAll(
+      deps.documents,
+      {
+        TableName: deps.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        FilterExpression: '#exp > :now',
+        ProjectionExpression: '#m, #v, #n',
+        ExpressionAttributeNames: { '#exp': A.expiresAt, '#m': A.minute, '#v': A.value, '#n': A.count },
+        ExpressionAttributeValues: {
+          ':pk': speedPartitionKey(dimension, hourMs),
+          ':lo': `${minuteKey(lo)}#`,
+          ':hi': `${minuteKey(hi)}#\uffff`,
+          ':now': nowSeconds,
+        },
+      },
+      deps.onRequest,
+    );
+    for (const item of items) add(item[A.minute] as number, item[A.value] as string, item[A.count] as number);
   };
 
   return {
@@ -72,15 +68,9 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
         if (row) row.count += count;
         else sums.set(key, { bucketMs, value, count });
       };
-      const hours = bucketStarts(fromMs, toMs, 'hour');
-      let next = 0;
-      const lanes = Array.from({ length: Math.min(deps.concurrency ?? 8, hours.length) }, async () => {
-        while (next < hours.length) {
-          const hourMs = hours[next++]!;
-          await queryHour(dimension, hourMs, fromMs, toMs, nowSeconds, add);
-        }
-      });
-      await Promise.all(lanes);
+      await allLimited(bucketStarts(fromMs, toMs, 'hour'), deps.concurrency ?? 8, (hourMs) =>
+        queryHour(dimension, hourMs, fromMs, toMs, nowSeconds, add),
+      );
       return [...sums.values()]
         .filter((row) => row.count > 0)
         .sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : 1)) as CountRow[];

@@ -1,0 +1,55 @@
+import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+
+/**
+ * Runs `work` over items with at most `limit` in flight and settles every item: returns the ones whose work
+ * threw, with their errors, so the caller decides between retrying and failing.
+ */
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<{ item: T; error: unknown }[]> {
+  const failed: { item: T; error: unknown }[] = [];
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (error) {
+        failed.push({ item, error });
+      }
+    }
+  });
+  await Promise.all(lanes);
+  return failed;
+}
+
+/** Like forEachLimited, but the first failure is thrown: for reads, where a partial answer is no answer. */
+export async function allLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  const failed = await forEachLimited(items, limit, work);
+  if (failed.length > 0) throw failed[0]!.error;
+}
+
+/** Every item of a Query, page by page (1 MB each); `onRequest` counts requests. */
+export async function queryAll(
+  documents: DynamoDBDocumentClient,
+  input: QueryCommandInput,
+  onRequest?: () => void,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    onRequest?.();
+    const page = await documents.send(
+      new QueryCommand({ ...input, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
