@@ -14,9 +14,8 @@ import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { SQL_NAMES } from '../../shared/sql/index.js';
 import { DAY_MS, HOUR_MS, hourBucket } from '../../shared/time.js';
 import { createDuckDbEngine, type DuckDbEngine } from '../../local/athena-duckdb.js';
-import { FirehoseStandIn } from '../../local/firehose.js';
 import { truthCounts } from '../support/ground-truth.js';
-import { testStack, type TestStack } from './support/stack.js';
+import { landOnS3, testStack, type TestStack } from './support/stack.js';
 
 const DIMENSIONS: CountDimension[] = ['total', 'url', 'country', 'browser', 'status'];
 
@@ -30,19 +29,7 @@ describe('batch layer on the local stack', () => {
 
   async function land(events: { data: Uint8Array; partitionKey: string }[]) {
     await putRecordsReliably(stack.clients.kinesis, stack.names.stream, events);
-    const firehose = new FirehoseStandIn({
-      kinesis: stack.clients.kinesis,
-      s3: stack.clients.s3,
-      streamName: stack.names.stream,
-      bucket: stack.names.bucket,
-      bufferSeconds: 3600,
-      bufferBytes: 64 << 20,
-      pollIntervalMs: 50,
-      stateDir,
-    });
-    await firehose.start();
-    await firehose.drain();
-    await firehose.stop();
+    await landOnS3(stack, { stateDir });
   }
 
   const batch = (options: { beforePublish?: () => Promise<void> } = {}) =>

@@ -8,8 +8,7 @@ import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { PREFIXES } from '../../shared/resources.js';
 import { hourPartitionPath, HOUR_MS } from '../../shared/time.js';
 import { duckdbConnection } from '../../local/duckdb.js';
-import { FirehoseStandIn } from '../../local/firehose.js';
-import { testStack, type TestStack } from './support/stack.js';
+import { landOnS3, testStack, type TestStack } from './support/stack.js';
 
 describe('Firehose stand-in', () => {
   let stack: TestStack;
@@ -42,18 +41,7 @@ describe('Firehose stand-in', () => {
     });
     const records = [...generator.take(600)];
     await putRecordsReliably(stack.clients.kinesis, stack.names.stream, records);
-    const firehose = new FirehoseStandIn({
-      kinesis: stack.clients.kinesis,
-      s3: stack.clients.s3,
-      streamName: stack.names.stream,
-      bucket: stack.names.bucket,
-      bufferSeconds: 3600,
-      bufferBytes: 64 * 1024 * 1024,
-      pollIntervalMs: 100,
-    });
-    await firehose.start();
-    const flushed = await firehose.drain();
-    await firehose.stop();
+    const flushed = await landOnS3(stack);
 
     const valid = records.filter((r) => r.event).map((r) => r.event!);
     expect(flushed.records).toBe(valid.length);

@@ -8,6 +8,7 @@ import {
   type RuntimeConfig,
   type Settings,
 } from '../../../shared/resources.js';
+import { FirehoseStandIn, type FlushResult } from '../../../local/firehose.js';
 import { provision } from '../../../local/provision.js';
 
 /** A provisioned set of resources with names of its own, on the emulators the global setup started. */
@@ -48,4 +49,27 @@ export async function testStack(
     endpoints: emulators.endpoints,
     destroy: () => clients.destroy(),
   };
+}
+
+/**
+ * Lands everything on the stack's stream in S3 through the Firehose stand-in, with buffers large enough
+ * that only draining flushes. Pass a `stateDir` to keep checkpoints between landings.
+ */
+export async function landOnS3(stack: TestStack, options: { stateDir?: string } = {}): Promise<FlushResult> {
+  const firehose = new FirehoseStandIn({
+    kinesis: stack.clients.kinesis,
+    s3: stack.clients.s3,
+    streamName: stack.names.stream,
+    bucket: stack.names.bucket,
+    bufferSeconds: 3600,
+    bufferBytes: 64 << 20,
+    pollIntervalMs: 50,
+    ...options,
+  });
+  await firehose.start();
+  try {
+    return await firehose.drain();
+  } finally {
+    await firehose.stop();
+  }
 }
