@@ -17,18 +17,13 @@ import { KinesisRecordBuilder } from '../local/kinesis-records.js';
 import { parquetBytes } from '../local/parquet.js';
 import { provision } from '../local/provision.js';
 import { benchMain } from './cli.js';
+import { percentile } from './stats.js';
 import type { BenchFigure, BenchSection } from './types.js';
 
 /**
  * Serving layer: latency of typical queries over HTTP on the local stack (a week of batch views, speed counters
  * from H on), and the DynamoDB requests one query costs with a cold and a warm batch-view cache.
  */
-
-export function percentile(samples: readonly number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
 export const apiBench: BenchSection = async ({ quick, log }) => {
   const emulators = await startEmulators();
   const clients = createAwsClients({

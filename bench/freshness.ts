@@ -4,7 +4,7 @@ import { putRecordsReliably } from '../shared/kinesis-producer.js';
 import { resourceNames } from '../shared/resources.js';
 import { HOUR_MS, hourBucket, toIso } from '../shared/time.js';
 import { startLocalStack } from '../local/stack.js';
-import { percentile } from './api.js';
+import { percentile } from './stats.js';
 import { benchMain } from './cli.js';
 import type { BenchFigure, BenchSection } from './types.js';
 
