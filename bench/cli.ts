@@ -1,4 +1,5 @@
 import { pathToFileURL } from 'node:url';
+import { runCli } from '../scripts/cli.js';
 import type { BenchFigure, BenchSection } from './types.js';
 
 /** Prints figures as an aligned table. */
@@ -33,10 +34,7 @@ export function printFigures(
 export function benchMain(moduleUrl: string, section: BenchSection): void {
   if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
   const quick = process.argv.includes('--quick');
-  section({ quick, log: (line) => process.stderr.write(line + '\n') })
-    .then((figures) => printFigures(figures))
-    .catch((error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exit(1);
-    });
+  runCli(async () =>
+    printFigures(await section({ quick, log: (line) => process.stderr.write(line + '\n') })),
+  );
 }

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runCli, UsageError } from '../scripts/cli.js';
 import { printFigures } from './cli.js';
 import type { BenchFigure, BenchOptions, BenchSection } from './types.js';
 
@@ -98,12 +99,10 @@ async function main(): Promise<void> {
   });
   const only = values.only?.split(',').map((s) => s.trim());
   const unknown = only?.filter((name) => !SECTIONS.some(([section]) => section === name)) ?? [];
-  if (unknown.length > 0) {
-    process.stderr.write(
-      `error: unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.map(([s]) => s).join(', ')}\n`,
+  if (unknown.length > 0)
+    throw new UsageError(
+      `unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.map(([s]) => s).join(', ')}`,
     );
-    process.exit(2);
-  }
   const report = await runBench(
     { quick: values.quick, log: (line) => process.stderr.write(line + '\n') },
     only,
@@ -117,9 +116,4 @@ async function main(): Promise<void> {
   if (report.failures.length > 0) process.exit(1);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  });
-}
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) runCli(main);
