@@ -26,11 +26,7 @@ import type { BenchFigure, BenchSection } from './types.js';
  */
 export const apiBench: BenchSection = async ({ quick, log }) => {
   const emulators = await startEmulators();
-  const clients = createAwsClients({
-    region: emulators.region,
-    credentials: emulators.credentials,
-    endpoints: emulators.endpoints,
-  });
+  const clients = createAwsClients(emulators);
   try {
     const names = resourceNames('bench-api');
     const config: RuntimeConfig = { names, settings: { ...DEFAULT_SETTINGS, firehoseBufferSeconds: 60 } };

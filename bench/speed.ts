@@ -146,11 +146,7 @@ export const speedBench: BenchSection = async ({ quick, log }) => {
   log('speed: starting DynamoDB Local for the wall-time figures');
   const emulators = await startEmulators();
   try {
-    const clients = createAwsClients({
-      region: emulators.region,
-      credentials: emulators.credentials,
-      endpoints: emulators.endpoints,
-    });
+    const clients = createAwsClients(emulators);
     const names = resourceNames('bench-speed');
     await provision(clients, names, { shards: 1 });
     const real = {

@@ -37,6 +37,7 @@ export interface EmulatorOptions {
   readonly readyTimeoutMs?: number;
 }
 
+/** Running emulators; their region, credentials and endpoints are what `createAwsClients(emulators)` reads. */
 export interface RunningEmulators {
   readonly endpoints: Readonly<Record<EmulatedService, string>>;
   readonly region: string;

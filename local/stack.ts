@@ -101,11 +101,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const emulators = options.emulators ?? started!;
   const stopEmulators = async () => started?.stop();
   try {
-    const clients = createAwsClients({
-      region: emulators.region,
-      credentials: emulators.credentials,
-      endpoints: emulators.endpoints,
-    });
+    const clients = createAwsClients(emulators);
     await provision(clients, names, { shards: options.shards ?? 2 });
     log(
       `provisioned stream ${names.stream}, tables ${Object.values(names.tables).join(', ')}, bucket ${names.bucket}`,

@@ -35,11 +35,7 @@ export async function testStack(
   options: { shards?: number; settings?: Partial<Settings> } = {},
 ): Promise<TestStack> {
   const emulators = inject('emulators');
-  const clients = createAwsClients({
-    region: emulators.region,
-    credentials: emulators.credentials,
-    endpoints: emulators.endpoints,
-  });
+  const clients = createAwsClients(emulators);
   const names = isolatedNames(name);
   await provision(clients, names, { shards: options.shards ?? 1 });
   return {
