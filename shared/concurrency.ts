@@ -1,5 +1,3 @@
-import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-
 /**
  * Runs `work` over items with at most `limit` in flight and settles every item: returns the ones whose work
  * threw, with their errors, so the caller decides between retrying and failing.
@@ -33,23 +31,4 @@ export async function allLimited<T>(
 ): Promise<void> {
   const failed = await forEachLimited(items, limit, work);
   if (failed.length > 0) throw failed[0]!.error;
-}
-
-/** Every item of a Query, page by page (1 MB each); `onRequest` counts requests. */
-export async function queryAll(
-  documents: DynamoDBDocumentClient,
-  input: QueryCommandInput,
-  onRequest?: () => void,
-): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    onRequest?.();
-    const page = await documents.send(
-      new QueryCommand({ ...input, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
-    );
-    items.push(...(page.Items ?? []));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return items;
 }

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamBatchResponse, KinesisStreamRecord } from 'aws-lambda';
@@ -6,6 +5,7 @@ import { PREFIXES } from '../../shared/resources.js';
 import { SPEED_ATTRIBUTES as A, padSequence } from '../../shared/speed/table.js';
 import { toIso } from '../../shared/time.js';
 import { forEachLimited } from '../../shared/concurrency.js';
+import { conditionally } from '../../shared/dynamodb.js';
 import { aggregateBatch, countAbove, type Cell, type RejectedRecord } from './aggregate.js';
 
 /**
@@ -64,8 +64,8 @@ export async function applyCell(
   let expected: string | undefined;
   let increment = cell.sequences.length;
   for (;;) {
-    try {
-      await documents.send(
+    const applied = await conditionally(
+      documents.send(
         new UpdateCommand({
           TableName: tableName,
           Key: { pk: cell.pk, sk: cell.sk },
@@ -91,11 +91,9 @@ export async function applyCell(
               : { ':expected': expected }),
           },
         }),
-      );
-      return 'applied';
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+      ),
+    );
+    if (applied) return 'applied';
     // Part of the cell was counted before (a replay or a resumed batch): count only what lies above.
     const { Item } = await documents.send(
       new GetCommand({ TableName: tableName, Key: { pk: cell.pk, sk: cell.sk }, ConsistentRead: true }),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { HorizonState } from '../counts.js';
+import { conditionally } from '../dynamodb.js';
 
 /**
  * The batch layer's state in the batch-state table: the published horizon, a run lease, the last run.
@@ -33,20 +33,16 @@ export async function readHorizonState(deps: StateDeps): Promise<HorizonState | 
 
 /** Publishes a new horizon state unless a later H is already published. Returns false if refused. */
 export async function publishHorizon(deps: StateDeps, state: HorizonState): Promise<boolean> {
-  try {
-    await deps.documents.send(
+  return conditionally(
+    deps.documents.send(
       new PutCommand({
         TableName: deps.tableName,
         Item: { ...HORIZON_KEY, ...state },
         ConditionExpression: 'attribute_not_exists(pk) OR horizonMs <= :h',
         ExpressionAttributeValues: { ':h': state.horizonMs },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 export interface Lease {
@@ -61,24 +57,23 @@ export async function acquireLease(
   durationMs: number,
 ): Promise<Lease | undefined> {
   const owner = randomUUID();
-  try {
-    await deps.documents.send(
+  const taken = await conditionally(
+    deps.documents.send(
       new PutCommand({
         TableName: deps.tableName,
         Item: { ...LEASE_KEY, owner, expiresAtMs: nowMs + durationMs },
         ConditionExpression: 'attribute_not_exists(pk) OR expiresAtMs < :now',
         ExpressionAttributeValues: { ':now': nowMs },
       }),
-    );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return undefined;
-    throw error;
-  }
+    ),
+  );
+  if (!taken) return undefined;
   return {
     owner,
     async release() {
-      try {
-        await deps.documents.send(
+      // A failed condition means the lease expired and another run holds it now: nothing of ours to release.
+      await conditionally(
+        deps.documents.send(
           new DeleteCommand({
             TableName: deps.tableName,
             Key: LEASE_KEY,
@@ -86,10 +81,8 @@ export async function acquireLease(
             ExpressionAttributeNames: { '#owner': 'owner' },
             ExpressionAttributeValues: { ':owner': owner },
           }),
-        );
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      }
+        ),
+      );
     },
   };
 }

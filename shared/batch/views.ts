@@ -1,5 +1,6 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { allLimited, queryAll } from '../concurrency.js';
+import { allLimited } from '../concurrency.js';
+import { queryAll } from '../dynamodb.js';
 import type { CountQuery, CountRow } from '../counts.js';
 import type { ViewRow } from '../sql/index.js';
 import { bucketStarts, toIso } from '../time.js';

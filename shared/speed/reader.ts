@@ -1,5 +1,6 @@
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { allLimited, queryAll } from '../concurrency.js';
+import { allLimited } from '../concurrency.js';
+import { queryAll } from '../dynamodb.js';
 import { TOTAL_VALUE, type CountQuery, type CountRow, type SpeedCountReader } from '../counts.js';
 import { bucketStarts, floorTo, HOUR_MS, MINUTE_MS } from '../time.js';
 import { SPEED_ATTRIBUTES as A, hourKey, minuteKey, speedPartitionKey } from './table.js';
