@@ -20,7 +20,8 @@ export async function writeParquetFile(events: readonly PageView[], path: string
     for (const event of events) {
       for (const column of COLUMNS) {
         const value = event[column.field];
-        if (column.type === 'bigint') appender.appendBigInt(BigInt(value));
+        if (value === undefined) appender.appendNull();
+        else if (column.type === 'bigint') appender.appendBigInt(BigInt(value));
         else if (column.type === 'int') appender.appendInteger(value as number);
         else appender.appendVarchar(value as string);
       }

@@ -16,6 +16,7 @@ export const EVENT_LIMITS = {
   maxStatus: 599,
   maxBrowserLength: 32,
   maxUserIdLength: 64,
+  maxEventIdLength: 64,
   /** 2000-01-01T00:00:00Z: nothing older is a plausible page view. */
   minCreatedMs: 946_684_800_000,
   /** Producers' clocks may run ahead of ours; more than this is rejected. */
@@ -40,6 +41,7 @@ export const VIOLATIONS = [
   'country_not_iso3166',
   'browser_invalid',
   'user_id_invalid',
+  'event_id_invalid',
 ] as const;
 export type Violation = (typeof VIOLATIONS)[number];
 
@@ -60,6 +62,9 @@ const USER_ID_PATTERN = /^[\x21-\x7e]+$/;
  * path (test/unit/event.test.ts proves both agree), and its Glue/Athena column type.
  * Field order here is the column order of the Parquet files and the Glue table.
  */
+const PRINTABLE_ID = (max: number) => (v: unknown) =>
+  typeof v === 'string' && v.length <= max && USER_ID_PATTERN.test(v);
+
 const fields = {
   created: {
     schema: z
@@ -119,9 +124,19 @@ const fields = {
       .max(EVENT_LIMITS.maxUserIdLength, { error: 'user_id_invalid' })
       .regex(USER_ID_PATTERN, { error: 'user_id_invalid' }),
     glueType: 'string',
-    accept: (v: unknown) =>
-      typeof v === 'string' && v.length <= EVENT_LIMITS.maxUserIdLength && USER_ID_PATTERN.test(v),
+    accept: PRINTABLE_ID(EVENT_LIMITS.maxUserIdLength),
     comment: 'pseudonymous user id',
+  },
+  eventId: {
+    // Optional: a producer's identity for one page view, so that a re-send is counted once.
+    schema: z
+      .string({ error: 'wrong_type: expected string' })
+      .max(EVENT_LIMITS.maxEventIdLength, { error: 'event_id_invalid' })
+      .regex(USER_ID_PATTERN, { error: 'event_id_invalid' })
+      .optional(),
+    glueType: 'string',
+    accept: (v: unknown) => v === undefined || PRINTABLE_ID(EVENT_LIMITS.maxEventIdLength)(v),
+    comment: 'producer event id (optional): re-sends carry the same one',
   },
 } as const;
 
@@ -134,6 +149,7 @@ export const pageViewSchema = z.object({
   country: fields.country.schema,
   browser: fields.browser.schema,
   userId: fields.userId.schema,
+  eventId: fields.eventId.schema,
 });
 
 /** A valid page view. Unknown JSON fields are dropped (forward compatible producers). */
@@ -180,7 +196,8 @@ export function acceptsPageView(record: Record<string, unknown>): boolean {
     fields.status.accept(record.status) &&
     fields.country.accept(record.country) &&
     fields.browser.accept(record.browser) &&
-    fields.userId.accept(record.userId)
+    fields.userId.accept(record.userId) &&
+    fields.eventId.accept(record.eventId)
   );
 }
 
@@ -217,6 +234,7 @@ export function validatePageView(value: unknown, nowMs: number): Validated {
       country: record.country as string,
       browser: record.browser as string,
       userId: record.userId as string,
+      ...(record.eventId === undefined ? {} : { eventId: record.eventId as string }),
     };
     if (event.created > nowMs + EVENT_LIMITS.maxFutureSkewMs) {
       return reject('created_in_future', `created: ${event.created} is more than 15 min ahead of ${nowMs}`);
@@ -288,5 +306,6 @@ export function encodePageView(event: PageView): string {
     country: event.country,
     browser: event.browser,
     userId: event.userId,
+    ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
   });
 }

@@ -35,6 +35,12 @@ describe('page-view validation', () => {
     expect(validatePageView(seed, NOW)).toEqual({ ok: true, event: seed });
   });
 
+  it('keeps an optional eventId of 1-64 printable ASCII characters', () => {
+    const event = { ...aPageView(), eventId: 'e-'.padEnd(EVENT_LIMITS.maxEventIdLength, '~') };
+    expect(validatePageView(event, NOW)).toEqual({ ok: true, event });
+    expect(JSON.parse(encodePageView(event))).toEqual(event);
+  });
+
   it('drops unknown fields instead of rejecting the event', () => {
     const result = validatePageView({ ...aPageView(), referrer: 'x' }, NOW);
     expect(result).toEqual({ ok: true, event: aPageView() });
@@ -55,6 +61,10 @@ describe('page-view validation', () => {
     ['url_invalid', aPageView({ url: 'ftp://example.com/' })],
     ['url_invalid', aPageView({ url: 'http://example.com/a b' })],
     ['url_invalid', aPageView({ url: '/relative/path' })],
+    ['event_id_invalid', { ...aPageView(), eventId: '' }],
+    ['event_id_invalid', { ...aPageView(), eventId: 'has space' }],
+    ['event_id_invalid', { ...aPageView(), eventId: 'x'.repeat(EVENT_LIMITS.maxEventIdLength + 1) }],
+    ['wrong_type', { ...aPageView(), eventId: 7 }],
     ['status_out_of_range', aPageView({ status: 99 })],
     ['status_out_of_range', aPageView({ status: 600 })],
     ['status_out_of_range', aPageView({ status: 200.5 })],
@@ -145,6 +155,7 @@ describe('schema as the source of columns', () => {
       'country:string',
       'browser:string',
       'userid:string',
+      'eventid:string',
     ]);
   });
 
@@ -194,6 +205,7 @@ describe('the hot-path predicates', () => {
       country: edgy(fc.constantFrom('US', 'ZZ', 'XX', 'DE')),
       browser: edgy(fc.constantFrom('CH', 'a.b_c-1', 'has space', 'b'.repeat(33))),
       userId: edgy(fc.constantFrom('723679', 'a b', '\u00e9', 'u'.repeat(65))),
+      eventId: edgy(fc.constantFrom('e1', 'a b', '\u00e9', 'e'.repeat(65))),
     });
     fc.assert(
       fc.property(record, (value) => {
