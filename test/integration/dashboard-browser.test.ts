@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
@@ -8,6 +8,7 @@ import { HOUR_MS, hourBucket } from '../../shared/time.js';
 import { buildDashboard } from '../../dashboard/build.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { isolatedNames } from './support/stack.js';
+import { launchChromium } from '../support/browser.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
@@ -36,19 +37,7 @@ describe('dashboard in Chromium against the local stack', () => {
     await stack.firehose.drain();
     await stack.scheduler.runNow();
     // Playwright gives each launch a fresh, empty profile directory.
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
   });
   afterAll(async () => {
