@@ -105,6 +105,18 @@ export class Observability extends Construct {
     );
     alarm('DeadLetterRecords', deadLetters, 1, 'Records were rejected and kept under dead-letter/');
     alarm(
+      'WriteRejectedRecords',
+      custom('WriteRejectedRecords', 'speed'),
+      1,
+      'Speed counter writes failed with an error no retry can fix; the records are under dead-letter/speed/',
+    );
+    alarm(
+      'UnstorableViewRows',
+      custom('UnstorableViewRows', 'batch'),
+      1,
+      'Batch view rows were refused by the views table; they are under dead-letter/batch/',
+    );
+    alarm(
       'BatchFailures',
       props.batchFunction.metricErrors({ period: Duration.minutes(15) }),
       1,

@@ -20,6 +20,9 @@ const USAGE = `Usage: npm run generate -- [options]
   --late-lag SECONDS     how late late records are (default 3600)
   --duplicates FRACTION  share of records that re-send the previous record's bytes (default 0)
   --malformed FRACTION   share of records that break a validation rule (default 0)
+  --hostile FRACTION     share of hostile records (default 0): values at every length limit in 1- to 4-byte
+                         UTF-8 characters, # ? % emoji and right-to-left text, values that differ only after
+                         1,000 bytes, re-sends with the same eventId, records just inside and outside each rule
   --urls N               distinct pages (default 100)
   --users N              size of the user-id space (default 1000000)
   --stream NAME          Kinesis stream (default: the local stack's, from .local/stack.json)
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
       'late-lag': { type: 'string', default: '3600' },
       duplicates: { type: 'string', default: '0' },
       malformed: { type: 'string', default: '0' },
+      hostile: { type: 'string', default: '0' },
       urls: { type: 'string', default: '100' },
       users: { type: 'string', default: '1000000' },
       stream: { type: 'string' },
@@ -77,6 +81,7 @@ async function main(): Promise<void> {
     lateLagMs: parseNumber(values['late-lag'], '--late-lag', { min: 0 })! * 1000,
     duplicateFraction: parseNumber(values.duplicates, '--duplicates', { min: 0, max: 1 }),
     malformedFraction: parseNumber(values.malformed, '--malformed', { min: 0, max: 1 }),
+    hostileFraction: parseNumber(values.hostile, '--hostile', { min: 0, max: 1 }),
     urlCount: parseNumber(values.urls, '--urls', { min: 1 }),
     userCount: parseNumber(values.users, '--users', { min: 1 }),
   });
@@ -171,13 +176,14 @@ async function sendToKinesis(
 
 function printSummary(summary: GenerationSummary, out: string): void {
   const lines = [
-    `generated ${summary.records} records to ${out}: ${summary.events} events ` +
-      `(valid ${summary.byKind.valid}, late ${summary.byKind.late}, duplicate ${summary.byKind.duplicate}), ` +
-      `malformed ${summary.byKind.malformed}`,
+    `generated ${summary.records} records to ${out}: ${summary.events} distinct events ` +
+      `(valid ${summary.byKind.valid}, late ${summary.byKind.late}, hostile ${summary.byKind.hostile}), ` +
+      `${summary.byKind.duplicate} re-sends of an earlier event (same eventId), ` +
+      `${summary.records - summary.accepted} invalid`,
   ];
-  if (summary.byKind.malformed > 0) {
+  if (Object.keys(summary.malformations).length > 0) {
     lines.push(
-      `  malformed by rule: ${Object.entries(summary.malformations)
+      `  invalid by rule: ${Object.entries(summary.malformations)
         .map(([rule, n]) => `${rule}=${n}`)
         .join(' ')}`,
     );

@@ -11,7 +11,8 @@ import { ISO_3166_ALPHA2 } from './countries.js';
 export const EVENT_LIMITS = {
   /** Largest record payload accepted, in bytes (UTF-8 JSON). */
   maxRecordBytes: 4096,
-  maxUrlLength: 2048,
+  /** UTF-8 bytes; keys hold a bounded form of longer values (shared/keys.ts), so this is not a key limit. */
+  maxUrlBytes: 2048,
   minStatus: 100,
   maxStatus: 599,
   maxBrowserLength: 32,
@@ -53,7 +54,15 @@ const typed = (what: 'string' | 'number') => ({
     issue.input === undefined ? 'missing_field' : `wrong_type: expected ${what}`,
 });
 
-const URL_PATTERN = /^https?:\/\/[^\s/?#]+[^\s]*$/;
+/** Absolute http(s) URL without whitespace or control characters (browsers percent-encode both). */
+const URL_PATTERN = /^https?:\/\/[^\s/?#\p{Cc}]+[^\s\p{Cc}]*$/u;
+/** A lone UTF-16 surrogate (from a JSON `\ud800` escape) has no UTF-8 form, so no store can hold it. */
+const LONE_SURROGATE = /\p{Cs}/u;
+/** A string's UTF-8 size is at least its UTF-16 length and at most three times it: measure only in between. */
+const urlFits = (v: string): boolean =>
+  v.length * 3 <= EVENT_LIMITS.maxUrlBytes ||
+  (v.length <= EVENT_LIMITS.maxUrlBytes && Buffer.byteLength(v, 'utf8') <= EVENT_LIMITS.maxUrlBytes);
+const urlValid = (v: string): boolean => URL_PATTERN.test(v) && !LONE_SURROGATE.test(v);
 const TOKEN_PATTERN = /^[A-Za-z0-9._-]+$/;
 const USER_ID_PATTERN = /^[\x21-\x7e]+$/;
 
@@ -82,11 +91,10 @@ const fields = {
   url: {
     schema: z
       .string(typed('string'))
-      .max(EVENT_LIMITS.maxUrlLength, { error: 'url_too_long' })
-      .regex(URL_PATTERN, { error: 'url_invalid' }),
+      .refine(urlFits, { error: 'url_too_long', abort: true })
+      .refine(urlValid, { error: 'url_invalid' }),
     glueType: 'string',
-    accept: (v: unknown) =>
-      typeof v === 'string' && v.length <= EVENT_LIMITS.maxUrlLength && URL_PATTERN.test(v),
+    accept: (v: unknown) => typeof v === 'string' && urlFits(v) && urlValid(v),
     comment: 'absolute http(s) URL of the page',
   },
   status: {

@@ -1,4 +1,5 @@
 import { encodePageView, EVENT_LIMITS, type PageView } from './event.js';
+import { HOSTILE_CASES } from './hostile.js';
 
 /**
  * Synthetic page-view traffic, after the seed's PageViewGenerator: weighted urls, status codes, countries
@@ -78,7 +79,7 @@ const STATUS_WEIGHTS: ReadonlyArray<readonly [number, number]> = [
   [301, 1],
 ];
 
-export const RECORD_KINDS = ['valid', 'late', 'duplicate', 'malformed'] as const;
+export const RECORD_KINDS = ['valid', 'late', 'duplicate', 'malformed', 'hostile'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
 export interface GeneratedRecord {
@@ -86,10 +87,15 @@ export interface GeneratedRecord {
   /** The record payload as a producer sends it. */
   readonly data: Uint8Array;
   readonly partitionKey: string;
-  /** The event, for every kind but `malformed`. A `duplicate` repeats an earlier record's bytes. */
+  /**
+   * The event, when the record is valid. A `duplicate` is a producer re-send of an earlier event: the same
+   * event and eventId (the same bytes, or for a hostile re-send the same fields in another order).
+   */
   readonly event?: PageView;
-  /** For `malformed`: the rule it was built to break. */
+  /** For `malformed` and invalid `hostile` records: the violation validation must name. */
   readonly malformation?: string;
+  /** For `hostile` records: which case of shared/hostile.ts it is. */
+  readonly hostileCase?: string;
 }
 
 export interface GeneratorOptions {
@@ -105,6 +111,8 @@ export interface GeneratorOptions {
   readonly duplicateFraction?: number;
   /** Share of records that break a validation rule. @default 0 */
   readonly malformedFraction?: number;
+  /** Share of hostile records (shared/hostile.ts): limits, odd characters, re-sends, edge cases. @default 0 */
+  readonly hostileFraction?: number;
   /** Number of distinct pages. @default 100 */
   readonly urlCount?: number;
   /** Size of the user-id space. @default 1_000_000 */
@@ -138,15 +146,24 @@ export class PageViewGenerator {
   private readonly statuses = new WeightedChoice(STATUS_WEIGHTS);
   private index = 0;
   private malformedIndex = 0;
+  private hostileIndex = 0;
   private previous: GeneratedRecord | undefined;
+  /** Event ids: unique per generator start and seed, the same for the same options (deterministic output). */
+  private readonly idPrefix: string;
 
   constructor(private readonly options: GeneratorOptions) {
-    for (const key of ['lateFraction', 'duplicateFraction', 'malformedFraction'] as const) {
+    for (const key of [
+      'lateFraction',
+      'duplicateFraction',
+      'malformedFraction',
+      'hostileFraction',
+    ] as const) {
       const share = options[key] ?? 0;
       if (!(share >= 0 && share <= 1)) throw new RangeError(`${key} must be between 0 and 1, got ${share}`);
     }
     if (!(options.rate > 0)) throw new RangeError(`rate must be positive, got ${options.rate}`);
     this.random = seededRandom(options.seed);
+    this.idPrefix = `${options.startMs.toString(36)}-${options.seed.toString(36)}-`;
     // Zipf-like page popularity: page i has weight 1/i.
     const urlCount = options.urlCount ?? 100;
     this.urls = new WeightedChoice(
@@ -163,7 +180,13 @@ export class PageViewGenerator {
   }
 
   next(): GeneratedRecord {
-    const { lateFraction = 0, lateLagMs = 0, duplicateFraction = 0, malformedFraction = 0 } = this.options;
+    const {
+      lateFraction = 0,
+      lateLagMs = 0,
+      duplicateFraction = 0,
+      malformedFraction = 0,
+      hostileFraction = 0,
+    } = this.options;
     const now = this.clockMs;
     this.index += 1;
     const draw = this.random();
@@ -172,6 +195,7 @@ export class PageViewGenerator {
     }
     const late = draw >= duplicateFraction && draw < duplicateFraction + lateFraction;
     const event = this.event(late ? now - lateLagMs : now);
+    if (hostileFraction > 0 && this.random() < hostileFraction) return this.hostile(event);
     if (this.random() < malformedFraction) {
       const [malformation, corrupt] = MALFORMATIONS[this.malformedIndex++ % MALFORMATIONS.length]!;
       return { kind: 'malformed', data: corrupt(event), partitionKey: event.userId, malformation };
@@ -181,6 +205,43 @@ export class PageViewGenerator {
       data: encoder.encode(encodePageView(event)),
       partitionKey: event.userId,
       event,
+    };
+    this.previous = record;
+    return record;
+  }
+
+  /** The next hostile case in rotation; every third one is preceded by nothing and followed by a re-send. */
+  private hostile(base: PageView): GeneratedRecord {
+    const n = this.hostileIndex++;
+    const previousEvent = this.previous?.event;
+    if (n % 3 === 2 && previousEvent) {
+      // A producer re-send: the same event and eventId, its fields in another order (other bytes).
+      const reordered = Object.fromEntries(Object.entries(previousEvent).reverse());
+      return {
+        kind: 'duplicate',
+        data: encoder.encode(JSON.stringify(reordered)),
+        partitionKey: previousEvent.userId,
+        event: previousEvent,
+        hostileCase: 'a producer re-send with the same eventId',
+      };
+    }
+    const hostile = HOSTILE_CASES[n % HOSTILE_CASES.length]!;
+    if (!hostile.valid) {
+      return {
+        kind: 'hostile',
+        data: hostile.data(base, n),
+        partitionKey: base.userId,
+        malformation: hostile.violation,
+        hostileCase: hostile.name,
+      };
+    }
+    const event = hostile.event(base, n);
+    const record: GeneratedRecord = {
+      kind: 'hostile',
+      data: hostile.data ? hostile.data(event) : encoder.encode(encodePageView(event)),
+      partitionKey: event.userId,
+      event,
+      hostileCase: hostile.name,
     };
     this.previous = record;
     return record;
@@ -198,13 +259,22 @@ export class PageViewGenerator {
       country: this.countries.pick(this.random),
       browser: this.browsers.pick(this.random),
       userId: String(1 + Math.floor(this.random() * (this.options.userCount ?? 1_000_000))),
+      eventId: this.idPrefix + this.index.toString(36),
     };
   }
 }
 
 /** Counts of what a generator produced, by kind; `events` counts every record that carries a valid event. */
 export class GenerationSummary {
-  readonly byKind: Record<RecordKind, number> = { valid: 0, late: 0, duplicate: 0, malformed: 0 };
+  readonly byKind: Record<RecordKind, number> = {
+    valid: 0,
+    late: 0,
+    duplicate: 0,
+    malformed: 0,
+    hostile: 0,
+  };
+  /** Records that carry a valid event, re-sends included. */
+  accepted = 0;
   readonly malformations: Record<string, number> = {};
   minCreated = Infinity;
   maxCreated = -Infinity;
@@ -214,17 +284,18 @@ export class GenerationSummary {
     if (record.malformation)
       this.malformations[record.malformation] = (this.malformations[record.malformation] ?? 0) + 1;
     if (record.event) {
+      this.accepted += 1;
       this.minCreated = Math.min(this.minCreated, record.event.created);
       this.maxCreated = Math.max(this.maxCreated, record.event.created);
     }
   }
 
   get records(): number {
-    return this.byKind.valid + this.byKind.late + this.byKind.duplicate + this.byKind.malformed;
+    return Object.values(this.byKind).reduce((a, b) => a + b, 0);
   }
 
-  /** Records that a correct pipeline counts: producer duplicates are distinct records with no event id. */
+  /** Distinct page views, what the batch layer counts: a re-send carries its event's eventId. */
   get events(): number {
-    return this.byKind.valid + this.byKind.late + this.byKind.duplicate;
+    return this.accepted - this.byKind.duplicate;
   }
 }

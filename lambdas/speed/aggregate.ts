@@ -3,7 +3,7 @@ import type { CountDimension } from '../../shared/counts.js';
 import { TOTAL_VALUE } from '../../shared/counts.js';
 import { decodeBase64PageView, dimensionValue, DIMENSIONS, type Rejection } from '../../shared/event.js';
 import { expiresAtFor, padSequence, speedPartitionKey, speedSortKey } from '../../shared/speed/table.js';
-import { minuteBucket } from '../../shared/time.js';
+import { HOUR_MS, minuteBucket } from '../../shared/time.js';
 
 /** One counter cell of a batch: every record of one shard that falls in one (minute, dimension, value). */
 export interface Cell {
@@ -30,6 +30,8 @@ export interface Aggregate {
   readonly rejected: RejectedRecord[];
   /** Valid events older than the speed retention: not counted here (the batch layer has them). */
   readonly expired: number;
+  /** Re-sends inside this batch: an eventId already seen in the batch for the same event hour. */
+  readonly repeats: number;
   readonly counted: number;
 }
 
@@ -61,8 +63,11 @@ export function aggregateBatch(
   const groups = new Map<string, MinuteCells>();
   const rejected: RejectedRecord[] = [];
   let expired = 0;
+  let repeats = 0;
   let counted = 0;
   const nowSeconds = nowMs / 1000;
+  // The batch layer counts an eventId once per event hour; within a batch the speed layer does the same.
+  const seenEvents = new Set<string>();
   for (const record of records) {
     const shardId = shardOf(record);
     const { sequenceNumber, data, approximateArrivalTimestamp } = record.kinesis;
@@ -73,6 +78,14 @@ export function aggregateBatch(
       continue;
     }
     const event = result.event;
+    if (event.eventId !== undefined) {
+      const identity = `${Math.floor(event.created / HOUR_MS)}@${event.eventId}`;
+      if (seenEvents.has(identity)) {
+        repeats += 1;
+        continue;
+      }
+      seenEvents.add(identity);
+    }
     const minuteMs = minuteBucket(event.created);
     const groupKey = `${shardId}@${minuteMs}`;
     let group = groups.get(groupKey);
@@ -113,7 +126,7 @@ export function aggregateBatch(
       for (const cell of byValue.values()) cells.set(`${cell.pk}\n${cell.sk}`, cell);
     }
   }
-  return { cells, rejected, expired, counted };
+  return { cells, rejected, expired, repeats, counted };
 }
 
 const COUNTED: readonly CountDimension[] = ['total', ...DIMENSIONS];

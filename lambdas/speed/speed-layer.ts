@@ -6,7 +6,8 @@ import { SPEED_ATTRIBUTES as A, padSequence } from '../../shared/speed/table.js'
 import { toIso } from '../../shared/time.js';
 import { forEachLimited } from '../../shared/concurrency.js';
 import { conditionally } from '../../shared/dynamodb.js';
-import { aggregateBatch, countAbove, type Cell, type RejectedRecord } from './aggregate.js';
+import { describeError, isTransient } from '../../shared/aws-errors.js';
+import { aggregateBatch, countAbove, shardOf, type Cell, type RejectedRecord } from './aggregate.js';
 
 /**
  * The speed layer's batch processing: aggregate in memory, then one idempotent conditional update per cell.
@@ -21,9 +22,12 @@ export const SPEED_METRICS = [
   'RecordsCounted',
   'DeadLetterRecords',
   'ExpiredRecordsDropped',
+  'RepeatedEventsDropped',
   'CellWrites',
   'CellsAlreadyApplied',
   'CellWriteFailures',
+  /** Records set aside because a write of theirs failed with an error no retry can fix (alarmed). */
+  'WriteRejectedRecords',
 ] as const;
 export type SpeedMetric = (typeof SPEED_METRICS)[number];
 
@@ -105,28 +109,40 @@ export async function applyCell(
   }
 }
 
+/** A record set aside in the dead-letter store: rejected by validation, or refused by the speed table. */
+interface DeadLetter {
+  readonly shardId: string;
+  readonly sequenceNumber: string;
+  readonly arrivalMs: number;
+  /** A validation violation, or `write_rejected` for a write that failed with a permanent error. */
+  readonly violation: string;
+  readonly reason: string;
+  readonly data: string;
+}
+
 async function writeDeadLetters(
   deps: SpeedDeps,
-  rejected: readonly RejectedRecord[],
+  letters: readonly DeadLetter[],
   nowMs: number,
+  kind: 'rejected' | 'write-rejected',
 ): Promise<void> {
-  if (rejected.length === 0) return;
-  const first = rejected[0]!;
-  const body = rejected
+  if (letters.length === 0) return;
+  const first = letters[0]!;
+  const body = letters
     .map((r) =>
       JSON.stringify({
         shardId: r.shardId,
         sequenceNumber: r.sequenceNumber,
         approximateArrivalTimestamp: toIso(r.arrivalMs),
-        violation: r.rejection.violation,
-        reason: r.rejection.reason,
+        violation: r.violation,
+        reason: r.reason,
         data: r.data,
       }),
     )
     .join('\n');
   const iso = toIso(nowMs);
-  // Keyed by the first rejected record: a retried batch overwrites its own object instead of adding one.
-  const key = `${PREFIXES.deadLetter}speed/dt=${iso.slice(0, 10)}/${first.shardId}-${first.sequenceNumber}.jsonl`;
+  // Keyed by the first record: a retried batch overwrites its own object instead of adding one.
+  const key = `${PREFIXES.deadLetter}speed/dt=${iso.slice(0, 10)}/${kind}-${first.shardId}-${first.sequenceNumber}.jsonl`;
   await deps.s3.send(
     new PutObjectCommand({
       Bucket: deps.bucket,
@@ -144,21 +160,56 @@ export async function processSpeedBatch(
 ): Promise<KinesisStreamBatchResponse> {
   const observer = deps.observer;
   const nowMs = deps.clock();
-  const { cells, rejected, expired, counted } = aggregateBatch(records, nowMs, deps.retentionHours);
+  const { cells, rejected, expired, repeats, counted } = aggregateBatch(records, nowMs, deps.retentionHours);
   observer?.count('RecordsReceived', records.length);
   observer?.count('ExpiredRecordsDropped', expired);
+  observer?.count('RepeatedEventsDropped', repeats);
   for (const record of rejected) observer?.rejected?.(record);
 
   const unapplied: string[] = [];
   try {
-    await writeDeadLetters(deps, rejected, nowMs);
+    const letters = rejected.map((r) => ({ ...r, ...r.rejection }));
+    await writeDeadLetters(deps, letters, nowMs, 'rejected');
     observer?.count('DeadLetterRecords', rejected.length);
   } catch (error) {
     observer?.error?.('dead-letter write failed; the rejected records will be retried', error);
     unapplied.push(...rejected.map((r) => padSequence(r.sequenceNumber)));
   }
 
-  let pending = [...cells.values()];
+  const { pending, refused } = await applyCells(deps, [...cells.values()]);
+  for (const cell of pending) unapplied.push(padSequence(cell.sequences[0]!));
+  if (refused.length > 0) {
+    const setAside = await setAsideRefused(deps, records, refused, nowMs);
+    if (setAside) observer?.count('WriteRejectedRecords', setAside);
+    else for (const { cell } of refused) unapplied.push(padSequence(cell.sequences[0]!));
+  }
+  if (unapplied.length === 0) {
+    observer?.count('RecordsCounted', counted);
+    return { batchItemFailures: [] };
+  }
+  // The mapping resumes from the lowest reported record; cells above it that did land are skipped on replay.
+  const earliest = unapplied.reduce((min, s) => (s < min ? s : min));
+  const record = records.find((r) => padSequence(r.kinesis.sequenceNumber) === earliest)!;
+  return { batchItemFailures: [{ itemIdentifier: record.kinesis.sequenceNumber }] };
+}
+
+/** A cell whose write failed with an error that no retry can fix. */
+interface RefusedCell {
+  readonly cell: Cell;
+  readonly error: unknown;
+}
+
+/**
+ * Writes the cells, retrying transient failures with backoff while time remains. Returns the cells still
+ * failing transiently (to be retried by the event source mapping) and those refused for good.
+ */
+async function applyCells(
+  deps: SpeedDeps,
+  cells: Cell[],
+): Promise<{ pending: Cell[]; refused: RefusedCell[] }> {
+  const observer = deps.observer;
+  const refused: RefusedCell[] = [];
+  let pending = cells;
   let applied = 0;
   let already = 0;
   for (let attempt = 0; pending.length > 0; attempt += 1) {
@@ -166,7 +217,11 @@ export async function processSpeedBatch(
       if ((await applyCell(deps.documents, deps.tableName, cell)) === 'applied') applied += 1;
       else already += 1;
     });
-    pending = failed.map((f) => f.item);
+    pending = [];
+    for (const { item, error } of failed) {
+      if (isTransient(error)) pending.push(item);
+      else refused.push({ cell: item, error });
+    }
     if (pending.length === 0) break;
     observer?.error?.(`${pending.length} cell writes failed (attempt ${attempt + 1})`, failed[0]!.error);
     observer?.count('CellWriteFailures', pending.length);
@@ -177,13 +232,41 @@ export async function processSpeedBatch(
   }
   observer?.count('CellWrites', applied);
   observer?.count('CellsAlreadyApplied', already);
-  for (const cell of pending) unapplied.push(padSequence(cell.sequences[0]!));
-  if (unapplied.length === 0) {
-    observer?.count('RecordsCounted', counted);
-    return { batchItemFailures: [] };
+  return { pending, refused };
+}
+
+/**
+ * Moves the records of refused cells to the dead-letter store with the error, so the shard goes on.
+ * Returns how many records were set aside, or 0 when the dead-letter write failed (then they are retried:
+ * stalling is better than losing them).
+ */
+async function setAsideRefused(
+  deps: SpeedDeps,
+  records: readonly KinesisStreamRecord[],
+  refused: readonly RefusedCell[],
+  nowMs: number,
+): Promise<number> {
+  const reasons = new Map<string, string>();
+  for (const { cell, error } of refused) {
+    const reason = `${cell.dimension} counter write refused: ${describeError(error)}`;
+    for (const sequence of cell.sequences) if (!reasons.has(sequence)) reasons.set(sequence, reason);
   }
-  // The mapping resumes from the lowest reported record; cells above it that did land are skipped on replay.
-  const earliest = unapplied.reduce((min, s) => (s < min ? s : min));
-  const record = records.find((r) => padSequence(r.kinesis.sequenceNumber) === earliest)!;
-  return { batchItemFailures: [{ itemIdentifier: record.kinesis.sequenceNumber }] };
+  for (const { error } of refused.slice(0, 1)) deps.observer?.error?.('cell write refused for good', error);
+  const letters: DeadLetter[] = records
+    .filter((r) => reasons.has(r.kinesis.sequenceNumber))
+    .map((r) => ({
+      shardId: shardOf(r),
+      sequenceNumber: r.kinesis.sequenceNumber,
+      arrivalMs: Math.round(r.kinesis.approximateArrivalTimestamp * 1000),
+      violation: 'write_rejected',
+      reason: reasons.get(r.kinesis.sequenceNumber)!,
+      data: r.kinesis.data,
+    }));
+  try {
+    await writeDeadLetters(deps, letters, nowMs, 'write-rejected');
+    return letters.length;
+  } catch (error) {
+    deps.observer?.error?.('dead-letter write failed; the refused records will be retried', error);
+    return 0;
+  }
 }

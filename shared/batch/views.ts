@@ -3,27 +3,20 @@ import { allLimited } from '../concurrency.js';
 import { queryAll } from '../dynamodb.js';
 import type { CountQuery, CountRow } from '../counts.js';
 import type { ViewRow } from '../sql/index.js';
-import { bucketStarts, toIso } from '../time.js';
+import { KEY_RANGE_END, viewKeys, type ViewGranularity } from '../keys.js';
+import { bucketStarts } from '../time.js';
 
 /**
  * Batch views in DynamoDB. Hourly items are grouped by (dimension, day), daily items by (dimension, month):
- *   hour: pk = `hour#<dimension>#<YYYY-MM-DD>`, sk = `<YYYY-MM-DDTHH>#<value>`
- *   day:  pk = `day#<dimension>#<YYYY-MM>`,     sk = `<YYYY-MM-DD>#<value>`
+ *   hour: pk = `hour#<dimension>#<YYYY-MM-DD>`, sk = `<YYYY-MM-DDTHH>#<value key>`
+ *   day:  pk = `day#<dimension>#<YYYY-MM>`,     sk = `<YYYY-MM-DD>#<value key>`
+ * (keys from shared/keys.ts; `v` holds the whole value)
  * so a query reads one partition per day (hourly) or per month (daily). Rows are rewritten in place: a
  * recomputed hour's counts only ever grow with late events, so a reader sees either the earlier or the
  * later exact count of a finished hour.
  */
 
-const dayKey = (ms: number) => toIso(ms).slice(0, 10);
-const monthKey = (ms: number) => toIso(ms).slice(0, 7);
-const hourKey = (ms: number) => toIso(ms).slice(0, 13);
-
-export type ViewGranularity = 'hour' | 'day';
-
-const keysFor = (granularity: ViewGranularity, dimension: string, bucketMs: number, value: string) =>
-  granularity === 'hour'
-    ? { pk: `hour#${dimension}#${dayKey(bucketMs)}`, sk: `${hourKey(bucketMs)}#${value}` }
-    : { pk: `day#${dimension}#${monthKey(bucketMs)}`, sk: `${dayKey(bucketMs)}#${value}` };
+export type { ViewGranularity };
 
 export interface ViewStoreDeps {
   readonly documents: DynamoDBDocumentClient;
@@ -39,7 +32,7 @@ export async function writeViews(
   version: string,
 ): Promise<number> {
   const items = rows.map((row) => ({
-    ...keysFor(granularity, row.dimension, row.bucketMs, row.value),
+    ...viewKeys(granularity, row.dimension, row.bucketMs, row.value),
     b: row.bucketMs,
     v: row.value,
     n: row.views,
@@ -72,7 +65,7 @@ export async function readViews(
   if (toMs <= fromMs) return [];
   const partitions = new Map<string, { lo: string; hi: string }>();
   for (const start of bucketStarts(fromMs, toMs, granularity)) {
-    const { pk, sk } = keysFor(granularity, dimension, start, '');
+    const { pk, sk } = viewKeys(granularity, dimension, start, '');
     const range = partitions.get(pk);
     if (range) range.hi = sk;
     else partitions.set(pk, { lo: sk, hi: sk });
@@ -85,7 +78,7 @@ export async function readViews(
         TableName: deps.tableName,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
         ProjectionExpression: 'b, v, n',
-        ExpressionAttributeValues: { ':pk': pk, ':lo': lo, ':hi': `${hi}\uffff` },
+        ExpressionAttributeValues: { ':pk': pk, ':lo': lo, ':hi': `${hi}${KEY_RANGE_END}` },
       },
       deps.onRequest,
     );

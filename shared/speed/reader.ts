@@ -3,6 +3,7 @@ import { allLimited } from '../concurrency.js';
 import { queryAll } from '../dynamodb.js';
 import { TOTAL_VALUE, type CountQuery, type CountRow, type SpeedCountReader } from '../counts.js';
 import { bucketStarts, floorTo, HOUR_MS, MINUTE_MS } from '../time.js';
+import { KEY_RANGE_END } from '../keys.js';
 import { SPEED_ATTRIBUTES as A, hourKey, minuteKey, speedPartitionKey } from './table.js';
 
 export interface SpeedReaderDeps {
@@ -45,7 +46,7 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
         ExpressionAttributeValues: {
           ':pk': speedPartitionKey(dimension, hourMs),
           ':lo': `${minuteKey(lo)}#`,
-          ':hi': `${minuteKey(hi)}#\uffff`,
+          ':hi': `${minuteKey(hi)}#${KEY_RANGE_END}`,
           ':now': nowSeconds,
         },
       },

@@ -1,10 +1,11 @@
-import { TOTAL_VALUE, type CountDimension } from '../counts.js';
-import { hourBucket, HOUR_MS, MINUTE_MS, toIso } from '../time.js';
+import { TOTAL_VALUE } from '../counts.js';
+import { HOUR_MS, MINUTE_MS } from '../time.js';
 
 /**
  * Layout of the speed table. One item per (minute, dimension, value, shard):
  *   pk = `<dimension>#<hour>`             e.g. `country#2026-11-25T12` — one Query reads an hour of a dimension
- *   sk = `<minute>#<value>#<shardId>`     e.g. `2026-11-25T12:34#US#shardId-000000000001`
+ *   sk = `<minute>#<value key>#<shardId>` e.g. `2026-11-25T12:34#US#shardId-000000000001`
+ * Keys are built by shared/keys.ts (a long value appears in the key in a bounded form; `v` holds it whole).
  * Per-shard items keep two shards from contending on one item and make the high-water a plain attribute.
  */
 
@@ -27,16 +28,7 @@ export interface SpeedItem {
   readonly expiresAt: number;
 }
 
-/** `2026-11-25T12` */
-export const hourKey = (ms: number): string => toIso(ms).slice(0, 13);
-/** `2026-11-25T12:34` */
-export const minuteKey = (ms: number): string => toIso(ms).slice(0, 16);
-
-export const speedPartitionKey = (dimension: CountDimension, minuteMs: number): string =>
-  `${dimension}#${hourKey(hourBucket(minuteMs))}`;
-
-export const speedSortKey = (minuteMs: number, value: string, shardId: string): string =>
-  `${minuteKey(minuteMs)}#${value}#${shardId}`;
+export { hourKey, minuteKey, speedPartitionKey, speedSortKey } from '../keys.js';
 
 /**
  * Kinesis sequence numbers are decimal strings of up to 129 digits; DynamoDB numbers keep only 38 digits.

@@ -221,6 +221,8 @@ describe('the deployed system', () => {
     for (const metric of [
       'IteratorAge',
       'DeadLetterRecords',
+      'WriteRejectedRecords',
+      'UnstorableViewRows',
       'HorizonLagSeconds',
       'DeliveryToS3.DataFreshness',
       'DeliveryToS3.Success',

@@ -17,14 +17,60 @@ const NOW = Date.now();
 const START = hourBucket(NOW) - HOUR_MS;
 const DIMENSIONS: CountDimension[] = ['total', 'url', 'country', 'browser', 'status'];
 
-function generated(count: number, seed: number, malformedFraction = 0) {
+function generated(count: number, seed: number, malformedFraction = 0, hostileFraction = 0) {
   const generator = new PageViewGenerator({
     seed,
     startMs: START + 10 * 60_000,
     rate: 20,
     malformedFraction,
+    hostileFraction,
   });
   return [...generator.take(count)];
+}
+
+/** The distinct events of generated records: a re-send (same eventId) is one page view. */
+const distinctEvents = (records: ReturnType<typeof generated>) =>
+  records.filter((r) => r.event && r.kind !== 'duplicate').map((r) => r.event!);
+
+/** A document client whose UpdateItem calls fail for good when `refuse` says so (a permanent error). */
+function refusingWrites(
+  documents: DynamoDBDocumentClient,
+  refuse: (input: { Key: { sk: string } }) => boolean,
+): DynamoDBDocumentClient {
+  return new Proxy(documents, {
+    get(target, property, receiver) {
+      if (property !== 'send') return Reflect.get(target, property, receiver);
+      return async (command: { constructor: { name: string }; input: { Key: { sk: string } } }) => {
+        if (command.constructor.name === 'UpdateCommand' && refuse(command.input)) {
+          throw Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
+            name: 'ValidationException',
+            $fault: 'client',
+            $metadata: { httpStatusCode: 400 },
+          });
+        }
+        return target.send(command as never);
+      };
+    },
+  });
+}
+
+async function readDeadLetters(stack: TestStack) {
+  const listed = await stack.clients.s3.send(
+    new ListObjectsV2Command({ Bucket: stack.names.bucket, Prefix: PREFIXES.deadLetter }),
+  );
+  const lines: { violation: string; reason: string; data: string; sequenceNumber: string }[] = [];
+  for (const object of listed.Contents ?? []) {
+    const body = await stack.clients.s3.send(
+      new GetObjectCommand({ Bucket: stack.names.bucket, Key: object.Key }),
+    );
+    lines.push(
+      ...(await body.Body!.transformToString())
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+    );
+  }
+  return lines;
 }
 
 /** A document client whose UpdateItem calls fail from the `failFrom`-th on: a fault DynamoDB Local cannot produce. */
@@ -146,21 +192,7 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
     expect(await handlerFor()(kinesisEvent(records))).toEqual({ batchItemFailures: [] });
     await expectCountersToEqual(source.filter((r) => r.event).map((r) => r.event!));
 
-    const listed = await stack.clients.s3.send(
-      new ListObjectsV2Command({ Bucket: stack.names.bucket, Prefix: PREFIXES.deadLetter }),
-    );
-    const lines: { violation: string; reason: string; data: string; sequenceNumber: string }[] = [];
-    for (const object of listed.Contents ?? []) {
-      const body = await stack.clients.s3.send(
-        new GetObjectCommand({ Bucket: stack.names.bucket, Key: object.Key }),
-      );
-      lines.push(
-        ...(await body.Body!.transformToString())
-          .trim()
-          .split('\n')
-          .map((line) => JSON.parse(line)),
-      );
-    }
+    const lines = await readDeadLetters(stack);
     const malformed = source.map((r, i) => [r, records[i]!] as const).filter(([r]) => r.kind === 'malformed');
     expect(malformed.length).toBeGreaterThan(20);
     expect(lines.map((l) => [l.sequenceNumber, l.violation])).toEqual(
@@ -170,5 +202,103 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
       expect(line.data).toBe(record.kinesis.data);
       expect(line.reason.length).toBeGreaterThan(0);
     }
+  });
+
+  it('counts hostile values whole: urls at the byte limit in every UTF-8 width, odd characters, edge values', async () => {
+    await fresh();
+    const shard = new KinesisRecordBuilder();
+    const source = generated(600, 6, 0, 0.5);
+    const records = source.map((r) => shard.record(r.data, NOW));
+    const handler = handlerFor();
+    expect(await handler(kinesisEvent(records))).toEqual({ batchItemFailures: [] });
+    // Re-sends inside one batch are one page view; the batch layer does the same across batches.
+    await expectCountersToEqual(distinctEvents(source));
+    const invalid = source.filter((r) => r.malformation);
+    expect(invalid.length).toBeGreaterThan(50);
+    expect((await readDeadLetters(stack)).map((l) => l.violation).sort()).toEqual(
+      invalid.map((r) => r.malformation).sort(),
+    );
+  });
+
+  it('sets aside the records of a write refused for good and lets the shard go on', async () => {
+    await fresh();
+    const shard = new KinesisRecordBuilder();
+    const source = generated(300, 7);
+    const records = source.map((r) => shard.record(r.data, NOW));
+    const poisoned = 'http://www.example.com/id=2';
+    const refuse = (input: { Key: { sk: string } }) => input.Key.sk.includes(`#${poisoned}#`);
+    let attempts = 0;
+    const response = await handlerFor(
+      refusingWrites(stack.clients.documents, (input) => refuse(input) && ++attempts > 0),
+    )(kinesisEvent(records), { getRemainingTimeInMillis: () => 60_000 });
+    expect(response).toEqual({ batchItemFailures: [] });
+    const refusedCells = new Set(
+      source.filter((r) => r.event!.url === poisoned).map((r) => Math.floor(r.event!.created / 60_000)),
+    ).size;
+    // Never retried: one attempt per refused cell (one per minute of that url).
+    expect(attempts).toBe(refusedCells);
+    const letters = await readDeadLetters(stack);
+    const expected = source
+      .map((r, i) => [r, records[i]!] as const)
+      .filter(([r]) => r.event!.url === poisoned)
+      .map(([, record]) => record.kinesis.sequenceNumber);
+    expect(expected.length).toBeGreaterThan(5);
+    expect(letters.map((l) => l.sequenceNumber)).toEqual(expected);
+    for (const letter of letters) {
+      expect(letter.violation).toBe('write_rejected');
+      expect(letter.reason).toContain('ValidationException');
+    }
+    const reader = createSpeedReader({
+      documents: stack.clients.documents,
+      tableName: stack.config.names.tables.speed,
+      clock: () => NOW,
+    });
+    const byUrl = await reader.readCounts({
+      dimension: 'url',
+      fromMs: START,
+      toMs: START + 3 * HOUR_MS,
+      granularity: 'hour',
+    });
+    const events = source.map((r) => r.event!);
+    expect(byUrl).toEqual(
+      truthCounts(
+        events.filter((e) => e.url !== poisoned),
+        'url',
+        'hour',
+      ),
+    );
+  });
+
+  it('sends every record to the dead-letter store when the table is missing, without retrying', async () => {
+    await fresh();
+    const shard = new KinesisRecordBuilder();
+    const source = generated(50, 8);
+    const records = source.map((r) => shard.record(r.data, NOW));
+    const config = {
+      ...stack.config,
+      names: { ...stack.config.names, tables: { ...stack.config.names.tables, speed: 'no-such-table' } },
+    };
+    let sends = 0;
+    const counting = new Proxy(stack.clients.documents, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver);
+        return (command: never) => {
+          sends += 1;
+          return target.send(command);
+        };
+      },
+    });
+    const handler = createSpeedHandler({
+      clients: { documents: counting, s3: stack.clients.s3 },
+      config,
+      clock: () => NOW,
+      retryBaseMs: 1,
+    });
+    expect(await handler(kinesisEvent(records))).toEqual({ batchItemFailures: [] });
+    const letters = await readDeadLetters(stack);
+    expect(letters.map((l) => l.sequenceNumber)).toEqual(records.map((r) => r.kinesis.sequenceNumber));
+    expect(letters[0]!.reason).toContain('ResourceNotFoundException');
+    // One attempt per cell, no retries.
+    expect(sends).toBeLessThanOrEqual(records.length * 5);
   });
 });

@@ -13,6 +13,7 @@ import {
   VIOLATIONS,
   type Violation,
 } from '../../shared/event.js';
+import { urlOfBytes } from '../../shared/hostile.js';
 import { aPageView, utf8 } from '../support/builders.js';
 
 const NOW = Date.UTC(2026, 10, 25, 12, 31);
@@ -57,7 +58,14 @@ describe('page-view validation', () => {
     ['created_not_integer', aPageView({ created: 1.5e12 + 0.5 })],
     ['created_too_old', aPageView({ created: EVENT_LIMITS.minCreatedMs - 1 })],
     ['created_in_future', aPageView({ created: NOW + EVENT_LIMITS.maxFutureSkewMs + 1 })],
-    ['url_too_long', aPageView({ url: 'http://a.example/' + 'x'.repeat(EVENT_LIMITS.maxUrlLength) })],
+    ['url_too_long', aPageView({ url: 'http://a.example/' + 'x'.repeat(EVENT_LIMITS.maxUrlBytes) })],
+    ['url_too_long', aPageView({ url: urlOfBytes(EVENT_LIMITS.maxUrlBytes + 1, 1) })],
+    ['url_too_long', aPageView({ url: urlOfBytes(EVENT_LIMITS.maxUrlBytes + 2, 2) })],
+    ['url_too_long', aPageView({ url: urlOfBytes(EVENT_LIMITS.maxUrlBytes + 3, 3) })],
+    ['url_too_long', aPageView({ url: urlOfBytes(EVENT_LIMITS.maxUrlBytes + 4, 4) })],
+    ['url_invalid', aPageView({ url: 'http://example.com/a\u0000b' })],
+    ['url_invalid', aPageView({ url: 'http://example.com/a\u0085b' })],
+    ['url_invalid', aPageView({ url: 'http://example.com/\ud800' })],
     ['url_invalid', aPageView({ url: 'ftp://example.com/' })],
     ['url_invalid', aPageView({ url: 'http://example.com/a b' })],
     ['url_invalid', aPageView({ url: '/relative/path' })],
@@ -84,9 +92,13 @@ describe('page-view validation', () => {
   it.each([
     ['the oldest allowed instant', aPageView({ created: EVENT_LIMITS.minCreatedMs })],
     ['the furthest allowed future skew', aPageView({ created: NOW + EVENT_LIMITS.maxFutureSkewMs })],
+    ['the longest url of 1-byte characters', aPageView({ url: urlOfBytes(EVENT_LIMITS.maxUrlBytes, 1) })],
+    ['the longest url of 2-byte characters', aPageView({ url: urlOfBytes(EVENT_LIMITS.maxUrlBytes, 2) })],
+    ['the longest url of 3-byte characters', aPageView({ url: urlOfBytes(EVENT_LIMITS.maxUrlBytes, 3) })],
+    ['the longest url of 4-byte characters', aPageView({ url: urlOfBytes(EVENT_LIMITS.maxUrlBytes, 4) })],
     [
-      'the longest url',
-      aPageView({ url: 'https://a.example/' + 'x'.repeat(EVENT_LIMITS.maxUrlLength - 18) }),
+      'a url with # ? % and right-to-left text',
+      aPageView({ url: 'https://a.example/\u05e9?q=%20#\u{1F600}' }),
     ],
     ['status 100', aPageView({ status: 100 })],
     ['status 599', aPageView({ status: 599 })],

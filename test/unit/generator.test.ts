@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodePageView } from '../../shared/event.js';
+import { decodePageView, EVENT_LIMITS } from '../../shared/event.js';
+import { HOSTILE_CASES } from '../../shared/hostile.js';
 import { GenerationSummary, PageViewGenerator, type GeneratorOptions } from '../../shared/generator.js';
 import { putRecordsChunks, PUT_RECORDS_MAX_ENTRIES } from '../../shared/kinesis-producer.js';
 
@@ -52,7 +53,7 @@ describe('page-view generator', () => {
     for (const record of generate(1000, { malformedFraction: 0.2, duplicateFraction: 0.1 }))
       summary.add(record);
     expect(summary.records).toBe(1000);
-    expect(summary.events + summary.byKind.malformed).toBe(1000);
+    expect(summary.events + summary.byKind.duplicate + summary.byKind.malformed).toBe(1000);
   });
 
   it('skews traffic: the top page gets more views than the tenth', () => {
@@ -61,6 +62,39 @@ describe('page-view generator', () => {
     expect(byUrl.get('http://www.example.com/id=1')!).toBeGreaterThan(
       3 * byUrl.get('http://www.example.com/id=10')!,
     );
+  });
+});
+
+describe('hostile mode', () => {
+  const records = generate(3000, { hostileFraction: 0.5, duplicateFraction: 0.02 });
+  const hostile = records.filter((r) => r.hostileCase);
+
+  it('covers every hostile case, each valid or rejected as it claims', () => {
+    expect(new Set(hostile.map((r) => r.hostileCase)).size).toBe(HOSTILE_CASES.length + 1);
+    for (const record of hostile) {
+      const result = decodePageView(record.data, START + 3_600_000);
+      if (record.event) expect(result).toEqual({ ok: true, event: record.event });
+      else expect(result.ok ? 'accepted' : result.rejection.violation).toBe(record.malformation);
+    }
+  });
+
+  it('gives every event an eventId and re-sends keep the eventId of the event they repeat', () => {
+    const events = records.filter((r) => r.event);
+    for (const record of events) expect(record.event!.eventId).toMatch(/^[\x21-\x7e]{1,64}$/);
+    const resends = records.filter((r) => r.kind === 'duplicate');
+    expect(resends.length).toBeGreaterThan(100);
+    const ids = new Set(events.filter((r) => r.kind !== 'duplicate').map((r) => r.event!.eventId));
+    expect(ids.size).toBe(events.length - resends.length);
+    for (const record of resends) expect(ids.has(record.event!.eventId)).toBe(true);
+  });
+
+  it('sends urls at the byte limit in every UTF-8 width', () => {
+    const widths = new Set(
+      hostile
+        .filter((r) => r.event && Buffer.byteLength(r.event.url) === EVENT_LIMITS.maxUrlBytes)
+        .map((r) => Math.max(...[...r.event!.url].map((c) => Buffer.byteLength(c)))),
+    );
+    expect([...widths].sort()).toEqual([1, 2, 3, 4]);
   });
 });
 

@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import type { CountDimension } from './counts.js';
+import { hourBucket, toIso } from './time.js';
+
+/**
+ * Key building for every DynamoDB table that holds dimension values (speed counters and batch views).
+ * A dimension value can be longer than a key allows (a url may be 2,048 UTF-8 bytes; a sort key holds at
+ * most 1,024), so keys carry a bounded form of the value and items keep the whole value in an attribute.
+ *
+ * The bounded form of a value is the value itself when it fits in `VALUE_KEY_BYTES` UTF-8 bytes, otherwise
+ * a prefix of it (cut on a code point), a space, and a 132-bit digest of the whole value:
+ * - a bounded form never equals a short value: accepted values contain no whitespace (urls, tokens, digits);
+ * - two long values share a bounded form only if their SHA-256 digests agree in 132 bits: about 2^66
+ *   values before a chance collision, and a crafted one needs a SHA-256 prefix collision.
+ */
+
+/** DynamoDB's key limits, in UTF-8 bytes (developer guide, "Service, account, and table quotas"). */
+export const DYNAMODB_LIMITS = {
+  partitionKeyBytes: 2048,
+  sortKeyBytes: 1024,
+  itemBytes: 400 * 1024,
+} as const;
+
+/** The most UTF-8 bytes a dimension value takes inside a key. */
+export const VALUE_KEY_BYTES = 512;
+/** Base64url characters of the digest: 22 × 6 = 132 bits. */
+const DIGEST_CHARS = 22;
+/** Kinesis shard ids are at most 128 characters (ASCII). */
+export const MAX_SHARD_ID_BYTES = 128;
+
+/** `2026-11-25T12` */
+export const hourKey = (ms: number): string => toIso(ms).slice(0, 13);
+/** `2026-11-25T12:34` */
+export const minuteKey = (ms: number): string => toIso(ms).slice(0, 16);
+/** `2026-11-25` */
+export const dayKey = (ms: number): string => toIso(ms).slice(0, 10);
+/** `2026-11` */
+export const monthKey = (ms: number): string => toIso(ms).slice(0, 7);
+
+/** The longest prefix of `value` that fits in `maxBytes` UTF-8 bytes without splitting a code point. */
+function utf8Prefix(value: string, maxBytes: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const char of value) {
+    const code = char.codePointAt(0)!;
+    const size = code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += char.length;
+  }
+  return value.slice(0, end);
+}
+
+/** The bounded form of a dimension value inside a key (see the module comment). */
+export function valueKey(value: string): string {
+  // Fast path: at most 3 UTF-8 bytes per UTF-16 code unit.
+  if (value.length * 3 <= VALUE_KEY_BYTES || Buffer.byteLength(value, 'utf8') <= VALUE_KEY_BYTES)
+    return value;
+  const digest = createHash('sha256').update(value, 'utf8').digest('base64url').slice(0, DIGEST_CHARS);
+  return `${utf8Prefix(value, VALUE_KEY_BYTES - DIGEST_CHARS - 1)} ${digest}`;
+}
+
+/** The highest string in DynamoDB's (UTF-8 byte) order: ends a `BETWEEN` over a key prefix. */
+export const KEY_RANGE_END = '\u{10FFFF}';
+
+/** Speed counters: one Query reads an hour of a dimension. */
+export const speedPartitionKey = (dimension: CountDimension, minuteMs: number): string =>
+  `${dimension}#${hourKey(hourBucket(minuteMs))}`;
+
+/** Speed counters: one item per (minute, value, shard); shard ids hold no `#`, so the key is unambiguous. */
+export const speedSortKey = (minuteMs: number, value: string, shardId: string): string =>
+  `${minuteKey(minuteMs)}#${valueKey(value)}#${shardId}`;
+
+export type ViewGranularity = 'hour' | 'day';
+
+/**
+ * Batch views: hourly rows grouped by (dimension, day), daily rows by (dimension, month), so a query reads
+ * one partition per day (hourly) or per month (daily).
+ */
+export function viewKeys(
+  granularity: ViewGranularity,
+  dimension: string,
+  bucketMs: number,
+  value: string,
+): { pk: string; sk: string } {
+  return granularity === 'hour'
+    ? { pk: `hour#${dimension}#${dayKey(bucketMs)}`, sk: `${hourKey(bucketMs)}#${valueKey(value)}` }
+    : { pk: `day#${dimension}#${monthKey(bucketMs)}`, sk: `${dayKey(bucketMs)}#${valueKey(value)}` };
+}
+
+/** Where the sort keys of one view bucket start: `sk BETWEEN viewBucketPrefix(..) AND ..KEY_RANGE_END`. */
+export const viewBucketPrefix = (granularity: ViewGranularity, bucketMs: number): string =>
+  `${granularity === 'hour' ? hourKey(bucketMs) : dayKey(bucketMs)}#`;
