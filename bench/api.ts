@@ -14,7 +14,7 @@ import { createDuckDbEngine } from '../local/athena-duckdb.js';
 import { startEmulators } from '../local/emulators.js';
 import { startHttpApi } from '../local/http-server.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
-import { parquetBytes } from '../local/parquet.js';
+import { asRecords, parquetBytes } from '../local/parquet.js';
 import { provision } from '../local/provision.js';
 import { benchMain } from './cli.js';
 import { percentile } from './stats.js';
@@ -50,7 +50,7 @@ export const apiBench: BenchSection = async ({ quick, log }) => {
         new PutObjectCommand({
           Bucket: names.bucket,
           Key: `${PREFIXES.raw}${partition}/part.parquet`,
-          Body: await parquetBytes(batch),
+          Body: await parquetBytes(asRecords(batch, partition)),
         }),
       );
     }

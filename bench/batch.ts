@@ -6,7 +6,7 @@ import type { PageView } from '../shared/event.js';
 import { PageViewGenerator } from '../shared/generator.js';
 import { DAY_MS, HOUR_MS, hourPartitionPath, toIso } from '../shared/time.js';
 import { runViewSql } from '../local/athena-duckdb.js';
-import { writeParquetFile } from '../local/parquet.js';
+import { asRecords, writeParquetFile } from '../local/parquet.js';
 import { benchMain } from './cli.js';
 import type { BenchFigure, BenchSection } from './types.js';
 
@@ -38,7 +38,7 @@ async function writeDataset(events: number, log: (line: string) => void): Promis
     if (buffer.length === 0) return;
     const path = join(dir, 'raw', partition, 'part-0.parquet');
     mkdirSync(join(dir, 'raw', partition), { recursive: true });
-    await writeParquetFile(buffer, path);
+    await writeParquetFile(asRecords(buffer, path), path);
     files.set(partition, path);
     bytes.set(partition, statSync(path).size);
     buffer = [];

@@ -172,6 +172,8 @@ export class BatchLayer extends Construct {
     );
     bucket.grantRead(this.batchFunction, `${PREFIXES.raw}*`);
     bucket.grantReadWrite(this.batchFunction, `${PREFIXES.athenaResults}*`);
+    // View rows the views table refuses for good are kept there, never retried.
+    bucket.grantPut(this.batchFunction, `${PREFIXES.deadLetter}batch/*`);
     this.batchFunction.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:ListBucket', 's3:GetBucketLocation'],

@@ -49,7 +49,8 @@ export async function runViewSql(
     if (files.length > 0) {
       await connection.run(
         `CREATE OR REPLACE TEMP VIEW raw_events AS SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}], ` +
-          `hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': VARCHAR})`,
+          // union_by_name: objects written before a column existed read it as NULL, as Athena does.
+          `hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': VARCHAR}, union_by_name = true)`,
       );
     } else {
       const columns = COLUMNS.map((c) => `${c.name} ${DUCKDB_TYPES[c.type]}`).join(', ');

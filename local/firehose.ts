@@ -11,7 +11,7 @@ import {
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { transformRecord } from '../lambdas/ingest/transform.js';
 import { PREFIXES } from '../shared/resources.js';
-import type { PageView } from '../shared/event.js';
+import type { MasterRecord } from '../shared/event.js';
 import { parquetBytes } from './parquet.js';
 
 /**
@@ -43,7 +43,7 @@ export interface FlushResult {
 }
 
 interface Buffered {
-  readonly partitions: Map<string, PageView[]>;
+  readonly partitions: Map<string, MasterRecord[]>;
   readonly failed: { data: string; errorMessage: string; arrival: number }[];
   bytes: number;
   firstAt: number;
@@ -156,7 +156,7 @@ export class FirehoseStandIn {
     if (buffer.firstAt === 0) buffer.firstAt = Date.now();
     buffer.bytes += data.byteLength;
     buffer.reachedSequence.set(shardId, record.SequenceNumber!);
-    if (!result.event || !result.metadata) {
+    if (!result.row || !result.metadata) {
       buffer.failed.push({
         data: result.data,
         errorMessage: result.rejection?.reason ?? 'rejected',
@@ -167,8 +167,8 @@ export class FirehoseStandIn {
     const { dt, hour } = result.metadata.partitionKeys as { dt: string; hour: string };
     const key = `dt=${dt}/hour=${hour}`;
     const events = buffer.partitions.get(key);
-    if (events) events.push(result.event);
-    else buffer.partitions.set(key, [result.event]);
+    if (events) events.push(result.row);
+    else buffer.partitions.set(key, [result.row]);
   }
 
   /** Writes everything buffered now; concurrent calls share one flush. */

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COLUMNS, type PageView } from '../shared/event.js';
+import { COLUMNS, type MasterRecord, type PageView } from '../shared/event.js';
 import { duckdbConnection, sqlString } from './duckdb.js';
 
-/** Writes page views as Parquet with the master dataset's schema, as Firehose's Parquet serializer does. */
+/** Writes master-dataset rows as Parquet with its schema, as Firehose's Parquet serializer does. */
 
 const DUCKDB_TYPES = { bigint: 'BIGINT', int: 'INTEGER', string: 'VARCHAR' } as const;
 
-export async function writeParquetFile(events: readonly PageView[], path: string): Promise<void> {
+export async function writeParquetFile(events: readonly MasterRecord[], path: string): Promise<void> {
   const connection = await duckdbConnection();
   const table = `pv_${randomUUID().replace(/-/g, '')}`;
   try {
@@ -36,7 +36,7 @@ export async function writeParquetFile(events: readonly PageView[], path: string
   }
 }
 
-export async function parquetBytes(events: readonly PageView[]): Promise<Uint8Array> {
+export async function parquetBytes(events: readonly MasterRecord[]): Promise<Uint8Array> {
   const dir = mkdtempSync(join(tmpdir(), 'parquet-'));
   try {
     const path = join(dir, 'part.parquet');
@@ -45,4 +45,12 @@ export async function parquetBytes(events: readonly PageView[]): Promise<Uint8Ar
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Master-dataset rows for events written straight to S3 (tests, benches): each gets a record identity of
+ * its own, as if each had been one Kinesis record of `shardId`, in order.
+ */
+export function asRecords(events: readonly PageView[], shardId = 'shardId-000000000000'): MasterRecord[] {
+  return events.map((event, i) => ({ ...event, shardId, sequenceNumber: String(1_000_000 + i) }));
 }

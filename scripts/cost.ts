@@ -4,7 +4,7 @@ import { aggregateBatch } from '../lambdas/speed/aggregate.js';
 import { PageViewGenerator } from '../shared/generator.js';
 import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
-import { parquetBytes } from '../local/parquet.js';
+import { asRecords, parquetBytes } from '../local/parquet.js';
 import type { BenchReport } from '../bench/run.js';
 import {
   estimateMonthlyCost,
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const generator = new PageViewGenerator({ seed: 3, startMs: now - 600_000, rate: eventsPerSecond });
   const sample = [...generator.take(40_000)];
   const recordBytes = sample.reduce((sum, r) => sum + r.data.byteLength, 0) / sample.length;
-  const parquetPerEvent = (await parquetBytes(sample.map((r) => r.event!))).byteLength / sample.length;
+  const parquetPerEvent = (await parquetBytes(asRecords(sample.map((r) => r.event!)))).byteLength / sample.length;
   const shards = Math.max(
     4,
     Math.ceil(eventsPerSecond / 1000),

@@ -165,23 +165,43 @@ export type PageView = z.infer<typeof pageViewSchema>;
 
 export const FIELD_NAMES = Object.keys(fields) as FieldName[];
 
+/**
+ * A row of the master dataset: the event and the identity of the Kinesis record that carried it
+ * (Firehose's transform input has it as `kinesisRecordMetadata`). Copies of one record share the identity,
+ * so the batch views count each record once however often Firehose delivers it.
+ */
+export interface MasterRecord extends PageView {
+  readonly shardId: string;
+  /** Decimal string of up to 129 digits (wider than any SQL integer type). */
+  readonly sequenceNumber: string;
+}
+
 /** Column of the Parquet master dataset and of the Glue table (Athena/Trino type names). */
 export interface Column {
   /** Column name as stored: lower case, because Glue/Athena fold names to lower case. */
   readonly name: string;
-  /** The JSON field it comes from. */
-  readonly field: FieldName;
+  /** The field it comes from. */
+  readonly field: keyof MasterRecord;
   readonly type: 'bigint' | 'int' | 'string';
   readonly comment: string;
 }
 
-/** Columns in file order. Glue lower-cases names, so `userId` is stored as `userid`. */
-export const COLUMNS: readonly Column[] = FIELD_NAMES.map((field) => ({
-  name: field.toLowerCase(),
-  field,
-  type: fields[field].glueType,
-  comment: fields[field].comment,
-}));
+/** Columns in file order: the event's fields, then the record identity. `userId` is stored as `userid`. */
+export const COLUMNS: readonly Column[] = [
+  ...FIELD_NAMES.map((field) => ({
+    name: field.toLowerCase(),
+    field,
+    type: fields[field].glueType,
+    comment: fields[field].comment,
+  })),
+  { name: 'shardid', field: 'shardId', type: 'string', comment: 'Kinesis shard of the record' },
+  {
+    name: 'sequencenumber',
+    field: 'sequenceNumber',
+    type: 'string',
+    comment: 'Kinesis sequence number of the record (with shardid: its identity)',
+  },
+];
 
 /** The dimensions that events are counted by, besides the all-events total. */
 export const DIMENSIONS = ['url', 'country', 'browser', 'status'] as const;

@@ -83,6 +83,7 @@ export const handler = async (event: BatchEvent, context: Context): Promise<RunS
       metrics.addMetric('BatchRunsPublished', MetricUnit.Count, 1);
     }
     metrics.addMetric('BatchViewRowsWritten', MetricUnit.Count, summary.hourRows + summary.dayRows);
+    metrics.addMetric('UnstorableViewRows', MetricUnit.Count, summary.unstorableRows);
     return summary;
   } catch (error) {
     metrics.addMetric('BatchRunFailures', MetricUnit.Count, 1);

@@ -23,6 +23,6 @@ export const handler = async (
   metrics.addMetric('FirehoseRecordsRejected', MetricUnit.Count, failed);
   metrics.addMetric('FirehoseRecordsAccepted', MetricUnit.Count, records.length - failed);
   metrics.publishStoredMetrics();
-  // The event and the rejection are ours, not part of Firehose's response shape.
-  return { records: records.map(({ rejection: _rejection, event: _event, ...record }) => record) };
+  // The row and the rejection are ours, not part of Firehose's response shape.
+  return { records: records.map(({ rejection: _rejection, row: _row, ...record }) => record) };
 };

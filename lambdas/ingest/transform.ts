@@ -1,5 +1,10 @@
 import type { FirehoseTransformationEventRecord, FirehoseTransformationResultRecord } from 'aws-lambda';
-import { decodeBase64PageView, encodePageView, type PageView, type Rejection } from '../../shared/event.js';
+import {
+  decodeBase64PageView,
+  encodePageView,
+  type MasterRecord,
+  type Rejection,
+} from '../../shared/event.js';
 import { hourPartition } from '../../shared/time.js';
 
 /**
@@ -9,8 +14,8 @@ import { hourPartition } from '../../shared/time.js';
 
 export interface TransformedRecord extends FirehoseTransformationResultRecord {
   readonly data: string;
-  /** The accepted event (absent when the record failed). */
-  readonly event?: PageView;
+  /** The accepted event with its record identity (absent when the record failed). */
+  readonly row?: MasterRecord;
   /** Why a record failed (absent when it was accepted). */
   readonly rejection?: Rejection;
 }
@@ -32,13 +37,21 @@ export function transformRecord(record: FirehoseTransformationEventRecord): Tran
     };
   }
   const { dt, hour } = hourPartition(result.event.created);
+  const row: MasterRecord = {
+    ...result.event,
+    shardId: record.kinesisRecordMetadata?.shardId ?? '',
+    sequenceNumber: record.kinesisRecordMetadata?.sequenceNumber ?? record.recordId,
+  };
+  // The record identity joins the event's JSON: a sequence number is a string, the OpenX SerDe maps
+  // userId, shardId and sequenceNumber to the lower-case columns.
+  const identity = `,"shardId":${JSON.stringify(row.shardId)},"sequenceNumber":${JSON.stringify(row.sequenceNumber)}}`;
   return {
     recordId: record.recordId,
     result: 'Ok',
-    // One JSON object per line; the OpenX SerDe maps userId to the lower-case column userid.
-    data: Buffer.from(encodePageView(result.event) + '\n').toString('base64'),
+    // One JSON object per line.
+    data: Buffer.from(encodePageView(result.event).slice(0, -1) + identity + '\n').toString('base64'),
     metadata: { partitionKeys: { dt, hour } },
-    event: result.event,
+    row,
   };
 }
 

@@ -1,11 +1,11 @@
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { HorizonState } from '../counts.js';
 import { PREFIXES, type Settings } from '../resources.js';
 import type { SqlEngine } from '../sql/index.js';
 import { DAY_MS, hourBucket, HOUR_MS, hourPartition, MINUTE_MS, toIso } from '../time.js';
 import { acquireLease, publishHorizon, readHorizonState, recordRun } from './state.js';
-import { writeViews } from './views.js';
+import { writeViews, type UnstorableRow } from './views.js';
 
 /**
  * One batch run: choose the hours, compute their views with the SQL engine, write them, and only then
@@ -46,6 +46,8 @@ export interface RunSummary {
   readonly horizon?: HorizonState;
   readonly hourRows: number;
   readonly dayRows: number;
+  /** Rows the views table refused for good: kept under dead-letter/batch/ (and alarmed), not retried. */
+  readonly unstorableRows: number;
   readonly queries: number;
 }
 
@@ -101,6 +103,7 @@ async function computeRange(deps: BatchDeps, fromMs: number, toMs: number, versi
   let hourRows = 0;
   let dayRows = 0;
   let queries = 0;
+  const unstorable: UnstorableRow[] = [];
   const store = { documents: deps.documents, tableName: deps.viewsTable };
   for (const chunk of dayChunks(fromMs, toMs)) {
     const rows = await deps.engine.query(
@@ -109,7 +112,9 @@ async function computeRange(deps: BatchDeps, fromMs: number, toMs: number, versi
       chunk.partitions,
     );
     queries += 1;
-    hourRows += await writeViews(store, 'hour', rows, version);
+    const outcome = await writeViews(store, 'hour', rows, version);
+    hourRows += outcome.written;
+    unstorable.push(...outcome.unstorable);
   }
   const days = completedDays(fromMs, toMs);
   if (days.length > 0) {
@@ -122,9 +127,30 @@ async function computeRange(deps: BatchDeps, fromMs: number, toMs: number, versi
       partitions,
     );
     queries += 1;
-    dayRows += await writeViews(store, 'day', rows, version);
+    const outcome = await writeViews(store, 'day', rows, version);
+    dayRows += outcome.written;
+    unstorable.push(...outcome.unstorable);
   }
-  return { hourRows, dayRows, queries };
+  return { hourRows, dayRows, queries, unstorable };
+}
+
+/** Keeps refused view rows, with the error, under `dead-letter/batch/`: one object per run version. */
+async function setAsideUnstorable(deps: BatchDeps, version: string, rows: readonly UnstorableRow[]) {
+  if (rows.length === 0) return;
+  deps.log?.(
+    `batch run ${version}: ${rows.length} view rows refused for good, kept under dead-letter/batch/`,
+  );
+  const body = rows
+    .map((r) => JSON.stringify({ ...r.row, granularity: r.granularity, error: r.error }))
+    .join('\n');
+  await deps.s3.send(
+    new PutObjectCommand({
+      Bucket: deps.bucket,
+      Key: `${PREFIXES.deadLetter}batch/dt=${version.slice(0, 10)}/${version}.jsonl`,
+      Body: body + '\n',
+      ContentType: 'application/x-ndjson',
+    }),
+  );
 }
 
 export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Promise<RunSummary> {
@@ -137,6 +163,7 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       detail: 'another batch run holds the lease',
       hourRows: 0,
       dayRows: 0,
+      unstorableRows: 0,
       queries: 0,
     };
   }
@@ -174,7 +201,9 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       toMs = horizonMs;
     }
     deps.log?.(`batch run ${version}: computing [${toIso(fromMs)}, ${toIso(toMs)})`);
-    const computed = await computeRange(deps, fromMs, toMs, version);
+    const { unstorable, ...computed } = await computeRange(deps, fromMs, toMs, version);
+    // H covers every storable row: the refused ones are kept aside first, so none is lost.
+    await setAsideUnstorable(deps, version, unstorable);
     await deps.beforePublish?.();
     const horizon: HorizonState = {
       horizonMs,
@@ -199,6 +228,7 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       detail,
       ...(published ? { horizon } : {}),
       ...computed,
+      unstorableRows: unstorable.length,
     };
   } catch (error) {
     await recordRun(state, {

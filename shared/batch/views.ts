@@ -1,5 +1,6 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { allLimited } from '../concurrency.js';
+import { describeError, isTransient } from '../aws-errors.js';
 import { queryAll } from '../dynamodb.js';
 import type { CountQuery, CountRow } from '../counts.js';
 import type { ViewRow } from '../sql/index.js';
@@ -24,36 +25,75 @@ export interface ViewStoreDeps {
   readonly onRequest?: () => void;
 }
 
-/** Writes view rows with BatchWriteItem (25 per request), re-sending unprocessed items. */
+/** A view row the table refused with an error no retry can fix. */
+export interface UnstorableRow {
+  readonly granularity: ViewGranularity;
+  readonly row: ViewRow;
+  readonly error: string;
+}
+
+export interface WriteOutcome {
+  readonly written: number;
+  readonly unstorable: UnstorableRow[];
+}
+
+/**
+ * Writes view rows with BatchWriteItem (25 per request), re-sending unprocessed items. Throttling and server
+ * errors are retried and, if they persist, thrown (the run fails and H stays). A request refused for good
+ * (e.g. a validation error) is split into single writes, so that one bad row cannot fail a run for ever:
+ * the rows still refused are returned for the dead-letter store.
+ */
 export async function writeViews(
   deps: ViewStoreDeps,
   granularity: ViewGranularity,
   rows: readonly ViewRow[],
   version: string,
-): Promise<number> {
+): Promise<WriteOutcome> {
   const items = rows.map((row) => ({
-    ...viewKeys(granularity, row.dimension, row.bucketMs, row.value),
-    b: row.bucketMs,
-    v: row.value,
-    n: row.views,
-    version,
+    row,
+    item: {
+      ...viewKeys(granularity, row.dimension, row.bucketMs, row.value),
+      b: row.bucketMs,
+      v: row.value,
+      n: row.views,
+      version,
+    },
   }));
   const chunks: (typeof items)[] = [];
   for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
+  const unstorable: UnstorableRow[] = [];
   await allLimited(chunks, 8, async (chunk) => {
-    let requests = chunk.map((Item) => ({ PutRequest: { Item } }));
-    for (let attempt = 0; requests.length > 0; attempt += 1) {
-      if (attempt > 8)
-        throw new Error(`batch views: ${requests.length} items still unprocessed after retries`);
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-      deps.onRequest?.();
-      const response = await deps.documents.send(
-        new BatchWriteCommand({ RequestItems: { [deps.tableName]: requests } }),
+    try {
+      await batchWrite(
+        deps,
+        chunk.map((c) => c.item),
       );
-      requests = (response.UnprocessedItems?.[deps.tableName] ?? []) as typeof requests;
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      for (const { row, item } of chunk) {
+        try {
+          await batchWrite(deps, [item]);
+        } catch (single) {
+          if (isTransient(single)) throw single;
+          unstorable.push({ granularity, row, error: describeError(single) });
+        }
+      }
     }
   });
-  return items.length;
+  return { written: items.length - unstorable.length, unstorable };
+}
+
+async function batchWrite(deps: ViewStoreDeps, items: readonly Record<string, unknown>[]): Promise<void> {
+  let requests = items.map((Item) => ({ PutRequest: { Item } }));
+  for (let attempt = 0; requests.length > 0; attempt += 1) {
+    if (attempt > 8) throw new Error(`batch views: ${requests.length} items still unprocessed after retries`);
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+    deps.onRequest?.();
+    const response = await deps.documents.send(
+      new BatchWriteCommand({ RequestItems: { [deps.tableName]: requests } }),
+    );
+    requests = (response.UnprocessedItems?.[deps.tableName] ?? []) as typeof requests;
+  }
 }
 
 /** Reads view rows for a range: one Query (plus pages) per day (hourly) or month (daily), 8 in flight. */

@@ -1,19 +1,23 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AthenaClient } from '@aws-sdk/client-athena';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createBatchHandler } from '../../lambdas/batch/handler.js';
 import { createAthenaEngine } from '../../shared/batch/athena-engine.js';
 import { createBatchReader } from '../../shared/batch/reader.js';
 import { readHorizonState } from '../../shared/batch/state.js';
 import type { CountDimension } from '../../shared/counts.js';
-import type { PageView } from '../../shared/event.js';
+import type { MasterRecord, PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { SQL_NAMES } from '../../shared/sql/index.js';
-import { DAY_MS, HOUR_MS, hourBucket } from '../../shared/time.js';
+import { PREFIXES } from '../../shared/resources.js';
+import { DAY_MS, HOUR_MS, hourBucket, hourPartitionPath } from '../../shared/time.js';
 import { createDuckDbEngine, type DuckDbEngine } from '../../local/athena-duckdb.js';
+import { duckdbConnection } from '../../local/duckdb.js';
+import { parquetBytes } from '../../local/parquet.js';
 import { truthCounts } from '../support/ground-truth.js';
 import { landOnS3, testStack, type TestStack } from './support/stack.js';
 
@@ -172,4 +176,132 @@ describe('batch layer on the local stack', () => {
     expect(sentToAthena).toEqual(files);
     for (const text of files) expect(engine.executed).toContain(text);
   });
+
+  it('counts a Parquet object landed twice, and rows repeated inside an object, once', async () => {
+    const horizon = (await reader().readHorizon())!;
+    const partition = hourPartitionPath(horizon.horizonMs - HOUR_MS);
+    const listed = await stack.clients.s3.send(
+      new ListObjectsV2Command({ Bucket: stack.names.bucket, Prefix: `${PREFIXES.raw}${partition}/` }),
+    );
+    const key = listed.Contents![0]!.Key!;
+    const object = await stack.clients.s3.send(
+      new GetObjectCommand({ Bucket: stack.names.bucket, Key: key }),
+    );
+    const bytes = await object.Body!.transformToByteArray();
+    // What a Firehose re-delivery looks like: the same object under a second key in its partition.
+    await stack.clients.s3.send(
+      new PutObjectCommand({ Bucket: stack.names.bucket, Key: `${key}.redelivered.parquet`, Body: bytes }),
+    );
+    // And an object whose rows are each there twice.
+    const rows = await readParquetRows(bytes);
+    expect(rows.length).toBeGreaterThan(0);
+    await stack.clients.s3.send(
+      new PutObjectCommand({
+        Bucket: stack.names.bucket,
+        Key: `${PREFIXES.raw}${partition}/doubled.parquet`,
+        Body: await parquetBytes([...rows, ...rows]),
+      }),
+    );
+    const summary = await batch()();
+    expect(summary.outcome).toBe('published');
+    await expectViewsToEqualTruth();
+  });
+
+  it("counts a producer's re-sends of an event (same eventId, other records) once", async () => {
+    const horizon = (await reader().readHorizon())!;
+    const records = [
+      ...new PageViewGenerator({
+        seed: 24,
+        startMs: horizon.horizonMs - 2 * HOUR_MS,
+        rate: 1 / 20,
+        duplicateFraction: 0.2,
+        hostileFraction: 0.3,
+      }).take(150),
+    ];
+    const resends = records.filter((r) => r.kind === 'duplicate');
+    expect(resends.length).toBeGreaterThan(10);
+    sent.push(...records.filter((r) => r.event && r.kind !== 'duplicate').map((r) => r.event!));
+    await land(records);
+    await batch()();
+    await expectViewsToEqualTruth();
+  });
+
+  it('keeps a view row the table refuses for good aside and still publishes H', async () => {
+    const before = (await reader().readHorizon())!;
+    const refusedValue = 'http://www.example.com/id=3';
+    const refusing = new Proxy(stack.clients.documents, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver);
+        return (command: { constructor: { name: string }; input: unknown }) => {
+          if (
+            command.constructor.name === 'BatchWriteCommand' &&
+            JSON.stringify(command.input).includes(`${refusedValue}"`)
+          ) {
+            return Promise.reject(
+              Object.assign(new Error('One or more parameter values were invalid'), {
+                name: 'ValidationException',
+                $metadata: { httpStatusCode: 400 },
+              }),
+            );
+          }
+          return target.send(command as never);
+        };
+      },
+    });
+    const summary = await createBatchHandler({
+      clients: { ...stack.clients, documents: refusing },
+      config: stack.config,
+      engine,
+      clock: () => now + HOUR_MS,
+    })();
+    expect(summary.outcome).toBe('published');
+    expect(summary.horizon!.horizonMs).toBe(before.horizonMs + HOUR_MS);
+    const refusedRows = truthCounts(sent, 'url', 'hour', {
+      fromMs: summary.horizon!.computedFromMs,
+      toMs: summary.horizon!.computedToMs,
+    }).filter((r) => r.value === refusedValue).length;
+    expect(summary.unstorableRows).toBeGreaterThanOrEqual(refusedRows);
+    expect(summary.unstorableRows).toBeGreaterThan(0);
+    const listed = await stack.clients.s3.send(
+      new ListObjectsV2Command({ Bucket: stack.names.bucket, Prefix: `${PREFIXES.deadLetter}batch/` }),
+    );
+    const body = await (
+      await stack.clients.s3.send(
+        new GetObjectCommand({ Bucket: stack.names.bucket, Key: listed.Contents![0]!.Key! }),
+      )
+    ).Body!.transformToString();
+    const kept = body
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { value: string; error: string });
+    expect(kept).toHaveLength(summary.unstorableRows);
+    for (const row of kept) {
+      expect(row.value).toBe(refusedValue);
+      expect(row.error).toContain('ValidationException');
+    }
+  });
 });
+
+/** The rows of a master-dataset Parquet object, read back with DuckDB. */
+async function readParquetRows(bytes: Uint8Array): Promise<MasterRecord[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'rows-'));
+  const path = join(dir, 'object.parquet');
+  writeFileSync(path, bytes);
+  const connection = await duckdbConnection();
+  try {
+    const result = await connection.runAndReadAll(`SELECT * FROM read_parquet('${path}')`);
+    return result.getRowObjects().map((row) => ({
+      created: Number(row.created),
+      url: String(row.url),
+      status: Number(row.status),
+      country: String(row.country),
+      browser: String(row.browser),
+      userId: String(row.userid),
+      ...(row.eventid === null ? {} : { eventId: String(row.eventid) }),
+      shardId: String(row.shardid),
+      sequenceNumber: String(row.sequencenumber),
+    }));
+  } finally {
+    connection.closeSync();
+  }
+}

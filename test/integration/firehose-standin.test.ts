@@ -52,28 +52,38 @@ describe('Firehose stand-in', () => {
     expect(new Set(raw.map((o) => o.key.split('/').slice(1, 3).join('/')))).toEqual(partitions);
     const connection = await duckdbConnection();
     const landed: string[] = [];
+    const identities: string[] = [];
     for (const [i, object] of raw.entries()) {
       expect(object.key).toMatch(/^raw\/dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/.+\.parquet$/);
       const path = join(dir, `${i}.parquet`);
       writeFileSync(path, object.body);
       const result = await connection.runAndReadAll(
-        `SELECT created, url, status, country, browser, userid FROM read_parquet('${path}')`,
+        `SELECT created, url, status, country, browser, userid, eventid, shardid, sequencenumber FROM read_parquet('${path}')`,
       );
       for (const row of result.getRows()) {
-        const [created, url, status, country, browser, userId] = row as [
+        const [created, url, status, country, browser, userId, eventId, shardId, sequenceNumber] = row as [
           bigint,
           string,
           number,
           string,
           string,
           string,
+          string,
+          string,
+          string,
         ];
         expect(object.key).toContain(hourPartitionPath(Number(created)));
-        landed.push(JSON.stringify({ created: Number(created), url, status, country, browser, userId }));
+        landed.push(
+          JSON.stringify({ created: Number(created), url, status, country, browser, userId, eventId }),
+        );
+        identities.push(`${shardId}/${sequenceNumber}`);
       }
     }
     connection.closeSync();
     expect(landed.sort()).toEqual(valid.map((e) => JSON.stringify(e)).sort());
+    // Every row keeps the identity of the Kinesis record that carried it: one per record, none repeated.
+    expect(new Set(identities).size).toBe(valid.length);
+    for (const identity of identities) expect(identity).toMatch(/^shardId-\d{12}\/\d{20,}$/);
 
     const errors = (await objects(PREFIXES.firehoseErrors)).flatMap((o) =>
       new TextDecoder()

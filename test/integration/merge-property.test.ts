@@ -8,9 +8,10 @@ import type { KinesisStreamRecord } from 'aws-lambda';
 import { transformRecord } from '../../lambdas/ingest/transform.js';
 import { createApiHandler, readersFor } from '../../lambdas/api/handler.js';
 import { createBatchHandler } from '../../lambdas/batch/handler.js';
+import { shardOf } from '../../lambdas/speed/aggregate.js';
 import { createSpeedHandler } from '../../lambdas/speed/handler.js';
 import type { PageViewsResponse } from '../../shared/api-types.js';
-import { DIMENSIONS, encodePageView, type PageView } from '../../shared/event.js';
+import { DIMENSIONS, encodePageView, type MasterRecord, type PageView } from '../../shared/event.js';
 import { DEFAULT_SETTINGS, PREFIXES, type RuntimeConfig } from '../../shared/resources.js';
 import {
   floorTo,
@@ -99,23 +100,23 @@ describe('speed + batch + merge against the ground truth', () => {
         }
 
         // Master dataset: what Firehose with the transform Lambda lands, per event-time hour.
-        const partitions = new Map<string, PageView[]>();
+        const partitions = new Map<string, MasterRecord[]>();
         for (const record of records) {
           const result = transformRecord({
             recordId: record.kinesis.sequenceNumber,
             approximateArrivalTimestamp: NOW,
             data: record.kinesis.data,
             kinesisRecordMetadata: {
-              shardId: 's',
+              shardId: shardOf(record),
               partitionKey: 'p',
               approximateArrivalTimestamp: NOW,
-              sequenceNumber: '1',
+              sequenceNumber: record.kinesis.sequenceNumber,
               subsequenceNumber: '',
             },
           });
-          if (!result.event) continue;
-          const key = hourPartitionPath(result.event.created);
-          partitions.set(key, [...(partitions.get(key) ?? []), result.event]);
+          if (!result.row) continue;
+          const key = hourPartitionPath(result.row.created);
+          partitions.set(key, [...(partitions.get(key) ?? []), result.row]);
         }
         for (const [partition, events] of partitions) {
           await clients.s3.send(

@@ -159,7 +159,7 @@ describe('record decoding', () => {
 });
 
 describe('schema as the source of columns', () => {
-  it('lists Parquet/Glue columns in field order with lower-case names', () => {
+  it('lists Parquet/Glue columns in field order with lower-case names, then the record identity', () => {
     expect(COLUMNS.map((c) => `${c.name}:${c.type}`)).toEqual([
       'created:bigint',
       'url:string',
@@ -168,6 +168,8 @@ describe('schema as the source of columns', () => {
       'browser:string',
       'userid:string',
       'eventid:string',
+      'shardid:string',
+      'sequencenumber:string',
     ]);
   });
 

@@ -19,11 +19,14 @@ const firehoseRecord = (payload: string, arrival = ARRIVAL): FirehoseTransformat
 });
 
 describe('Firehose transform', () => {
-  it('accepts a valid event as one JSON line with its event-time partition keys', () => {
-    const event = aPageView({ created: Date.UTC(2026, 10, 25, 22, 10) });
+  it('accepts a valid event as one JSON line with its record identity and event-time partition keys', () => {
+    const event = aPageView({ created: Date.UTC(2026, 10, 25, 22, 10), eventId: 'e-1' });
     const result = transformRecord(firehoseRecord(encodePageView(event)));
     expect(result.result).toBe('Ok');
-    expect(Buffer.from(result.data, 'base64').toString()).toBe(encodePageView(event) + '\n');
+    const line = Buffer.from(result.data, 'base64').toString();
+    expect(line.endsWith('}\n')).toBe(true);
+    expect(JSON.parse(line)).toEqual({ ...event, shardId: 'shardId-000000000000', sequenceNumber: '1' });
+    expect(result.row).toEqual({ ...event, shardId: 'shardId-000000000000', sequenceNumber: '1' });
     expect(result.metadata).toEqual({ partitionKeys: { dt: '2026-11-25', hour: '22' } });
   });
 
