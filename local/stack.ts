@@ -56,6 +56,9 @@ export interface LocalStackStats {
   readonly eventsIn: number;
   readonly countersWritten: number;
   readonly deadLetters: number;
+  /** Speed counter writes that failed (and were retried), and records set aside after a refused write. */
+  readonly writeFailures: number;
+  readonly writeRejected: number;
   readonly filesLanded: number;
   readonly recordsLanded: number;
   readonly batchRuns: number;
@@ -110,6 +113,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const counters = {
       countersWritten: 0,
       deadLetters: 0,
+      writeFailures: 0,
+      writeRejected: 0,
       batchRuns: 0,
       apiRequests: 0,
       horizon: undefined as number | undefined,
@@ -118,6 +123,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       count: (metric, value) => {
         if (metric === 'CellWrites') counters.countersWritten += value;
         if (metric === 'DeadLetterRecords') counters.deadLetters += value;
+        if (metric === 'CellWriteFailures') counters.writeFailures += value;
+        if (metric === 'WriteRejectedRecords') counters.writeRejected += value;
       },
       error: (message, error) =>
         log(`speed: ${message}: ${error instanceof Error ? error.message : String(error)}`),
@@ -196,6 +203,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         eventsIn: esm.stats.records,
         countersWritten: counters.countersWritten,
         deadLetters: counters.deadLetters,
+        writeFailures: counters.writeFailures,
+        writeRejected: counters.writeRejected,
         filesLanded: firehose.stats.objects,
         recordsLanded: firehose.stats.records,
         batchRuns: counters.batchRuns,

@@ -1,6 +1,34 @@
 import { TOTAL_VALUE, type CountDimension, type CountRow } from '../../shared/counts.js';
 import { dimensionValue, type PageView } from '../../shared/event.js';
-import { floorTo, type Granularity } from '../../shared/time.js';
+import type { GeneratedRecord } from '../../shared/generator.js';
+import { floorTo, HOUR_MS, type Granularity } from '../../shared/time.js';
+
+/**
+ * Splits what producers sent into the page views a correct pipeline counts (every valid event once) and the
+ * re-sends (an eventId already seen in the same event hour), which the batch layer does not count again and
+ * the speed layer counts only when a re-send lands in another batch. Events without an eventId count per record.
+ */
+export function splitResends(records: readonly Pick<GeneratedRecord, 'event'>[]): {
+  events: PageView[];
+  resends: PageView[];
+} {
+  const seen = new Set<string>();
+  const events: PageView[] = [];
+  const resends: PageView[] = [];
+  for (const { event } of records) {
+    if (!event) continue;
+    if (event.eventId !== undefined) {
+      const identity = `${Math.floor(event.created / HOUR_MS)}@${event.eventId}`;
+      if (seen.has(identity)) {
+        resends.push(event);
+        continue;
+      }
+      seen.add(identity);
+    }
+    events.push(event);
+  }
+  return { events, resends };
+}
 
 /** Counts computed directly from the valid events: what every layer must reproduce. */
 export function truthCounts(
