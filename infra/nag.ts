@@ -38,9 +38,10 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
       'function reads raw/ and manages Athena results under athena-results/, the speed event source mapping writes failed batches to its own bucket.',
   },
   {
-    rule: /^AwsSolutions-IAM5\[Resource::<\w+\.Arn>\/(raw|dead-letter|athena-results)\/\*\]$/,
+    rule: /^AwsSolutions-IAM5\[Resource::<\w+\.Arn>\/(raw|dead-letter|dead-letter\/batch|athena-results)\/\*\]$/,
     path: /\/(BatchFunction|Speed\/Function)\/ServiceRole\/DefaultPolicy\/Resource$/,
-    reason: 'Object access limited to one prefix of the data bucket (raw/, dead-letter/ or athena-results/).',
+    reason:
+      'Object access limited to one prefix of the data bucket (raw/, dead-letter/, dead-letter/batch/ or athena-results/).',
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::<StorageData\w+\.Arn>\/\*\]$/,
