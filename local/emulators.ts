@@ -94,6 +94,8 @@ function commandFor(service: EmulatedService, port: number, dataDir: string | un
         CREATE_STREAM_DURATION: '0ms',
         DELETE_STREAM_DURATION: '0ms',
         UPDATE_SHARD_COUNT_DURATION: '0ms',
+        // kinesis-mock's default account limit is 50 shards; the test suite's isolated streams add up past it.
+        SHARD_LIMIT: '1000',
         LOG_LEVEL: 'WARN',
         AWS_REGION: LOCAL_REGION,
         ...(dataDir
