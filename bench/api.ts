@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
+import { createCatalogHandler, objectCreatedEvent } from '../lambdas/catalog/handler.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
 import { createSpeedHandler } from '../lambdas/speed/handler.js';
 import { createAwsClients } from '../shared/aws-clients.js';
@@ -45,14 +46,17 @@ export const apiBench: BenchSection = async ({ quick, log }) => {
       const key = hourPartitionPath(event.created);
       hours.set(key, [...(hours.get(key) ?? []), event]);
     }
+    const catalog = createCatalogHandler({ clients, config });
     for (const [partition, batch] of hours) {
+      const key = `${PREFIXES.raw}${partition}/part.parquet`;
       await clients.s3.send(
         new PutObjectCommand({
           Bucket: names.bucket,
-          Key: `${PREFIXES.raw}${partition}/part.parquet`,
+          Key: key,
           Body: await parquetBytes(asRecords(batch, partition)),
         }),
       );
+      await catalog(objectCreatedEvent(names.bucket, key));
     }
     const engine = createDuckDbEngine({
       s3: clients.s3,

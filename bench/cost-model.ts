@@ -109,7 +109,7 @@ function summarise(lines: CostLine[], events: number): CostEstimate {
   return { lines, byService, total, perMillionEvents: events > 0 ? total / (events / 1e6) : 0 };
 }
 
-/** The design as built: aggregated idempotent speed writes, incremental Athena runs over the trailing window. */
+/** The design as built: aggregated idempotent speed writes, incremental Athena runs over the hours that received objects. */
 export function estimateMonthlyCost(inputs: CostInputs, prices: Prices = PRICES_US_EAST_1): CostEstimate {
   return summarise(costLines(inputs, prices, false), inputs.eventsPerSecond * SECONDS_PER_MONTH);
 }
@@ -216,7 +216,9 @@ function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
     },
     {
       service: 'Athena',
-      item: naive ? 'full-table scan every run' : `trailing ${inputs.batchHoursPerRun} h every run`,
+      item: naive
+        ? 'full-table scan every run'
+        : `${inputs.batchHoursPerRun} h (the hours that received objects) every run`,
       usd: athenaTb * p.athena.perTbScanned,
     },
     {

@@ -46,7 +46,6 @@ export const CONTEXT_KEYS = [
   'shards',
   'speedRetentionHours',
   'batchScheduleMinutes',
-  'trailingWindowHours',
   'firehoseBufferSeconds',
   'firehoseBufferMiB',
   'batchSize',
@@ -104,7 +103,6 @@ export function parseConfig(context: Partial<Record<ContextKey, unknown>>): Page
   const settings: Settings = {
     speedRetentionHours: int('speedRetentionHours', DEFAULT_SETTINGS.speedRetentionHours, 2, 24 * 30),
     batchScheduleMinutes: int('batchScheduleMinutes', DEFAULT_SETTINGS.batchScheduleMinutes, 1, 24 * 60),
-    trailingWindowHours: int('trailingWindowHours', DEFAULT_SETTINGS.trailingWindowHours, 0, 24 * 7),
     firehoseBufferSeconds: int('firehoseBufferSeconds', DEFAULT_SETTINGS.firehoseBufferSeconds, 60, 900),
     // Firehose requires at least 64 MiB when it converts records to Parquet.
     firehoseBufferMiB: int('firehoseBufferMiB', DEFAULT_SETTINGS.firehoseBufferMiB, 64, 128),

@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
+import { createCatalogHandler } from '../lambdas/catalog/handler.js';
+import { S3NotificationStandIn } from './s3-notifications.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
 import { createSpeedHandler } from '../lambdas/speed/handler.js';
 import type { SpeedObserver } from '../lambdas/speed/speed-layer.js';
@@ -76,6 +78,7 @@ export interface LocalStack {
   readonly pids: readonly number[];
   readonly esm: KinesisEventSourceMapping;
   readonly firehose: FirehoseStandIn;
+  readonly notifications: S3NotificationStandIn;
   readonly scheduler: RunningScheduler;
   readonly api: RunningHttpApi;
   stats(): LocalStackStats;
@@ -162,6 +165,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ),
     });
     const batchHandler = createBatchHandler({ clients, config, engine });
+    const notifications = new S3NotificationStandIn({
+      s3: clients.s3,
+      bucket: names.bucket,
+      handler: createCatalogHandler({ clients, config }),
+      ...(stateDir ? { stateDir } : {}),
+      onError: (message, error) =>
+        log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
+    });
     const api = await startHttpApi({
       handler: createApiHandler({
         ...readersFor(clients, config),
@@ -175,10 +186,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     await esm.start();
     await firehose.start();
+    notifications.start();
     const scheduler = startScheduler({
       intervalMs: options.batchIntervalMs ?? 60_000,
       runAtStart: options.runBatchAtStart ?? true,
-      handler: batchHandler,
+      // S3 notifies within a second of an object landing; the stand-in's pass stands for that delivery.
+      handler: async (event) => {
+        await notifications.sync();
+        return batchHandler(event);
+      },
       onResult: (summary) => {
         counters.batchRuns += 1;
         if (summary.horizon) counters.horizon = summary.horizon.horizonMs;
@@ -197,6 +213,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       pids: started?.pids ?? [],
       esm,
       firehose,
+      notifications,
       scheduler,
       api,
       stats: () => ({
@@ -213,7 +230,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       }),
       async stop() {
         await scheduler.stop();
-        await Promise.all([esm.stop(), firehose.stop()]);
+        await Promise.all([esm.stop(), firehose.stop(), notifications.stop()]);
         await api.close();
         clients.destroy();
         await stopEmulators();

@@ -60,7 +60,8 @@ async function main(): Promise<void> {
   const generator = new PageViewGenerator({ seed: 3, startMs: now - 600_000, rate: eventsPerSecond });
   const sample = [...generator.take(40_000)];
   const recordBytes = sample.reduce((sum, r) => sum + r.data.byteLength, 0) / sample.length;
-  const parquetPerEvent = (await parquetBytes(asRecords(sample.map((r) => r.event!)))).byteLength / sample.length;
+  const parquetPerEvent =
+    (await parquetBytes(asRecords(sample.map((r) => r.event!)))).byteLength / sample.length;
   const shards = Math.max(
     4,
     Math.ceil(eventsPerSecond / 1000),
@@ -107,7 +108,8 @@ async function main(): Promise<void> {
     dynamoWriteLatencyMs: 5,
     lambdaMemoryGb: 1,
     batchRunsPerMonth: SECONDS_PER_MONTH / 60 / DEFAULT_SETTINGS.batchScheduleMinutes,
-    batchHoursPerRun: DEFAULT_SETTINGS.trailingWindowHours + 1,
+    // A run computes the hours that received objects: the hour H passes, plus the odd late hour.
+    batchHoursPerRun: 1,
     athenaQueriesPerRun: 1 + 1 / (24 * (60 / DEFAULT_SETTINGS.batchScheduleMinutes)),
     scannedColumnShare: 0.85,
     apiQueriesPerSecond,

@@ -1,5 +1,6 @@
 import type { Dimension } from './event.js';
 import type { Granularity } from './time.js';
+import type { RankedBlock } from './views/top.js';
 
 /**
  * The contract between the layers: the speed layer and the batch layer each answer count queries,
@@ -48,8 +49,28 @@ export interface HorizonState {
   readonly computedToMs: number;
 }
 
+/**
+ * A dimension's batch views over a range, for an exact top-N (shared/views/top.ts): a ranked list per day
+ * (whole-day counts; upper bounds for a day the range covers only in part) and exact hourly rows by value.
+ */
+export interface BreakdownSource {
+  readonly blocks: readonly RankedBlock[];
+  /** The hourly rows of these values inside the range (values without any are left out). */
+  rows(values: readonly string[]): Promise<CountRow[]>;
+}
+
 /** Reads materialised batch views. Queries must end at or before the horizon they name. */
 export interface BatchViewReader {
   readHorizon(): Promise<HorizonState | undefined>;
-  readCounts(query: CountQuery<'hour' | 'day'>, horizon: HorizonState): Promise<CountRow[]>;
+  /** Page views of all events per hour or day. */
+  readTotals(
+    query: Omit<CountQuery<'hour' | 'day'>, 'dimension'>,
+    horizon: HorizonState,
+  ): Promise<CountRow[]>;
+  breakdown(
+    dimension: Dimension,
+    fromMs: number,
+    toMs: number,
+    horizon: HorizonState,
+  ): Promise<BreakdownSource>;
 }

@@ -9,8 +9,6 @@ export interface Settings {
   readonly speedRetentionHours: number;
   /** How often the batch layer runs. */
   readonly batchScheduleMinutes: number;
-  /** Hours before the new horizon that every batch run recomputes, to fold in late events. */
-  readonly trailingWindowHours: number;
   /** Firehose buffering: objects land at the latest this long after their first record arrived. */
   readonly firehoseBufferSeconds: number;
   readonly firehoseBufferMiB: number;
@@ -19,7 +17,6 @@ export interface Settings {
 export const DEFAULT_SETTINGS: Settings = {
   speedRetentionHours: 48,
   batchScheduleMinutes: 15,
-  trailingWindowHours: 6,
   firehoseBufferSeconds: 300,
   firehoseBufferMiB: 64,
 };
@@ -126,7 +123,6 @@ const ENV = {
   athenaWorkgroup: 'ATHENA_WORKGROUP',
   speedRetentionHours: 'SPEED_RETENTION_HOURS',
   batchScheduleMinutes: 'BATCH_SCHEDULE_MINUTES',
-  trailingWindowHours: 'TRAILING_WINDOW_HOURS',
   firehoseBufferSeconds: 'FIREHOSE_BUFFER_SECONDS',
   firehoseBufferMiB: 'FIREHOSE_BUFFER_MIB',
 } as const;
@@ -145,7 +141,6 @@ export function configToEnvironment(config: RuntimeConfig): Record<string, strin
     [ENV.athenaWorkgroup]: names.athenaWorkgroup,
     [ENV.speedRetentionHours]: String(settings.speedRetentionHours),
     [ENV.batchScheduleMinutes]: String(settings.batchScheduleMinutes),
-    [ENV.trailingWindowHours]: String(settings.trailingWindowHours),
     [ENV.firehoseBufferSeconds]: String(settings.firehoseBufferSeconds),
     [ENV.firehoseBufferMiB]: String(settings.firehoseBufferMiB),
   };
@@ -187,7 +182,6 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): Run
     settings: {
       speedRetentionHours: num(ENV.speedRetentionHours, DEFAULT_SETTINGS.speedRetentionHours),
       batchScheduleMinutes: num(ENV.batchScheduleMinutes, DEFAULT_SETTINGS.batchScheduleMinutes),
-      trailingWindowHours: num(ENV.trailingWindowHours, DEFAULT_SETTINGS.trailingWindowHours),
       firehoseBufferSeconds: num(ENV.firehoseBufferSeconds, DEFAULT_SETTINGS.firehoseBufferSeconds),
       firehoseBufferMiB: num(ENV.firehoseBufferMiB, DEFAULT_SETTINGS.firehoseBufferMiB),
     },

@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { ErrorResponse, StatusResponse } from '../../shared/api-types.js';
 import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
-import { createBatchReader } from '../../shared/batch/reader.js';
+import { createBatchReader, type BatchReaderDeps } from '../../shared/batch/reader.js';
 import type { BatchViewReader, CountRow, SpeedCountReader } from '../../shared/counts.js';
 import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
 import { createSpeedReader } from '../../shared/speed/reader.js';
@@ -85,9 +85,9 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
 
 /** The handler's readers from a config and clients (also used by the local stack). */
 export function readersFor(
-  clients: Pick<AwsClients, 'documents'>,
+  clients: Pick<AwsClients, 'documents' | 's3'>,
   config: RuntimeConfig,
-  onRequest?: () => void,
+  onRequest?: BatchReaderDeps['onRequest'],
 ) {
   const { tables } = config.names;
   return {
@@ -95,10 +95,12 @@ export function readersFor(
       documents: clients.documents,
       tableName: tables.speed,
       clock: Date.now,
-      ...(onRequest ? { onRequest } : {}),
+      ...(onRequest ? { onRequest: () => onRequest({ kind: 'query' }) } : {}),
     }),
     batch: createBatchReader({
       documents: clients.documents,
+      s3: clients.s3,
+      bucket: config.names.bucket,
       viewsTable: tables.batchViews,
       stateTable: tables.batchState,
       ...(onRequest ? { onRequest } : {}),

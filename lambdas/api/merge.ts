@@ -1,11 +1,13 @@
 import type { BucketSource, PageViewsResponse } from '../../shared/api-types.js';
-import {
-  type BatchViewReader,
-  type CountDimension,
-  type CountRow,
-  type HorizonState,
-  type SpeedCountReader,
+import type {
+  BatchViewReader,
+  BreakdownSource,
+  CountRow,
+  HorizonState,
+  SpeedCountReader,
 } from '../../shared/counts.js';
+import type { Dimension } from '../../shared/event.js';
+import { exactTop } from '../../shared/views/top.js';
 import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../../shared/time.js';
 import type { PageViewsQuery } from './params.js';
 
@@ -13,12 +15,13 @@ import type { PageViewsQuery } from './params.js';
  * The merge rule: [from, H) from batch views, [H, to) from speed counters, summed per bucket and value.
  * H is an hour boundary, so only a day bucket can straddle it: that day is split at H (batch hours before,
  * speed after) and marked `both`. Minute buckets exist only in the speed layer's minute counters.
+ * A breakdown keeps the top values exactly and sums the rest as `other` = total − the top values.
  */
 
 export interface MergeDeps {
   readonly speed: SpeedCountReader;
   readonly batch: BatchViewReader;
-  /** Batch reads for a published version never change: cache them (key → rows). */
+  /** Batch totals for a published version never change: cache them (key → rows). */
   readonly batchCache?: Map<string, CountRow[]>;
 }
 
@@ -27,18 +30,17 @@ interface Part {
   readonly rows: CountRow[];
 }
 
-async function batchRows(
+async function batchTotals(
   deps: MergeDeps,
   horizon: HorizonState,
-  dimension: CountDimension,
   fromMs: number,
   toMs: number,
   granularity: 'hour' | 'day',
 ) {
-  const key = `${horizon.version}|${dimension}|${granularity}|${fromMs}|${toMs}`;
+  const key = `${horizon.version}|${granularity}|${fromMs}|${toMs}`;
   const cached = deps.batchCache?.get(key);
   if (cached) return cached;
-  const rows = await deps.batch.readCounts({ dimension, fromMs, toMs, granularity }, horizon);
+  const rows = await deps.batch.readTotals({ fromMs, toMs, granularity }, horizon);
   if (deps.batchCache) {
     if (deps.batchCache.size >= 500) deps.batchCache.delete(deps.batchCache.keys().next().value!);
     deps.batchCache.set(key, rows);
@@ -46,73 +48,116 @@ async function batchRows(
   return rows;
 }
 
-/** Reads the parts of a query, in parallel, each from the layer that serves it. */
-async function readParts(
+/** Where the range splits: [from, h) from batch views, [h, to) from speed counters. */
+function splitAt(query: PageViewsQuery, horizon: HorizonState | undefined): number {
+  const { fromMs, toMs, granularity } = query;
+  if (granularity === 'minute' || !horizon) return fromMs;
+  return Math.min(Math.max(horizon.horizonMs, fromMs), toMs);
+}
+
+/** Reads the totals of a query, in parallel, each part from the layer that serves it. */
+async function readTotalParts(
   deps: MergeDeps,
   query: PageViewsQuery,
-  dimension: CountDimension,
   horizon: HorizonState | undefined,
 ): Promise<Part[]> {
   const { fromMs, toMs, granularity } = query;
-  if (granularity === 'minute') {
-    return [
-      {
-        source: 'speed',
-        rows: await deps.speed.readCounts({ dimension, fromMs, toMs, granularity: 'minute' }),
-      },
-    ];
-  }
-  const h = horizon ? Math.min(Math.max(horizon.horizonMs, fromMs), toMs) : fromMs;
+  const h = splitAt(query, horizon);
   const reads: Promise<Part>[] = [];
   if (h < toMs) {
     reads.push(
       deps.speed
-        .readCounts({ dimension, fromMs: h, toMs, granularity: 'hour' })
+        .readCounts({
+          dimension: 'total',
+          fromMs: h,
+          toMs,
+          granularity: granularity === 'minute' ? 'minute' : 'hour',
+        })
         .then((rows) => ({ source: 'speed', rows })),
     );
   }
   if (horizon && fromMs < h) {
+    const batch = (from: number, to: number, g: 'hour' | 'day') =>
+      batchTotals(deps, horizon, from, to, g).then((rows): Part => ({ source: 'batch', rows }));
     if (granularity === 'hour') {
-      reads.push(
-        batchRows(deps, horizon, dimension, fromMs, h, 'hour').then((rows) => ({ source: 'batch', rows })),
-      );
+      reads.push(batch(fromMs, h, 'hour'));
     } else {
       const fullDaysEnd = floorTo(h, 'day');
-      if (fromMs < fullDaysEnd) {
-        reads.push(
-          batchRows(deps, horizon, dimension, fromMs, fullDaysEnd, 'day').then((rows) => ({
-            source: 'batch',
-            rows,
-          })),
-        );
-      }
-      if (fullDaysEnd < h) {
-        reads.push(
-          batchRows(deps, horizon, dimension, fullDaysEnd, h, 'hour').then((rows) => ({
-            source: 'batch',
-            rows,
-          })),
-        );
-      }
+      if (fromMs < fullDaysEnd) reads.push(batch(fromMs, fullDaysEnd, 'day'));
+      if (fullDaysEnd < h) reads.push(batch(fullDaysEnd, h, 'hour'));
     }
   }
   return Promise.all(reads);
 }
 
+type Breakdown = NonNullable<PageViewsResponse['breakdown']>;
+
+/**
+ * The top values of a dimension over the query, exact, without reading every value: the speed part is read
+ * whole (it spans an hour or two), the batch part through ranked day lists and per-value lookups.
+ */
+async function readBreakdown(
+  deps: MergeDeps,
+  query: PageViewsQuery & { by: Dimension },
+  horizon: HorizonState | undefined,
+  bucketOf: (ms: number) => number,
+  totals: readonly number[],
+): Promise<Breakdown> {
+  const { fromMs, toMs, granularity, by } = query;
+  const h = splitAt(query, horizon);
+  const [speedRows, source] = await Promise.all([
+    h < toMs
+      ? deps.speed.readCounts({
+          dimension: by,
+          fromMs: h,
+          toMs,
+          granularity: granularity === 'minute' ? 'minute' : 'hour',
+        })
+      : Promise.resolve([]),
+    horizon && fromMs < h
+      ? deps.batch.breakdown(by, fromMs, h, horizon)
+      : Promise.resolve<BreakdownSource>({ blocks: [], rows: async () => [] }),
+  ]);
+  const known = new Map<string, number>();
+  for (const row of speedRows) known.set(row.value, (known.get(row.value) ?? 0) + row.count);
+  const batchRows = new Map<string, CountRow[]>();
+  const { top } = await exactTop({
+    blocks: source.blocks,
+    known,
+    n: query.top ?? totals.length,
+    resolve: async (values) => {
+      for (const value of values) batchRows.set(value, []);
+      for (const row of await source.rows(values)) batchRows.get(row.value)!.push(row);
+      return new Map(
+        values.map((value) => [
+          value,
+          (known.get(value) ?? 0) + batchRows.get(value)!.reduce((sum, r) => sum + r.count, 0),
+        ]),
+      );
+    },
+  });
+  const breakdown: { value: string; total: number; counts: number[] }[] = top.map(({ value, total }) => {
+    const counts = new Array<number>(totals.length).fill(0);
+    for (const row of batchRows.get(value) ?? []) counts[bucketOf(row.bucketMs)]! += row.count;
+    for (const row of speedRows) if (row.value === value) counts[bucketOf(row.bucketMs)]! += row.count;
+    return { value, total, counts };
+  });
+  const other = totals.map((total, i) => total - breakdown.reduce((sum, b) => sum + b.counts[i]!, 0));
+  const otherTotal = other.reduce((a, b) => a + b, 0);
+  if (otherTotal > 0) breakdown.push({ value: 'other', total: otherTotal, counts: other });
+  return breakdown;
+}
+
 export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): Promise<PageViewsResponse> {
   const { fromMs, toMs, granularity, by, top } = query;
   const horizon = await deps.batch.readHorizon();
-  const dimension: CountDimension = by ?? 'total';
-  const [totalParts, byParts] = await Promise.all([
-    readParts(deps, query, 'total', horizon),
-    by ? readParts(deps, query, dimension, horizon) : Promise.resolve(undefined),
-  ]);
   const starts = bucketStarts(fromMs, toMs, granularity);
   const index = new Map(starts.map((s, i) => [s, i]));
+  const bucketOf = (ms: number) => index.get(floorTo(ms, granularity))!;
   const size = GRANULARITY_MS[granularity];
   const counts = new Array<number>(starts.length).fill(0);
-  for (const part of totalParts) {
-    for (const row of part.rows) counts[index.get(floorTo(row.bucketMs, granularity))!]! += row.count;
+  for (const part of await readTotalParts(deps, query, horizon)) {
+    for (const row of part.rows) counts[bucketOf(row.bucketMs)]! += row.count;
   }
   const h = horizon?.horizonMs ?? -Infinity;
   const sourceOf = (start: number): BucketSource =>
@@ -135,25 +180,6 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
       count: counts[i]!,
     })),
   };
-  if (!byParts) return response;
-
-  const perValue = new Map<string, number[]>();
-  for (const part of byParts) {
-    for (const row of part.rows) {
-      let series = perValue.get(row.value);
-      if (!series) perValue.set(row.value, (series = new Array<number>(starts.length).fill(0)));
-      series[index.get(floorTo(row.bucketMs, granularity))!]! += row.count;
-    }
-  }
-  const ranked = [...perValue.entries()]
-    .map(([value, series]) => ({ value, total: series.reduce((a, b) => a + b, 0), counts: series }))
-    .sort((a, b) => b.total - a.total || (a.value < b.value ? -1 : 1));
-  const kept = ranked.slice(0, top ?? ranked.length);
-  const rest = ranked.slice(kept.length);
-  if (rest.length > 0) {
-    const other = new Array<number>(starts.length).fill(0);
-    for (const r of rest) r.counts.forEach((c, i) => (other[i]! += c));
-    kept.push({ value: 'other', total: other.reduce((a, b) => a + b, 0), counts: other });
-  }
-  return { ...response, breakdown: kept };
+  if (!by) return response;
+  return { ...response, breakdown: await readBreakdown(deps, { ...query, by }, horizon, bucketOf, counts) };
 }

@@ -82,7 +82,9 @@ export const handler = async (event: BatchEvent, context: Context): Promise<RunS
       );
       metrics.addMetric('BatchRunsPublished', MetricUnit.Count, 1);
     }
-    metrics.addMetric('BatchViewRowsWritten', MetricUnit.Count, summary.hourRows + summary.dayRows);
+    metrics.addMetric('BatchHoursComputed', MetricUnit.Count, summary.hours);
+    metrics.addMetric('BatchViewRowsWritten', MetricUnit.Count, summary.rowsWritten);
+    metrics.addMetric('BatchViewObjectsWritten', MetricUnit.Count, summary.objectsWritten);
     metrics.addMetric('UnstorableViewRows', MetricUnit.Count, summary.unstorableRows);
     return summary;
   } catch (error) {

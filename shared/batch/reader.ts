@@ -1,38 +1,86 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { BatchViewReader } from '../counts.js';
+import type { BatchViewReader, BreakdownSource, CountRow, HorizonState } from '../counts.js';
+import type { Dimension } from '../event.js';
+import { DAY_MS, dayBucket, HOUR_MS } from '../time.js';
+import { DayReader, ObjectCache, readManifests, type ViewStoreDeps } from '../views/store.js';
 import { readHorizonState } from './state.js';
 import { readViews } from './views.js';
 
 export interface BatchReaderDeps {
   readonly documents: DynamoDBDocumentClient;
+  readonly s3: S3Client;
+  readonly bucket: string;
   readonly viewsTable: string;
   readonly stateTable: string;
-  readonly onRequest?: () => void;
+  /** Called once per request, for request accounting. */
+  readonly onRequest?: ViewStoreDeps['onRequest'];
+  /** Parsed view objects, shared across queries (they never change). */
+  readonly cache?: ObjectCache;
 }
 
 export class BatchQueryError extends Error {
   override readonly name = 'BatchQueryError';
 }
 
-/** Reads the published horizon and the batch views before it. */
+/** Reads the published horizon, the totals before it (DynamoDB) and breakdowns (the view store). */
 export function createBatchReader(deps: BatchReaderDeps): BatchViewReader {
-  const views = {
+  const store: ViewStoreDeps = {
+    s3: deps.s3,
+    bucket: deps.bucket,
     documents: deps.documents,
     tableName: deps.viewsTable,
     ...(deps.onRequest ? { onRequest: deps.onRequest } : {}),
   };
+  const days = new DayReader(store, deps.cache ?? new ObjectCache());
+  const countRequest = () => deps.onRequest?.({ kind: 'query' });
+  const checkRange = (toMs: number, horizon: HorizonState) => {
+    if (toMs > horizon.horizonMs) {
+      throw new BatchQueryError(`batch views end at the horizon ${horizon.horizonMs}; asked up to ${toMs}`);
+    }
+  };
   return {
     async readHorizon() {
-      deps.onRequest?.();
+      countRequest();
       return readHorizonState({ documents: deps.documents, tableName: deps.stateTable });
     },
-    async readCounts(query, horizon) {
-      if (query.toMs > horizon.horizonMs) {
-        throw new BatchQueryError(
-          `batch views end at the horizon ${horizon.horizonMs}; asked up to ${query.toMs}`,
-        );
-      }
-      return readViews(views, query);
+
+    async readTotals(query, horizon) {
+      checkRange(query.toMs, horizon);
+      return readViews(
+        { documents: deps.documents, tableName: deps.viewsTable, onRequest: countRequest },
+        { ...query, dimension: 'total' },
+      );
+    },
+
+    async breakdown(dimension: Dimension, fromMs: number, toMs: number, horizon: HorizonState) {
+      checkRange(toMs, horizon);
+      if (toMs <= fromMs) return { blocks: [], rows: async () => [] } satisfies BreakdownSource;
+      const manifests = await readManifests(
+        store,
+        dimension,
+        dayBucket(fromMs),
+        dayBucket(toMs - 1) + DAY_MS,
+      );
+      const inRange = [...manifests.values()].sort((a, b) => a.dayMs - b.dayMs);
+      return {
+        blocks: inRange.map((manifest) => ({ read: (depth: number) => days.ranked(manifest, depth) })),
+        async rows(values) {
+          const rows: CountRow[] = [];
+          await Promise.all(
+            inRange.map(async (manifest) => {
+              const found = await days.lookup(manifest, values);
+              for (const hits of found.values()) {
+                for (const hit of hits) {
+                  if (hit.hourMs >= fromMs && hit.hourMs + HOUR_MS <= toMs)
+                    rows.push({ bucketMs: hit.hourMs, value: hit.value, count: hit.views });
+                }
+              }
+            }),
+          );
+          return rows;
+        },
+      } satisfies BreakdownSource;
     },
   };
 }

@@ -1,25 +1,32 @@
-import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { HorizonState } from '../counts.js';
+import { TOTAL_VALUE } from '../counts.js';
+import { queryAll } from '../dynamodb.js';
 import { PREFIXES, type Settings } from '../resources.js';
-import type { SqlEngine } from '../sql/index.js';
-import { DAY_MS, hourBucket, HOUR_MS, hourPartition, MINUTE_MS, toIso } from '../time.js';
+import type { SqlEngine, ViewRow } from '../sql/index.js';
+import { DAY_MS, dayBucket, hourBucket, HOUR_MS, hourPartition, MINUTE_MS, toIso } from '../time.js';
+import { deleteObjects, updateDay, type ViewStoreDeps } from '../views/store.js';
+import { clearDirtyHours, readDirtyHours, type DirtyHour } from './catalog.js';
 import { acquireLease, publishHorizon, readHorizonState, recordRun } from './state.js';
-import { writeViews, type UnstorableRow } from './views.js';
+import { writeTotals, type UnstorableRow } from './views.js';
 
 /**
- * One batch run: choose the hours, compute their views with the SQL engine, write them, and only then
- * publish the horizon H. H is the first hour not covered and only moves forward.
+ * One batch run: compute the hours whose raw partitions received objects since they were last computed (the
+ * catalog's dirty marks), whatever their age, write the view rows that changed, and only then publish the
+ * horizon H. H is the first hour not covered and only moves forward.
  *
  * H is set conservatively: an event lands in S3 at most `firehoseBufferSeconds` after it reached the stream,
- * so H = the hour boundary at or before now − buffer − safety margin. Hours before H that a later run still
- * recomputes (the trailing window) fold in events that reached the stream late.
+ * so H = the hour boundary at or before now − buffer − safety margin. Objects that land later, for hours
+ * before H (late events, a Firehose retry), mark their hour dirty again and the next run folds them in.
  */
 
 export const SAFETY_MARGIN_MS = 5 * MINUTE_MS;
-/** Longest stretch one run computes; a first run over a long history catches up over several runs. */
+/** Most hours one run computes; a long backlog is worked off over several runs. */
 export const MAX_HOURS_PER_RUN = 14 * 24;
 export const LEASE_MS = 15 * MINUTE_MS;
+/** Replaced view objects are deleted this long after the run that replaced them (readers may hold them). */
+export const GARBAGE_GRACE_MS = 30 * MINUTE_MS;
 
 export interface BatchDeps {
   readonly engine: SqlEngine;
@@ -33,10 +40,12 @@ export interface BatchDeps {
   /** Test hook: runs after the views are written and before H is published (a crash point). */
   readonly beforePublish?: () => Promise<void>;
   readonly log?: (message: string) => void;
+  /** Called once per request to the view stores, for accounting (benchmarks, tests). */
+  readonly onViewRequest?: ViewStoreDeps['onRequest'];
 }
 
 export interface BatchRequest {
-  /** A rebuild of [fromMs, toMs), hour-aligned: recomputes views there and leaves H where it is. */
+  /** A rebuild of [fromMs, toMs), hour-aligned: recomputes every hour there and leaves H where it is. */
   readonly rebuild?: { readonly fromMs: number; readonly toMs: number };
 }
 
@@ -44,8 +53,13 @@ export interface RunSummary {
   readonly outcome: 'published' | 'skipped';
   readonly detail: string;
   readonly horizon?: HorizonState;
-  readonly hourRows: number;
-  readonly dayRows: number;
+  /** Hours computed by this run. */
+  readonly hours: number;
+  /** Total rows (hour and day) written because their count changed. */
+  readonly rowsWritten: number;
+  /** View-store objects written (content changed) and kept (content unchanged). */
+  readonly objectsWritten: number;
+  readonly objectsKept: number;
   /** Rows the views table refused for good: kept under dead-letter/batch/ (and alarmed), not retried. */
   readonly unstorableRows: number;
   readonly queries: number;
@@ -60,78 +74,95 @@ export function candidateHorizon(nowMs: number, settings: Settings): number {
   return hourBucket(nowMs - settings.firehoseBufferSeconds * 1000 - SAFETY_MARGIN_MS);
 }
 
-/**
- * The first hour that has raw data: keys list in order, and `dt=…/hour=…` sorts by time, so the first key
- * of the first page tells. (No MaxKeys: s3rver fails on MaxKeys=1 when more keys follow.)
- */
-export async function earliestRawHour(s3: S3Client, bucket: string): Promise<number | undefined> {
-  const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: PREFIXES.raw }));
-  const match = /^raw\/dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\//.exec(page.Contents?.[0]?.Key ?? '');
-  return match ? Date.parse(`${match[1]}T${match[2]}:00:00Z`) : undefined;
-}
-
-/** Hour partitions of [fromMs, toMs), grouped by day: one hourly query per day. */
-export function dayChunks(
-  fromMs: number,
-  toMs: number,
-): { dt: string; fromHour: string; toHour: string; partitions: string[] }[] {
-  const chunks: { dt: string; fromHour: string; toHour: string; partitions: string[] }[] = [];
-  for (let t = fromMs; t < toMs;) {
-    const dayEnd = Math.floor(t / DAY_MS) * DAY_MS + DAY_MS;
-    const end = Math.min(dayEnd, toMs);
-    const { dt, hour } = hourPartition(t);
-    const partitions: string[] = [];
-    for (let h = t; h < end; h += HOUR_MS) {
-      const p = hourPartition(h);
-      partitions.push(`dt=${p.dt}/hour=${p.hour}`);
+/** Hours grouped into runs of consecutive hours within one UTC day: one hourly query each. */
+export function hourRuns(
+  hours: readonly number[],
+): { dt: string; fromHour: string; toHour: string; hours: number[] }[] {
+  const sorted = [...new Set(hours)].sort((a, b) => a - b);
+  const runs: { dt: string; fromHour: string; toHour: string; hours: number[] }[] = [];
+  for (const hourMs of sorted) {
+    const last = runs[runs.length - 1];
+    const previous = last?.hours[last.hours.length - 1];
+    if (last && previous === hourMs - HOUR_MS && dayBucket(previous) === dayBucket(hourMs)) {
+      last.hours.push(hourMs);
+    } else {
+      const { dt, hour } = hourPartition(hourMs);
+      runs.push({ dt, fromHour: hour, toHour: '', hours: [hourMs] });
     }
-    const toHour = end === dayEnd ? '24' : hourPartition(end).hour;
-    chunks.push({ dt, fromHour: hour, toHour, partitions });
-    t = end;
   }
-  return chunks;
+  for (const run of runs) {
+    const end = run.hours[run.hours.length - 1]! + HOUR_MS;
+    run.toHour = end % DAY_MS === 0 ? '24' : hourPartition(end).hour;
+  }
+  return runs;
 }
 
-/** Days wholly before `toMs` that [fromMs, toMs) touches: their daily views are (re)computed. */
-export function completedDays(fromMs: number, toMs: number): number[] {
-  const days: number[] = [];
-  for (let d = Math.floor(fromMs / DAY_MS) * DAY_MS; d + DAY_MS <= toMs; d += DAY_MS) days.push(d);
-  return days;
-}
+const EMPTY = { hours: 0, rowsWritten: 0, objectsWritten: 0, objectsKept: 0, unstorableRows: 0, queries: 0 };
 
-async function computeRange(deps: BatchDeps, fromMs: number, toMs: number, version: string) {
-  let hourRows = 0;
-  let dayRows = 0;
+/** Computes the given hours and writes what changed: totals to DynamoDB, breakdowns to the view store. */
+async function computeHours(deps: BatchDeps, hours: readonly number[], version: string) {
   let queries = 0;
-  const unstorable: UnstorableRow[] = [];
-  const store = { documents: deps.documents, tableName: deps.viewsTable };
-  for (const chunk of dayChunks(fromMs, toMs)) {
-    const rows = await deps.engine.query(
-      'hourly_views',
-      [chunk.dt, chunk.fromHour, chunk.toHour],
-      chunk.partitions,
-    );
+  const rows: ViewRow[] = [];
+  for (const run of hourRuns(hours)) {
+    const partitions = run.hours.map((h) => {
+      const p = hourPartition(h);
+      return `dt=${p.dt}/hour=${p.hour}`;
+    });
+    rows.push(...(await deps.engine.query('hourly_views', [run.dt, run.fromHour, run.toHour], partitions)));
     queries += 1;
-    const outcome = await writeViews(store, 'hour', rows, version);
-    hourRows += outcome.written;
-    unstorable.push(...outcome.unstorable);
   }
-  const days = completedDays(fromMs, toMs);
-  if (days.length > 0) {
-    const first = days[0]!;
-    const end = days[days.length - 1]! + DAY_MS;
-    const partitions = dayChunks(first, end).flatMap((c) => c.partitions);
-    const rows = await deps.engine.query(
-      'daily_views',
-      [toIso(first).slice(0, 10), toIso(end).slice(0, 10)],
-      partitions,
-    );
-    queries += 1;
-    const outcome = await writeViews(store, 'day', rows, version);
-    dayRows += outcome.written;
-    unstorable.push(...outcome.unstorable);
+  const totals = await writeTotals(
+    { documents: deps.documents, tableName: deps.viewsTable },
+    hours,
+    rows.filter((r) => r.dimension === 'total' && r.value === TOTAL_VALUE),
+    version,
+  );
+
+  const store: ViewStoreDeps = {
+    s3: deps.s3,
+    bucket: deps.bucket,
+    documents: deps.documents,
+    tableName: deps.viewsTable,
+    ...(deps.onViewRequest ? { onRequest: deps.onViewRequest } : {}),
+  };
+  const days = new Map<string, { dimension: string; dayMs: number; hours: number[]; rows: ViewRow[] }>();
+  const dimensions = new Set(rows.filter((r) => r.dimension !== 'total').map((r) => r.dimension));
+  for (const hourMs of hours) {
+    for (const dimension of dimensions) {
+      const dayMs = dayBucket(hourMs);
+      const key = `${dimension}@${dayMs}`;
+      const day = days.get(key) ?? { dimension, dayMs, hours: [], rows: [] };
+      day.hours.push(hourMs);
+      days.set(key, day);
+    }
   }
-  return { hourRows, dayRows, queries, unstorable };
+  for (const row of rows) {
+    if (row.dimension === 'total') continue;
+    days.get(`${row.dimension}@${dayBucket(row.bucketMs)}`)!.rows.push(row);
+  }
+  let objectsWritten = 0;
+  let objectsKept = 0;
+  const replaced: string[] = [];
+  for (const day of days.values()) {
+    const result = await updateDay(store, {
+      dimension: day.dimension,
+      dayMs: day.dayMs,
+      hours: day.hours,
+      rows: day.rows.map((r) => ({ hourMs: r.bucketMs, value: r.value, views: r.views })),
+    });
+    objectsWritten += result.objectsWritten + (result.manifestWritten ? 1 : 0);
+    objectsKept += result.objectsKept;
+    replaced.push(...result.replaced);
+  }
+  return {
+    queries,
+    rowsWritten: totals.written,
+    unstorable: totals.unstorable,
+    objectsWritten,
+    objectsKept,
+    replaced,
+    store,
+  };
 }
 
 /** Keeps refused view rows, with the error, under `dead-letter/batch/`: one object per run version. */
@@ -153,28 +184,50 @@ async function setAsideUnstorable(deps: BatchDeps, version: string, rows: readon
   );
 }
 
+/**
+ * Objects replaced by this run are listed in the state table; objects replaced by runs older than the grace
+ * period are deleted (a reader that started before the replacement has long finished by then).
+ */
+async function collectGarbage(deps: BatchDeps, store: ViewStoreDeps, version: string, replaced: string[]) {
+  const now = deps.clock();
+  if (replaced.length > 0) {
+    await deps.documents.send(
+      new PutCommand({
+        TableName: deps.stateTable,
+        Item: { pk: 'garbage', sk: version, keys: replaced, replacedAtMs: now },
+      }),
+    );
+  }
+  const entries = await queryAll(deps.documents, {
+    TableName: deps.stateTable,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': 'garbage' },
+  });
+  for (const entry of entries) {
+    if ((entry.replacedAtMs as number) > now - GARBAGE_GRACE_MS) continue;
+    await deleteObjects(store, entry.keys as string[]);
+    await deps.documents.send(
+      new DeleteCommand({ TableName: deps.stateTable, Key: { pk: 'garbage', sk: entry.sk } }),
+    );
+  }
+}
+
 export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Promise<RunSummary> {
   const state = { documents: deps.documents, tableName: deps.stateTable };
   const startedAtMs = deps.clock();
   const lease = await acquireLease(state, startedAtMs, LEASE_MS);
   if (!lease) {
-    return {
-      outcome: 'skipped',
-      detail: 'another batch run holds the lease',
-      hourRows: 0,
-      dayRows: 0,
-      unstorableRows: 0,
-      queries: 0,
-    };
+    return { outcome: 'skipped', detail: 'another batch run holds the lease', ...EMPTY };
   }
   try {
     const previous = await readHorizonState(state);
     const version = `${toIso(startedAtMs)}-${lease.owner.slice(0, 8)}`;
-    let fromMs: number;
-    let toMs: number;
+    const dirty = await readDirtyHours(state);
+    let hours: number[];
+    let marks: DirtyHour[];
     let horizonMs: number;
     if (request.rebuild) {
-      ({ fromMs, toMs } = request.rebuild);
+      const { fromMs, toMs } = request.rebuild;
       if (fromMs % HOUR_MS !== 0 || toMs % HOUR_MS !== 0 || toMs <= fromMs) {
         throw new BatchRangeError(
           `a rebuild takes whole hours with from < to, got [${toIso(fromMs)}, ${toIso(toMs)})`,
@@ -186,22 +239,23 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
         );
       }
       horizonMs = previous.horizonMs;
+      hours = [];
+      for (let h = fromMs; h < toMs; h += HOUR_MS) hours.push(h);
+      marks = dirty.filter((d) => d.hourMs >= fromMs && d.hourMs < toMs);
     } else {
-      const candidate = candidateHorizon(startedAtMs, deps.settings);
-      if (previous) {
-        fromMs = Math.min(previous.horizonMs, candidate) - deps.settings.trailingWindowHours * HOUR_MS;
-      } else {
-        fromMs = (await earliestRawHour(deps.s3, deps.bucket)) ?? candidate;
-      }
-      fromMs = Math.min(fromMs, candidate);
-      horizonMs = Math.max(
-        previous?.horizonMs ?? 0,
-        Math.min(candidate, fromMs + MAX_HOURS_PER_RUN * HOUR_MS),
-      );
-      toMs = horizonMs;
+      horizonMs = Math.max(previous?.horizonMs ?? 0, candidateHorizon(startedAtMs, deps.settings));
+      const due = dirty.filter((d) => d.hourMs < horizonMs).sort((a, b) => a.hourMs - b.hourMs);
+      marks = due.slice(0, MAX_HOURS_PER_RUN);
+      const leftOver = due[MAX_HOURS_PER_RUN];
+      // H may not pass an hour with data that this run leaves for the next.
+      if (leftOver) horizonMs = Math.max(previous?.horizonMs ?? 0, Math.min(horizonMs, leftOver.hourMs));
+      hours = marks.map((d) => d.hourMs);
     }
-    deps.log?.(`batch run ${version}: computing [${toIso(fromMs)}, ${toIso(toMs)})`);
-    const { unstorable, ...computed } = await computeRange(deps, fromMs, toMs, version);
+    deps.log?.(
+      `batch run ${version}: ${hours.length} hours to compute` +
+        (hours.length ? ` in [${toIso(Math.min(...hours))}, ${toIso(Math.max(...hours) + HOUR_MS)})` : ''),
+    );
+    const { unstorable, replaced, store, ...computed } = await computeHours(deps, hours, version);
     // H covers every storable row: the refused ones are kept aside first, so none is lost.
     await setAsideUnstorable(deps, version, unstorable);
     await deps.beforePublish?.();
@@ -209,12 +263,15 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       horizonMs,
       version,
       publishedAtMs: deps.clock(),
-      computedFromMs: fromMs,
-      computedToMs: toMs,
+      computedFromMs: hours.length ? Math.min(...hours) : horizonMs,
+      computedToMs: hours.length ? Math.max(...hours) + HOUR_MS : horizonMs,
     };
     const published = await publishHorizon(state, horizon);
+    if (published) await clearDirtyHours(state, marks);
+    await collectGarbage(deps, store, version, replaced);
     const detail = published
-      ? `H = ${toIso(horizonMs)}; ${computed.hourRows} hourly and ${computed.dayRows} daily rows for [${toIso(fromMs)}, ${toIso(toMs)})`
+      ? `H = ${toIso(horizonMs)}; ${hours.length} hours computed, ${computed.rowsWritten} total rows and ` +
+        `${computed.objectsWritten} view objects written (${computed.objectsKept} unchanged)`
       : 'a later horizon was published meanwhile; this run published nothing';
     await recordRun(state, {
       startedAtMs,
@@ -227,6 +284,7 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       outcome: published ? 'published' : 'skipped',
       detail,
       ...(published ? { horizon } : {}),
+      hours: hours.length,
       ...computed,
       unstorableRows: unstorable.length,
     };

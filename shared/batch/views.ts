@@ -5,16 +5,18 @@ import { queryAll } from '../dynamodb.js';
 import type { CountQuery, CountRow } from '../counts.js';
 import type { ViewRow } from '../sql/index.js';
 import { KEY_RANGE_END, viewKeys, type ViewGranularity } from '../keys.js';
-import { bucketStarts } from '../time.js';
+import { TOTAL_VALUE } from '../counts.js';
+import { bucketStarts, dayBucket, DAY_MS } from '../time.js';
 
 /**
- * Batch views in DynamoDB. Hourly items are grouped by (dimension, day), daily items by (dimension, month):
- *   hour: pk = `hour#<dimension>#<YYYY-MM-DD>`, sk = `<YYYY-MM-DDTHH>#<value key>`
- *   day:  pk = `day#<dimension>#<YYYY-MM>`,     sk = `<YYYY-MM-DD>#<value key>`
- * (keys from shared/keys.ts; `v` holds the whole value)
- * so a query reads one partition per day (hourly) or per month (daily). Rows are rewritten in place: a
- * recomputed hour's counts only ever grow with late events, so a reader sees either the earlier or the
- * later exact count of a finished hour.
+ * The batch views' totals in DynamoDB (every query reads them; breakdowns live in the view store,
+ * shared/views/store.ts). Hourly items are grouped by day, daily items by month:
+ *   hour: pk = `hour#total#<YYYY-MM-DD>`, sk = `<YYYY-MM-DDTHH>#all`
+ *   day:  pk = `day#total#<YYYY-MM>`,     sk = `<YYYY-MM-DD>#all`
+ * (keys from shared/keys.ts) so a query reads one partition per day (hourly) or per month (daily). A row is
+ * written only when its count changed; a day's row is the sum of its hours (the view SQL deduplicates within
+ * an event hour, so a day is exactly the sum of its hours). Counts only grow with late events, so a reader
+ * sees either the earlier or the later exact count of a finished hour.
  */
 
 export type { ViewGranularity };
@@ -126,4 +128,51 @@ export async function readViews(
       rows.push({ bucketMs: item.b as number, value: item.v as string, count: item.n as number });
   });
   return rows.sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+}
+
+/**
+ * Writes the total rows of recomputed hours whose count changed, then the rows of their days whose sum changed.
+ * Reads one partition per day (its hours) and one item per day (its day row) to compare.
+ */
+export async function writeTotals(
+  deps: ViewStoreDeps,
+  hours: readonly number[],
+  rows: readonly ViewRow[],
+  version: string,
+): Promise<WriteOutcome> {
+  const computed = new Map(hours.map((h) => [h, 0]));
+  for (const row of rows) computed.set(row.bucketMs, row.views);
+  const days = [...new Set(hours.map(dayBucket))];
+  const hourWrites: ViewRow[] = [];
+  const dayWrites: ViewRow[] = [];
+  await allLimited(days, 8, async (dayMs) => {
+    const stored = await readViews(deps, {
+      dimension: 'total',
+      fromMs: dayMs,
+      toMs: dayMs + DAY_MS,
+      granularity: 'hour',
+    });
+    const merged = new Map(stored.map((r) => [r.bucketMs, r.count]));
+    for (const [hourMs, views] of computed) {
+      if (dayBucket(hourMs) !== dayMs || merged.get(hourMs) === views) continue;
+      if (views === 0 && !merged.has(hourMs)) continue;
+      merged.set(hourMs, views);
+      hourWrites.push({ bucketMs: hourMs, dimension: 'total', value: TOTAL_VALUE, views });
+    }
+    const [day] = await readViews(deps, {
+      dimension: 'total',
+      fromMs: dayMs,
+      toMs: dayMs + DAY_MS,
+      granularity: 'day',
+    });
+    const sum = [...merged.values()].reduce((a, b) => a + b, 0);
+    if ((day?.count ?? 0) !== sum)
+      dayWrites.push({ bucketMs: dayMs, dimension: 'total', value: TOTAL_VALUE, views: sum });
+  });
+  const hourly = await writeViews(deps, 'hour', hourWrites, version);
+  const daily = await writeViews(deps, 'day', dayWrites, version);
+  return {
+    written: hourly.written + daily.written,
+    unstorable: [...hourly.unstorable, ...daily.unstorable],
+  };
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
  * URL resolves in both places.
  */
 
-export const SQL_NAMES = ['hourly_views', 'daily_views'] as const;
+export const SQL_NAMES = ['hourly_views'] as const;
 export type SqlName = (typeof SQL_NAMES)[number];
 
 const cache = new Map<SqlName, string>();

@@ -1,6 +1,12 @@
-import type { BatchViewReader, HorizonState, SpeedCountReader } from '../../shared/counts.js';
-import type { PageView } from '../../shared/event.js';
-import { minuteBucket } from '../../shared/time.js';
+import type {
+  BatchViewReader,
+  BreakdownSource,
+  HorizonState,
+  SpeedCountReader,
+} from '../../shared/counts.js';
+import type { Dimension, PageView } from '../../shared/event.js';
+import { DAY_MS, dayBucket, minuteBucket } from '../../shared/time.js';
+import type { RankedBlock } from '../../shared/views/top.js';
 import { truthCounts } from './ground-truth.js';
 
 /** A speed layer that has counted every given event. */
@@ -28,16 +34,40 @@ export function memoryBatchReader(
           computedFromMs: horizonMs - 3_600_000,
           computedToMs: horizonMs,
         };
+  const check = (toMs: number, h: HorizonState) => {
+    if (toMs > h.horizonMs) throw new Error(`batch read past H: ${toMs} > ${h.horizonMs}`);
+    reader.reads += 1;
+  };
   const reader = {
     reads: 0,
     readHorizon: async () => horizon,
-    readCounts: async (
-      { dimension, fromMs, toMs, granularity }: Parameters<BatchViewReader['readCounts']>[0],
+    readTotals: async (
+      { fromMs, toMs, granularity }: Parameters<BatchViewReader['readTotals']>[0],
       h: HorizonState,
     ) => {
-      if (toMs > h.horizonMs) throw new Error(`batch read past H: ${toMs} > ${h.horizonMs}`);
-      reader.reads += 1;
-      return truthCounts(events, dimension, granularity, { fromMs, toMs });
+      check(toMs, h);
+      return truthCounts(events, 'total', granularity, { fromMs, toMs });
+    },
+    breakdown: async (dimension: Dimension, fromMs: number, toMs: number, h: HorizonState) => {
+      check(toMs, h);
+      // One ranked list per day, by whole-day counts (upper bounds for a day the range cuts).
+      const days = new Map<number, Map<string, number>>();
+      for (const row of truthCounts(events, dimension, 'day', {
+        fromMs: dayBucket(fromMs),
+        toMs: dayBucket(toMs - 1) + DAY_MS,
+      }))
+        days.set(row.bucketMs, new Map([...(days.get(row.bucketMs) ?? []), [row.value, row.count]]));
+      const blocks: RankedBlock[] = [...days.values()].map((counts) => {
+        const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+        return {
+          read: async (depth: number) => ({ rows: ranked.slice(0, depth), complete: depth >= ranked.length }),
+        };
+      });
+      const hourly = truthCounts(events, dimension, 'hour', { fromMs, toMs });
+      return {
+        blocks,
+        rows: async (values: readonly string[]) => hourly.filter((row) => values.includes(row.value)),
+      } satisfies BreakdownSource;
     },
   };
   return reader;

@@ -8,7 +8,9 @@ import {
   type RuntimeConfig,
   type Settings,
 } from '../../../shared/resources.js';
+import { createCatalogHandler } from '../../../lambdas/catalog/handler.js';
 import { FirehoseStandIn, type FlushResult } from '../../../local/firehose.js';
+import { S3NotificationStandIn } from '../../../local/s3-notifications.js';
 import { provision } from '../../../local/provision.js';
 
 /** A provisioned set of resources with names of its own, on the emulators the global setup started. */
@@ -47,8 +49,27 @@ export async function testStack(
   };
 }
 
+const notifiers = new WeakMap<TestStack, S3NotificationStandIn>();
+
 /**
- * Lands everything on the stack's stream in S3 through the Firehose stand-in, with buffers large enough
+ * Delivers S3's "Object Created" notifications for what landed under raw/ since the last call, so that the
+ * batch layer's catalog marks those hours dirty (on AWS, EventBridge does this within a second).
+ */
+export async function notifyLanded(stack: TestStack): Promise<number> {
+  let notifier = notifiers.get(stack);
+  if (!notifier) {
+    notifier = new S3NotificationStandIn({
+      s3: stack.clients.s3,
+      bucket: stack.names.bucket,
+      handler: createCatalogHandler({ clients: stack.clients, config: stack.config }),
+    });
+    notifiers.set(stack, notifier);
+  }
+  return notifier.sync();
+}
+
+/**
+ * Lands everything on the stack's stream in S3 through the Firehose stand-in, notifies the catalog, with buffers large enough
  * that only draining flushes. Pass a `stateDir` to keep checkpoints between landings.
  */
 export async function landOnS3(stack: TestStack, options: { stateDir?: string } = {}): Promise<FlushResult> {
@@ -64,8 +85,51 @@ export async function landOnS3(stack: TestStack, options: { stateDir?: string } 
   });
   await firehose.start();
   try {
-    return await firehose.drain();
+    const flushed = await firehose.drain();
+    await notifyLanded(stack);
+    return flushed;
   } finally {
     await firehose.stop();
   }
+}
+
+/**
+ * The stack's clients with every write recorded: `<table>:<command>` for DynamoDB writes, `s3:<key>` for
+ * objects put. Reads pass through unrecorded.
+ */
+export function countingWrites(clients: AwsClients): { clients: AwsClients; writes: string[] } {
+  const writes: string[] = [];
+  const tableWrites = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand', 'BatchWriteCommand']);
+  const wrap = <C extends { send: (...args: never[]) => unknown }>(
+    client: C,
+    record: (command: never) => void,
+  ) =>
+    new Proxy(client, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver);
+        return (command: never) => {
+          record(command);
+          return (target.send as (c: never) => unknown)(command);
+        };
+      },
+    });
+  const documents = wrap(
+    clients.documents,
+    (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+      const name = command.constructor.name;
+      if (!tableWrites.has(name)) return;
+      const tables =
+        name === 'BatchWriteCommand'
+          ? Object.keys(command.input.RequestItems as object)
+          : [command.input.TableName];
+      for (const table of tables) writes.push(`${String(table)}:${name}`);
+    },
+  );
+  const s3 = wrap(
+    clients.s3,
+    (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+      if (command.constructor.name === 'PutObjectCommand') writes.push(`s3:${String(command.input.Key)}`);
+    },
+  );
+  return { clients: { ...clients, documents, s3 } as AwsClients, writes };
 }

@@ -1,0 +1,345 @@
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { allLimited } from '../concurrency.js';
+import { queryAll } from '../dynamodb.js';
+import { dayKey, KEY_RANGE_END, monthKey } from '../keys.js';
+import { PREFIXES } from '../resources.js';
+import { DAY_MS, HOUR_MS } from '../time.js';
+
+/**
+ * The store of breakdown views (counts per dimension value), built for values without number: a day of a
+ * dimension is a set of immutable S3 objects, indexed by one DynamoDB item (its manifest).
+ *
+ * - Ranked chunks: the day's values by day count, descending, in chunks of 256, 1,024, 4,096, … rows, so a
+ *   top-N query reads the head of each day (shared/views/top.ts) instead of every value.
+ * - Lookup shards: the day's hourly rows, split by a hash of the value into shards of about 1,000 rows, so
+ *   the exact counts of a few values are a few small reads.
+ * Objects are gzip'd JSON named by a digest of their content: a rebuilt day writes only the objects whose
+ * content changed, and a reader never sees an object change under it. The manifest names them:
+ *   pk = `store#<dimension>#<YYYY-MM>`, sk = `<YYYY-MM-DD>` (in the batch-views table)
+ */
+
+export interface StoreRow {
+  /** Hour start, epoch ms. */
+  readonly hourMs: number;
+  readonly value: string;
+  readonly views: number;
+}
+
+export interface Manifest {
+  readonly dimension: string;
+  readonly dayMs: number;
+  /** Content digests of the lookup shards, shard i at index i. */
+  readonly lookup: readonly string[];
+  /** Content digests and row counts of the ranked chunks, in rank order. */
+  readonly rank: readonly { readonly digest: string; readonly rows: number }[];
+  readonly rows: number;
+  readonly values: number;
+}
+
+export interface ViewStoreDeps {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly documents: DynamoDBDocumentClient;
+  readonly tableName: string;
+  /** Called once per request with what it moved, for accounting. */
+  readonly onRequest?: (request: { kind: 'get' | 'put' | 'query' | 'delete'; bytes?: number }) => void;
+}
+
+export const SHARD_ROWS = 1000;
+export const FIRST_CHUNK_ROWS = 256;
+
+/** FNV-1a over UTF-16 code units: cheap, stable, and only balances shards (no security role). */
+export function shardOf(value: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < value.length; i += 1) {
+    hash ^= value.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
+}
+
+const shardCount = (rows: number): number => {
+  let shards = 1;
+  while (shards * SHARD_ROWS < rows) shards *= 2;
+  return shards;
+};
+
+const manifestKey = (dimension: string, dayMs: number) => ({
+  pk: `store#${dimension}#${monthKey(dayMs)}`,
+  sk: dayKey(dayMs),
+});
+
+const objectKey = (dimension: string, dayMs: number, kind: 'l' | 'r', index: number, digest: string) =>
+  `${PREFIXES.batchViews}${dimension}/dt=${dayKey(dayMs)}/${kind}${index}-${digest}.json.gz`;
+
+export const lookupKey = (m: Manifest, shard: number) =>
+  objectKey(m.dimension, m.dayMs, 'l', shard, m.lookup[shard]!);
+export const rankKey = (m: Manifest, chunk: number) =>
+  objectKey(m.dimension, m.dayMs, 'r', chunk, m.rank[chunk]!.digest);
+
+function encode(value: unknown): { body: Buffer; digest: string } {
+  const json = JSON.stringify(value);
+  return {
+    body: gzipSync(json),
+    digest: createHash('sha256').update(json).digest('base64url').slice(0, 16),
+  };
+}
+
+/** Lookup rows as stored: [value, hour of the day 0-23, views], sorted by value then hour. */
+type LookupRow = [string, number, number];
+/** Ranked rows as stored: [value, views of the day]. */
+export type RankedRow = readonly [string, number];
+
+async function getJson<T>(deps: ViewStoreDeps, key: string): Promise<T> {
+  const response = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
+  const bytes = await response.Body!.transformToByteArray();
+  deps.onRequest?.({ kind: 'get', bytes: bytes.byteLength });
+  return JSON.parse(gunzipSync(bytes).toString('utf8')) as T;
+}
+
+export async function readManifest(
+  deps: ViewStoreDeps,
+  dimension: string,
+  dayMs: number,
+): Promise<Manifest | undefined> {
+  deps.onRequest?.({ kind: 'query' });
+  const { Item } = await deps.documents.send(
+    new GetCommand({ TableName: deps.tableName, Key: manifestKey(dimension, dayMs), ConsistentRead: true }),
+  );
+  return Item ? toManifest(Item) : undefined;
+}
+
+const toManifest = (item: Record<string, unknown>): Manifest => ({
+  dimension: item.dimension as string,
+  dayMs: item.dayMs as number,
+  lookup: item.lookup as string[],
+  rank: item.rank as Manifest['rank'],
+  rows: item.rows as number,
+  values: item.values as number,
+});
+
+/** Manifests of the days [fromDayMs, toDayMs): one Query per month. */
+export async function readManifests(
+  deps: ViewStoreDeps,
+  dimension: string,
+  fromDayMs: number,
+  toDayMs: number,
+): Promise<Map<number, Manifest>> {
+  const months = new Map<string, { lo: string; hi: string }>();
+  for (let day = fromDayMs; day < toDayMs; day += DAY_MS) {
+    const { pk, sk } = manifestKey(dimension, day);
+    const range = months.get(pk);
+    if (range) range.hi = sk;
+    else months.set(pk, { lo: sk, hi: sk });
+  }
+  const manifests = new Map<number, Manifest>();
+  await allLimited([...months.entries()], 8, async ([pk, { lo, hi }]) => {
+    const items = await queryAll(
+      deps.documents,
+      {
+        TableName: deps.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        ExpressionAttributeValues: { ':pk': pk, ':lo': lo, ':hi': `${hi}${KEY_RANGE_END}` },
+      },
+      () => deps.onRequest?.({ kind: 'query' }),
+    );
+    for (const item of items) {
+      const manifest = toManifest(item);
+      manifests.set(manifest.dayMs, manifest);
+    }
+  });
+  return manifests;
+}
+
+/** Every row of a day, read from its lookup shards. */
+async function readDay(deps: ViewStoreDeps, manifest: Manifest): Promise<StoreRow[]> {
+  const rows: StoreRow[] = [];
+  await allLimited(
+    manifest.lookup.map((_, shard) => shard),
+    32,
+    async (shard) => {
+      for (const [value, hour, views] of await getJson<LookupRow[]>(deps, lookupKey(manifest, shard)))
+        rows.push({ hourMs: manifest.dayMs + hour * HOUR_MS, value, views });
+    },
+  );
+  return rows;
+}
+
+export interface DayUpdate {
+  readonly dimension: string;
+  readonly dayMs: number;
+  /** The hours recomputed: their rows replace whatever the day held for them. */
+  readonly hours: readonly number[];
+  readonly rows: readonly StoreRow[];
+}
+
+export interface DayUpdateResult {
+  readonly objectsWritten: number;
+  readonly objectsKept: number;
+  readonly manifestWritten: boolean;
+  /** Objects the new manifest no longer names: delete them once no reader can still hold the old one. */
+  readonly replaced: string[];
+}
+
+/**
+ * Replaces the rows of some hours of a day and rewrites the objects whose content changed. Nothing is
+ * written when the recomputed hours hold the same counts as before.
+ */
+export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise<DayUpdateResult> {
+  const { dimension, dayMs } = update;
+  const previous = await readManifest(deps, dimension, dayMs);
+  const recomputed = new Set(update.hours);
+  const kept = previous ? (await readDay(deps, previous)).filter((r) => !recomputed.has(r.hourMs)) : [];
+  const rows = [...kept, ...update.rows.filter((r) => r.views > 0)];
+
+  // Lookup shards: rows by value then hour, split by a hash of the value.
+  const shards = shardCount(rows.length);
+  const byShard: LookupRow[][] = Array.from({ length: shards }, () => []);
+  for (const row of rows)
+    byShard[shardOf(row.value, shards)]!.push([row.value, (row.hourMs - dayMs) / HOUR_MS, row.views]);
+  const objects: { key: string; body: Buffer }[] = [];
+  const lookup = byShard.map((shard, index) => {
+    shard.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+    const { body, digest } = encode(shard);
+    objects.push({ key: objectKey(dimension, dayMs, 'l', index, digest), body });
+    return digest;
+  });
+
+  // Ranked chunks: day totals by value, descending, ties by value.
+  const totals = new Map<string, number>();
+  for (const row of rows) totals.set(row.value, (totals.get(row.value) ?? 0) + row.views);
+  const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const rank: { digest: string; rows: number }[] = [];
+  for (let start = 0, size = FIRST_CHUNK_ROWS; start < ranked.length || rank.length === 0; size *= 4) {
+    const chunk = ranked.slice(start, start + size);
+    const { body, digest } = encode(chunk);
+    objects.push({ key: objectKey(dimension, dayMs, 'r', rank.length, digest), body });
+    rank.push({ digest, rows: chunk.length });
+    start += size;
+    if (start >= ranked.length) break;
+  }
+
+  const manifest: Manifest = { dimension, dayMs, lookup, rank, rows: rows.length, values: totals.size };
+  const before = new Set(previous ? objectKeys(previous) : []);
+  const fresh = objects.filter((o) => !before.has(o.key));
+  await allLimited(fresh, 16, async (object) => {
+    deps.onRequest?.({ kind: 'put', bytes: object.body.byteLength });
+    await deps.s3.send(
+      new PutObjectCommand({
+        Bucket: deps.bucket,
+        Key: object.key,
+        Body: object.body,
+        ContentType: 'application/json',
+        ContentEncoding: 'gzip',
+      }),
+    );
+  });
+  const after = new Set(objectKeys(manifest));
+  const changed = fresh.length > 0 || before.size !== after.size;
+  if (changed) {
+    deps.onRequest?.({ kind: 'put' });
+    await deps.documents.send(
+      new PutCommand({
+        TableName: deps.tableName,
+        Item: { ...manifestKey(dimension, dayMs), ...manifest },
+      }),
+    );
+  }
+  return {
+    objectsWritten: fresh.length,
+    objectsKept: objects.length - fresh.length,
+    manifestWritten: changed,
+    replaced: [...before].filter((key) => !after.has(key)),
+  };
+}
+
+export function objectKeys(manifest: Manifest): string[] {
+  return [
+    ...manifest.lookup.map((_, shard) => lookupKey(manifest, shard)),
+    ...manifest.rank.map((_, chunk) => rankKey(manifest, chunk)),
+  ];
+}
+
+/** Deletes objects no manifest names any more (1,000 per request). */
+export async function deleteObjects(deps: ViewStoreDeps, keys: readonly string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) {
+    deps.onRequest?.({ kind: 'delete' });
+    await deps.s3.send(
+      new DeleteObjectsCommand({
+        Bucket: deps.bucket,
+        Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
+  }
+}
+
+/** Parsed objects by key: they never change, so a warm reader keeps them. */
+export class ObjectCache {
+  private readonly entries = new Map<string, Promise<unknown>>();
+  constructor(private readonly maxEntries = 4000) {}
+
+  get<T>(key: string, load: () => Promise<T>): Promise<T> {
+    let entry = this.entries.get(key) as Promise<T> | undefined;
+    if (entry) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      return entry;
+    }
+    entry = load();
+    this.entries.set(key, entry);
+    entry.catch(() => this.entries.delete(key));
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    return entry;
+  }
+}
+
+/** Reads a day's ranked chunks and lookup shards, through a cache. */
+export class DayReader {
+  constructor(
+    private readonly deps: ViewStoreDeps,
+    private readonly cache: ObjectCache,
+  ) {}
+
+  /** The first `depth` ranked rows of a day (or all of them), reading whole chunks. */
+  async ranked(manifest: Manifest, depth: number): Promise<{ rows: RankedRow[]; complete: boolean }> {
+    const rows: RankedRow[] = [];
+    let chunk = 0;
+    while (chunk < manifest.rank.length && rows.length < depth) {
+      const key = rankKey(manifest, chunk);
+      rows.push(...(await this.cache.get(key, () => getJson<RankedRow[]>(this.deps, key))));
+      chunk += 1;
+    }
+    return { rows: rows.slice(0, depth), complete: chunk >= manifest.rank.length && rows.length <= depth };
+  }
+
+  /** The hourly rows of the given values on a day: one read per shard they fall in. */
+  async lookup(manifest: Manifest, values: readonly string[]): Promise<Map<string, StoreRow[]>> {
+    const shards = new Map<number, string[]>();
+    for (const value of values) {
+      const shard = shardOf(value, manifest.lookup.length);
+      shards.set(shard, [...(shards.get(shard) ?? []), value]);
+    }
+    const found = new Map<string, StoreRow[]>();
+    await allLimited([...shards.entries()], 16, async ([shard, wanted]) => {
+      const key = lookupKey(manifest, shard);
+      const rows = await this.cache.get(key, () => getJson<LookupRow[]>(this.deps, key));
+      for (const value of wanted) {
+        let lo = 0;
+        let hi = rows.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (rows[mid]![0] < value) lo = mid + 1;
+          else hi = mid;
+        }
+        const hits: StoreRow[] = [];
+        for (let i = lo; i < rows.length && rows[i]![0] === value; i += 1)
+          hits.push({ hourMs: manifest.dayMs + rows[i]![1] * HOUR_MS, value, views: rows[i]![2] });
+        found.set(value, hits);
+      }
+    });
+    return found;
+  }
+}
