@@ -48,6 +48,8 @@ export class BatchLayer extends Construct {
   readonly glueTable: CfnTable;
   readonly workgroup: CfnWorkGroup;
   readonly schedule: Rule;
+  readonly catalogFunction: NodejsFunction;
+  readonly rawObjectCreated: Rule;
 
   constructor(scope: Construct, id: string, props: BatchLayerProps) {
     super(scope, id);
@@ -180,8 +182,35 @@ export class BatchLayer extends Construct {
         resources: [bucket.bucketArn],
       }),
     );
+    // The view store: objects under batch-views/ (written, read back when a day is rebuilt, and deleted
+    // once replaced), indexed by manifests in the views table.
+    bucket.grantReadWrite(this.batchFunction, `${PREFIXES.batchViews}*`);
+    bucket.grantDelete(this.batchFunction, `${PREFIXES.batchViews}*`);
     props.viewsTable.grantReadWriteData(this.batchFunction);
     props.stateTable.grantReadWriteData(this.batchFunction);
+
+    // The catalog: every object Firehose lands under raw/ marks its event hour dirty for the next run.
+    this.catalogFunction = pageViewsFunction(this, 'CatalogFunction', {
+      name: 'catalog',
+      environment: props.environment,
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+    });
+    props.stateTable.grant(this.catalogFunction, 'dynamodb:UpdateItem');
+    this.rawObjectCreated = new Rule(this, 'RawObjectCreated', {
+      description: 'Marks the event hour of each raw object dirty for the batch layer',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: { bucket: { name: [bucket.bucketName] }, object: { key: [{ prefix: PREFIXES.raw }] } },
+      },
+      targets: [
+        new LambdaFunction(this.catalogFunction, {
+          retryAttempts: 185,
+          maxEventAge: Duration.hours(24),
+        }),
+      ],
+    });
 
     this.schedule = new Rule(this, 'Schedule', {
       description: 'Runs the batch layer',

@@ -20,8 +20,14 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
       'AWSLambdaBasicExecutionRole is the AWS-managed minimum for a function to write its own logs; it grants nothing else.',
   },
   {
+    rule: /^AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole\]$/,
+    path: /\/BucketNotificationsHandler\w+\/Role\/Resource$/,
+    reason:
+      "The CDK's own custom resource that turns on the data bucket's EventBridge notifications writes only its logs.",
+  },
+  {
     rule: /^AwsSolutions-IAM5\[Resource::\*\]$/,
-    path: /\/(Function|IngestFunction|BatchFunction)\/ServiceRole\/DefaultPolicy\/Resource$/,
+    path: /\/(Function|IngestFunction|BatchFunction|CatalogFunction)\/ServiceRole\/DefaultPolicy\/Resource$/,
     reason: 'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) have no resource-level permissions.',
   },
   {
@@ -38,10 +44,10 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
       'function reads raw/ and manages Athena results under athena-results/, the speed event source mapping writes failed batches to its own bucket.',
   },
   {
-    rule: /^AwsSolutions-IAM5\[Resource::<\w+\.Arn>\/(raw|dead-letter|dead-letter\/batch|athena-results)\/\*\]$/,
-    path: /\/(BatchFunction|Speed\/Function)\/ServiceRole\/DefaultPolicy\/Resource$/,
+    rule: /^AwsSolutions-IAM5\[Resource::<\w+\.Arn>\/(raw|dead-letter|dead-letter\/batch|athena-results|batch-views)\/\*\]$/,
+    path: /\/(BatchFunction|Speed\/Function|Serving\/Function)\/ServiceRole\/DefaultPolicy\/Resource$/,
     reason:
-      'Object access limited to one prefix of the data bucket (raw/, dead-letter/, dead-letter/batch/ or athena-results/).',
+      'Object access limited to one prefix of the data bucket (raw/, dead-letter/, dead-letter/batch/, athena-results/, or batch-views/ where the view store keeps its objects).',
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::<StorageData\w+\.Arn>\/\*\]$/,
@@ -61,7 +67,7 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   },
   {
     rule: /^AwsSolutions-L1$/,
-    path: /\/(Function|IngestFunction|BatchFunction)\/Resource$/,
+    path: /\/(Function|IngestFunction|BatchFunction|CatalogFunction)\/Resource$/,
     reason:
       'nodejs22.x is the runtime this project builds and tests for; a newer runtime is adopted deliberately, after the suite passes on it.',
   },

@@ -11,11 +11,16 @@ import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { PREFIXES } from '../shared/resources.js';
 import type { AuthMode } from './config.js';
 import { pageViewsFunction } from './function.js';
 
 export interface ServingLayerProps {
   readonly speedTable: TableV2;
+  /** The data bucket: the API reads the view store's objects under batch-views/. */
+  readonly bucket: IBucket;
   readonly viewsTable: TableV2;
   readonly stateTable: TableV2;
   readonly environment: Record<string, string>;
@@ -45,6 +50,13 @@ export class ServingLayer extends Construct {
     props.speedTable.grantReadData(this.function);
     props.viewsTable.grantReadData(this.function);
     props.stateTable.grantReadData(this.function);
+    // Only GetObject: the view store's objects are named by their manifests, never listed.
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [props.bucket.arnForObjects(`${PREFIXES.batchViews}*`)],
+      }),
+    );
 
     const authorizer = this.authorizer(props);
     this.api = new HttpApi(this, 'Api', {

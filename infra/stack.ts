@@ -72,6 +72,7 @@ export class PageViewsStack extends Stack {
     });
     this.serving = new ServingLayer(this, 'Serving', {
       speedTable: tables.speed,
+      bucket,
       viewsTable: tables.batchViews,
       stateTable: tables.batchState,
       environment,

@@ -38,6 +38,8 @@ export class Storage extends Construct {
       versioned: false,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'data/',
+      // "Object Created" events tell the batch layer which event hours received objects (its catalog).
+      eventBridgeEnabled: true,
       lifecycleRules: [
         { id: 'athena-results', prefix: PREFIXES.athenaResults, expiration: Duration.days(7) },
         { id: 'dead-letters', prefix: PREFIXES.deadLetter, expiration: Duration.days(90) },

@@ -58,7 +58,8 @@ describe('the deployed system', () => {
     const functions = template.findResources('AWS::Lambda::Function', {
       Properties: { Runtime: 'nodejs22.x' },
     });
-    expect(Object.keys(functions)).toHaveLength(4);
+    // speed, ingest (Firehose transform), batch, catalog, api
+    expect(Object.keys(functions)).toHaveLength(5);
     for (const fn of Object.values(functions)) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(Object.keys(fn.Properties.Environment.Variables)).toEqual(
@@ -215,6 +216,42 @@ describe('the deployed system', () => {
       ].sort(),
     );
     expect(JSON.stringify(onDataBucket)).toContain('/dead-letter/*');
+  });
+
+  it('marks the event hour of every object landed under raw/ dirty, through EventBridge and the catalog function', () => {
+    template.hasResourceProperties('Custom::S3BucketNotifications', {
+      NotificationConfiguration: { EventBridgeConfiguration: {} },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.s3'],
+        'detail-type': ['Object Created'],
+        detail: { object: { key: [{ prefix: 'raw/' }] } },
+      },
+      Targets: [
+        Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86_400 } }),
+      ],
+    });
+    const policies = template.findResources('AWS::IAM::Policy');
+    const catalog = Object.entries(policies).find(([id]) =>
+      id.startsWith('BatchCatalogFunctionServiceRole'),
+    )![1];
+    const actions = (catalog.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap(
+      (s) => [s.Action].flat(),
+    );
+    expect(actions.filter((a) => !a.startsWith('xray:'))).toEqual(['dynamodb:UpdateItem']);
+  });
+
+  it('lets the API function read the view store objects and nothing else of the bucket', () => {
+    const policies = template.findResources('AWS::IAM::Policy');
+    const api = Object.entries(policies).find(([id]) => id.startsWith('ServingFunctionServiceRole'))![1];
+    const statements = api.Properties.PolicyDocument.Statement as {
+      Action: string | string[];
+      Resource: unknown;
+    }[];
+    const onDataBucket = statements.filter((s) => JSON.stringify(s.Resource).includes('StorageData'));
+    expect(onDataBucket.flatMap((s) => [s.Action].flat())).toEqual(['s3:GetObject']);
+    expect(JSON.stringify(onDataBucket)).toContain('/batch-views/*');
   });
 
   it('alarms on what breaks freshness or exactness, and outputs the API URL, stream and bucket', () => {
