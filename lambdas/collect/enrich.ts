@@ -30,9 +30,9 @@ export function browserToken(userAgent: string): string {
   return BROWSER_TOKENS[name] ?? OTHER_BROWSER;
 }
 
-/** Crawlers, monitors, headless browsers and empty User-Agents, by isbot's maintained list. */
+/** Crawlers, monitors and headless browsers by isbot's maintained list; and no User-Agent, which no browser sends. */
 export function isBot(userAgent: string): boolean {
-  return isbot(userAgent);
+  return userAgent.trim() === '' || isbot(userAgent);
 }
 
 /**
