@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { ISO_3166_ALPHA2 } from '../../shared/countries.js';
 import { decodePageView, encodePageView, type Violation } from '../../shared/event.js';
 import type { ProducerRecord } from '../../shared/kinesis-producer.js';
 import { browserToken, eventTime, isBot, VisitorIds } from './enrich.js';
@@ -195,7 +196,9 @@ export function createCollector(deps: CollectorDeps): Collector {
 
     const now = clock();
     const ip = clientIp(request);
-    const country = request.headers['cloudfront-viewer-country'];
+    // A code CloudFront knows and the schema does not (e.g. XK) is an unknown country, not a reason to refuse.
+    const viewerCountry = request.headers['cloudfront-viewer-country'];
+    const country = viewerCountry && (ISO_3166_ALPHA2.has(viewerCountry) ? viewerCountry : 'ZZ');
     const browser = browserToken(userAgent);
     const rejected: CollectResult['rejected'][number][] = [];
     const valid: { index: number; eventId: string; record: ProducerRecord }[] = [];

@@ -191,6 +191,13 @@ describe('the collector on a real stream', () => {
     ]);
   });
 
+  it('records a viewer country outside the schema as unknown (ZZ) rather than refusing the page view', async () => {
+    const url = page();
+    const response = await collect(post({ url }, { 'cloudfront-viewer-country': 'XK' }));
+    expect(response.statusCode).toBe(202);
+    expect((await streamEvents(stack)).filter((e) => e.url === url).map((e) => e.country)).toEqual(['ZZ']);
+  });
+
   it('answers 400 and stores nothing when every event is invalid, or the body is not JSON', async () => {
     const url = page();
     const invalid = await collect(
