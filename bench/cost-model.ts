@@ -48,6 +48,14 @@ export const PRICES_US_EAST_1 = {
     /** HTTP API, first 300 million requests a month. */
     perMillionRequests: 1.0,
   },
+  cloudfront: {
+    /** HTTPS requests, United States/Europe, per 10,000 (free tier not counted). */
+    perTenThousandHttpsRequests: 0.01,
+    /** Data transfer out to the internet, first 10 TB, per GB. */
+    dataOutPerGb: 0.085,
+    /** Data transfer from CloudFront to the origin (request bodies), per GB. */
+    toOriginPerGb: 0.02,
+  },
 } as const;
 
 export type Prices = typeof PRICES_US_EAST_1;
@@ -227,4 +235,61 @@ function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
       usd: (apiQueries / 1e6) * p.apiGateway.perMillionRequests,
     },
   ];
+}
+
+/** Collection from browsers: what each page view costs on the way in, before the stream. */
+export interface CollectionInputs {
+  readonly pageViewsPerSecond: number;
+  /** Page views per collector request: 1 for the tracker, more for a batching sender. */
+  readonly eventsPerRequest: number;
+  /** Bytes CloudFront passes to the origin per request (body and forwarded headers). */
+  readonly requestBytes: number;
+  /** Bytes of a collector response (headers and JSON). */
+  readonly responseBytes: number;
+  /** Loads of /pv.js per page view from CloudFront's cache (browsers cache it for an hour: 1 is the upper bound). */
+  readonly trackerLoadsPerPageView: number;
+  /** Bytes of one /pv.js response (gzipped script and headers). */
+  readonly trackerBytes: number;
+  /** Collector Lambda duration per request (bench: handler time per request). */
+  readonly lambdaMsPerRequest: number;
+  readonly lambdaMemoryGb: number;
+}
+
+export function estimateCollectionCost(inputs: CollectionInputs, p: Prices = PRICES_US_EAST_1): CostEstimate {
+  const pageViews = inputs.pageViewsPerSecond * SECONDS_PER_MONTH;
+  const requests = pageViews / Math.max(1, inputs.eventsPerRequest);
+  const trackerLoads = pageViews * inputs.trackerLoadsPerPageView;
+  const lines: CostLine[] = [
+    {
+      service: 'CloudFront',
+      item: 'HTTPS requests (collector + /pv.js)',
+      usd: ((requests + trackerLoads) / 1e4) * p.cloudfront.perTenThousandHttpsRequests,
+    },
+    {
+      service: 'CloudFront',
+      item: 'data out (responses, /pv.js)',
+      usd:
+        ((requests * inputs.responseBytes + trackerLoads * inputs.trackerBytes) / GB) *
+        p.cloudfront.dataOutPerGb,
+    },
+    {
+      service: 'CloudFront',
+      item: 'data to the origin (request bodies)',
+      usd: ((requests * inputs.requestBytes) / GB) * p.cloudfront.toOriginPerGb,
+    },
+    {
+      // /pv.js reaches the API only on a CloudFront cache miss: about once an hour per edge, negligible.
+      service: 'API Gateway',
+      item: 'collector HTTP API requests',
+      usd: (requests / 1e6) * p.apiGateway.perMillionRequests,
+    },
+    {
+      service: 'Lambda',
+      item: 'collector invocations and compute',
+      usd:
+        (requests / 1e6) * p.lambda.perMillionRequests +
+        ((requests * inputs.lambdaMsPerRequest) / 1000) * inputs.lambdaMemoryGb * p.lambda.gbSecond,
+    },
+  ];
+  return summarise(lines, pageViews);
 }

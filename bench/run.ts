@@ -16,6 +16,7 @@ const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchSection>]> = 
   ['batch', async () => (await import('./batch.js')).batchBench],
   ['api', async () => (await import('./api.js')).apiBench],
   ['freshness', async () => (await import('./freshness.js')).freshnessBench],
+  ['collect', async () => (await import('./collect.js')).collectBench],
 ];
 
 export interface BenchReport {

@@ -1,4 +1,5 @@
 import type { Node } from 'constructs';
+import { SiteAllowList } from '../lambdas/collect/sites.js';
 import {
   DEFAULT_SETTINGS,
   DEFAULT_SPEED_SOURCE,
@@ -34,6 +35,13 @@ export interface PageViewsConfig {
   readonly apiBurstLimit: number;
   /** Athena workgroup cutoff per query. @default 10 GiB */
   readonly athenaBytesScannedCutoff: number;
+  /** Host names (or `*.domain`) the public collector takes page views for. @default none: every event refused */
+  readonly collectorSites: readonly string[];
+  /** Throttling of `POST /v1/events` (requests/s and burst). @default 500, 1000 */
+  readonly collectorRateLimit: number;
+  readonly collectorBurstLimit: number;
+  /** ARN of a WAF web ACL (CLOUDFRONT scope, us-east-1) to put in front of the collector. @default none */
+  readonly collectorWebAclArn?: string;
 }
 
 export class ConfigError extends Error {
@@ -61,6 +69,10 @@ export const CONTEXT_KEYS = [
   'apiRateLimit',
   'apiBurstLimit',
   'athenaBytesScannedCutoff',
+  'collectorSites',
+  'collectorRateLimit',
+  'collectorBurstLimit',
+  'collectorWebAclArn',
 ] as const;
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
 
@@ -158,6 +170,30 @@ export function parseConfig(context: Partial<Record<ContextKey, unknown>>): Page
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
     problems.push(`alarmEmail: ${alarmEmail} is not an e-mail address`);
   }
+  const collectorSites =
+    context.collectorSites === undefined
+      ? []
+      : (Array.isArray(context.collectorSites)
+          ? context.collectorSites
+          : String(context.collectorSites).split(',')
+        )
+          .map((site) => String(site).trim().toLowerCase())
+          .filter(Boolean);
+  try {
+    new SiteAllowList(collectorSites);
+  } catch (error) {
+    problems.push(`collectorSites: ${(error as Error).message}`);
+  }
+  const collectorWebAclArn =
+    context.collectorWebAclArn === undefined ? undefined : String(context.collectorWebAclArn);
+  if (
+    collectorWebAclArn !== undefined &&
+    !/^arn:aws[\w-]*:wafv2:us-east-1:\d{12}:global\/webacl\//.test(collectorWebAclArn)
+  ) {
+    problems.push(
+      `collectorWebAclArn: ${collectorWebAclArn} is not the ARN of a CloudFront-scope web ACL (wafv2, us-east-1, global/webacl/…)`,
+    );
+  }
   const config: PageViewsConfig = {
     namesPrefix,
     streamMode: streamMode as StreamMode,
@@ -171,6 +207,10 @@ export function parseConfig(context: Partial<Record<ContextKey, unknown>>): Page
     apiRateLimit: int('apiRateLimit', 50, 1, 10_000),
     apiBurstLimit: int('apiBurstLimit', 100, 1, 5_000),
     athenaBytesScannedCutoff: int('athenaBytesScannedCutoff', 10 * 1024 ** 3, 10 * 1024 ** 2, 1024 ** 4),
+    collectorSites,
+    collectorRateLimit: int('collectorRateLimit', 500, 1, 10_000),
+    collectorBurstLimit: int('collectorBurstLimit', 1000, 1, 5_000),
+    ...(collectorWebAclArn ? { collectorWebAclArn } : {}),
   };
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;

@@ -16,6 +16,8 @@ export interface PageViewsFunctionProps {
   readonly memorySize?: number;
   readonly timeout?: Duration;
   readonly reservedConcurrentExecutions?: number;
+  /** Identifiers replaced by constant expressions at bundle time (esbuild `define`). */
+  readonly define?: Record<string, string>;
   /** Files to copy beside the bundle (e.g. SQL). */
   readonly copyFiles?: { readonly from: string; readonly pattern: string };
 }
@@ -44,6 +46,7 @@ export function pageViewsFunction(
     // Some CommonJS dependencies call require(): give the ESM bundle one.
     banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
     externalModules: ['@duckdb/node-api'],
+    ...(props.define ? { define: props.define } : {}),
     ...(copy
       ? {
           commandHooks: {

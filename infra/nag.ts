@@ -77,6 +77,39 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     reason:
       'A delivery stream with a Kinesis stream source cannot take server-side encryption; the source stream is KMS-encrypted.',
   },
+  {
+    rule: /^AwsSolutions-APIG4$/,
+    path: /\/Collection\/Api\//,
+    reason:
+      'The collector is public by design (browsers send page views without credentials; ARCHITECTURE decision 10). ' +
+      'Stage and route throttling, a 64 KiB body cap and the site allow-list bound what it takes; the query API keeps its authorization.',
+  },
+  {
+    rule: /^AwsSolutions-SMG4$/,
+    path: /\/Collection\/VisitorKey\/Resource$/,
+    reason:
+      'The visitor-hash key is not a credential: rotating it only changes visitor ids mid-day. It is rotated by hand ' +
+      '(README, privacy model), which makes every earlier daily salt unrecomputable.',
+  },
+  {
+    rule: /^AwsSolutions-CFR1$/,
+    path: /\/Collection\/Distribution\/Resource$/,
+    reason: 'Page views are collected from every country; the viewer country is what the collector records.',
+  },
+  {
+    rule: /^AwsSolutions-CFR3$/,
+    path: /\/Collection\/Distribution\/Resource$/,
+    reason:
+      "Privacy: CloudFront standard logs record every viewer's IP address and User-Agent, which the collector promises " +
+      'not to store. The collector stage keeps access logs without them, and CloudFront metrics need no logs.',
+  },
+  {
+    rule: /^AwsSolutions-CFR4$/,
+    path: /\/Collection\/Distribution\/Resource$/,
+    reason:
+      'Without a custom domain the distribution uses the *.cloudfront.net certificate, for which CloudFront fixes the ' +
+      'TLSv1 policy (browsers negotiate TLS 1.2 or 1.3); the configured TLSv1.2_2021 applies once a domain and certificate are added.',
+  },
 ];
 
 /** Acknowledges the reviewed findings of a stack, on the constructs where they occur. */

@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { configToEnvironment, resourceNames, type RuntimeConfig } from '../shared/resources.js';
 import { BatchLayer } from './batch-layer.js';
+import { CollectionLayer } from './collection-layer.js';
 import type { PageViewsConfig } from './config.js';
 import { Ingestion } from './ingestion.js';
 import { acknowledgeReviewedFindings } from './nag.js';
@@ -22,6 +23,7 @@ export class PageViewsStack extends Stack {
   readonly speed: SpeedLayer;
   readonly batch: BatchLayer;
   readonly serving: ServingLayer;
+  readonly collection: CollectionLayer;
   readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: PageViewsStackProps) {
@@ -82,6 +84,14 @@ export class PageViewsStack extends Stack {
       rateLimit: config.apiRateLimit,
       burstLimit: config.apiBurstLimit,
     });
+    this.collection = new CollectionLayer(this, 'Collection', {
+      stream: this.ingestion.stream,
+      environment,
+      sites: config.collectorSites,
+      rateLimit: config.collectorRateLimit,
+      burstLimit: config.collectorBurstLimit,
+      ...(config.collectorWebAclArn ? { webAclArn: config.collectorWebAclArn } : {}),
+    });
     this.observability = new Observability(this, 'Observability', {
       stream: this.ingestion.stream,
       speedFunction: this.speed.function,
@@ -89,6 +99,7 @@ export class PageViewsStack extends Stack {
       apiFunction: this.serving.function,
       api: this.serving.api,
       deliveryStream: this.batch.deliveryStream,
+      collectorFunction: this.collection.function,
       settings: config.settings,
       ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     });
@@ -97,14 +108,21 @@ export class PageViewsStack extends Stack {
     new CfnOutput(this, 'StreamName', { value: this.ingestion.stream.streamName });
     new CfnOutput(this, 'BucketName', { value: bucket.bucketName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.topic.topicArn });
+    new CfnOutput(this, 'CollectorUrl', {
+      value: this.collection.url,
+      description: 'Public page-view collector (POST /v1/events) and tracker script (/pv.js), via CloudFront',
+    });
+    new CfnOutput(this, 'TrackerScriptTag', {
+      value: `<script defer src="${this.collection.url}/pv.js"></script>`,
+      description: 'Add this tag to every page of a site listed in collectorSites',
+    });
     this.suppressReviewedFindings(config);
   }
 
   /** cdk-nag findings that were reviewed and accepted (infra/nag.ts), each with its reason. */
   private suppressReviewedFindings(config: PageViewsConfig): void {
-    acknowledgeReviewedFindings(
-      this,
-      config.authMode === 'none'
+    acknowledgeReviewedFindings(this, [
+      ...(config.authMode === 'none'
         ? [
             {
               rule: /^AwsSolutions-APIG4$/,
@@ -112,7 +130,18 @@ export class PageViewsStack extends Stack {
               reason: 'authMode=none was chosen explicitly for a demo deployment.',
             },
           ]
-        : [],
-    );
+        : []),
+      ...(config.collectorWebAclArn
+        ? []
+        : [
+            {
+              rule: /^AwsSolutions-CFR2$/,
+              path: /\/Collection\/Distribution\/Resource$/,
+              reason:
+                'No web ACL was configured (collectorWebAclArn); the README says what one would add. Throttling, the ' +
+                'body cap and the site allow-list still hold without it.',
+            },
+          ]),
+    ]);
   }
 }

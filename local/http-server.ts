@@ -6,13 +6,21 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda
 
 /**
  * Plays API Gateway's HTTP API in front of a Lambda handler: each request becomes a payload-v2 event and the
- * result goes back as the HTTP response. Paths outside /v1/ are served from a static folder (the dashboard).
+ * result goes back as the HTTP response. Routes with a handler of their own (the collector) come first; other
+ * paths outside /v1/ are served from a static folder (the dashboard).
  */
 
 export type HttpApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
 
+/** Paths answered by another function than the default one, as API Gateway routes are. */
+export interface HttpApiRoute {
+  readonly paths: readonly string[];
+  readonly handler: HttpApiHandler;
+}
+
 export interface HttpApiServerOptions {
   readonly handler: HttpApiHandler;
+  readonly routes?: readonly HttpApiRoute[];
   readonly port?: number;
   readonly host?: string;
   /** Static files for paths outside /v1/, e.g. dashboard/dist. */
@@ -121,12 +129,12 @@ export async function startHttpApi(options: HttpApiServerOptions): Promise<Runni
     request.on('end', () => {
       const path = new URL(request.url ?? '/', 'http://localhost').pathname;
       const done = (status: number) => options.onRequest?.(request.method ?? 'GET', path, status);
-      if (!path.startsWith('/v1/') && options.staticDir && existsSync(options.staticDir)) {
+      const route = options.routes?.find((r) => r.paths.includes(path));
+      if (!route && !path.startsWith('/v1/') && options.staticDir && existsSync(options.staticDir)) {
         done(serveStatic(options.staticDir, path, response));
         return;
       }
-      options
-        .handler(toApiGatewayEvent(request, Buffer.concat(chunks)))
+      (route?.handler ?? options.handler)(toApiGatewayEvent(request, Buffer.concat(chunks)))
         .then((result) => done(writeResult(response, result)))
         .catch(() => {
           // API Gateway answers a failed integration with 500 Internal Server Error.

@@ -1,9 +1,20 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
 import { createCatalogHandler } from '../lambdas/catalog/handler.js';
 import { S3NotificationStandIn } from './s3-notifications.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
+import {
+  createCollector,
+  EVENTS_PATH,
+  TRACKER_PATH,
+  type CollectorMetric,
+} from '../lambdas/collect/collector.js';
+import { createCollectHandler } from '../lambdas/collect/handler.js';
+import { SiteAllowList } from '../lambdas/collect/sites.js';
+import { putRecordsWriter } from '../lambdas/collect/stream-writer.js';
+import { buildTracker } from '../lambdas/collect/tracker.js';
 import { createSpeedHandler } from '../lambdas/speed/handler.js';
 import type { SpeedObserver } from '../lambdas/speed/speed-layer.js';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
@@ -19,6 +30,7 @@ import { createDuckDbEngine } from './athena-duckdb.js';
 import { startEmulators, type EmulatedService, type RunningEmulators } from './emulators.js';
 import { KinesisEventSourceMapping, s3OnFailureStore } from './event-source-mapping.js';
 import { FirehoseStandIn } from './firehose.js';
+import { startDemoSite, type RunningDemoSite } from './demo-site.js';
 import { startHttpApi, type RunningHttpApi } from './http-server.js';
 import { provision } from './provision.js';
 import { startScheduler, type RunningScheduler } from './scheduler.js';
@@ -47,6 +59,13 @@ export interface LocalStackOptions {
   readonly runBatchAtStart?: boolean;
   /** Static files the HTTP server serves outside /v1/ (the dashboard). */
   readonly staticDir?: string;
+  /**
+   * The public collector at /v1/events and /pv.js: the sites it takes page views for (default 127.0.0.1 and
+   * localhost, where the demo site runs) and the visitor-hash key (default: random for this run).
+   */
+  readonly collector?: { readonly sites?: readonly string[]; readonly visitorKey?: string };
+  /** Serve the demo site (pages that load the tracker) on this port; 0 picks a free one. Absent: no demo site. */
+  readonly demoSitePort?: number;
   /** Endpoints of emulators already running (tests); otherwise they are started here. */
   readonly emulators?: Pick<RunningEmulators, 'endpoints' | 'region' | 'credentials'>;
   readonly log?: (line: string) => void;
@@ -66,6 +85,8 @@ export interface LocalStackStats {
   readonly batchRuns: number;
   readonly horizon: number | undefined;
   readonly apiRequests: number;
+  /** What the collector did, by metric (EventsAccepted, EventsRejected, BotEventsDropped, …). */
+  readonly collector: Readonly<Partial<Record<CollectorMetric, number>>>;
 }
 
 export interface LocalStack {
@@ -75,6 +96,10 @@ export interface LocalStack {
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   readonly apiUrl: string;
+  /** POST page views here (the tracker does). */
+  readonly collectorUrl: string;
+  readonly trackerUrl: string;
+  readonly demoSiteUrl?: string;
   readonly pids: readonly number[];
   readonly esm: KinesisEventSourceMapping;
   readonly firehose: FirehoseStandIn;
@@ -173,7 +198,24 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       onError: (message, error) =>
         log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
     });
+    const collected: Partial<Record<CollectorMetric, number>> = {};
+    const collect = createCollectHandler(
+      createCollector({
+        writer: putRecordsWriter(clients.kinesis, names.stream),
+        config: {
+          sites: new SiteAllowList(options.collector?.sites ?? ['127.0.0.1', 'localhost']),
+          visitorKey: options.collector?.visitorKey ?? randomBytes(32).toString('base64'),
+          trackerScript: buildTracker().script,
+        },
+        observer: {
+          count: (metric, value) => (collected[metric] = (collected[metric] ?? 0) + value),
+          error: (message, error) =>
+            log(`collector: ${message}: ${error instanceof Error ? error.message : String(error)}`),
+        },
+      }),
+    );
     const api = await startHttpApi({
+      routes: [{ paths: [EVENTS_PATH, TRACKER_PATH], handler: collect }],
       handler: createApiHandler({
         ...readersFor(clients, config),
         retentionHours: settings.speedRetentionHours,
@@ -184,6 +226,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.staticDir ? { staticDir: options.staticDir } : {}),
       onRequest: () => (counters.apiRequests += 1),
     });
+    let demoSite: RunningDemoSite | undefined;
+    if (options.demoSitePort !== undefined) {
+      demoSite = await startDemoSite({ trackerSrc: `${api.url}${TRACKER_PATH}`, port: options.demoSitePort });
+    }
     await esm.start();
     await firehose.start();
     notifications.start();
@@ -210,6 +256,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: emulators.region,
       credentials: emulators.credentials,
       apiUrl: api.url,
+      collectorUrl: `${api.url}${EVENTS_PATH}`,
+      trackerUrl: `${api.url}${TRACKER_PATH}`,
+      ...(demoSite ? { demoSiteUrl: demoSite.url } : {}),
       pids: started?.pids ?? [],
       esm,
       firehose,
@@ -227,10 +276,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         batchRuns: counters.batchRuns,
         horizon: counters.horizon,
         apiRequests: counters.apiRequests,
+        collector: { ...collected },
       }),
       async stop() {
         await scheduler.stop();
         await Promise.all([esm.stop(), firehose.stop(), notifications.stop()]);
+        await demoSite?.close();
         await api.close();
         clients.destroy();
         await stopEmulators();

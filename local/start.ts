@@ -19,7 +19,8 @@ driven by local stand-ins for the event source mapping, Firehose, the schedule a
   --shards N             shards of the local stream (default 2)
   --batch-interval SEC   seconds between batch runs (default 60)
   --fresh                start from empty state (deletes .local/)
-  --api-port N           HTTP API port (default 3000; 0 = any free port)
+  --api-port N           HTTP API port (default 3000; 0 = any free port); also serves the collector and /pv.js
+  --site-port N          demo site that loads the tracker (default 3001; 0 = any free port)
   --kinesis-port N, --dynamodb-port N, --s3-port N
                          emulator ports (defaults ${DEFAULT_PORTS.kinesis}, ${DEFAULT_PORTS.dynamodb}, ${DEFAULT_PORTS.s3}; 0 = any free port)
 
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
       'batch-interval': { type: 'string', default: '60' },
       fresh: { type: 'boolean', default: false },
       'api-port': { type: 'string', default: '3000' },
+      'site-port': { type: 'string', default: '3001' },
       'kinesis-port': { type: 'string', default: String(DEFAULT_PORTS.kinesis) },
       'dynamodb-port': { type: 'string', default: String(DEFAULT_PORTS.dynamodb) },
       's3-port': { type: 'string', default: String(DEFAULT_PORTS.s3) },
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
     shards,
     batchIntervalMs: batchInterval * 1000,
     staticDir: dashboard,
+    demoSitePort: port('site-port', values['site-port']),
     log,
     onCrash: (service, detail) => {
       if (stopping) return;
@@ -93,6 +96,13 @@ async function main(): Promise<void> {
     `    GET ${stack.apiUrl}/v1/status`,
     `    GET ${stack.apiUrl}/v1/openapi.json`,
     ...(existsSync(dashboard) ? [`  Dashboard      ${stack.apiUrl}/`] : []),
+    `  Collector      POST ${stack.collectorUrl}   (public; sites 127.0.0.1, localhost)`,
+    `  Tracker        ${stack.trackerUrl}   <script defer src="${stack.trackerUrl}"></script>`,
+    ...(stack.demoSiteUrl
+      ? [
+          `  Demo site      ${stack.demoSiteUrl}/   (pages and a single-page app at /app/ that load the tracker)`,
+        ]
+      : []),
     `  Kinesis        ${stack.endpoints.kinesis}   stream ${names.stream} (${shards} shards)`,
     `  DynamoDB       ${stack.endpoints.dynamodb}   tables ${Object.values(names.tables).join(', ')}`,
     `  S3             ${stack.endpoints.s3}   bucket ${names.bucket}`,

@@ -6,7 +6,9 @@ import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
 import { asRecords, parquetBytes } from '../local/parquet.js';
 import type { BenchReport } from '../bench/run.js';
+import { buildTracker } from '../lambdas/collect/tracker.js';
 import {
+  estimateCollectionCost,
   estimateMonthlyCost,
   estimateNaiveMonthlyCost,
   PRICES_US_EAST_1,
@@ -151,6 +153,32 @@ async function main(): Promise<void> {
     `  S3: ${retentionMonths} months of Parquet kept; CloudWatch, KMS and data transfer are not included`,
     ...assumptions.map((a) => `  ${a}`),
   ];
+
+  // Collection from browsers: CloudFront, the collector's HTTP API and Lambda, before the stream.
+  const collectorMs = figure('handler time per single-event request');
+  const tracker = buildTracker();
+  const collection = estimateCollectionCost({
+    pageViewsPerSecond: eventsPerSecond,
+    eventsPerRequest: 1,
+    requestBytes: 700,
+    responseBytes: 300,
+    trackerLoadsPerPageView: 1,
+    trackerBytes: tracker.gzipBytes + 300,
+    lambdaMsPerRequest: fallback(collectorMs?.value, 10, 'collector Lambda ms per request'),
+    lambdaMemoryGb: 0.25,
+  });
+  out.push(
+    '',
+    `Collection from browsers (the tracker, one page view per request), added when events come from web pages:`,
+    ...collection.lines.map(
+      (l) => `  ${l.service.padEnd(12)} ${l.item.padEnd(48)} ${usd(l.usd).padStart(12)}`,
+    ),
+    `  ${'total per month'.padEnd(61)} ${usd(collection.total).padStart(12)}`,
+    `  ${'per million page views'.padEnd(61)} ${usd(collection.perMillionEvents).padStart(12)}`,
+    `  assumed: 700 B to the origin and 300 B back per request; every page view loads /pv.js (${tracker.gzipBytes} B gzipped)`,
+    `  from CloudFront's cache (browsers keep it an hour, so this is the upper bound); collector Lambda 256 MB,`,
+    `  ${(collectorMs?.value ?? 10).toString()} ms per request${collectorMs ? ` (bench: handler time per single-event request, ${path})` : ' (assumed)'}; CloudFront free tier not counted`,
+  );
   process.stdout.write(out.join('\n') + '\n');
 }
 

@@ -30,8 +30,14 @@ export class PutRecordsFailedError extends Error {
   constructor(
     readonly failed: number,
     readonly lastErrorCode: string | undefined,
+    /** Where each record landed, in input order; undefined for the records that were not stored. */
+    readonly results: readonly (PutResult | undefined)[] = [],
+    cause?: unknown,
   ) {
-    super(`${failed} records still failed after all attempts (last error: ${lastErrorCode ?? 'unknown'})`);
+    super(
+      `${failed} records still failed after all attempts (last error: ${lastErrorCode ?? 'unknown'})`,
+      cause === undefined ? undefined : { cause },
+    );
   }
 }
 
@@ -61,7 +67,8 @@ export function* putRecordsChunks<T extends ProducerRecord>(records: readonly T[
  * Puts records with PutRecords, re-sending exactly the entries that a response marks failed
  * (PutRecords fails partially, e.g. on ProvisionedThroughputExceeded) with exponential backoff.
  * Returns where each record landed, in input order. Order across retried records is not preserved,
- * as with any Kinesis producer that retries.
+ * as with any Kinesis producer that retries. When records still fail after `maxAttempts`, or a call itself
+ * fails (after the SDK's own retries), throws PutRecordsFailedError carrying where the others landed.
  */
 export async function putRecordsReliably(
   kinesis: KinesisClient,
@@ -80,9 +87,14 @@ export async function putRecordsReliably(
         Data: r.data,
         PartitionKey: r.partitionKey,
       }));
-      const response = await kinesis.send(
-        new PutRecordsCommand({ StreamName: streamName, Records: entries }),
-      );
+      let response;
+      try {
+        response = await kinesis.send(new PutRecordsCommand({ StreamName: streamName, Records: entries }));
+      } catch (error) {
+        // The caller learns which records did land before the stream refused the rest.
+        const failed = records.length - results.filter(Boolean).length;
+        throw new PutRecordsFailedError(failed, (error as Error).name, results, error);
+      }
       const failed: typeof pending = [];
       let lastErrorCode: string | undefined;
       response.Records?.forEach((entry, i) => {
@@ -95,7 +107,10 @@ export async function putRecordsReliably(
         }
       });
       if (failed.length === 0) break;
-      if (attempt >= maxAttempts) throw new PutRecordsFailedError(failed.length, lastErrorCode);
+      if (attempt >= maxAttempts) {
+        const notStored = records.length - results.filter(Boolean).length;
+        throw new PutRecordsFailedError(notStored, lastErrorCode, results);
+      }
       retriedEntries += failed.length;
       options.onRetry?.(failed.length, attempt);
       await sleep(Math.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));

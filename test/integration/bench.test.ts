@@ -23,6 +23,13 @@ const REQUIRED = [
   ),
   ['e2e', 'freshness p50'],
   ['e2e', 'freshness p99'],
+  ['collect', 'single-event requests over HTTP to kinesis-local: throughput'],
+  ['collect', 'single-event requests over HTTP to kinesis-local: latency p50'],
+  ['collect', 'single-event requests over HTTP to kinesis-local: latency p99'],
+  ['collect', 'handler time per single-event request'],
+  ['collect', 'handler time per event in 50-event batches'],
+  ['collect', 'CPU per event: parse, validate, enrich'],
+  ['collect', 'tracker script /pv.js, gzipped'],
 ] as const;
 
 describe('npm run bench -- --quick', () => {
@@ -42,7 +49,7 @@ describe('npm run bench -- --quick', () => {
       expect(figure!.unit.length).toBeGreaterThan(0);
     }
     const baselines = report.figures.filter((f) => f.baseline !== undefined);
-    expect(baselines.length).toBeGreaterThanOrEqual(4);
+    expect(baselines.length).toBeGreaterThanOrEqual(5);
     for (const f of baselines) expect(Number.isFinite(f.ratio)).toBe(true);
     expect(existsSync(join(out, 'latest-quick.md'))).toBe(true);
     expect(run.stdout).toContain('naive baseline');

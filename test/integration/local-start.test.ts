@@ -33,7 +33,18 @@ async function until<T>(
 describe('npm start', () => {
   it('brings the pipeline up, counts generated traffic through the API, and leaves no process behind on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pageviews-start-'));
-    const ports = ['--api-port', '0', '--kinesis-port', '0', '--dynamodb-port', '0', '--s3-port', '0'];
+    const ports = [
+      '--api-port',
+      '0',
+      '--site-port',
+      '0',
+      '--kinesis-port',
+      '0',
+      '--dynamodb-port',
+      '0',
+      '--s3-port',
+      '0',
+    ];
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', 'local/start.ts', '--generate', '50', '--batch-interval', '5', ...ports],
@@ -55,6 +66,14 @@ describe('npm start', () => {
       expect(Object.keys(stack.endpoints).sort()).toEqual(['dynamodb', 'kinesis', 's3']);
       const status = await fetch(`${stack.apiUrl}/v1/status`);
       expect(status.status).toBe(200);
+      const demoSite = await until(
+        'the printed demo site URL',
+        () => /Demo site\s+(http:\/\/\S+?)\/\s/.exec(output)?.[1],
+      );
+      expect(output).toContain(`Collector      POST ${stack.apiUrl}/v1/events`);
+      expect((await fetch(`${stack.apiUrl}/pv.js`)).status).toBe(200);
+      const page = await (await fetch(`${demoSite}/app/reports`)).text();
+      expect(page).toContain(`src="${stack.apiUrl}/pv.js"`);
       const from = hourBucket(Date.now());
       const url = `${stack.apiUrl}/v1/pageviews?from=${toIso(from)}&to=${toIso(from + HOUR_MS)}&granularity=minute`;
       const counted = await until('counted page views', async () => {

@@ -6,11 +6,15 @@ import { chromium, type Browser } from 'playwright-core';
  * so `npm ci` is all a machine needs: no system browser, no download at run time.
  * The extra flags keep Chromium from reaching for Google's hosts on a closed network.
  */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(options: { enforceCors?: boolean } = {}): Promise<Browser> {
+  // The package's flags are made for Lambda and turn the same-origin policy off; a CORS test needs it on.
+  const packaged = options.enforceCors
+    ? chromiumBinary.args.filter((arg) => arg !== '--disable-web-security')
+    : chromiumBinary.args;
   return chromium.launch({
     executablePath: await chromiumBinary.executablePath(),
     args: [
-      ...chromiumBinary.args,
+      ...packaged,
       '--disable-quic',
       '--no-first-run',
       '--disable-background-networking',

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { estimateMonthlyCost, estimateNaiveMonthlyCost, type CostInputs } from '../../bench/cost-model.js';
+import {
+  estimateCollectionCost,
+  estimateMonthlyCost,
+  estimateNaiveMonthlyCost,
+  type CollectionInputs,
+  type CostInputs,
+} from '../../bench/cost-model.js';
 
 const inputs = (overrides: Partial<CostInputs> = {}): CostInputs => ({
   eventsPerSecond: 100,
@@ -60,5 +66,43 @@ describe('cost model', () => {
     const large = estimateMonthlyCost(inputs({ eventsPerSecond: 10_000 }));
     expect(large.total).toBeGreaterThan(small.total);
     expect(large.perMillionEvents).toBeLessThanOrEqual(small.perMillionEvents);
+  });
+});
+
+describe('collection cost', () => {
+  const collection = (overrides: Partial<CollectionInputs> = {}): CollectionInputs => ({
+    pageViewsPerSecond: 100,
+    eventsPerRequest: 1,
+    requestBytes: 700,
+    responseBytes: 300,
+    trackerLoadsPerPageView: 1,
+    trackerBytes: 900,
+    lambdaMsPerRequest: 10,
+    lambdaMemoryGb: 0.25,
+    ...overrides,
+  });
+
+  it('charges CloudFront, API Gateway and Lambda, adding up to the total', () => {
+    const estimate = estimateCollectionCost(collection());
+    expect(Object.keys(estimate.byService).sort()).toEqual(['API Gateway', 'CloudFront', 'Lambda']);
+    expect(estimate.total).toBeCloseTo(
+      estimate.lines.reduce((sum, line) => sum + line.usd, 0),
+      6,
+    );
+  });
+
+  it('costs the same per million page views at any rate, and about $3 at these inputs', () => {
+    const small = estimateCollectionCost(collection({ pageViewsPerSecond: 10 }));
+    const large = estimateCollectionCost(collection({ pageViewsPerSecond: 10_000 }));
+    expect(large.perMillionEvents).toBeCloseTo(small.perMillionEvents, 6);
+    // 2 CloudFront requests ($2), 1 API request ($1), a Lambda request and 2.5 ms of 1 GB-s: about $3.3.
+    expect(small.perMillionEvents).toBeGreaterThan(3);
+    expect(small.perMillionEvents).toBeLessThan(3.6);
+  });
+
+  it('costs less when senders batch events into fewer requests', () => {
+    const single = estimateCollectionCost(collection());
+    const batched = estimateCollectionCost(collection({ eventsPerRequest: 20, trackerLoadsPerPageView: 0 }));
+    expect(batched.total).toBeLessThan(single.total / 5);
   });
 });

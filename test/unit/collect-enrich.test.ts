@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { clientIp, type CollectRequest } from '../../lambdas/collect/collector.js';
+import {
+  browserToken,
+  CLIENT_CLOCK,
+  eventTime,
+  isBot,
+  OTHER_BROWSER,
+  VisitorIds,
+} from '../../lambdas/collect/enrich.js';
+import { SiteAllowList, SiteListError } from '../../lambdas/collect/sites.js';
+import { buildTracker } from '../../lambdas/collect/tracker.js';
+import { DAY_MS } from '../../shared/time.js';
+
+const UA = {
+  chrome:
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36',
+  safari:
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1',
+  firefox: 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+  edge: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0',
+  opera:
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 OPR/106.0.0.0',
+  samsung:
+    'Mozilla/5.0 (Linux; Android 13; SM-S901B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36',
+  headless:
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/140.0.0.0 Safari/537.36',
+  googlebot: 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
+};
+
+describe('browser from the User-Agent', () => {
+  it.each([
+    [UA.chrome, 'CH'],
+    [UA.safari, 'SF'],
+    [UA.firefox, 'FF'],
+    [UA.edge, 'ED'],
+    [UA.opera, 'OP'],
+    [UA.samsung, 'SI'],
+    ['', OTHER_BROWSER],
+    ['something unheard of/1.0', OTHER_BROWSER],
+  ])('maps %s to %s', (ua, token) => {
+    expect(browserToken(ua)).toBe(token);
+  });
+
+  it('knows bots, headless browsers and empty User-Agents, and not the browsers people use', () => {
+    expect([UA.googlebot, UA.headless, ''].map(isBot)).toEqual([true, true, true]);
+    expect([UA.chrome, UA.safari, UA.firefox, UA.edge].map(isBot)).toEqual([false, false, false, false]);
+  });
+});
+
+describe('event time from a page clock', () => {
+  const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+  it('stamps the collector clock when the page sends none', () => {
+    expect(eventTime(undefined, now)).toEqual({ created: now, corrected: false });
+  });
+  it('keeps a page clock inside the window, at both edges', () => {
+    expect(eventTime(now + CLIENT_CLOCK.maxAheadMs, now)).toEqual({
+      created: now + CLIENT_CLOCK.maxAheadMs,
+      corrected: false,
+    });
+    expect(eventTime(now - CLIENT_CLOCK.maxBehindMs, now).created).toBe(now - CLIENT_CLOCK.maxBehindMs);
+  });
+  it('replaces a page clock just outside the window', () => {
+    expect(eventTime(now + CLIENT_CLOCK.maxAheadMs + 1, now)).toEqual({ created: now, corrected: true });
+    expect(eventTime(now - CLIENT_CLOCK.maxBehindMs - 1, now)).toEqual({ created: now, corrected: true });
+  });
+  it('leaves values that are not integers for the validator to name', () => {
+    expect(eventTime('yesterday', now)).toEqual({ created: 'yesterday', corrected: false });
+    expect(eventTime(1.5, now)).toEqual({ created: 1.5, corrected: false });
+  });
+});
+
+describe('cookieless visitor ids', () => {
+  const ids = new VisitorIds('a secret key of some length');
+  const noon = Date.UTC(2026, 10, 25, 12);
+  const id = (site = 'shop.example', ip = '203.0.113.7', ua = UA.firefox, at = noon) =>
+    ids.visitorId(site, ip, ua, at);
+
+  it('gives one browser on one site the same id all day (UTC), as 22 printable characters', () => {
+    expect(id()).toBe(id(undefined, undefined, undefined, Date.UTC(2026, 10, 25, 0, 0, 0)));
+    expect(id()).toBe(id(undefined, undefined, undefined, Date.UTC(2026, 10, 25, 23, 59, 59, 999)));
+    expect(id()).toMatch(/^[A-Za-z0-9_-]{22}$/);
+  });
+
+  it('changes with the day, the site, the address, the User-Agent and the key', () => {
+    const others = [
+      id(undefined, undefined, undefined, noon + DAY_MS),
+      id('blog.example'),
+      id(undefined, '203.0.113.8'),
+      id(undefined, undefined, UA.chrome),
+      new VisitorIds('another secret key of length').visitorId(
+        'shop.example',
+        '203.0.113.7',
+        UA.firefox,
+        noon,
+      ),
+    ];
+    expect(new Set([id(), ...others]).size).toBe(others.length + 1);
+  });
+
+  it('does not hold the address', () => {
+    expect(id()).not.toContain('203');
+    expect(() => new VisitorIds('short')).toThrow(RangeError);
+  });
+});
+
+describe('client address', () => {
+  const request = (headers: Record<string, string>): CollectRequest => ({
+    method: 'POST',
+    path: '/v1/events',
+    headers,
+    sourceIp: '192.0.2.1',
+  });
+  it('takes the viewer address CloudFront adds, IPv4 or IPv6, without the port', () => {
+    expect(clientIp(request({ 'cloudfront-viewer-address': '203.0.113.7:46532' }))).toBe('203.0.113.7');
+    expect(clientIp(request({ 'cloudfront-viewer-address': '2001:db8::1:46532' }))).toBe('2001:db8::1');
+  });
+  it('falls back to the address the front door saw', () => {
+    expect(clientIp(request({}))).toBe('192.0.2.1');
+  });
+});
+
+describe('site allow-list', () => {
+  const sites = new SiteAllowList(['shop.example', '*.blog.example', '127.0.0.1']);
+  it('allows listed hosts and subdomains of a wildcard, whatever the scheme or port of the origin', () => {
+    expect(sites.allowsHost('shop.example')).toBe(true);
+    expect(sites.allowsHost('SHOP.example')).toBe(true);
+    expect(sites.allowsHost('www.blog.example')).toBe(true);
+    expect(sites.allowsOrigin('https://a.b.blog.example')).toBe(true);
+    expect(sites.allowsOrigin('http://127.0.0.1:3001')).toBe(true);
+  });
+  it('refuses other hosts, look-alikes, the bare wildcard domain and opaque origins', () => {
+    expect(sites.allowsHost('blog.example')).toBe(false);
+    expect(sites.allowsHost('shop.example.evil')).toBe(false);
+    expect(sites.allowsHost('evilblog.example')).toBe(false);
+    expect(sites.allowsOrigin('null')).toBe(false);
+    expect(sites.allowsOrigin('file:///tmp/x.html')).toBe(false);
+  });
+  it('rejects entries that are not host names', () => {
+    expect(() => new SiteAllowList(['https://shop.example'])).toThrow(SiteListError);
+    expect(() => SiteAllowList.parse('shop.example, shop.example:443')).toThrow(/shop.example:443/);
+  });
+});
+
+describe('tracker script', () => {
+  it('is one minified classic script under 1 KB gzipped', () => {
+    const tracker = buildTracker();
+    expect(tracker.gzipBytes).toBeLessThan(1024);
+    expect(tracker.script).not.toMatch(/\bimport\b|\bexport\b/);
+    expect(tracker.script).toContain('sendBeacon');
+    expect(tracker.script).toContain('keepalive');
+  });
+});
