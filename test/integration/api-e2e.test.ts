@@ -5,6 +5,7 @@ import type { PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { DAY_MS, HOUR_MS, hourBucket, toIso } from '../../shared/time.js';
+import { createSpeedReader } from '../../shared/speed/reader.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { splitResends, truthCounts } from '../support/ground-truth.js';
 import { isolatedNames } from './support/stack.js';
@@ -114,5 +115,65 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
     expect(
       answer.buckets.filter((b) => Date.parse(b.start) >= horizon).every((b) => b.source === 'speed'),
     ).toBe(true);
+  });
+
+  it('breaks down by url across H exactly: the top values from the view store and the speed counters, the rest as other', async () => {
+    const horizon = stack.stats().horizon!;
+    const to = hourBucket(now) + HOUR_MS;
+    const answer = await pageViews({
+      from: toIso(from),
+      to: toIso(to),
+      granularity: 'hour',
+      by: 'url',
+      top: '3',
+    });
+    // What each layer holds: the batch views are exact before H; after H, what the speed layer counted.
+    const speed = createSpeedReader({
+      documents: stack.clients.documents,
+      tableName: stack.config.names.tables.speed,
+      clock: Date.now,
+    });
+    const rows = [
+      ...truthCounts(events, 'url', 'hour', { fromMs: from, toMs: horizon }),
+      ...(await speed.readCounts({ dimension: 'url', fromMs: horizon, toMs: to, granularity: 'hour' })),
+    ];
+    const starts = answer.buckets.map((b) => Date.parse(b.start));
+    const series = new Map<string, number[]>();
+    for (const row of rows) {
+      const counts = series.get(row.value) ?? new Array<number>(starts.length).fill(0);
+      counts[starts.indexOf(row.bucketMs)]! += row.count;
+      series.set(row.value, counts);
+    }
+    const ranked = [...series.entries()]
+      .map(([value, counts]) => ({ value, total: counts.reduce((a, b) => a + b, 0), counts }))
+      .sort((a, b) => b.total - a.total || (a.value < b.value ? -1 : 1));
+    const other = starts.map((_, i) => ranked.slice(3).reduce((sum, r) => sum + r.counts[i]!, 0));
+    expect(answer.breakdown).toEqual([
+      ...ranked.slice(0, 3),
+      { value: 'other', total: other.reduce((a, b) => a + b, 0), counts: other },
+    ]);
+    expect(
+      answer.buckets.some((b) => b.source === 'batch') && answer.buckets.some((b) => b.source === 'speed'),
+    ).toBe(true);
+  });
+
+  it('counts events that arrive 10 hours late on the next batch run, without a rebuild', async () => {
+    const horizon = stack.stats().horizon!;
+    const lateHour = horizon - 10 * HOUR_MS;
+    const late = [...new PageViewGenerator({ seed: 43, startMs: lateHour + 1000, rate: 1 / 30 }).take(50)];
+    const query = { from: toIso(lateHour), to: toIso(lateHour + HOUR_MS), granularity: 'hour' };
+    const before = (await pageViews(query)).total;
+    await putRecordsReliably(stack.clients.kinesis, stack.config.names.stream, late);
+    await stack.esm.drain();
+    await stack.firehose.drain();
+    // Before the run, H has passed that hour: the batch views do not have them yet.
+    expect((await pageViews(query)).total).toBe(before);
+    await stack.scheduler.runNow();
+    const after = await pageViews(query);
+    expect(after.buckets[0]!.source).toBe('batch');
+    expect(after.total).toBe(before + late.length);
+    expect(after.total).toBe(
+      [...events, ...late.map((r) => r.event!)].filter((e) => hourBucket(e.created) === lateHour).length,
+    );
   });
 });
