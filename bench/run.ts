@@ -15,6 +15,7 @@ const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchSection>]> = 
   ['speed', async () => (await import('./speed.js')).speedBench],
   ['batch', async () => (await import('./batch.js')).batchBench],
   ['api', async () => (await import('./api.js')).apiBench],
+  ['cardinality', async () => (await import('./cardinality.js')).cardinalityBench],
   ['freshness', async () => (await import('./freshness.js')).freshnessBench],
   ['collect', async () => (await import('./collect.js')).collectBench],
 ];

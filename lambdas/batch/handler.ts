@@ -24,6 +24,7 @@ export interface BatchHandlerDeps {
   readonly clock?: () => number;
   readonly beforePublish?: BatchDeps['beforePublish'];
   readonly log?: (message: string) => void;
+  readonly onViewRequest?: BatchDeps['onViewRequest'];
 }
 
 export type BatchHandler = (event?: BatchEvent) => Promise<RunSummary>;
@@ -49,6 +50,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandler {
         clock: deps.clock ?? Date.now,
         ...(deps.beforePublish ? { beforePublish: deps.beforePublish } : {}),
         ...(deps.log ? { log: deps.log } : {}),
+        ...(deps.onViewRequest ? { onViewRequest: deps.onViewRequest } : {}),
       },
       rebuild ? { rebuild } : {},
     );

@@ -28,7 +28,7 @@ import { createDuckDbEngine } from '../../local/athena-duckdb.js';
 import { parquetBytes } from '../../local/parquet.js';
 import { provision } from '../../local/provision.js';
 import { truthCounts } from '../support/ground-truth.js';
-import { apiEvent } from '../support/api-events.js';
+import { apiEvent } from '../../local/api-events.js';
 import { KinesisRecordBuilder } from '../../local/kinesis-records.js';
 import { isolatedNames, testStack, type TestStack } from './support/stack.js';
 

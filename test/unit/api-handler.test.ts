@@ -6,7 +6,7 @@ import type { ErrorResponse, PageViewsResponse, StatusResponse } from '../../sha
 import type { PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { DAY_MS, HOUR_MS, hourBucket, toIso } from '../../shared/time.js';
-import { apiEvent } from '../support/api-events.js';
+import { apiEvent } from '../../local/api-events.js';
 import { truthCounts } from '../support/ground-truth.js';
 import { schemaErrors } from '../support/json-schema.js';
 import { memoryBatchReader, memorySpeedReader } from '../support/memory-readers.js';

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 
-/** An API Gateway HTTP API (payload v2) request event. */
+/** An API Gateway HTTP API (payload v2) GET request event, as the local HTTP adapter builds them (tests, benches). */
 export function apiEvent(
   path: string,
   query: Record<string, string> = {},
