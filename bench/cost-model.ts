@@ -95,6 +95,38 @@ export interface CostInputs {
   readonly apiLambdaMsPerQuery: number;
   /** Months of raw data kept (S3 storage at the end of this month). */
   readonly retentionMonths: number;
+  /** Distinct urls per day: the view store grows with it (lookup shards, ranked chunks, per-query reads). */
+  readonly urlsPerDay: number;
+  /** View-store S3 GETs per API query (bench: cold `by=url&top=10` over 24 h at the nearest cardinality). */
+  readonly viewGetsPerQuery: number;
+}
+
+/**
+ * The view store's work for one batch run that adds an hour: it rebuilds the day of each dimension whose
+ * rows changed, reading the day's lookup shards and writing those whose content changed.
+ */
+export function viewStoreWorkPerRun(inputs: Pick<CostInputs, 'eventsPerSecond' | 'urlsPerDay'>): {
+  gets: number;
+  puts: number;
+  dynamoWrites: number;
+  storedBytesPerDay: number;
+} {
+  const eventsPerHour = inputs.eventsPerSecond * 3600;
+  // Rows of a url-day: one per (url, hour) seen; at most the events, at most the urls, per hour.
+  const rowsPerHour = Math.min(eventsPerHour, inputs.urlsPerDay);
+  const dayRows = 24 * rowsPerHour;
+  const shards = 2 ** Math.ceil(Math.log2(Math.max(1, dayRows / 1000)));
+  // A new hour touches most shards of a day that is, on average, half built.
+  const urlShards = Math.max(1, shards / 2);
+  const rankChunks = 1 + Math.max(0, Math.ceil(Math.log(Math.max(1, inputs.urlsPerDay) / 256) / Math.log(4)));
+  const small = 3 * 2; // country, browser, status: one shard and one chunk each
+  return {
+    gets: urlShards + small,
+    puts: urlShards + rankChunks + small,
+    // An hour's total and its day's total, and one manifest per dimension.
+    dynamoWrites: 2 + 4,
+    storedBytesPerDay: dayRows * 25,
+  };
 }
 
 export interface CostLine {
@@ -156,6 +188,12 @@ function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
   const bytesPerQuery = Math.max(p.athena.minBytesPerQuery, scannedPerRun / inputs.athenaQueriesPerRun);
   const athenaTb = (inputs.batchRunsPerMonth * inputs.athenaQueriesPerRun * bytesPerQuery) / TB;
   const apiQueries = inputs.apiQueriesPerSecond * SECONDS_PER_MONTH;
+  // Runs that compute: about one per hour (when H passes an hour) plus the odd late hour.
+  const computingRuns = 730 * inputs.batchHoursPerRun;
+  const store = viewStoreWorkPerRun(inputs);
+  // The previous design rewrote every view row of a 6 h trailing window + 1 h, in DynamoDB, every run.
+  const naiveViewWrites =
+    inputs.batchRunsPerMonth * 7 * (Math.min(inputs.eventsPerSecond * 3600, inputs.urlsPerDay) + 300);
   const firehoseObjects = 12 * 730 * Math.max(1, inputs.eventsPerSecond > 0 ? 2 : 0); // 5-min buffer, ~2 partitions open
   return [
     { service: 'Kinesis', item: 'on-demand stream hours', usd: 730 * p.kinesis.streamHour },
@@ -234,6 +272,34 @@ function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
       item: 'HTTP API requests',
       usd: (apiQueries / 1e6) * p.apiGateway.perMillionRequests,
     },
+    ...(naive
+      ? [
+          {
+            service: 'DynamoDB',
+            item: 'batch view rows rewritten (6 h window every run)',
+            usd: (naiveViewWrites / 1e6) * p.dynamodb.perMillionWrites,
+          },
+        ]
+      : [
+          {
+            service: 'DynamoDB',
+            item: 'batch totals and view manifests written',
+            usd: ((computingRuns * store.dynamoWrites) / 1e6) * p.dynamodb.perMillionWrites,
+          },
+          {
+            service: 'S3',
+            item: `view store (${inputs.urlsPerDay.toLocaleString('en-US')} urls/day): run PUTs/GETs, storage`,
+            usd:
+              ((computingRuns * store.puts) / 1000) * p.s3.perThousandPuts +
+              ((computingRuns * store.gets) / 1000) * p.s3.perThousandGets +
+              ((store.storedBytesPerDay * 30 * inputs.retentionMonths) / GB) * p.s3.storageGbMonth,
+          },
+          {
+            service: 'S3',
+            item: `view store GETs by the API (${inputs.viewGetsPerQuery}/query)`,
+            usd: ((apiQueries * inputs.viewGetsPerQuery) / 1000) * p.s3.perThousandGets,
+          },
+        ]),
   ];
 }
 

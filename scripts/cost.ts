@@ -14,6 +14,7 @@ import {
   PRICES_US_EAST_1,
   SECONDS_PER_MONTH,
   type CostInputs,
+  viewStoreWorkPerRun,
 } from '../bench/cost-model.js';
 import { parseNumber, runCli } from './cli.js';
 
@@ -33,6 +34,26 @@ function latestBench(): { report?: BenchReport; path?: string } {
   return {};
 }
 
+/**
+ * View-store requests of a cold `by=url&top=10` over 24 h, from the bench's cardinality axis at the
+ * cardinality nearest to `urlsPerDay` (on a log scale).
+ */
+function viewGets(report: BenchReport | undefined, urlsPerDay: number): number | undefined {
+  const measured = (report?.figures ?? [])
+    .map(
+      (f) =>
+        /^([\d,]+) urls\/day: by=url&top=10 over 24 h, bytes read cold$/.exec(f.metric) && {
+          f,
+          m: /^(\d+) requests/.exec(f.note ?? ''),
+        },
+    )
+    .filter((x): x is { f: BenchReport['figures'][number]; m: RegExpExecArray } => Boolean(x?.m))
+    .map(({ f, m }) => ({ urls: Number(f.metric.split(' ')[0]!.replace(/,/g, '')), requests: Number(m[1]) }));
+  if (measured.length === 0) return undefined;
+  measured.sort((a, b) => Math.abs(Math.log(a.urls / urlsPerDay)) - Math.abs(Math.log(b.urls / urlsPerDay)));
+  return measured[0]!.requests;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -40,6 +61,7 @@ async function main(): Promise<void> {
       'queries-per-second': { type: 'string', default: '1' },
       'retention-months': { type: 'string', default: '12' },
       'batching-window': { type: 'string', default: String(DEFAULT_SPEED_SOURCE.maxBatchingWindowSeconds) },
+      'urls-per-day': { type: 'string', default: '10000' },
     },
   });
   const eventsPerSecond = parseNumber(values['events-per-second'] ?? '100', '--events-per-second', {
@@ -55,6 +77,7 @@ async function main(): Promise<void> {
     max: 120,
   })!;
   const window = parseNumber(values['batching-window'], '--batching-window', { min: 0, max: 300 })!;
+  const urlsPerDay = parseNumber(values['urls-per-day'], '--urls-per-day', { min: 1, max: 1e9 })!;
   const assumptions: string[] = [];
 
   // Measured now: sizes, and writes per record at the batch size this rate gives each shard.
@@ -118,6 +141,8 @@ async function main(): Promise<void> {
     dynamoReadsPerQuery: fallback(apiRequests?.value, 5, 'DynamoDB requests per API query'),
     apiLambdaMsPerQuery: fallback(apiLatency?.value, 20, 'API Lambda ms per query'),
     retentionMonths,
+    urlsPerDay,
+    viewGetsPerQuery: fallback(viewGets(report, urlsPerDay), 20, 'view-store GETs per API query'),
   };
   const ours = estimateMonthlyCost(inputs);
   const naive = estimateNaiveMonthlyCost(inputs);
@@ -150,6 +175,8 @@ async function main(): Promise<void> {
     `  DynamoDB write latency ${inputs.dynamoWriteLatencyMs} ms (assumed, AWS single-digit ms); Lambda ${inputs.lambdaMemoryGb} GB arm64`,
     `  batch: ${inputs.batchRunsPerMonth.toFixed(0)} runs/month scanning ${inputs.batchHoursPerRun} h of Parquet (${(inputs.scannedColumnShare * 100).toFixed(0)}% of columns, assumed); naive: a full-table scan every run`,
     `  API: ${inputs.dynamoReadsPerQuery} DynamoDB reads and ${inputs.apiLambdaMsPerQuery} ms Lambda per query (24-hour query by url, bench)`,
+    `  view store at ${urlsPerDay.toLocaleString('en-US')} distinct urls/day (--urls-per-day): per computing run ~${viewStoreWorkPerRun(inputs).puts.toFixed(0)} S3 PUTs and ~${viewStoreWorkPerRun(inputs).gets.toFixed(0)} GETs (lookup shards of ~1,000 rows); ${inputs.viewGetsPerQuery} GETs per API query`,
+    `  naive batch views: every row of a 6 h + 1 h window rewritten in DynamoDB every run (the previous design)`,
     `  S3: ${retentionMonths} months of Parquet kept; CloudWatch, KMS and data transfer are not included`,
     ...assumptions.map((a) => `  ${a}`),
   ];

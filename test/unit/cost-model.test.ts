@@ -20,17 +20,29 @@ const inputs = (overrides: Partial<CostInputs> = {}): CostInputs => ({
   dynamoWriteLatencyMs: 5,
   lambdaMemoryGb: 1,
   batchRunsPerMonth: 2920,
-  batchHoursPerRun: 7,
+  batchHoursPerRun: 1,
   athenaQueriesPerRun: 1,
   scannedColumnShare: 0.85,
   apiQueriesPerSecond: 1,
   dynamoReadsPerQuery: 5,
   apiLambdaMsPerQuery: 10,
   retentionMonths: 12,
+  urlsPerDay: 10_000,
+  viewGetsPerQuery: 20,
   ...overrides,
 });
 
 describe('cost model', () => {
+  it('charges the view store more as distinct urls per day grow, and far less than rewriting views', () => {
+    const lines = (urlsPerDay: number) => estimateMonthlyCost(inputs({ eventsPerSecond: 1000, urlsPerDay }));
+    const viewStore = (e: ReturnType<typeof lines>) =>
+      e.lines.filter((l) => l.item.startsWith('view store')).reduce((sum, l) => sum + l.usd, 0);
+    expect(viewStore(lines(1_000_000))).toBeGreaterThan(viewStore(lines(10_000)));
+    const naive = estimateNaiveMonthlyCost(inputs({ eventsPerSecond: 1000, urlsPerDay: 1_000_000 }));
+    const rewritten = naive.lines.find((l) => l.item.startsWith('batch view rows rewritten'))!;
+    expect(rewritten.usd).toBeGreaterThan(10 * viewStore(lines(1_000_000)));
+  });
+
   it('adds its line items up to the total, by service', () => {
     const estimate = estimateMonthlyCost(inputs());
     const sum = estimate.lines.reduce((total, line) => total + line.usd, 0);
