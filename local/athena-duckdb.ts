@@ -62,6 +62,7 @@ export async function runViewSql(
       dimension: String(row.dimension),
       value: String(row.value),
       views: Number(row.views),
+      errors: Number(row.errors),
     }));
   } finally {
     connection.closeSync();

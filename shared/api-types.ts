@@ -6,31 +6,51 @@ import type { Granularity } from './time.js';
 /** Where a bucket's count came from: batch views before H, speed counters from H on, or both when it straddles H. */
 export type BucketSource = 'batch' | 'speed' | 'both';
 
-export interface PageViewsResponse {
+/** Metrics besides page views, present when asked for with `metrics=`. */
+export interface MetricFields {
+  /** Distinct visitors (userId), from mergeable sketches: exact up to 256, within ~0.8% (one standard error) above. */
+  readonly visitors?: number;
+  /** Page views with status 400 or above. */
+  readonly errors?: number;
+  /** errors / page views; null when there are no page views. */
+  readonly errorRate?: number | null;
+}
+
+export interface PageViewsResponse extends MetricFields {
   readonly query: {
     readonly from: string;
     readonly to: string;
     readonly granularity: Granularity;
     readonly by?: Dimension;
     readonly top?: number;
+    /** Present when other metrics than page views were asked for. */
+    readonly metrics?: readonly string[];
+    readonly order?: 'pageviews' | 'visitors';
   };
   /** The horizon H used for this answer (ISO-8601), or null before the first batch run. */
   readonly horizon: string | null;
   readonly total: number;
   /** One entry per bucket intersecting [from, to), in time order. */
-  readonly buckets: ReadonlyArray<{
-    readonly start: string;
-    readonly end: string;
-    readonly source: BucketSource;
-    readonly count: number;
-  }>;
+  readonly buckets: ReadonlyArray<
+    {
+      readonly start: string;
+      readonly end: string;
+      readonly source: BucketSource;
+      readonly count: number;
+    } & MetricFields
+  >;
   /** With `by`: values ordered by total descending; past `top`, the rest summed as value `other`. */
-  readonly breakdown?: ReadonlyArray<{
-    readonly value: string;
-    readonly total: number;
-    /** Aligned with `buckets`. */
-    readonly counts: readonly number[];
-  }>;
+  readonly breakdown?: ReadonlyArray<
+    {
+      readonly value: string;
+      readonly total: number;
+      /** Aligned with `buckets`. */
+      readonly counts: readonly number[];
+    } & Omit<MetricFields, 'visitors'> & {
+        /** Over the range; null for `other`, whose visitors cannot be told apart from the top values'. */
+        readonly visitors?: number | null;
+      }
+  >;
 }
 
 export interface StatusResponse {

@@ -19,6 +19,8 @@ export interface CountRow {
   readonly bucketMs: number;
   readonly value: string;
   readonly count: number;
+  /** Of those, page views with status 400 or above (absent where a layer does not count them). */
+  readonly errors?: number;
 }
 
 export interface CountQuery<G extends Granularity = Granularity> {

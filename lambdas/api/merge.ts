@@ -9,7 +9,7 @@ import type {
 import type { Dimension } from '../../shared/event.js';
 import { exactTop } from '../../shared/views/top.js';
 import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../../shared/time.js';
-import type { PageViewsQuery } from './params.js';
+import type { Metric, PageViewsQuery } from './params.js';
 
 /**
  * The merge rule: [from, H) from batch views, [H, to) from speed counters, summed per bucket and value.
@@ -102,6 +102,7 @@ async function readBreakdown(
   horizon: HorizonState | undefined,
   bucketOf: (ms: number) => number,
   totals: readonly number[],
+  totalErrors: number,
 ): Promise<Breakdown> {
   const { fromMs, toMs, granularity, by } = query;
   const h = splitAt(query, horizon);
@@ -136,16 +137,37 @@ async function readBreakdown(
       );
     },
   });
-  const breakdown: { value: string; total: number; counts: number[] }[] = top.map(({ value, total }) => {
+  const entries = top.map(({ value, total }) => {
     const counts = new Array<number>(totals.length).fill(0);
-    for (const row of batchRows.get(value) ?? []) counts[bucketOf(row.bucketMs)]! += row.count;
-    for (const row of speedRows) if (row.value === value) counts[bucketOf(row.bucketMs)]! += row.count;
-    return { value, total, counts };
+    let errors = 0;
+    for (const row of [...(batchRows.get(value) ?? []), ...speedRows.filter((r) => r.value === value)]) {
+      counts[bucketOf(row.bucketMs)]! += row.count;
+      errors += row.errors ?? 0;
+    }
+    return { value, total, counts, errors };
   });
-  const other = totals.map((total, i) => total - breakdown.reduce((sum, b) => sum + b.counts[i]!, 0));
+  const other = totals.map((total, i) => total - entries.reduce((sum, b) => sum + b.counts[i]!, 0));
   const otherTotal = other.reduce((a, b) => a + b, 0);
-  if (otherTotal > 0) breakdown.push({ value: 'other', total: otherTotal, counts: other });
-  return breakdown;
+  if (otherTotal > 0) {
+    entries.push({
+      value: 'other',
+      total: otherTotal,
+      counts: other,
+      errors: totalErrors - entries.reduce((sum, b) => sum + b.errors, 0),
+    });
+  }
+  return entries.map(({ errors, ...entry }) => ({
+    ...entry,
+    ...metricFields(query.metrics, entry.total, errors),
+  }));
+}
+
+/** The fields of the asked metrics besides page views. */
+function metricFields(metrics: readonly Metric[], views: number, errors: number) {
+  return {
+    ...(metrics.includes('errors') ? { errors } : {}),
+    ...(metrics.includes('error_rate') ? { errorRate: views > 0 ? errors / views : null } : {}),
+  };
 }
 
 export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): Promise<PageViewsResponse> {
@@ -156,9 +178,16 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   const bucketOf = (ms: number) => index.get(floorTo(ms, granularity))!;
   const size = GRANULARITY_MS[granularity];
   const counts = new Array<number>(starts.length).fill(0);
+  const errors = new Array<number>(starts.length).fill(0);
   for (const part of await readTotalParts(deps, query, horizon)) {
-    for (const row of part.rows) counts[bucketOf(row.bucketMs)]! += row.count;
+    for (const row of part.rows) {
+      counts[bucketOf(row.bucketMs)]! += row.count;
+      errors[bucketOf(row.bucketMs)]! += row.errors ?? 0;
+    }
   }
+  const total = counts.reduce((a, b) => a + b, 0);
+  const totalErrors = errors.reduce((a, b) => a + b, 0);
+  const extra = query.metrics.length > 1;
   const h = horizon?.horizonMs ?? -Infinity;
   const sourceOf = (start: number): BucketSource =>
     granularity === 'minute' || start >= h ? 'speed' : start + size <= h ? 'batch' : 'both';
@@ -170,16 +199,23 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
       granularity,
       ...(by ? { by } : {}),
       ...(top ? { top } : {}),
+      ...(extra ? { metrics: query.metrics } : {}),
+      ...(by && query.order !== 'pageviews' ? { order: query.order } : {}),
     },
     horizon: horizon ? toIso(horizon.horizonMs) : null,
-    total: counts.reduce((a, b) => a + b, 0),
+    total,
+    ...metricFields(query.metrics, total, totalErrors),
     buckets: starts.map((start, i) => ({
       start: toIso(start),
       end: toIso(start + size),
       source: sourceOf(start),
       count: counts[i]!,
+      ...metricFields(query.metrics, counts[i]!, errors[i]!),
     })),
   };
   if (!by) return response;
-  return { ...response, breakdown: await readBreakdown(deps, { ...query, by }, horizon, bucketOf, counts) };
+  return {
+    ...response,
+    breakdown: await readBreakdown(deps, { ...query, by }, horizon, bucketOf, counts, totalErrors),
+  };
 }

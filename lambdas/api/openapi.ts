@@ -1,10 +1,20 @@
 import { DIMENSIONS } from '../../shared/event.js';
 import { GRANULARITIES } from '../../shared/time.js';
-import { QUERY_LIMITS } from './params.js';
+import { METRICS, ORDERS, QUERY_LIMITS } from './params.js';
 
 /** The OpenAPI 3.1 description of the query API; test/unit/api-handler.test.ts checks real answers against it. */
 
 const isoDate = { type: 'string', format: 'date-time' } as const;
+/** The metric fields an answer carries when `metrics` asks for them. */
+const metricProperties = {
+  visitors: {
+    type: 'integer',
+    minimum: 0,
+    description: 'Distinct userId: exact up to 256, HyperLogLog (p = 14, standard error 0.81%) above.',
+  },
+  errors: { type: 'integer', minimum: 0, description: 'Page views with status 400 or above.' },
+  errorRate: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'errors / page views.' },
+} as const;
 const errorSchema = {
   type: 'object',
   required: ['error'],
@@ -68,6 +78,22 @@ export const OPENAPI_DOCUMENT = {
               default: QUERY_LIMITS.defaultTop,
             },
           },
+          {
+            name: 'metrics',
+            in: 'query',
+            required: false,
+            description:
+              'Comma-separated; page views are always reported. visitors: distinct userId per bucket, over the range ' +
+              'and per breakdown value (a union, never a sum); errors: status 400 or above; error_rate: errors / page views.',
+            schema: { type: 'string', default: 'pageviews', examples: ['pageviews,visitors,error_rate'] },
+          },
+          {
+            name: 'order',
+            in: 'query',
+            required: false,
+            description: 'With by: how values are ranked (visitors also reports them).',
+            schema: { type: 'string', enum: [...ORDERS], default: 'pageviews' },
+          },
         ],
         responses: {
           '200': {
@@ -116,10 +142,13 @@ export const OPENAPI_DOCUMENT = {
               granularity: { type: 'string', enum: [...GRANULARITIES] },
               by: { type: 'string', enum: [...DIMENSIONS] },
               top: { type: 'integer' },
+              metrics: { type: 'array', items: { type: 'string', enum: [...METRICS] } },
+              order: { type: 'string', enum: [...ORDERS] },
             },
           },
           horizon: { type: ['string', 'null'], format: 'date-time' },
           total: { type: 'integer', minimum: 0 },
+          ...metricProperties,
           buckets: {
             type: 'array',
             items: {
@@ -130,6 +159,7 @@ export const OPENAPI_DOCUMENT = {
                 end: isoDate,
                 source: { type: 'string', enum: ['batch', 'speed', 'both'] },
                 count: { type: 'integer', minimum: 0 },
+                ...metricProperties,
               },
             },
           },
@@ -142,6 +172,12 @@ export const OPENAPI_DOCUMENT = {
                 value: { type: 'string' },
                 total: { type: 'integer', minimum: 0 },
                 counts: { type: 'array', items: { type: 'integer', minimum: 0 } },
+                ...metricProperties,
+                visitors: {
+                  type: ['integer', 'null'],
+                  minimum: 0,
+                  description: 'Over the range; null for `other`, whose visitors overlap the top values.',
+                },
               },
             },
           },

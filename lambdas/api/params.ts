@@ -19,12 +19,22 @@ export const QUERY_LIMITS = {
   minuteMarginHours: 1,
 } as const;
 
+/** What an answer can report for each bucket, the range and each breakdown value. */
+export const METRICS = ['pageviews', 'visitors', 'errors', 'error_rate'] as const;
+export type Metric = (typeof METRICS)[number];
+export const ORDERS = ['pageviews', 'visitors'] as const;
+export type Order = (typeof ORDERS)[number];
+
 export interface PageViewsQuery {
   readonly fromMs: number;
   readonly toMs: number;
   readonly granularity: Granularity;
   readonly by?: Dimension;
   readonly top?: number;
+  /** Always holds `pageviews`; the default answer is page views only, as before metrics existed. */
+  readonly metrics: readonly Metric[];
+  /** How a breakdown ranks its values. @default 'pageviews' */
+  readonly order: Order;
 }
 
 export class ParameterError extends Error {
@@ -37,7 +47,7 @@ export class ParameterError extends Error {
   }
 }
 
-const ALLOWED = ['from', 'to', 'granularity', 'by', 'top'] as const;
+const ALLOWED = ['from', 'to', 'granularity', 'by', 'top', 'metrics', 'order'] as const;
 const ISO_PATTERN = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
 function instant(parameter: string, raw: string | undefined): number {
@@ -114,7 +124,37 @@ export function parsePageViewsQuery(
   } else if (by) {
     top = QUERY_LIMITS.defaultTop;
   }
-  return { fromMs, toMs, granularity, ...(by ? { by } : {}), ...(top ? { top } : {}) };
+  const metrics = new Set<Metric>(['pageviews']);
+  if (params.metrics !== undefined) {
+    for (const name of params.metrics.split(',')) {
+      if (!(METRICS as readonly string[]).includes(name)) {
+        throw new ParameterError(
+          'metrics',
+          `metrics is a comma-separated list of ${METRICS.join(', ')}; got "${name}"`,
+        );
+      }
+      metrics.add(name as Metric);
+    }
+  }
+  let order: Order = 'pageviews';
+  if (params.order !== undefined) {
+    if (!by) throw new ParameterError('order', 'order needs by');
+    if (!(ORDERS as readonly string[]).includes(params.order)) {
+      throw new ParameterError('order', `order must be one of ${ORDERS.join(', ')}`);
+    }
+    order = params.order as Order;
+    // Ranking by visitors reports them.
+    if (order === 'visitors') metrics.add('visitors');
+  }
+  return {
+    fromMs,
+    toMs,
+    granularity,
+    ...(by ? { by } : {}),
+    ...(top ? { top } : {}),
+    metrics: METRICS.filter((m) => metrics.has(m)),
+    order,
+  };
 }
 
 /** The oldest instant with minute data: the speed retention minus a margin, on an hour boundary. */

@@ -67,8 +67,14 @@ export function createAthenaEngine(options: AthenaEngineOptions): SqlEngine {
             header = false;
             continue;
           }
-          const [bucket, dimension, value, views] = (row.Data ?? []).map((d) => d.VarCharValue ?? '');
-          rows.push({ bucketMs: Number(bucket), dimension: dimension!, value: value!, views: Number(views) });
+          const [bucket, dimension, value, views, errors] = (row.Data ?? []).map((d) => d.VarCharValue ?? '');
+          rows.push({
+            bucketMs: Number(bucket),
+            dimension: dimension!,
+            value: value!,
+            views: Number(views),
+            errors: Number(errors),
+          });
         }
         token = page.NextToken;
       } while (token);

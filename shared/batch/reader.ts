@@ -73,7 +73,12 @@ export function createBatchReader(deps: BatchReaderDeps): BatchViewReader {
               for (const hits of found.values()) {
                 for (const hit of hits) {
                   if (hit.hourMs >= fromMs && hit.hourMs + HOUR_MS <= toMs)
-                    rows.push({ bucketMs: hit.hourMs, value: hit.value, count: hit.views });
+                    rows.push({
+                      bucketMs: hit.hourMs,
+                      value: hit.value,
+                      count: hit.views,
+                      errors: hit.errors,
+                    });
                 }
               }
             }),

@@ -58,6 +58,7 @@ export async function writeViews(
       b: row.bucketMs,
       v: row.value,
       n: row.views,
+      e: row.errors,
       version,
     },
   }));
@@ -119,13 +120,18 @@ export async function readViews(
       {
         TableName: deps.tableName,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-        ProjectionExpression: 'b, v, n',
+        ProjectionExpression: 'b, v, n, e',
         ExpressionAttributeValues: { ':pk': pk, ':lo': lo, ':hi': `${hi}${KEY_RANGE_END}` },
       },
       deps.onRequest,
     );
     for (const item of items)
-      rows.push({ bucketMs: item.b as number, value: item.v as string, count: item.n as number });
+      rows.push({
+        bucketMs: item.b as number,
+        value: item.v as string,
+        count: item.n as number,
+        errors: (item.e as number | undefined) ?? 0,
+      });
   });
   return rows.sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
 }
@@ -140,34 +146,39 @@ export async function writeTotals(
   rows: readonly ViewRow[],
   version: string,
 ): Promise<WriteOutcome> {
-  const computed = new Map(hours.map((h) => [h, 0]));
-  for (const row of rows) computed.set(row.bucketMs, row.views);
+  const empty = (bucketMs: number): ViewRow => ({
+    bucketMs,
+    dimension: 'total',
+    value: TOTAL_VALUE,
+    views: 0,
+    errors: 0,
+  });
+  const computed = new Map(hours.map((h) => [h, empty(h)]));
+  for (const row of rows) computed.set(row.bucketMs, row);
+  const same = (a: ViewRow, b: CountRow | undefined) =>
+    b !== undefined && a.views === b.count && a.errors === (b.errors ?? 0);
   const days = [...new Set(hours.map(dayBucket))];
   const hourWrites: ViewRow[] = [];
   const dayWrites: ViewRow[] = [];
   await allLimited(days, 8, async (dayMs) => {
-    const stored = await readViews(deps, {
-      dimension: 'total',
-      fromMs: dayMs,
-      toMs: dayMs + DAY_MS,
-      granularity: 'hour',
-    });
-    const merged = new Map(stored.map((r) => [r.bucketMs, r.count]));
-    for (const [hourMs, views] of computed) {
-      if (dayBucket(hourMs) !== dayMs || merged.get(hourMs) === views) continue;
-      if (views === 0 && !merged.has(hourMs)) continue;
-      merged.set(hourMs, views);
-      hourWrites.push({ bucketMs: hourMs, dimension: 'total', value: TOTAL_VALUE, views });
+    const range = { dimension: 'total' as const, fromMs: dayMs, toMs: dayMs + DAY_MS };
+    const stored = await readViews(deps, { ...range, granularity: 'hour' });
+    const merged = new Map<number, ViewRow>(
+      stored.map((r) => [r.bucketMs, { ...empty(r.bucketMs), views: r.count, errors: r.errors ?? 0 }]),
+    );
+    const storedByHour = new Map(stored.map((r) => [r.bucketMs, r]));
+    for (const [hourMs, row] of computed) {
+      if (dayBucket(hourMs) !== dayMs || same(row, storedByHour.get(hourMs))) continue;
+      if (row.views === 0 && !storedByHour.has(hourMs)) continue;
+      merged.set(hourMs, row);
+      hourWrites.push(row);
     }
-    const [day] = await readViews(deps, {
-      dimension: 'total',
-      fromMs: dayMs,
-      toMs: dayMs + DAY_MS,
-      granularity: 'day',
-    });
-    const sum = [...merged.values()].reduce((a, b) => a + b, 0);
-    if ((day?.count ?? 0) !== sum)
-      dayWrites.push({ bucketMs: dayMs, dimension: 'total', value: TOTAL_VALUE, views: sum });
+    const [day] = await readViews(deps, { ...range, granularity: 'day' });
+    const sum = [...merged.values()].reduce(
+      (acc, r) => ({ ...acc, views: acc.views + r.views, errors: acc.errors + r.errors }),
+      empty(dayMs),
+    );
+    if (!same(sum, day)) dayWrites.push(sum);
   });
   const hourly = await writeViews(deps, 'hour', hourWrites, version);
   const daily = await writeViews(deps, 'day', dayWrites, version);

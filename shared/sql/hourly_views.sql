@@ -1,4 +1,4 @@
--- Hourly page views per dimension value, for the hours [?2, ?3) of day ?1 (UTC).
+-- Hourly page views and errors (status 400 or above) per dimension value, for the hours [?2, ?3) of day ?1 (UTC).
 -- One scan with grouping sets; the predicate on the partition columns dt/hour prunes to those hours.
 -- Each page view counts once: copies of one Kinesis record (a Firehose re-delivery, a row repeated in an
 -- object) share (shardid, sequencenumber); a producer's re-sends share an eventid within their event hour.
@@ -14,7 +14,8 @@ SELECT
     ELSE 'total'
   END AS dimension,
   coalesce(url, country, browser, CAST(status AS varchar), 'all') AS value,
-  count(*) AS views
+  count(*) AS views,
+  count_if(status >= 400) AS errors
 FROM (
   SELECT created - created % 3600000 AS bucket_ms, url, country, browser, status
   FROM (

@@ -26,6 +26,8 @@ export interface ViewRow {
   readonly dimension: string;
   readonly value: string;
   readonly views: number;
+  /** Page views with status 400 or above. */
+  readonly errors: number;
 }
 
 /** The SQL engine behind the batch layer: Athena on AWS, DuckDB locally. */

@@ -26,6 +26,8 @@ export interface StoreRow {
   readonly hourMs: number;
   readonly value: string;
   readonly views: number;
+  /** Page views with status 400 or above. */
+  readonly errors: number;
 }
 
 export interface Manifest {
@@ -88,8 +90,8 @@ function encode(value: unknown): { body: Buffer; digest: string } {
   };
 }
 
-/** Lookup rows as stored: [value, hour of the day 0-23, views], sorted by value then hour. */
-type LookupRow = [string, number, number];
+/** Lookup rows as stored: [value, hour of the day 0-23, views, errors], sorted by value then hour. */
+type LookupRow = [string, number, number, number];
 /** Ranked rows as stored: [value, views of the day]. */
 export type RankedRow = readonly [string, number];
 
@@ -161,8 +163,8 @@ async function readDay(deps: ViewStoreDeps, manifest: Manifest): Promise<StoreRo
     manifest.lookup.map((_, shard) => shard),
     32,
     async (shard) => {
-      for (const [value, hour, views] of await getJson<LookupRow[]>(deps, lookupKey(manifest, shard)))
-        rows.push({ hourMs: manifest.dayMs + hour * HOUR_MS, value, views });
+      for (const [value, hour, views, errors] of await getJson<LookupRow[]>(deps, lookupKey(manifest, shard)))
+        rows.push({ hourMs: manifest.dayMs + hour * HOUR_MS, value, views, errors: errors ?? 0 });
     },
   );
   return rows;
@@ -199,7 +201,12 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   const shards = shardCount(rows.length);
   const byShard: LookupRow[][] = Array.from({ length: shards }, () => []);
   for (const row of rows)
-    byShard[shardOf(row.value, shards)]!.push([row.value, (row.hourMs - dayMs) / HOUR_MS, row.views]);
+    byShard[shardOf(row.value, shards)]!.push([
+      row.value,
+      (row.hourMs - dayMs) / HOUR_MS,
+      row.views,
+      row.errors,
+    ]);
   const objects: { key: string; body: Buffer }[] = [];
   const lookup = byShard.map((shard, index) => {
     shard.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
@@ -335,8 +342,10 @@ export class DayReader {
           else hi = mid;
         }
         const hits: StoreRow[] = [];
-        for (let i = lo; i < rows.length && rows[i]![0] === value; i += 1)
-          hits.push({ hourMs: manifest.dayMs + rows[i]![1] * HOUR_MS, value, views: rows[i]![2] });
+        for (let i = lo; i < rows.length && rows[i]![0] === value; i += 1) {
+          const [, hour, views, errors] = rows[i]!;
+          hits.push({ hourMs: manifest.dayMs + hour * HOUR_MS, value, views, errors: errors ?? 0 });
+        }
         found.set(value, hits);
       }
     });

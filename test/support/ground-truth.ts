@@ -30,23 +30,26 @@ export function splitResends(records: readonly Pick<GeneratedRecord, 'event'>[])
   return { events, resends };
 }
 
-/** Counts computed directly from the valid events: what every layer must reproduce. */
+/** Counts (and errors: status 400 or above) computed directly from the valid events: what every layer must reproduce. */
 export function truthCounts(
   events: readonly PageView[],
   dimension: CountDimension,
   granularity: Granularity,
   range: { fromMs?: number; toMs?: number } = {},
 ): CountRow[] {
-  const sums = new Map<string, { bucketMs: number; value: string; count: number }>();
+  const sums = new Map<string, { bucketMs: number; value: string; count: number; errors: number }>();
   for (const event of events) {
     if (range.fromMs !== undefined && event.created < range.fromMs) continue;
     if (range.toMs !== undefined && event.created >= range.toMs) continue;
     const bucketMs = floorTo(event.created, granularity);
     const value = dimension === 'total' ? TOTAL_VALUE : dimensionValue(event, dimension);
     const key = `${bucketMs}\n${value}`;
+    const error = event.status >= 400 ? 1 : 0;
     const row = sums.get(key);
-    if (row) row.count += 1;
-    else sums.set(key, { bucketMs, value, count: 1 });
+    if (row) {
+      row.count += 1;
+      row.errors += error;
+    } else sums.set(key, { bucketMs, value, count: 1, errors: error });
   }
   return sortRows([...sums.values()]);
 }

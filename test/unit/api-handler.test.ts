@@ -93,6 +93,41 @@ describe('merge at the horizon', () => {
     expect(breakdown[0]).toMatchObject({ value: 'US', total: truthUs.reduce((a, r) => a + r.count, 0) });
   });
 
+  it('reports errors (status 400 or above) and the error rate per bucket, over the range and per value', async () => {
+    const from = H - 6 * HOUR_MS;
+    const to = H + 2 * HOUR_MS;
+    const { body } = await pageViews({
+      from: toIso(from),
+      to: toIso(to),
+      by: 'country',
+      top: '3',
+      metrics: 'errors,error_rate',
+    });
+    const range = { fromMs: from, toMs: to };
+    const truth = truthCounts(events, 'total', 'hour', range);
+    expect(body.query.metrics).toEqual(['pageviews', 'errors', 'error_rate']);
+    expect(body.buckets.map((b) => [b.errors, b.errorRate])).toEqual(
+      truth.map((r) => [r.errors, r.errors / r.count]),
+    );
+    const errors = truth.reduce((sum, r) => sum + r.errors, 0);
+    expect(body.errors).toBe(errors);
+    expect(body.errorRate).toBe(errors / body.total);
+    const byCountry = truthCounts(events, 'country', 'hour', range);
+    for (const entry of body.breakdown!.slice(0, 3)) {
+      const rows = byCountry.filter((r) => r.value === entry.value);
+      expect(entry.errors).toBe(rows.reduce((sum, r) => sum + r.errors, 0));
+      expect(entry.errorRate).toBe(entry.errors! / entry.total);
+    }
+    expect(body.breakdown!.reduce((sum, b) => sum + b.errors!, 0)).toBe(errors);
+  });
+
+  it('answers as before when no metric is asked for', async () => {
+    const { body } = await pageViews({ from: toIso(H - HOUR_MS), to: toIso(H + HOUR_MS), by: 'url' });
+    expect(body.query.metrics).toBeUndefined();
+    expect(body).not.toHaveProperty('errors');
+    expect(body.buckets[0]).not.toHaveProperty('errors');
+  });
+
   it('serves minute buckets from the speed counters within the retention window', async () => {
     const from = hourBucket(NOW) - HOUR_MS;
     const { status, body } = await pageViews({
@@ -148,6 +183,10 @@ describe('bad input', () => {
     ['top', { ...valid, by: 'url', top: '0' }],
     ['top', { ...valid, top: '5' }],
     ['limit', { ...valid, limit: '5' }],
+    ['metrics', { ...valid, metrics: 'pageviews,bounces' }],
+    ['metrics', { ...valid, metrics: '' }],
+    ['order', { ...valid, order: 'visitors' }],
+    ['order', { ...valid, by: 'url', order: 'errors' }],
   ])('rejects a bad %s with a 400 naming it', async (parameter, query) => {
     const { status, body } = await get<ErrorResponse>('/v1/pageviews', query, H);
     expect(status).toBe(400);
@@ -199,6 +238,16 @@ describe('OpenAPI document', () => {
         'PageViews',
         await pageViews({ from: toIso(H - DAY_MS), to: toIso(H + HOUR_MS), by: 'status', top: '2' }),
       ],
+      [
+        'PageViews',
+        await pageViews({
+          from: toIso(H - DAY_MS),
+          to: toIso(H + HOUR_MS),
+          by: 'url',
+          top: '2',
+          metrics: 'errors,error_rate',
+        }),
+      ],
       ['Status', await get<StatusResponse>('/v1/status', {}, H)],
       ['Status', await get<StatusResponse>('/v1/status', {}, null)],
       ['Error', await pageViews({ from: 'x' })],
@@ -209,7 +258,7 @@ describe('OpenAPI document', () => {
 
   it('lists every parameter the handler accepts', () => {
     const names = OPENAPI_DOCUMENT.paths['/v1/pageviews'].get.parameters.map((p) => p.name);
-    expect(names.sort()).toEqual(['by', 'from', 'granularity', 'to', 'top']);
+    expect(names.sort()).toEqual(['by', 'from', 'granularity', 'metrics', 'order', 'to', 'top']);
   });
 });
 
