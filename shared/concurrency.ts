@@ -32,3 +32,21 @@ export async function allLimited<T>(
   const failed = await forEachLimited(items, limit, work);
   if (failed.length > 0) throw failed[0]!.error;
 }
+
+/** At most `limit` tasks at once across every caller: for a client shared by concurrent reads. */
+export class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active += 1;
+    try {
+      return await task();
+    } finally {
+      this.active -= 1;
+      this.waiting.shift()?.();
+    }
+  }
+}

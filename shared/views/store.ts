@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { allLimited } from '../concurrency.js';
+import { allLimited, Limiter } from '../concurrency.js';
 import { queryAll } from '../dynamodb.js';
 import { dayKey, KEY_RANGE_END, monthKey } from '../keys.js';
 import { PREFIXES } from '../resources.js';
@@ -303,12 +303,17 @@ export class ObjectCache {
   }
 }
 
-/** Reads a day's ranked chunks and lookup shards, through a cache. */
+/** Reads a day's ranked chunks and lookup shards, through a cache, with at most 32 GETs in flight. */
 export class DayReader {
+  private readonly gets = new Limiter(32);
   constructor(
     private readonly deps: ViewStoreDeps,
     private readonly cache: ObjectCache,
   ) {}
+
+  private object<T>(key: string): Promise<T> {
+    return this.cache.get(key, () => this.gets.run(() => getJson<T>(this.deps, key)));
+  }
 
   /** The first `depth` ranked rows of a day (or all of them), reading whole chunks. */
   async ranked(manifest: Manifest, depth: number): Promise<{ rows: RankedRow[]; complete: boolean }> {
@@ -316,7 +321,7 @@ export class DayReader {
     let chunk = 0;
     while (chunk < manifest.rank.length && rows.length < depth) {
       const key = rankKey(manifest, chunk);
-      rows.push(...(await this.cache.get(key, () => getJson<RankedRow[]>(this.deps, key))));
+      rows.push(...(await this.object<RankedRow[]>(key)));
       chunk += 1;
     }
     return { rows: rows.slice(0, depth), complete: chunk >= manifest.rank.length && rows.length <= depth };
@@ -332,7 +337,7 @@ export class DayReader {
     const found = new Map<string, StoreRow[]>();
     await allLimited([...shards.entries()], 16, async ([shard, wanted]) => {
       const key = lookupKey(manifest, shard);
-      const rows = await this.cache.get(key, () => getJson<LookupRow[]>(this.deps, key));
+      const rows = await this.object<LookupRow[]>(key);
       for (const value of wanted) {
         let lo = 0;
         let hi = rows.length;

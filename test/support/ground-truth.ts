@@ -36,7 +36,7 @@ export function truthCounts(
   dimension: CountDimension,
   granularity: Granularity,
   range: { fromMs?: number; toMs?: number } = {},
-): CountRow[] {
+): (CountRow & { errors: number })[] {
   const sums = new Map<string, { bucketMs: number; value: string; count: number; errors: number }>();
   for (const event of events) {
     if (range.fromMs !== undefined && event.created < range.fromMs) continue;
@@ -54,7 +54,7 @@ export function truthCounts(
   return sortRows([...sums.values()]);
 }
 
-export function sortRows(rows: readonly CountRow[]): CountRow[] {
+export function sortRows<R extends CountRow>(rows: readonly R[]): R[] {
   return [...rows].sort(
     (a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),
   );
