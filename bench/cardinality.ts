@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
+import type { PageViewsResponse } from '../shared/api-types.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
 import { createCatalogHandler, objectCreatedEvent } from '../lambdas/catalog/handler.js';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
@@ -290,6 +291,15 @@ export const cardinalityBench: BenchSection = async ({ quick, log }) => {
           for (let i = 0; i < (quick ? 20 : 100); i += 1)
             warms.push((await timedQuery(clients, config, query, first.api)).ms);
           const naive = await naiveBreakdown(clients, config, end - length, end);
+          // The figures count only if the answer is exact: the top 10 of a full aggregation.
+          const answered = (JSON.parse(first.body) as PageViewsResponse)
+            .breakdown!.filter((b) => b.value !== 'other')
+            .map((b) => [b.value, b.total]);
+          if (JSON.stringify(answered) !== JSON.stringify(naive.top)) {
+            throw new Error(
+              `${label} over ${span}: top 10 ${JSON.stringify(answered)} != ${JSON.stringify(naive.top)}`,
+            );
+          }
           figures.push(
             {
               section: 'cardinality',

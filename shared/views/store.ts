@@ -92,8 +92,13 @@ function encode(value: unknown): { body: Buffer; digest: string } {
 
 /** Lookup rows as stored: [value, hour of the day 0-23, views, errors], sorted by value then hour. */
 type LookupRow = [string, number, number, number];
-/** Ranked rows as stored: [value, views of the day]. */
+/** Ranked rows: [value, views of the day]. */
 export type RankedRow = readonly [string, number];
+/**
+ * Ranked rows as stored: the head chunk (the day's top 256 values) also carries each value's hourly rows
+ * [hour, views, errors], so the exact counts of the values most queries ask for cost no lookup at all.
+ */
+type StoredRankedRow = readonly [string, number, (readonly [number, number, number])[]?];
 
 async function getJson<T>(deps: ViewStoreDeps, key: string): Promise<T> {
   const response = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
@@ -219,9 +224,16 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   const totals = new Map<string, number>();
   for (const row of rows) totals.set(row.value, (totals.get(row.value) ?? 0) + row.views);
   const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const hourly = new Map<string, [number, number, number][]>();
+  for (const row of rows.slice().sort((a, b) => a.hourMs - b.hourMs)) {
+    if (!hourly.has(row.value)) hourly.set(row.value, []);
+    hourly.get(row.value)!.push([(row.hourMs - dayMs) / HOUR_MS, row.views, row.errors]);
+  }
   const rank: { digest: string; rows: number }[] = [];
   for (let start = 0, size = FIRST_CHUNK_ROWS; start < ranked.length || rank.length === 0; size *= 4) {
-    const chunk = ranked.slice(start, start + size);
+    const chunk: StoredRankedRow[] = ranked
+      .slice(start, start + size)
+      .map(([value, views]) => (start === 0 ? [value, views, hourly.get(value)!] : [value, views]));
     const { body, digest } = encode(chunk);
     objects.push({ key: objectKey(dimension, dayMs, 'r', rank.length, digest), body });
     rank.push({ digest, rows: chunk.length });
@@ -321,20 +333,36 @@ export class DayReader {
     let chunk = 0;
     while (chunk < manifest.rank.length && rows.length < depth) {
       const key = rankKey(manifest, chunk);
-      rows.push(...(await this.object<RankedRow[]>(key)));
+      for (const [value, views] of await this.object<StoredRankedRow[]>(key)) rows.push([value, views]);
       chunk += 1;
     }
     return { rows: rows.slice(0, depth), complete: chunk >= manifest.rank.length && rows.length <= depth };
   }
 
-  /** The hourly rows of the given values on a day: one read per shard they fall in. */
+  /** The hourly rows of the given values on a day: from the head chunk, else one read per shard they fall in. */
   async lookup(manifest: Manifest, values: readonly string[]): Promise<Map<string, StoreRow[]>> {
+    const found = new Map<string, StoreRow[]>();
+    const head = new Map(
+      (await this.object<StoredRankedRow[]>(rankKey(manifest, 0))).map(([value, , hours]) => [value, hours]),
+    );
     const shards = new Map<number, string[]>();
     for (const value of values) {
+      const hours = head.get(value);
+      if (hours) {
+        found.set(
+          value,
+          hours.map(([hour, views, errors]) => ({
+            hourMs: manifest.dayMs + hour * HOUR_MS,
+            value,
+            views,
+            errors,
+          })),
+        );
+        continue;
+      }
       const shard = shardOf(value, manifest.lookup.length);
       shards.set(shard, [...(shards.get(shard) ?? []), value]);
     }
-    const found = new Map<string, StoreRow[]>();
     await allLimited([...shards.entries()], 16, async ([shard, wanted]) => {
       const key = lookupKey(manifest, shard);
       const rows = await this.object<LookupRow[]>(key);
