@@ -154,8 +154,8 @@ async function naiveBreakdown(clients: AwsClients, config: RuntimeConfig, fromMs
     for (const [value] of (await block.read(Number.MAX_SAFE_INTEGER)).rows) values.add(value);
   for (const row of await source.rows([...values]))
     totals.set(row.value, (totals.get(row.value) ?? 0) + row.count);
-  [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10);
-  return { ms: performance.now() - started, used };
+  const top = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 10);
+  return { ms: performance.now() - started, used, top };
 }
 
 async function runUntilCaughtUp(batch: () => Promise<RunSummary>): Promise<{ runs: number; hours: number }> {
