@@ -92,22 +92,51 @@ function densify(hashes: Iterable<number>): Uint8Array {
   return registers;
 }
 
-/** The sketch of a set of hashes: sparse while it has at most SPARSE_LIMIT distinct ones. */
-function ofSet(hashes: ReadonlySet<number>): VisitorSketch {
-  if (hashes.size > SPARSE_LIMIT) return { kind: 'dense', registers: densify(hashes) };
-  return { kind: 'sparse', hashes: [...hashes].sort((a, b) => a - b) };
+/**
+ * Builds one sketch from hashes and sketches: a set of hashes while it has at most SPARSE_LIMIT, registers
+ * from then on, so the result is the sketch of the union whatever the order of the additions.
+ */
+class SketchBuilder {
+  private readonly hashes = new Set<number>();
+  private registers: Uint8Array | undefined;
+
+  addHash(hash: number): void {
+    if (this.registers) setRegister(this.registers, hash);
+    else if (this.hashes.add(hash).size > SPARSE_LIMIT) this.densify();
+  }
+
+  addSketch(sketch: VisitorSketch): void {
+    if (sketch.kind === 'sparse') {
+      for (const hash of sketch.hashes) this.addHash(hash);
+      return;
+    }
+    const registers = this.registers ?? this.densify();
+    const other = sketch.registers;
+    for (let i = 0; i < REGISTERS; i += 1) if (other[i]! > registers[i]!) registers[i] = other[i]!;
+  }
+
+  build(): VisitorSketch {
+    if (this.registers) return { kind: 'dense', registers: this.registers };
+    return { kind: 'sparse', hashes: [...this.hashes].sort((a, b) => a - b) };
+  }
+
+  private densify(): Uint8Array {
+    this.registers = densify(this.hashes);
+    this.hashes.clear();
+    return this.registers;
+  }
 }
 
 export const empty = (): VisitorSketch => EMPTY;
 
 /** The sketch of some hashes, repeats allowed; the way to build a sketch from many hashes. */
 export function fromHashes(hashes: Iterable<number>): VisitorSketch {
-  const distinct = new Set<number>();
+  const builder = new SketchBuilder();
   for (const hash of hashes) {
     assertHash(hash);
-    distinct.add(hash);
+    builder.addHash(hash);
   }
-  return ofSet(distinct);
+  return builder.build();
 }
 
 /**
@@ -148,21 +177,9 @@ export const union = (a: VisitorSketch, b: VisitorSketch): VisitorSketch => unio
 
 /** The union of many sketches (buckets of a range, both layers), with one register array at most. */
 export function unionAll(sketches: Iterable<VisitorSketch>): VisitorSketch {
-  const hashes = new Set<number>();
-  let registers: Uint8Array | undefined;
-  for (const sketch of sketches) {
-    if (sketch.kind === 'dense') {
-      registers ??= densify(hashes);
-      const other = sketch.registers;
-      for (let i = 0; i < REGISTERS; i += 1) if (other[i]! > registers[i]!) registers[i] = other[i]!;
-    } else if (registers) {
-      for (const hash of sketch.hashes) setRegister(registers, hash);
-    } else {
-      for (const hash of sketch.hashes) hashes.add(hash);
-      if (hashes.size > SPARSE_LIMIT) registers = densify(hashes);
-    }
-  }
-  return registers ? { kind: 'dense', registers } : ofSet(hashes);
+  const builder = new SketchBuilder();
+  for (const sketch of sketches) builder.addSketch(sketch);
+  return builder.build();
 }
 
 /**
@@ -173,7 +190,7 @@ export function unionAll(sketches: Iterable<VisitorSketch>): VisitorSketch {
  */
 export function estimate(sketch: VisitorSketch): number {
   if (sketch.kind === 'sparse') return sketch.hashes.length;
-  const counts = new Array<number>(MAX_RHO + 1).fill(0);
+  const counts = new Int32Array(MAX_RHO + 1);
   for (const value of sketch.registers) counts[value]! += 1;
   // Horner form of m·σ(C0/m) + Σ_{k=1..q} C_k 2^-k + m·τ(1 − C_{q+1}/m) 2^-q.
   let z = REGISTERS * tau(1 - counts[MAX_RHO]! / REGISTERS);
@@ -256,7 +273,8 @@ export function encodeBinary(sketch: VisitorSketch): Uint8Array {
   bytes[0] = TAG_PACKED;
   // Four 6-bit registers fill three bytes.
   for (let i = 0, offset = 1; i < REGISTERS; i += 4, offset += 3) {
-    const word = (registers[i]! << 18) | (registers[i + 1]! << 12) | (registers[i + 2]! << 6) | registers[i + 3]!;
+    const word =
+      (registers[i]! << 18) | (registers[i + 1]! << 12) | (registers[i + 2]! << 6) | registers[i + 3]!;
     bytes.writeUIntBE(word, offset, 3);
   }
   return bytes;
@@ -267,9 +285,7 @@ export function encodeBinary(sketch: VisitorSketch): Uint8Array {
  * its binary form. Canonical: equal sketches encode to equal JSON.
  */
 export function encode(sketch: VisitorSketch): number[] | string {
-  return sketch.kind === 'sparse'
-    ? [...sketch.hashes]
-    : Buffer.from(encodeBinary(sketch)).toString('base64');
+  return sketch.kind === 'sparse' ? [...sketch.hashes] : Buffer.from(encodeBinary(sketch)).toString('base64');
 }
 
 /** What decode accepts: encode's JSON value, encodeBinary's bytes, or a set of hashes (a DynamoDB number set). */
@@ -283,16 +299,17 @@ export type EncodedSketch = readonly number[] | string | Uint8Array | ReadonlySe
 export function decode(encoded: EncodedSketch): VisitorSketch {
   if (typeof encoded === 'string') return decodeBinary(Buffer.from(encoded, 'base64'));
   if (encoded instanceof Uint8Array) return decodeBinary(encoded);
-  return ofSet(validHashes(encoded));
+  return fromHashList(encoded);
 }
 
-function validHashes(values: Iterable<unknown>): Set<number> {
-  const hashes = new Set<number>();
+/** The sketch of a decoded list of hashes, which may be unordered, repeated or longer than SPARSE_LIMIT. */
+function fromHashList(values: Iterable<unknown>): VisitorSketch {
+  const builder = new SketchBuilder();
   for (const value of values) {
     if (!isUserHash(value)) throw new SketchFormatError(`not a user hash: ${String(value)}`);
-    hashes.add(value);
+    builder.addHash(value);
   }
-  return hashes;
+  return builder.build();
 }
 
 function decodeBinary(input: Uint8Array): VisitorSketch {
@@ -305,7 +322,7 @@ function decodeBinary(input: Uint8Array): VisitorSketch {
         { length: body / HASH_BYTES },
         (_, i) => bytes[1 + HASH_BYTES * i]! * 2 ** 48 + bytes.readUIntBE(2 + HASH_BYTES * i, 6),
       );
-      return ofSet(validHashes(hashes));
+      return fromHashList(hashes);
     }
     case TAG_REGISTER_LIST: {
       if (body % ENTRY_BYTES !== 0) throw new SketchFormatError(`register list of ${bytes.length} bytes`);
@@ -360,7 +377,7 @@ export function decodeSqlSketch(
   const values = (typeof sketch === 'string' ? parseSqlArray(sketch) : sketch).map((value) =>
     typeof value === 'number' ? value : Number(value),
   );
-  if (form === 'sparse') return ofSet(validHashes(values));
+  if (form === 'sparse') return fromHashList(values);
   if (form === 'dense') return fromRegisterEntries(values);
   throw new SketchFormatError(`unknown sketch form ${form}`);
 }

@@ -162,13 +162,18 @@ describe('sketch encoding', () => {
   it('encodes a sparse sketch as its ascending hashes', () => {
     expect(encode(fromHashes([30, 10, 20, 10]))).toEqual([10, 20, 30]);
     expect(encode(empty())).toEqual([]);
-    expect(Buffer.from(encodeBinary(fromHashes([MAX_HASH])))).toEqual(Buffer.from([0, 15, 255, 255, 255, 255, 255, 255]));
+    expect(Buffer.from(encodeBinary(fromHashes([MAX_HASH])))).toEqual(
+      Buffer.from([0, 15, 255, 255, 255, 255, 255, 255]),
+    );
   });
 
   it('reads unordered, repeated and overlong hash lists (a DynamoDB number set) as the sketch of their set', () => {
     const hashes = Array.from({ length: 600 }, (_, i) => userHash(`s${i}`));
     same(decode(new Set(hashes.slice(0, 100))), fromHashes(hashes.slice(0, 100)));
-    same(decode([...hashes.slice(0, 10)].reverse().concat(hashes.slice(0, 10))), fromHashes(hashes.slice(0, 10)));
+    same(
+      decode([...hashes.slice(0, 10)].reverse().concat(hashes.slice(0, 10))),
+      fromHashes(hashes.slice(0, 10)),
+    );
     same(decode(hashes), fromHashes(hashes));
     expect(decode(hashes).kind).toBe('dense');
   });
@@ -222,7 +227,11 @@ describe('visitor estimates', () => {
         let pending = buckets.map(({ start, length }) => bucket(start, length));
         for (let i = 0; pending.length > 1; i += 1) {
           const at = order[i % order.length]! % (pending.length - 1);
-          pending = [...pending.slice(0, at), union(pending[at]!, pending[at + 1]!), ...pending.slice(at + 2)];
+          pending = [
+            ...pending.slice(0, at),
+            union(pending[at]!, pending[at + 1]!),
+            ...pending.slice(at + 2),
+          ];
         }
         const exact = exactUnion(buckets);
         const estimated = estimate(pending[0]!);
