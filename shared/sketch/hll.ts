@@ -196,7 +196,9 @@ export function estimate(sketch: VisitorSketch): number {
   let z = REGISTERS * tau(1 - counts[MAX_RHO]! / REGISTERS);
   for (let k = VALUE_BITS; k >= 1; k -= 1) z = 0.5 * (z + counts[k]!);
   z += REGISTERS * sigma(counts[0]! / REGISTERS);
-  return Math.round((REGISTERS * REGISTERS) / (2 * Math.LN2) / z);
+  // A dense sketch holds more than SPARSE_LIMIT hashes by construction: an estimate at or below it would
+  // only add error, and make the count drop as the sketch turns dense.
+  return Math.max(SPARSE_LIMIT + 1, Math.round((REGISTERS * REGISTERS) / (2 * Math.LN2) / z));
 }
 
 /** σ(x) = x + Σ_{k≥1} x^(2^k) 2^(k−1) (Ertl 2017, eq. 37): the share of empty registers. */

@@ -256,6 +256,12 @@ describe('visitor estimates', () => {
     }
   });
 
+  it('never fall to the sparse limit or below once a sketch turns dense', () => {
+    const hashes = Array.from({ length: SPARSE_LIMIT + 200 }, (_, i) => userHash(`dense-${i}`));
+    for (let size = SPARSE_LIMIT + 1; size <= hashes.length; size += 1)
+      expect(estimate(fromHashes(hashes.slice(0, size)))).toBeGreaterThan(SPARSE_LIMIT);
+  });
+
   it('count the empty sketch as zero', () => {
     expect(estimate(empty())).toBe(0);
   });
