@@ -18,6 +18,7 @@ const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchSection>]> = 
   ['cardinality', async () => (await import('./cardinality.js')).cardinalityBench],
   ['freshness', async () => (await import('./freshness.js')).freshnessBench],
   ['collect', async () => (await import('./collect.js')).collectBench],
+  ['sketch', async () => (await import('./sketch.js')).sketchBench],
 ];
 
 export interface BenchReport {

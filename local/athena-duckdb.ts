@@ -17,6 +17,9 @@ export const TRINO_COMPAT_MACROS: readonly string[] = [
   // Cast before multiplying: an INTEGER argument times 1e6 would overflow.
   'CREATE OR REPLACE TEMP MACRO from_unixtime(seconds) AS make_timestamp(CAST(CAST(seconds AS DOUBLE) * 1000000 AS BIGINT))',
   'CREATE OR REPLACE TEMP MACRO to_unixtime(ts) AS epoch(ts)',
+  // The visitor sketches' bit arithmetic (shared/sketch/sql.ts); on bigint hashes ≥ 0 both are exact.
+  'CREATE OR REPLACE TEMP MACRO bitwise_and(x, y) AS x & y',
+  'CREATE OR REPLACE TEMP MACRO bitwise_right_shift(x, shift) AS x >> shift',
 ];
 
 const DUCKDB_TYPES = { bigint: 'BIGINT', int: 'INTEGER', string: 'VARCHAR' } as const;

@@ -1,0 +1,23 @@
+export {
+  add,
+  decode,
+  decodeSqlSketch,
+  empty,
+  encode,
+  encodeBinary,
+  estimate,
+  fromHashes,
+  isUserHash,
+  registerOf,
+  SketchFormatError,
+  SPARSE_LIMIT,
+  STANDARD_ERROR,
+  union,
+  unionAll,
+  userHash,
+  type DenseSketch,
+  type EncodedSketch,
+  type SparseSketch,
+  type VisitorSketch,
+} from './hll.js';
+export { sqlRegisterIndex, sqlRegisterRho, visitorSketchSql, type VisitorSketchSqlOptions } from './sql.js';
