@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { COLUMNS } from '../shared/event.js';
+import { decodeSqlSketch } from '../shared/sketch/index.js';
 import { PREFIXES } from '../shared/resources.js';
 import { loadSql, type SqlEngine, type SqlName, type ViewRow } from '../shared/sql/index.js';
 import { duckdbConnection, sqlString } from './duckdb.js';
@@ -66,6 +67,14 @@ export async function runViewSql(
       value: String(row.value),
       views: Number(row.views),
       errors: Number(row.errors),
+      ...(row.sketch_form === null
+        ? {}
+        : {
+            visitors: decodeSqlSketch(
+              String(row.sketch_form),
+              (row.sketch as { items: readonly (number | bigint)[] }).items,
+            ),
+          }),
     }));
   } finally {
     connection.closeSync();

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COLUMNS, type MasterRecord, type PageView } from '../shared/event.js';
+import { userHash } from '../shared/sketch/index.js';
 import { duckdbConnection, sqlString } from './duckdb.js';
 
 /** Writes master-dataset rows as Parquet with its schema, as Firehose's Parquet serializer does. */
@@ -52,5 +53,10 @@ export async function parquetBytes(events: readonly MasterRecord[]): Promise<Uin
  * its own, as if each had been one Kinesis record of `shardId`, in order.
  */
 export function asRecords(events: readonly PageView[], shardId = 'shardId-000000000000'): MasterRecord[] {
-  return events.map((event, i) => ({ ...event, shardId, sequenceNumber: String(1_000_000 + i) }));
+  return events.map((event, i) => ({
+    ...event,
+    userHash: userHash(event.userId),
+    shardId,
+    sequenceNumber: String(1_000_000 + i),
+  }));
 }

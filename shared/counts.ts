@@ -1,5 +1,6 @@
 import type { Dimension } from './event.js';
 import type { Granularity } from './time.js';
+import type { VisitorSketch } from './sketch/index.js';
 import type { RankedBlock } from './views/top.js';
 
 /**
@@ -21,6 +22,8 @@ export interface CountRow {
   readonly count: number;
   /** Of those, page views with status 400 or above (absent where a layer does not count them). */
   readonly errors?: number;
+  /** The distinct visitors of the row, when the reader was asked for them. */
+  readonly visitors?: VisitorSketch;
 }
 
 export interface CountQuery<G extends Granularity = Granularity> {
@@ -34,7 +37,8 @@ export interface CountQuery<G extends Granularity = Granularity> {
 
 /** Reads the speed layer's minute counters (summed across shards, expired items ignored). */
 export interface SpeedCountReader {
-  readCounts(query: CountQuery<'minute' | 'hour'>): Promise<CountRow[]>;
+  /** With `visitors`, each row carries the union of its cells' visitor sketches. */
+  readCounts(query: CountQuery<'minute' | 'hour'> & { readonly visitors?: boolean }): Promise<CountRow[]>;
   /** Start of the newest minute that has any counter, if any: the speed layer's freshness. */
   newestMinute(): Promise<number | undefined>;
 }
@@ -59,14 +63,16 @@ export interface BreakdownSource {
   readonly blocks: readonly RankedBlock[];
   /** The hourly rows of these values inside the range (values without any are left out). */
   rows(values: readonly string[]): Promise<CountRow[]>;
+  /** The distinct visitors of each of these values over the range. */
+  visitors(values: readonly string[]): Promise<Map<string, VisitorSketch>>;
 }
 
 /** Reads materialised batch views. Queries must end at or before the horizon they name. */
 export interface BatchViewReader {
   readHorizon(): Promise<HorizonState | undefined>;
-  /** Page views of all events per hour or day. */
+  /** Page views of all events per hour or day (with visitor sketches when `visitors` is set). */
   readTotals(
-    query: Omit<CountQuery<'hour' | 'day'>, 'dimension'>,
+    query: Omit<CountQuery<'hour' | 'day'>, 'dimension'> & { readonly visitors?: boolean },
     horizon: HorizonState,
   ): Promise<CountRow[]>;
   breakdown(

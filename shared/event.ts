@@ -174,6 +174,11 @@ export interface MasterRecord extends PageView {
   readonly shardId: string;
   /** Decimal string of up to 129 digits (wider than any SQL integer type). */
   readonly sequenceNumber: string;
+  /**
+   * The visitor hash of userId (shared/sketch: the top 52 bits of its SHA-256), computed once in JS so that the
+   * batch SQL's visitor sketches and the speed layer's come from the very same hash.
+   */
+  readonly userHash: number;
 }
 
 /** Column of the Parquet master dataset and of the Glue table (Athena/Trino type names). */
@@ -186,7 +191,7 @@ export interface Column {
   readonly comment: string;
 }
 
-/** Columns in file order: the event's fields, then the record identity. `userId` is stored as `userid`. */
+/** Columns in file order: the event's fields, the visitor hash, then the record identity. `userId` is `userid`. */
 export const COLUMNS: readonly Column[] = [
   ...FIELD_NAMES.map((field) => ({
     name: field.toLowerCase(),
@@ -194,6 +199,12 @@ export const COLUMNS: readonly Column[] = [
     type: fields[field].glueType,
     comment: fields[field].comment,
   })),
+  {
+    name: 'userhash',
+    field: 'userHash',
+    type: 'bigint',
+    comment: 'visitor hash of userid (52 bits of SHA-256)',
+  },
   { name: 'shardid', field: 'shardId', type: 'string', comment: 'Kinesis shard of the record' },
   {
     name: 'sequencenumber',

@@ -8,6 +8,8 @@ import type {
 } from '../../shared/counts.js';
 import type { Dimension } from '../../shared/event.js';
 import { exactTop } from '../../shared/views/top.js';
+import { EMPTY_BREAKDOWN } from '../../shared/batch/reader.js';
+import { empty as emptySketch, estimate, unionAll, type VisitorSketch } from '../../shared/sketch/index.js';
 import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../../shared/time.js';
 import type { Metric, PageViewsQuery } from './params.js';
 
@@ -36,11 +38,12 @@ async function batchTotals(
   fromMs: number,
   toMs: number,
   granularity: 'hour' | 'day',
+  visitors: boolean,
 ) {
-  const key = `${horizon.version}|${granularity}|${fromMs}|${toMs}`;
+  const key = `${horizon.version}|${granularity}|${fromMs}|${toMs}|${visitors}`;
   const cached = deps.batchCache?.get(key);
   if (cached) return cached;
-  const rows = await deps.batch.readTotals({ fromMs, toMs, granularity }, horizon);
+  const rows = await deps.batch.readTotals({ fromMs, toMs, granularity, visitors }, horizon);
   if (deps.batchCache) {
     if (deps.batchCache.size >= 500) deps.batchCache.delete(deps.batchCache.keys().next().value!);
     deps.batchCache.set(key, rows);
@@ -72,13 +75,17 @@ async function readTotalParts(
           fromMs: h,
           toMs,
           granularity: granularity === 'minute' ? 'minute' : 'hour',
+          visitors: query.metrics.includes('visitors'),
         })
         .then((rows) => ({ source: 'speed', rows })),
     );
   }
   if (horizon && fromMs < h) {
     const batch = (from: number, to: number, g: 'hour' | 'day') =>
-      batchTotals(deps, horizon, from, to, g).then((rows): Part => ({ source: 'batch', rows }));
+      batchTotals(deps, horizon, from, to, g, query.metrics.includes('visitors')).then((rows): Part => ({
+        source: 'batch',
+        rows,
+      }));
     if (granularity === 'hour') {
       reads.push(batch(fromMs, h, 'hour'));
     } else {
@@ -94,7 +101,9 @@ type Breakdown = NonNullable<PageViewsResponse['breakdown']>;
 
 /**
  * The top values of a dimension over the query, exact, without reading every value: the speed part is read
- * whole (it spans an hour or two), the batch part through ranked day lists and per-value lookups.
+ * whole (it spans an hour or two), the batch part through ranked day lists and per-value lookups. Ranked by
+ * page views, or by visitors: a value has at most as many visitors as page views, so the page-view lists
+ * bound visitors too, and each value's visitors are the union of its sketches, never a sum.
  */
 async function readBreakdown(
   deps: MergeDeps,
@@ -105,6 +114,7 @@ async function readBreakdown(
   totalErrors: number,
 ): Promise<Breakdown> {
   const { fromMs, toMs, granularity, by } = query;
+  const wantVisitors = query.metrics.includes('visitors');
   const h = splitAt(query, horizon);
   const [speedRows, source] = await Promise.all([
     h < toMs
@@ -113,15 +123,24 @@ async function readBreakdown(
           fromMs: h,
           toMs,
           granularity: granularity === 'minute' ? 'minute' : 'hour',
+          visitors: wantVisitors,
         })
       : Promise.resolve([]),
     horizon && fromMs < h
       ? deps.batch.breakdown(by, fromMs, h, horizon)
-      : Promise.resolve<BreakdownSource>({ blocks: [], rows: async () => [] }),
+      : Promise.resolve<BreakdownSource>(EMPTY_BREAKDOWN),
   ]);
   const known = new Map<string, number>();
   for (const row of speedRows) known.set(row.value, (known.get(row.value) ?? 0) + row.count);
   const batchRows = new Map<string, CountRow[]>();
+  const visitors = new Map<string, VisitorSketch>();
+  const resolveVisitors = async (values: readonly string[]) => {
+    const batch = await source.visitors(values);
+    for (const value of values) {
+      const speed = speedRows.filter((r) => r.value === value).map((r) => r.visitors ?? emptySketch());
+      visitors.set(value, unionAll([batch.get(value) ?? emptySketch(), ...speed]));
+    }
+  };
   const { top } = await exactTop({
     blocks: source.blocks,
     known,
@@ -129,6 +148,10 @@ async function readBreakdown(
     resolve: async (values) => {
       for (const value of values) batchRows.set(value, []);
       for (const row of await source.rows(values)) batchRows.get(row.value)!.push(row);
+      if (query.order === 'visitors') {
+        await resolveVisitors(values);
+        return new Map(values.map((value) => [value, estimate(visitors.get(value)!)]));
+      }
       return new Map(
         values.map((value) => [
           value,
@@ -137,14 +160,17 @@ async function readBreakdown(
       );
     },
   });
-  const entries = top.map(({ value, total }) => {
+  if (wantVisitors && query.order !== 'visitors') await resolveVisitors(top.map((t) => t.value));
+  const entries = top.map(({ value }) => {
     const counts = new Array<number>(totals.length).fill(0);
     let errors = 0;
     for (const row of [...(batchRows.get(value) ?? []), ...speedRows.filter((r) => r.value === value)]) {
       counts[bucketOf(row.bucketMs)]! += row.count;
       errors += row.errors ?? 0;
     }
-    return { value, total, counts, errors };
+    const total = counts.reduce((a, b) => a + b, 0);
+    const sketch = visitors.get(value);
+    return { value, total, counts, errors, visitors: sketch ? estimate(sketch) : null };
   });
   const other = totals.map((total, i) => total - entries.reduce((sum, b) => sum + b.counts[i]!, 0));
   const otherTotal = other.reduce((a, b) => a + b, 0);
@@ -154,15 +180,18 @@ async function readBreakdown(
       total: otherTotal,
       counts: other,
       errors: totalErrors - entries.reduce((sum, b) => sum + b.errors, 0),
+      // The rest's visitors overlap the top values' and cannot be told apart without every value's sketch.
+      visitors: null,
     });
   }
-  return entries.map(({ errors, ...entry }) => ({
+  return entries.map(({ errors, visitors: count, ...entry }) => ({
     ...entry,
+    ...(wantVisitors ? { visitors: count } : {}),
     ...metricFields(query.metrics, entry.total, errors),
   }));
 }
 
-/** The fields of the asked metrics besides page views. */
+/** The fields of the asked metrics besides page views and visitors. */
 function metricFields(metrics: readonly Metric[], views: number, errors: number) {
   return {
     ...(metrics.includes('errors') ? { errors } : {}),
@@ -179,14 +208,21 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   const size = GRANULARITY_MS[granularity];
   const counts = new Array<number>(starts.length).fill(0);
   const errors = new Array<number>(starts.length).fill(0);
+  const sketches = starts.map((): VisitorSketch[] => []);
   for (const part of await readTotalParts(deps, query, horizon)) {
     for (const row of part.rows) {
-      counts[bucketOf(row.bucketMs)]! += row.count;
-      errors[bucketOf(row.bucketMs)]! += row.errors ?? 0;
+      const i = bucketOf(row.bucketMs);
+      counts[i]! += row.count;
+      errors[i]! += row.errors ?? 0;
+      if (row.visitors) sketches[i]!.push(row.visitors);
     }
   }
   const total = counts.reduce((a, b) => a + b, 0);
   const totalErrors = errors.reduce((a, b) => a + b, 0);
+  // Visitors of a bucket are the union of its rows' sketches, and of the range the union of its buckets'.
+  const wantVisitors = query.metrics.includes('visitors');
+  const bucketVisitors = wantVisitors ? sketches.map((list) => unionAll(list)) : [];
+  const visitorsOf = (i: number) => (wantVisitors ? { visitors: estimate(bucketVisitors[i]!) } : {});
   const extra = query.metrics.length > 1;
   const h = horizon?.horizonMs ?? -Infinity;
   const sourceOf = (start: number): BucketSource =>
@@ -204,12 +240,14 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
     },
     horizon: horizon ? toIso(horizon.horizonMs) : null,
     total,
+    ...(wantVisitors ? { visitors: estimate(unionAll(bucketVisitors)) } : {}),
     ...metricFields(query.metrics, total, totalErrors),
     buckets: starts.map((start, i) => ({
       start: toIso(start),
       end: toIso(start + size),
       source: sourceOf(start),
       count: counts[i]!,
+      ...visitorsOf(i),
       ...metricFields(query.metrics, counts[i]!, errors[i]!),
     })),
   };

@@ -5,6 +5,7 @@ import {
   type MasterRecord,
   type Rejection,
 } from '../../shared/event.js';
+import { userHash } from '../../shared/sketch/index.js';
 import { hourPartition } from '../../shared/time.js';
 
 /**
@@ -39,12 +40,15 @@ export function transformRecord(record: FirehoseTransformationEventRecord): Tran
   const { dt, hour } = hourPartition(result.event.created);
   const row: MasterRecord = {
     ...result.event,
+    userHash: userHash(result.event.userId),
     shardId: record.kinesisRecordMetadata?.shardId ?? '',
     sequenceNumber: record.kinesisRecordMetadata?.sequenceNumber ?? record.recordId,
   };
-  // The record identity joins the event's JSON: a sequence number is a string, the OpenX SerDe maps
-  // userId, shardId and sequenceNumber to the lower-case columns.
-  const identity = `,"shardId":${JSON.stringify(row.shardId)},"sequenceNumber":${JSON.stringify(row.sequenceNumber)}}`;
+  // The visitor hash and the record identity join the event's JSON (a sequence number is a string); the OpenX
+  // SerDe maps userId, userHash, shardId and sequenceNumber to the lower-case columns.
+  const identity =
+    `,"userHash":${row.userHash},"shardId":${JSON.stringify(row.shardId)},` +
+    `"sequenceNumber":${JSON.stringify(row.sequenceNumber)}}`;
   return {
     recordId: record.recordId,
     result: 'Ok',

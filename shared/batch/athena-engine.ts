@@ -4,6 +4,7 @@ import {
   StartQueryExecutionCommand,
   type AthenaClient,
 } from '@aws-sdk/client-athena';
+import { decodeSqlSketch } from '../sketch/index.js';
 import { loadSql, type SqlEngine, type SqlName, type ViewRow } from '../sql/index.js';
 
 /**
@@ -67,13 +68,17 @@ export function createAthenaEngine(options: AthenaEngineOptions): SqlEngine {
             header = false;
             continue;
           }
-          const [bucket, dimension, value, views, errors] = (row.Data ?? []).map((d) => d.VarCharValue ?? '');
+          const data = row.Data ?? [];
+          const [bucket, dimension, value, views, errors] = data.map((d) => d.VarCharValue ?? '');
+          const [form, sketch] = [data[5]?.VarCharValue, data[6]?.VarCharValue];
           rows.push({
             bucketMs: Number(bucket),
             dimension: dimension!,
             value: value!,
             views: Number(views),
             errors: Number(errors),
+            // Athena prints arrays as "[1, 2, 3]"; a row without visitor hashes has NULL (no VarCharValue).
+            ...(form && sketch ? { visitors: decodeSqlSketch(form, sketch) } : {}),
           });
         }
         token = page.NextToken;

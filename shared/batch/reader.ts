@@ -4,6 +4,7 @@ import type { BatchViewReader, BreakdownSource, CountRow, HorizonState } from '.
 import type { Dimension } from '../event.js';
 import { DAY_MS, dayBucket, HOUR_MS } from '../time.js';
 import { DayReader, ObjectCache, readManifests, type ViewStoreDeps } from '../views/store.js';
+import { empty as emptySketch, unionAll } from '../sketch/index.js';
 import { readHorizonState } from './state.js';
 import { readViews } from './views.js';
 
@@ -18,6 +19,13 @@ export interface BatchReaderDeps {
   /** Parsed view objects, shared across queries (they never change). */
   readonly cache?: ObjectCache;
 }
+
+/** A breakdown of an empty range. */
+export const EMPTY_BREAKDOWN: BreakdownSource = {
+  blocks: [],
+  rows: async () => [],
+  visitors: async (values) => new Map(values.map((value) => [value, emptySketch()])),
+};
 
 export class BatchQueryError extends Error {
   override readonly name = 'BatchQueryError';
@@ -55,7 +63,7 @@ export function createBatchReader(deps: BatchReaderDeps): BatchViewReader {
 
     async breakdown(dimension: Dimension, fromMs: number, toMs: number, horizon: HorizonState) {
       checkRange(toMs, horizon);
-      if (toMs <= fromMs) return { blocks: [], rows: async () => [] } satisfies BreakdownSource;
+      if (toMs <= fromMs) return EMPTY_BREAKDOWN;
       const manifests = await readManifests(
         store,
         dimension,
@@ -84,6 +92,29 @@ export function createBatchReader(deps: BatchReaderDeps): BatchViewReader {
             }),
           );
           return rows;
+        },
+        async visitors(values) {
+          // Whole days inside the range use each value's day sketch; a day the range cuts, its hours'.
+          const parts = await Promise.all(
+            inRange.map(async (manifest) => {
+              if (manifest.dayMs >= fromMs && manifest.dayMs + DAY_MS <= toMs)
+                return days.dayVisitors(manifest, values);
+              const found = await days.lookup(manifest, values);
+              return new Map(
+                [...found].map(([value, hits]) => [
+                  value,
+                  unionAll(
+                    hits
+                      .filter((h) => h.hourMs >= fromMs && h.hourMs + HOUR_MS <= toMs)
+                      .map((h) => h.visitors ?? emptySketch()),
+                  ),
+                ]),
+              );
+            }),
+          );
+          return new Map(
+            values.map((value) => [value, unionAll(parts.map((p) => p.get(value) ?? emptySketch()))]),
+          );
         },
       } satisfies BreakdownSource;
     },

@@ -148,7 +148,13 @@ async function computeHours(deps: BatchDeps, hours: readonly number[], version: 
       dimension: day.dimension,
       dayMs: day.dayMs,
       hours: day.hours,
-      rows: day.rows.map((r) => ({ hourMs: r.bucketMs, value: r.value, views: r.views, errors: r.errors })),
+      rows: day.rows.map((r) => ({
+        hourMs: r.bucketMs,
+        value: r.value,
+        views: r.views,
+        errors: r.errors,
+        ...(r.visitors ? { visitors: r.visitors } : {}),
+      })),
     });
     objectsWritten += result.objectsWritten + (result.manifestWritten ? 1 : 0);
     objectsKept += result.objectsKept;

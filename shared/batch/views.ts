@@ -6,6 +6,14 @@ import type { CountQuery, CountRow } from '../counts.js';
 import type { ViewRow } from '../sql/index.js';
 import { KEY_RANGE_END, viewKeys, type ViewGranularity } from '../keys.js';
 import { TOTAL_VALUE } from '../counts.js';
+import {
+  decode,
+  empty as emptySketch,
+  encode,
+  encodeBinary,
+  unionAll,
+  type VisitorSketch,
+} from '../sketch/index.js';
 import { bucketStarts, dayBucket, DAY_MS } from '../time.js';
 
 /**
@@ -59,6 +67,7 @@ export async function writeViews(
       v: row.value,
       n: row.views,
       e: row.errors,
+      ...(row.visitors ? { u: encodeBinary(row.visitors) } : {}),
       version,
     },
   }));
@@ -102,7 +111,7 @@ async function batchWrite(deps: ViewStoreDeps, items: readonly Record<string, un
 /** Reads view rows for a range: one Query (plus pages) per day (hourly) or month (daily), 8 in flight. */
 export async function readViews(
   deps: ViewStoreDeps,
-  query: CountQuery<ViewGranularity>,
+  query: CountQuery<ViewGranularity> & { readonly visitors?: boolean },
 ): Promise<CountRow[]> {
   const { dimension, fromMs, toMs, granularity } = query;
   if (toMs <= fromMs) return [];
@@ -120,7 +129,8 @@ export async function readViews(
       {
         TableName: deps.tableName,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-        ProjectionExpression: 'b, v, n, e',
+        // Visitor sketches are up to 12 KB: read only when asked for.
+        ProjectionExpression: query.visitors ? 'b, v, n, e, u' : 'b, v, n, e',
         ExpressionAttributeValues: { ':pk': pk, ':lo': lo, ':hi': `${hi}${KEY_RANGE_END}` },
       },
       deps.onRequest,
@@ -131,6 +141,7 @@ export async function readViews(
         value: item.v as string,
         count: item.n as number,
         errors: (item.e as number | undefined) ?? 0,
+        ...(item.u ? { visitors: decode(item.u as Uint8Array) } : {}),
       });
   });
   return rows.sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
@@ -155,17 +166,22 @@ export async function writeTotals(
   });
   const computed = new Map(hours.map((h) => [h, empty(h)]));
   for (const row of rows) computed.set(row.bucketMs, row);
+  const sketchOf = (r: { visitors?: VisitorSketch }) => JSON.stringify(encode(r.visitors ?? emptySketch()));
   const same = (a: ViewRow, b: CountRow | undefined) =>
-    b !== undefined && a.views === b.count && a.errors === (b.errors ?? 0);
+    b !== undefined && a.views === b.count && a.errors === (b.errors ?? 0) && sketchOf(a) === sketchOf(b);
   const days = [...new Set(hours.map(dayBucket))];
   const hourWrites: ViewRow[] = [];
   const dayWrites: ViewRow[] = [];
   await allLimited(days, 8, async (dayMs) => {
-    const range = { dimension: 'total' as const, fromMs: dayMs, toMs: dayMs + DAY_MS };
+    const range = { dimension: 'total' as const, fromMs: dayMs, toMs: dayMs + DAY_MS, visitors: true };
     const stored = await readViews(deps, { ...range, granularity: 'hour' });
-    const merged = new Map<number, ViewRow>(
-      stored.map((r) => [r.bucketMs, { ...empty(r.bucketMs), views: r.count, errors: r.errors ?? 0 }]),
-    );
+    const asRow = (r: CountRow): ViewRow => ({
+      ...empty(r.bucketMs),
+      views: r.count,
+      errors: r.errors ?? 0,
+      ...(r.visitors ? { visitors: r.visitors } : {}),
+    });
+    const merged = new Map<number, ViewRow>(stored.map((r) => [r.bucketMs, asRow(r)]));
     const storedByHour = new Map(stored.map((r) => [r.bucketMs, r]));
     for (const [hourMs, row] of computed) {
       if (dayBucket(hourMs) !== dayMs || same(row, storedByHour.get(hourMs))) continue;
@@ -174,10 +190,14 @@ export async function writeTotals(
       hourWrites.push(row);
     }
     const [day] = await readViews(deps, { ...range, granularity: 'day' });
-    const sum = [...merged.values()].reduce(
-      (acc, r) => ({ ...acc, views: acc.views + r.views, errors: acc.errors + r.errors }),
-      empty(dayMs),
-    );
+    const hoursOfDay = [...merged.values()];
+    const sum: ViewRow = {
+      ...empty(dayMs),
+      views: hoursOfDay.reduce((n, r) => n + r.views, 0),
+      errors: hoursOfDay.reduce((n, r) => n + r.errors, 0),
+      // A day's visitors are the union of its hours' (never their sum).
+      visitors: unionAll(hoursOfDay.map((r) => r.visitors ?? emptySketch())),
+    };
     if (!same(sum, day)) dayWrites.push(sum);
   });
   const hourly = await writeViews(deps, 'hour', hourWrites, version);

@@ -1,36 +1,87 @@
--- Hourly page views and errors (status 400 or above) per dimension value, for the hours [?2, ?3) of day ?1 (UTC).
--- One scan with grouping sets; the predicate on the partition columns dt/hour prunes to those hours.
+-- Hourly page views, errors (status 400 or above) and visitor sketches per dimension value, for the hours
+-- [?2, ?3) of day ?1 (UTC). One scan with grouping sets; the predicate on the partition columns dt/hour prunes.
 -- Each page view counts once: copies of one Kinesis record (a Firehose re-delivery, a row repeated in an
 -- object) share (shardid, sequencenumber); a producer's re-sends share an eventid within their event hour.
 -- Rows without either identity (written before the columns existed) count once each.
+-- Visitors: per row a sketch of the distinct userhash values (shared/sketch): the hashes themselves up to 256,
+-- else HyperLogLog registers (index * 64 + rho), computed with bit arithmetic only (shared/sketch/sql.ts).
 -- Parameters: 1 dt 'YYYY-MM-DD', 2 first hour 'HH', 3 end hour 'HH' (exclusive; '24' ends the day).
-SELECT
-  bucket_ms,
-  CASE
-    WHEN grouping(url) = 0 THEN 'url'
-    WHEN grouping(country) = 0 THEN 'country'
-    WHEN grouping(browser) = 0 THEN 'browser'
-    WHEN grouping(status) = 0 THEN 'status'
-    ELSE 'total'
-  END AS dimension,
-  coalesce(url, country, browser, CAST(status AS varchar), 'all') AS value,
-  count(*) AS views,
-  count_if(status >= 400) AS errors
-FROM (
-  SELECT created - created % 3600000 AS bucket_ms, url, country, browser, status
-  FROM (
-    SELECT
-      created, url, country, browser, status,
-      CASE
-        WHEN eventid IS NULL AND sequencenumber IS NULL THEN 1
-        ELSE row_number() OVER (
-          PARTITION BY dt, hour, coalesce('e:' || eventid, 'k:' || shardid || '/' || sequencenumber)
-          ORDER BY shardid, sequencenumber
-        )
-      END AS copy
-    FROM raw_events
-    WHERE dt = ? AND hour >= ? AND hour < ?
-  ) AS records
+WITH records AS (
+  SELECT
+    created, url, country, browser, status, userhash,
+    CASE
+      WHEN eventid IS NULL AND sequencenumber IS NULL THEN 1
+      ELSE row_number() OVER (
+        PARTITION BY dt, hour, coalesce('e:' || eventid, 'k:' || shardid || '/' || sequencenumber)
+        ORDER BY shardid, sequencenumber
+      )
+    END AS copy
+  FROM raw_events
+  WHERE dt = ? AND hour >= ? AND hour < ?
+),
+events AS (
+  SELECT created - created % 3600000 AS bucket_ms, url, country, browser, status, userhash
+  FROM records
   WHERE copy = 1
-) AS events
-GROUP BY GROUPING SETS ((bucket_ms), (bucket_ms, url), (bucket_ms, country), (bucket_ms, browser), (bucket_ms, status))
+),
+counts AS (
+  SELECT
+    bucket_ms,
+    CASE
+      WHEN grouping(url) = 0 THEN 'url'
+      WHEN grouping(country) = 0 THEN 'country'
+      WHEN grouping(browser) = 0 THEN 'browser'
+      WHEN grouping(status) = 0 THEN 'status'
+      ELSE 'total'
+    END AS dimension,
+    coalesce(url, country, browser, CAST(status AS varchar), 'all') AS value,
+    count(*) AS views,
+    count_if(status >= 400) AS errors
+  FROM events
+  GROUP BY GROUPING SETS ((bucket_ms), (bucket_ms, url), (bucket_ms, country), (bucket_ms, browser), (bucket_ms, status))
+),
+sketch_input AS (
+  SELECT
+    bucket_ms,
+    CASE
+      WHEN grouping(url) = 0 THEN 'url'
+      WHEN grouping(country) = 0 THEN 'country'
+      WHEN grouping(browser) = 0 THEN 'browser'
+      WHEN grouping(status) = 0 THEN 'status'
+      ELSE 'total'
+    END AS dimension,
+    coalesce(url, country, browser, CAST(status AS varchar), 'all') AS value,
+    userhash
+  FROM events
+  GROUP BY GROUPING SETS (
+    (bucket_ms, userhash), (bucket_ms, url, userhash), (bucket_ms, country, userhash),
+    (bucket_ms, browser, userhash), (bucket_ms, status, userhash)
+  )
+),
+sketch_hashes AS (
+  SELECT bucket_ms, dimension, value, userhash, count(*) OVER (PARTITION BY bucket_ms, dimension, value) AS distinct_hashes
+  FROM (SELECT DISTINCT bucket_ms, dimension, value, userhash FROM sketch_input WHERE userhash IS NOT NULL) AS sketch_distinct
+),
+sketch_registers AS (
+  SELECT bucket_ms, dimension, value, register_index, max(rho) AS rho
+  FROM (
+    SELECT bucket_ms, dimension, value, bitwise_right_shift(userhash, 38) AS register_index, 33 - CAST(floor(log2(CAST(2 * bitwise_and(bitwise_right_shift(userhash, 6), 4294967295) + 1 AS double))) AS bigint) AS rho
+    FROM sketch_hashes
+    WHERE distinct_hashes > 256
+  ) AS sketch_rho
+  GROUP BY bucket_ms, dimension, value, register_index
+),
+sketches AS (
+  SELECT bucket_ms, dimension, value, 'sparse' AS sketch_form, array_sort(array_agg(userhash)) AS sketch
+  FROM sketch_hashes
+  WHERE distinct_hashes <= 256
+  GROUP BY bucket_ms, dimension, value
+  UNION ALL
+  SELECT bucket_ms, dimension, value, 'dense' AS sketch_form, array_sort(array_agg(register_index * 64 + rho)) AS sketch
+  FROM sketch_registers
+  GROUP BY bucket_ms, dimension, value
+)
+SELECT counts.bucket_ms, counts.dimension, counts.value, counts.views, counts.errors, sketches.sketch_form, sketches.sketch
+FROM counts
+LEFT JOIN sketches
+  ON sketches.bucket_ms = counts.bucket_ms AND sketches.dimension = counts.dimension AND sketches.value = counts.value

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { VisitorSketch } from '../sketch/index.js';
 
 /**
  * The batch views' SQL: one text for Athena (Trino) and DuckDB. The files sit beside this module; the
@@ -28,6 +29,8 @@ export interface ViewRow {
   readonly views: number;
   /** Page views with status 400 or above. */
   readonly errors: number;
+  /** Distinct visitors as a sketch (absent for rows without a visitor hash). */
+  readonly visitors?: VisitorSketch;
 }
 
 /** The SQL engine behind the batch layer: Athena on AWS, DuckDB locally. */

@@ -6,6 +6,13 @@ import { allLimited, Limiter } from '../concurrency.js';
 import { queryAll } from '../dynamodb.js';
 import { dayKey, KEY_RANGE_END, monthKey } from '../keys.js';
 import { PREFIXES } from '../resources.js';
+import {
+  decode,
+  empty as emptySketch,
+  encode as encodeSketch,
+  unionAll,
+  type VisitorSketch,
+} from '../sketch/index.js';
 import { DAY_MS, HOUR_MS } from '../time.js';
 
 /**
@@ -28,6 +35,8 @@ export interface StoreRow {
   readonly views: number;
   /** Page views with status 400 or above. */
   readonly errors: number;
+  /** Distinct visitors (absent for rows without visitor hashes). */
+  readonly visitors?: VisitorSketch;
 }
 
 export interface Manifest {
@@ -90,15 +99,26 @@ function encode(value: unknown): { body: Buffer; digest: string } {
   };
 }
 
-/** Lookup rows as stored: [value, hour of the day 0-23, views, errors], sorted by value then hour. */
-type LookupRow = [string, number, number, number];
+/** An encoded visitor sketch in a stored row: sorted hashes, or base64 registers; 0 for none. */
+type StoredSketch = number[] | string | 0;
+/** Lookup rows as stored: [value, hour of the day 0-23, views, errors, visitors], sorted by value then hour. */
+type LookupRow = [string, number, number, number, StoredSketch?];
+const storeSketch = (sketch: VisitorSketch | undefined): StoredSketch => (sketch ? encodeSketch(sketch) : 0);
+const loadSketch = (stored: StoredSketch | undefined): VisitorSketch | undefined =>
+  stored === undefined || stored === 0 ? undefined : decode(stored);
 /** Ranked rows: [value, views of the day]. */
 export type RankedRow = readonly [string, number];
 /**
  * Ranked rows as stored: the head chunk (the day's top 256 values) also carries each value's hourly rows
- * [hour, views, errors], so the exact counts of the values most queries ask for cost no lookup at all.
+ * [hour, views, errors, visitors] and its visitors over the day, so the values most queries ask for cost no
+ * lookup at all.
  */
-type StoredRankedRow = readonly [string, number, (readonly [number, number, number])[]?];
+type StoredRankedRow = readonly [
+  string,
+  number,
+  (readonly [number, number, number, StoredSketch?])[]?,
+  StoredSketch?,
+];
 
 async function getJson<T>(deps: ViewStoreDeps, key: string): Promise<T> {
   const response = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
@@ -168,8 +188,19 @@ async function readDay(deps: ViewStoreDeps, manifest: Manifest): Promise<StoreRo
     manifest.lookup.map((_, shard) => shard),
     32,
     async (shard) => {
-      for (const [value, hour, views, errors] of await getJson<LookupRow[]>(deps, lookupKey(manifest, shard)))
-        rows.push({ hourMs: manifest.dayMs + hour * HOUR_MS, value, views, errors: errors ?? 0 });
+      for (const [value, hour, views, errors, sketch] of await getJson<LookupRow[]>(
+        deps,
+        lookupKey(manifest, shard),
+      )) {
+        const visitors = loadSketch(sketch);
+        rows.push({
+          hourMs: manifest.dayMs + hour * HOUR_MS,
+          value,
+          views,
+          errors: errors ?? 0,
+          ...(visitors ? { visitors } : {}),
+        });
+      }
     },
   );
   return rows;
@@ -211,6 +242,7 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
       (row.hourMs - dayMs) / HOUR_MS,
       row.views,
       row.errors,
+      storeSketch(row.visitors),
     ]);
   const objects: { key: string; body: Buffer }[] = [];
   const lookup = byShard.map((shard, index) => {
@@ -224,16 +256,27 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   const totals = new Map<string, number>();
   for (const row of rows) totals.set(row.value, (totals.get(row.value) ?? 0) + row.views);
   const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  const hourly = new Map<string, [number, number, number][]>();
+  const hourly = new Map<string, StoreRow[]>();
   for (const row of rows.slice().sort((a, b) => a.hourMs - b.hourMs)) {
     if (!hourly.has(row.value)) hourly.set(row.value, []);
-    hourly.get(row.value)!.push([(row.hourMs - dayMs) / HOUR_MS, row.views, row.errors]);
+    hourly.get(row.value)!.push(row);
   }
+  const headRow = (value: string, views: number): StoredRankedRow => {
+    const hours = hourly.get(value)!;
+    return [
+      value,
+      views,
+      hours.map((r) => [(r.hourMs - dayMs) / HOUR_MS, r.views, r.errors, storeSketch(r.visitors)] as const),
+      storeSketch(
+        hours.some((r) => r.visitors) ? unionAll(hours.map((r) => r.visitors ?? emptySketch())) : undefined,
+      ),
+    ];
+  };
   const rank: { digest: string; rows: number }[] = [];
   for (let start = 0, size = FIRST_CHUNK_ROWS; start < ranked.length || rank.length === 0; size *= 4) {
     const chunk: StoredRankedRow[] = ranked
       .slice(start, start + size)
-      .map(([value, views]) => (start === 0 ? [value, views, hourly.get(value)!] : [value, views]));
+      .map(([value, views]): StoredRankedRow => (start === 0 ? headRow(value, views) : [value, views]));
     const { body, digest } = encode(chunk);
     objects.push({ key: objectKey(dimension, dayMs, 'r', rank.length, digest), body });
     rank.push({ digest, rows: chunk.length });
@@ -376,12 +419,38 @@ export class DayReader {
         }
         const hits: StoreRow[] = [];
         for (let i = lo; i < rows.length && rows[i]![0] === value; i += 1) {
-          const [, hour, views, errors] = rows[i]!;
-          hits.push({ hourMs: manifest.dayMs + hour * HOUR_MS, value, views, errors: errors ?? 0 });
+          const [, hour, views, errors, sketch] = rows[i]!;
+          const visitors = loadSketch(sketch);
+          hits.push({
+            hourMs: manifest.dayMs + hour * HOUR_MS,
+            value,
+            views,
+            errors: errors ?? 0,
+            ...(visitors ? { visitors } : {}),
+          });
         }
         found.set(value, hits);
       }
     });
     return found;
+  }
+
+  /** Each value's visitors over the whole day: stored for the head values, else the union of its hours. */
+  async dayVisitors(manifest: Manifest, values: readonly string[]): Promise<Map<string, VisitorSketch>> {
+    const head = new Map(
+      (await this.object<StoredRankedRow[]>(rankKey(manifest, 0))).map(([value, , , sketch]) => [
+        value,
+        sketch,
+      ]),
+    );
+    const visitors = new Map<string, VisitorSketch>();
+    const rest: string[] = [];
+    for (const value of values) {
+      if (head.has(value)) visitors.set(value, loadSketch(head.get(value)) ?? emptySketch());
+      else rest.push(value);
+    }
+    for (const [value, rows] of await this.lookup(manifest, rest))
+      visitors.set(value, unionAll(rows.map((r) => r.visitors ?? emptySketch())));
+    return visitors;
   }
 }

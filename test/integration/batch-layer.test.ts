@@ -327,6 +327,7 @@ async function readParquetRows(bytes: Uint8Array): Promise<MasterRecord[]> {
       browser: String(row.browser),
       userId: String(row.userid),
       ...(row.eventid === null ? {} : { eventId: String(row.eventid) }),
+      userHash: Number(row.userhash),
       shardId: String(row.shardid),
       sequenceNumber: String(row.sequencenumber),
     }));

@@ -1,6 +1,7 @@
 import { TOTAL_VALUE, type CountDimension, type CountRow } from '../../shared/counts.js';
 import { dimensionValue, type PageView } from '../../shared/event.js';
 import type { GeneratedRecord } from '../../shared/generator.js';
+import { fromHashes, userHash, type VisitorSketch } from '../../shared/sketch/index.js';
 import { floorTo, HOUR_MS, type Granularity } from '../../shared/time.js';
 
 /**
@@ -35,9 +36,12 @@ export function truthCounts(
   events: readonly PageView[],
   dimension: CountDimension,
   granularity: Granularity,
-  range: { fromMs?: number; toMs?: number } = {},
+  range: { fromMs?: number; toMs?: number; visitors?: boolean } = {},
 ): (CountRow & { errors: number })[] {
-  const sums = new Map<string, { bucketMs: number; value: string; count: number; errors: number }>();
+  const sums = new Map<
+    string,
+    { bucketMs: number; value: string; count: number; errors: number; events: PageView[] }
+  >();
   for (const event of events) {
     if (range.fromMs !== undefined && event.created < range.fromMs) continue;
     if (range.toMs !== undefined && event.created >= range.toMs) continue;
@@ -49,13 +53,23 @@ export function truthCounts(
     if (row) {
       row.count += 1;
       row.errors += error;
-    } else sums.set(key, { bucketMs, value, count: 1, errors: error });
+      row.events.push(event);
+    } else sums.set(key, { bucketMs, value, count: 1, errors: error, events: [event] });
   }
-  return sortRows([...sums.values()]);
+  return sortRows(
+    [...sums.values()].map(({ events: inRow, ...row }) =>
+      range.visitors ? { ...row, visitors: truthVisitors(inRow) } : row,
+    ),
+  );
 }
 
 export function sortRows<R extends CountRow>(rows: readonly R[]): R[] {
   return [...rows].sort(
     (a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),
   );
+}
+
+/** The visitors sketch of these events: every distinct userId, through the same hash the layers use. */
+export function truthVisitors(events: readonly PageView[]): VisitorSketch {
+  return fromHashes(events.map((e) => userHash(e.userId)));
 }

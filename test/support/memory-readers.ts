@@ -4,16 +4,16 @@ import type {
   HorizonState,
   SpeedCountReader,
 } from '../../shared/counts.js';
-import type { Dimension, PageView } from '../../shared/event.js';
+import { dimensionValue, type Dimension, type PageView } from '../../shared/event.js';
 import { DAY_MS, dayBucket, minuteBucket } from '../../shared/time.js';
 import type { RankedBlock } from '../../shared/views/top.js';
-import { truthCounts } from './ground-truth.js';
+import { truthCounts, truthVisitors } from './ground-truth.js';
 
 /** A speed layer that has counted every given event. */
 export function memorySpeedReader(events: readonly PageView[]): SpeedCountReader {
   return {
-    readCounts: async ({ dimension, fromMs, toMs, granularity }) =>
-      truthCounts(events, dimension, granularity, { fromMs, toMs }),
+    readCounts: async ({ dimension, fromMs, toMs, granularity, visitors }) =>
+      truthCounts(events, dimension, granularity, { fromMs, toMs, ...(visitors ? { visitors } : {}) }),
     newestMinute: async () =>
       events.length ? minuteBucket(Math.max(...events.map((e) => e.created))) : undefined,
   };
@@ -42,11 +42,11 @@ export function memoryBatchReader(
     reads: 0,
     readHorizon: async () => horizon,
     readTotals: async (
-      { fromMs, toMs, granularity }: Parameters<BatchViewReader['readTotals']>[0],
+      { fromMs, toMs, granularity, visitors }: Parameters<BatchViewReader['readTotals']>[0],
       h: HorizonState,
     ) => {
       check(toMs, h);
-      return truthCounts(events, 'total', granularity, { fromMs, toMs });
+      return truthCounts(events, 'total', granularity, { fromMs, toMs, ...(visitors ? { visitors } : {}) });
     },
     breakdown: async (dimension: Dimension, fromMs: number, toMs: number, h: HorizonState) => {
       check(toMs, h);
@@ -64,9 +64,17 @@ export function memoryBatchReader(
         };
       });
       const hourly = truthCounts(events, dimension, 'hour', { fromMs, toMs });
+      const inRange = events.filter((e) => e.created >= fromMs && e.created < toMs);
       return {
         blocks,
         rows: async (values: readonly string[]) => hourly.filter((row) => values.includes(row.value)),
+        visitors: async (values: readonly string[]) =>
+          new Map(
+            values.map((value) => [
+              value,
+              truthVisitors(inRange.filter((e) => dimensionValue(e, dimension) === value)),
+            ]),
+          ),
       } satisfies BreakdownSource;
     },
   };

@@ -10,6 +10,7 @@ import { apiEvent } from '../../local/api-events.js';
 import { truthCounts } from '../support/ground-truth.js';
 import { schemaErrors } from '../support/json-schema.js';
 import { memoryBatchReader, memorySpeedReader } from '../support/memory-readers.js';
+import { expectVisitors } from '../support/sketch.js';
 
 const NOW = Date.UTC(2026, 10, 25, 15, 20);
 const H = Date.UTC(2026, 10, 25, 13);
@@ -119,6 +120,55 @@ describe('merge at the horizon', () => {
       expect(entry.errorRate).toBe(entry.errors! / entry.total);
     }
     expect(body.breakdown!.reduce((sum, b) => sum + b.errors!, 0)).toBe(errors);
+  });
+
+  it('reports visitors per bucket, over the range and per value, as unions across buckets and the split at H', async () => {
+    const from = Math.floor(H / DAY_MS) * DAY_MS - DAY_MS;
+    const to = from + 2 * DAY_MS;
+    const { body } = await pageViews({
+      from: toIso(from),
+      to: toIso(to),
+      granularity: 'day',
+      by: 'browser',
+      top: '2',
+      metrics: 'visitors',
+    });
+    const inRange = events.filter((e) => e.created >= from && e.created < to);
+    const distinct = (list: PageView[]) => new Set(list.map((e) => e.userId)).size;
+    expect(body.buckets[1]!.source).toBe('both');
+    body.buckets.forEach((bucket, i) => {
+      const day = inRange.filter(
+        (e) => e.created >= from + i * DAY_MS && e.created < from + (i + 1) * DAY_MS,
+      );
+      expectVisitors(bucket.visitors, distinct(day));
+    });
+    // Users come back across days: the range's visitors are fewer than the sum of the days'.
+    expectVisitors(body.visitors, distinct(inRange));
+    expect(body.visitors).toBeLessThan(body.buckets.reduce((sum, b) => sum + b.visitors!, 0));
+    for (const entry of body.breakdown!.slice(0, 2))
+      expectVisitors(entry.visitors, distinct(inRange.filter((e) => e.browser === entry.value)));
+    expect(body.breakdown!.find((b) => b.value === 'other')?.visitors).toBeNull();
+  });
+
+  it('ranks a breakdown by visitors with order=visitors', async () => {
+    const from = H - 12 * HOUR_MS;
+    const to = H + 2 * HOUR_MS;
+    const { body } = await pageViews({
+      from: toIso(from),
+      to: toIso(to),
+      by: 'url',
+      top: '5',
+      order: 'visitors',
+    });
+    const inRange = events.filter((e) => e.created >= from && e.created < to);
+    const byUrl = new Map<string, Set<string>>();
+    for (const e of inRange) byUrl.set(e.url, (byUrl.get(e.url) ?? new Set()).add(e.userId));
+    const ranked = [...byUrl.entries()]
+      .map(([value, users]) => [value, users.size] as const)
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, 5);
+    expect(body.query.order).toBe('visitors');
+    expect(body.breakdown!.slice(0, 5).map((b) => [b.value, b.visitors])).toEqual(ranked);
   });
 
   it('answers as before when no metric is asked for', async () => {

@@ -168,6 +168,7 @@ describe('schema as the source of columns', () => {
       'browser:string',
       'userid:string',
       'eventid:string',
+      'userhash:bigint',
       'shardid:string',
       'sequencenumber:string',
     ]);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FirehoseTransformationEventRecord } from 'aws-lambda';
 import { transformRecord } from '../../lambdas/ingest/transform.js';
 import { encodePageView } from '../../shared/event.js';
+import { userHash } from '../../shared/sketch/index.js';
 import { aPageView } from '../support/builders.js';
 
 const ARRIVAL = Date.UTC(2026, 10, 25, 23, 59, 59);
@@ -25,8 +26,14 @@ describe('Firehose transform', () => {
     expect(result.result).toBe('Ok');
     const line = Buffer.from(result.data, 'base64').toString();
     expect(line.endsWith('}\n')).toBe(true);
-    expect(JSON.parse(line)).toEqual({ ...event, shardId: 'shardId-000000000000', sequenceNumber: '1' });
-    expect(result.row).toEqual({ ...event, shardId: 'shardId-000000000000', sequenceNumber: '1' });
+    const row = {
+      ...event,
+      userHash: userHash(event.userId),
+      shardId: 'shardId-000000000000',
+      sequenceNumber: '1',
+    };
+    expect(JSON.parse(line)).toEqual(row);
+    expect(result.row).toEqual(row);
     expect(result.metadata).toEqual({ partitionKeys: { dt: '2026-11-25', hour: '22' } });
   });
 
