@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateBatch, countAbove } from '../../lambdas/speed/aggregate.js';
-import { expiresAtFor, padSequence } from '../../shared/speed/table.js';
+import { aggregateBatch, indexAbove, type Cell } from '../../lambdas/speed/aggregate.js';
+import { expiresAtFor, padSequence, WRITE_WINDOW_SECONDS } from '../../shared/speed/table.js';
 import { HOUR_MS } from '../../shared/time.js';
 import { aPageView } from '../support/builders.js';
 import { KinesisRecordBuilder } from '../../local/kinesis-records.js';
@@ -8,7 +8,7 @@ import { KinesisRecordBuilder } from '../../local/kinesis-records.js';
 const T = Date.UTC(2026, 10, 25, 12, 30, 15);
 
 describe('aggregating a batch into counter cells', () => {
-  it('makes one cell per minute, dimension and value, with every record of the cell in order', () => {
+  it('makes one cell per minute and dimension, holding every record of it in order with its value', () => {
     const shard = new KinesisRecordBuilder();
     const records = [
       shard.record(aPageView({ created: T, country: 'US' }), T),
@@ -18,17 +18,16 @@ describe('aggregating a batch into counter cells', () => {
     ];
     const { cells, counted } = aggregateBatch(records, T, 48);
     expect(counted).toBe(4);
-    const byKey = [...cells.values()].map((c) => [c.dimension, c.value, c.minuteMs, c.sequences.length]);
-    expect(byKey).toContainEqual(['total', 'all', T - 15_000, 3]);
-    expect(byKey).toContainEqual(['country', 'US', T - 15_000, 2]);
-    expect(byKey).toContainEqual(['country', 'DE', T - 15_000, 1]);
-    expect(byKey).toContainEqual(['country', 'US', T + 45_000, 1]);
-    // 2 minutes × (total + url + browser + status) + 3 country cells
-    expect(cells.size).toBe(2 * 4 + 3);
-    const usCell = [...cells.values()].find(
-      (c) => c.dimension === 'country' && c.value === 'US' && c.minuteMs === T - 15_000,
-    )!;
-    expect(usCell.sequences).toEqual([records[0]!, records[2]!].map((r) => r.kinesis.sequenceNumber));
+    // 2 minutes × (total, url, country, browser, status)
+    expect(cells.size).toBe(2 * 5);
+    const cellOf = (dimension: Cell['dimension'], minuteMs: number) =>
+      [...cells.values()].find((c) => c.dimension === dimension && c.minuteMs === minuteMs)!;
+    const country = cellOf('country', T - 15_000);
+    expect(country.values).toEqual(['US', 'DE']);
+    expect(country.valueIndexes).toEqual([0, 1, 0]);
+    expect(country.sequences).toEqual(records.slice(0, 3).map((r) => r.kinesis.sequenceNumber));
+    expect(cellOf('total', T - 15_000).values).toEqual(['all']);
+    expect(cellOf('country', T + 45_000).sequences).toEqual([records[3]!.kinesis.sequenceNumber]);
   });
 
   it('keeps cells of different shards apart', () => {
@@ -36,6 +35,7 @@ describe('aggregating a batch into counter cells', () => {
     const b = new KinesisRecordBuilder('shardId-000000000001');
     const { cells } = aggregateBatch([a.record(aPageView(), T), b.record(aPageView(), T)], T, 48);
     expect(cells.size).toBe(10);
+    expect(new Set([...cells.values()].map((c) => c.skPrefix)).size).toBe(2);
   });
 
   it('sets aside invalid records with their violation and drops events older than the retention', () => {
@@ -68,6 +68,16 @@ describe('aggregating a batch into counter cells', () => {
   it('sizes the TTL from the retention after the end of the minute', () => {
     expect(expiresAtFor(T - 15_000, 48)).toBe((T - 15_000 + 60_000 + 48 * HOUR_MS) / 1000);
   });
+
+  it('drops events whose items could expire before the invocation ends, and keeps younger ones', () => {
+    const shard = new KinesisRecordBuilder();
+    const minute = T - 15_000;
+    // The minute's items expire at expiresAtFor(minute); an invocation may write for WRITE_WINDOW_SECONDS.
+    const nowAtEdge = (expiresAtFor(minute, 48) - WRITE_WINDOW_SECONDS) * 1000;
+    const record = shard.record(aPageView({ created: T }), T);
+    expect(aggregateBatch([record], nowAtEdge, 48).expired).toBe(1);
+    expect(aggregateBatch([record], nowAtEdge - 1000, 48).counted).toBe(1);
+  });
 });
 
 describe('sequence numbers', () => {
@@ -76,12 +86,14 @@ describe('sequence numbers', () => {
     expect(padSequence('9') < padSequence('10')).toBe(true);
   });
 
-  it('count the records above a stored high-water', () => {
+  it('find the first record above a stored high-water', () => {
     const seqs = ['100', '200', '300'];
-    expect(countAbove(seqs, undefined)).toBe(3);
-    expect(countAbove(seqs, padSequence('50'))).toBe(3);
-    expect(countAbove(seqs, padSequence('200'))).toBe(1);
-    expect(countAbove(seqs, padSequence('300'))).toBe(0);
-    expect(countAbove(seqs, padSequence('1000'))).toBe(0);
+    expect(indexAbove(seqs, undefined)).toBe(0);
+    expect(indexAbove(seqs, undefined, 2)).toBe(2);
+    expect(indexAbove(seqs, padSequence('50'))).toBe(0);
+    expect(indexAbove(seqs, padSequence('200'))).toBe(2);
+    expect(indexAbove(seqs, padSequence('250'), 1)).toBe(2);
+    expect(indexAbove(seqs, padSequence('300'))).toBe(3);
+    expect(indexAbove(seqs, padSequence('1000'))).toBe(3);
   });
 });
