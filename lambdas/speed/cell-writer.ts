@@ -1,4 +1,9 @@
-import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { conditionally } from '../../shared/dynamodb.js';
 import { EVENT_LIMITS } from '../../shared/event.js';
 import { DYNAMODB_LIMITS, KEY_RANGE_END, valueDigest } from '../../shared/keys.js';
@@ -45,13 +50,17 @@ export interface CellWriteLimits {
   readonly valuesPerWrite: number;
   /**
    * A generation takes no more updates once it has received this many bytes of values (`sz`). Every update
-   * costs a write unit per KB of its item, so this bounds the write units of one update.
-   * @default 8192
+   * costs a write unit per KB of its item, so small items keep each update near the cost of what it adds;
+   * below one update's size (64 url values ≈ 5 KB) a smaller limit saves nothing more (bench/speed.ts).
+   * @default 4096
    */
   readonly itemSizeLimitBytes: number;
 }
 
-export const DEFAULT_CELL_WRITE_LIMITS: CellWriteLimits = { valuesPerWrite: 64, itemSizeLimitBytes: 8 * 1024 };
+export const DEFAULT_CELL_WRITE_LIMITS: CellWriteLimits = {
+  valuesPerWrite: 64,
+  itemSizeLimitBytes: 4 * 1024,
+};
 
 /** DynamoDB's limit on one expression string. */
 export const MAX_EXPRESSION_BYTES = 4096;
@@ -70,10 +79,13 @@ export class SpeedCellError extends Error {
 export function cellWriteLimits(overrides: Partial<CellWriteLimits> = {}): CellWriteLimits {
   const limits = { ...DEFAULT_CELL_WRITE_LIMITS, ...overrides };
   const { valuesPerWrite: k, itemSizeLimitBytes: size } = limits;
-  if (!Number.isInteger(k) || k < 1) throw new RangeError(`valuesPerWrite must be a positive integer, got ${k}`);
+  if (!Number.isInteger(k) || k < 1)
+    throw new RangeError(`valuesPerWrite must be a positive integer, got ${k}`);
   const budget = longestUpdateExpressionBytes(k) + k * RESERVED_CLAUSE_BYTES;
   if (budget > MAX_EXPRESSION_BYTES * 0.8) {
-    throw new RangeError(`valuesPerWrite ${k} leaves too little of the 4 KB expression limit (${budget} bytes)`);
+    throw new RangeError(
+      `valuesPerWrite ${k} leaves too little of the 4 KB expression limit (${budget} bytes)`,
+    );
   }
   const largest = ITEM_OVERHEAD_BYTES + size + k * valueEntryBytes(EVENT_LIMITS.maxUrlBytes);
   if (!Number.isInteger(size) || size < 1 || largest > DYNAMODB_LIMITS.itemBytes) {
@@ -175,7 +187,8 @@ export function planUpdate(cell: Cell, from: number, valuesPerWrite: number): Ce
 }
 
 /** How an update is guarded: nothing of it counted and the generation not full, or exactly the `hw` read back. */
-export type UpdateGuard = { readonly kind: 'first' } | { readonly kind: 'stored'; readonly highWater: string };
+export type UpdateGuard =
+  { readonly kind: 'first' } | { readonly kind: 'stored'; readonly highWater: string };
 
 /** The UpdateItem of one update to one generation. Placeholders are short: the 4 KB limit counts them. */
 export function buildUpdate(
@@ -187,7 +200,12 @@ export function buildUpdate(
   limits: CellWriteLimits,
   digestOf: (index: number) => string = (index) => valueDigest(cell.values[index]!),
 ): UpdateCommandInput {
-  const names: Record<string, string> = { '#hw': A.highWater, '#m': A.minute, '#exp': A.expiresAt, '#sz': A.size };
+  const names: Record<string, string> = {
+    '#hw': A.highWater,
+    '#m': A.minute,
+    '#exp': A.expiresAt,
+    '#sz': A.size,
+  };
   const values: Record<string, unknown> = {
     ':hw': padSequence(cell.sequences[update.to - 1]!),
     ':m': cell.minuteMs,
@@ -352,7 +370,9 @@ export async function writeCell(
     tally.readBacks += 1;
     const newest = await readNewest(deps, cell, progress.generation);
     if (!newest?.highWater) {
-      throw new SpeedCellError(`${cell.pk} ${cell.skPrefix}g${progress.generation}: condition failed on no item`);
+      throw new SpeedCellError(
+        `${cell.pk} ${cell.skPrefix}g${progress.generation}: condition failed on no item`,
+      );
     }
     const above = indexAbove(sequences, newest.highWater, progress.next);
     if (above >= update.to) tally.alreadyApplied += 1;

@@ -65,7 +65,8 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
       for (const name in item) {
         if (!isCountAttribute(name)) continue;
         const value = item[valueAttribute(name.slice(A.countPrefix.length))];
-        if (typeof value !== 'string') throw new SpeedQueryError(`speed item ${String(item.sk)} has ${name} without its value`);
+        if (typeof value !== 'string')
+          throw new SpeedQueryError(`speed item ${String(item.sk)} has ${name} without its value`);
         add(minuteMs, value, item[name] as number);
       }
     }

@@ -37,7 +37,8 @@ export const isCountAttribute = (name: string): boolean =>
  * What one value adds to an item at most, in DynamoDB's size accounting: its two attribute names, the value's
  * UTF-8 bytes, and a count of up to 9 digits (a number takes 1 byte per two digits plus 1).
  */
-export const valueEntryBytes = (valueUtf8Bytes: number): number => 2 * (DIGEST_CHARS + 1) + valueUtf8Bytes + 6;
+export const valueEntryBytes = (valueUtf8Bytes: number): number =>
+  2 * (DIGEST_CHARS + 1) + valueUtf8Bytes + 6;
 
 export {
   DIGEST_CHARS,

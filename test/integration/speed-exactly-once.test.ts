@@ -372,7 +372,9 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
       ),
     );
     for (const dimension of ['total', 'country', 'browser', 'status'] as const) {
-      expect(await reader.readCounts({ dimension, ...range })).toEqual(truthCounts(events, dimension, 'hour'));
+      expect(await reader.readCounts({ dimension, ...range })).toEqual(
+        truthCounts(events, dimension, 'hour'),
+      );
     }
   });
 

@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { aggregateBatch, indexAbove, type Cell } from '../../lambdas/speed/aggregate.js';
+import {
+  buildUpdate,
+  cellWriteLimits,
+  DEFAULT_CELL_WRITE_LIMITS,
+  GenerationCache,
+  longestUpdateExpressionBytes,
+  MAX_EXPRESSION_BYTES,
+  planUpdate,
+  RESERVED_CLAUSE_BYTES,
+} from '../../lambdas/speed/cell-writer.js';
+import { EVENT_LIMITS } from '../../shared/event.js';
+import { urlOfBytes } from '../../shared/hostile.js';
+import { valueDigest } from '../../shared/keys.js';
 import { expiresAtFor, padSequence, WRITE_WINDOW_SECONDS } from '../../shared/speed/table.js';
 import { HOUR_MS } from '../../shared/time.js';
 import { aPageView } from '../support/builders.js';
@@ -95,5 +108,97 @@ describe('sequence numbers', () => {
     expect(indexAbove(seqs, padSequence('250'), 1)).toBe(2);
     expect(indexAbove(seqs, padSequence('300'))).toBe(3);
     expect(indexAbove(seqs, padSequence('1000'))).toBe(3);
+  });
+});
+
+describe('planning a cell as updates', () => {
+  const cellOf = (urls: string[]): Cell => {
+    const shard = new KinesisRecordBuilder();
+    const records = urls.map((url, i) => shard.record(aPageView({ created: T + i, url }), T));
+    return [...aggregateBatch(records, T, 48).cells.values()].find((c) => c.dimension === 'url')!;
+  };
+  const url = (i: number) => `http://www.example.com/id=${i}`;
+
+  it('takes the longest run of records that touches at most K values, counting repeats', () => {
+    const cell = cellOf([1, 2, 1, 3, 2, 4, 1].map(url));
+    const first = planUpdate(cell, 0, 3);
+    expect([first.from, first.to]).toEqual([0, 5]);
+    expect([...first.counts].map(([index, count]) => [cell.values[index], count])).toEqual([
+      [url(1), 2],
+      [url(2), 2],
+      [url(3), 1],
+    ]);
+    expect(planUpdate(cell, 5, 3)).toMatchObject({ from: 5, to: 7 });
+    expect(planUpdate(cell, 0, 100).to).toBe(7);
+  });
+
+  it('keeps the UpdateExpression under 4 KB with room for one more clause per value, whatever the values', () => {
+    const k = DEFAULT_CELL_WRITE_LIMITS.valuesPerWrite;
+    const longest = Array.from({ length: k }, (_, i) =>
+      urlOfBytes(EVENT_LIMITS.maxUrlBytes, ((i % 4) + 1) as 1 | 2 | 3 | 4, `/${i}/`),
+    );
+    const cell = cellOf(longest);
+    const update = planUpdate(cell, 0, k);
+    expect(update.to).toBe(k);
+    const input = buildUpdate('t', cell, update, 0, { kind: 'first' }, DEFAULT_CELL_WRITE_LIMITS);
+    const bytes = Buffer.byteLength(input.UpdateExpression!, 'utf8');
+    // Values travel as placeholders: the expression does not grow with them.
+    expect(bytes).toBeLessThanOrEqual(longestUpdateExpressionBytes(k));
+    expect(longestUpdateExpressionBytes(k) + k * RESERVED_CLAUSE_BYTES).toBeLessThan(
+      0.8 * MAX_EXPRESSION_BYTES,
+    );
+    // Under DynamoDB's 300 operators even if every action counted as one, with a clause per value to spare.
+    const actions = input.UpdateExpression!.split(',').length;
+    expect(actions + k).toBeLessThan(300);
+    for (const name of Object.keys(input.ExpressionAttributeNames!))
+      expect(name.length).toBeLessThanOrEqual(255);
+  });
+
+  it('names each value by its digest: its count and the whole value, in one item', () => {
+    const cell = cellOf([url(1), url(1), url(2)]);
+    const input = buildUpdate(
+      't',
+      cell,
+      planUpdate(cell, 0, 64),
+      3,
+      { kind: 'first' },
+      DEFAULT_CELL_WRITE_LIMITS,
+    );
+    const names = input.ExpressionAttributeNames!;
+    const values = input.ExpressionAttributeValues!;
+    expect(input.Key!.sk).toBe(`${cell.skPrefix}0003`);
+    expect(names['#c0']).toBe(`c${valueDigest(url(1))}`);
+    expect(names['#v0']).toBe(`v${valueDigest(url(1))}`);
+    expect(values[':v0']).toBe(url(1));
+    expect(input.UpdateExpression).toContain('#c0 :n2');
+    expect(input.UpdateExpression).toContain('#c1 :n1');
+    expect(values[':hw']).toBe(padSequence(cell.sequences[2]!));
+    expect(values[':first']).toBe(padSequence(cell.sequences[0]!));
+  });
+
+  it('refuses limits that could break the expression budget or the 400 KB item', () => {
+    expect(() => cellWriteLimits({ valuesPerWrite: 200 })).toThrow(/expression/);
+    expect(() => cellWriteLimits({ valuesPerWrite: 0 })).toThrow(RangeError);
+    expect(() => cellWriteLimits({ itemSizeLimitBytes: 350 * 1024 })).toThrow(/400 KB/);
+    expect(cellWriteLimits()).toEqual(DEFAULT_CELL_WRITE_LIMITS);
+  });
+});
+
+describe('the generation cache', () => {
+  it('only moves a cell forward', () => {
+    const cache = new GenerationCache();
+    cache.set('k', { generation: 3, counted: padSequence('500') });
+    cache.set('k', { generation: 2, counted: padSequence('900') });
+    expect(cache.get('k')).toEqual({ generation: 3, counted: padSequence('900') });
+  });
+
+  it('forgets the least recently written cells beyond its size', () => {
+    const cache = new GenerationCache(2);
+    cache.set('a', { generation: 0, counted: '1' });
+    cache.set('b', { generation: 0, counted: '1' });
+    cache.set('a', { generation: 1, counted: '2' });
+    cache.set('c', { generation: 0, counted: '1' });
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('a')).toEqual({ generation: 1, counted: '2' });
   });
 });
