@@ -32,8 +32,8 @@ import { indexAbove, type Cell } from './aggregate.js';
  *    the high-water `hw` of the newest generation (every update sets `hw` to its last record; high-waters only
  *    move forward). An update of records [first, last] applies only if M < first (`hw < :first` on the newest
  *    generation; on a generation not yet created, M is the full predecessor's final `hw`, which the writer has
- *    already skipped past), and every record of the cell below `first` is already counted (1), so it adds
- *    exactly the records in (M, last] and M becomes `last`.
+ *    already skipped past), and every record of the cell below `first` is already counted (1) or was set aside
+ *    in the dead-letter store, so it adds exactly the records in (M, last] and M becomes `last`.
  * 4. When a condition fails, a consistent read of the newest generation gives M: records at or below it are
  *    counted, those above it are counted nowhere. The writer retries with exactly those above, conditional on
  *    `hw = M`, or moves to the next generation if the newest is full.
@@ -184,6 +184,23 @@ export function planUpdate(cell: Cell, from: number, valuesPerWrite: number): Ce
     else counts.set(index, 1);
   }
   return { from, to, counts };
+}
+
+/**
+ * The updates a batch's cells take when nothing of them is counted yet and the cache is warm: what the
+ * handler writes per batch (generation rolls add none; read-backs happen only on replays and cold starts).
+ */
+export function plannedUpdates(
+  cells: Iterable<Cell>,
+  limits: CellWriteLimits = DEFAULT_CELL_WRITE_LIMITS,
+): number {
+  let updates = 0;
+  for (const cell of cells) {
+    for (let from = 0; from < cell.sequences.length; updates += 1) {
+      from = planUpdate(cell, from, limits.valuesPerWrite).to;
+    }
+  }
+  return updates;
 }
 
 /** How an update is guarded: nothing of it counted and the generation not full, or exactly the `hw` read back. */

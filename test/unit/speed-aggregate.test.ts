@@ -7,6 +7,7 @@ import {
   GenerationCache,
   longestUpdateExpressionBytes,
   MAX_EXPRESSION_BYTES,
+  plannedUpdates,
   planUpdate,
   RESERVED_CLAUSE_BYTES,
 } from '../../lambdas/speed/cell-writer.js';
@@ -130,6 +131,8 @@ describe('planning a cell as updates', () => {
     ]);
     expect(planUpdate(cell, 5, 3)).toMatchObject({ from: 5, to: 7 });
     expect(planUpdate(cell, 0, 100).to).toBe(7);
+    expect(plannedUpdates([cell], { ...DEFAULT_CELL_WRITE_LIMITS, valuesPerWrite: 3 })).toBe(2);
+    expect(plannedUpdates([cell])).toBe(1);
   });
 
   it('keeps the UpdateExpression under 4 KB with room for one more clause per value, whatever the values', () => {
