@@ -100,12 +100,17 @@ export interface CellPosition {
   readonly generation: number;
   /** A high-water seen on the cell: every record of it at or below this is counted. Padded. */
   readonly counted: string;
+  /** Digests of values this writer put in that generation: adding to them again does not grow the item. */
+  readonly present: ReadonlySet<string>;
 }
 
-/** Each cell's position, kept across warm invocations: saves read-backs and re-writes of what is counted. */
+/**
+ * Each cell's position, kept across warm invocations: saves read-backs and re-writes of what is counted, and
+ * lets `sz` count only values new to an item. Bounded: at the default limits an entry holds at most ~80 digests.
+ */
 export class GenerationCache {
   private readonly positions = new Map<string, CellPosition>();
-  constructor(private readonly maxEntries = 20_000) {}
+  constructor(private readonly maxEntries = 4096) {}
 
   get(key: string): CellPosition | undefined {
     return this.positions.get(key);
@@ -114,16 +119,10 @@ export class GenerationCache {
   /** Positions only move forward. */
   set(key: string, position: CellPosition): void {
     const known = this.positions.get(key);
+    const newer = !known || position.generation >= known.generation ? position : known;
+    const counted = known && known.counted > position.counted ? known.counted : position.counted;
     this.positions.delete(key);
-    this.positions.set(
-      key,
-      known
-        ? {
-            generation: Math.max(known.generation, position.generation),
-            counted: known.counted > position.counted ? known.counted : position.counted,
-          }
-        : position,
-    );
+    this.positions.set(key, { ...newer, counted });
     if (this.positions.size > this.maxEntries) this.positions.delete(this.positions.keys().next().value!);
   }
 }
@@ -216,6 +215,7 @@ export function buildUpdate(
   guard: UpdateGuard,
   limits: CellWriteLimits,
   digestOf: (index: number) => string = (index) => valueDigest(cell.values[index]!),
+  present: ReadonlySet<string> = new Set(),
 ): UpdateCommandInput {
   const names: Record<string, string> = {
     '#hw': A.highWater,
@@ -243,7 +243,8 @@ export function buildUpdate(
     values[countId] = count;
     sets.push(`#v${id} = :v${id}`);
     adds.push(`#c${id} ${countId}`);
-    bytes += valueEntryBytes(Buffer.byteLength(value, 'utf8'));
+    // A value already in the item only adds to its count, within the count's budgeted bytes.
+    if (!present.has(digest)) bytes += valueEntryBytes(Buffer.byteLength(value, 'utf8'));
   }
   values[':sz'] = bytes;
   let condition: string;
@@ -356,6 +357,8 @@ export async function writeCell(
       progress.expected = undefined;
     }
   }
+  // Values known to be in the generation being written; unknown ones are counted in `sz` as new.
+  let present = new Set(known?.generation === progress.generation ? known.present : []);
   const digests: (string | undefined)[] = [];
   const digestOf = (index: number) => (digests[index] ??= valueDigest(cell.values[index]!));
   while (progress.next < sequences.length) {
@@ -365,7 +368,16 @@ export async function writeCell(
     const update = planUpdate(cell, progress.next, limits.valuesPerWrite);
     const guard: UpdateGuard =
       progress.expected === undefined ? { kind: 'first' } : { kind: 'stored', highWater: progress.expected };
-    const input = buildUpdate(deps.tableName, cell, update, progress.generation, guard, limits, digestOf);
+    const input = buildUpdate(
+      deps.tableName,
+      cell,
+      update,
+      progress.generation,
+      guard,
+      limits,
+      digestOf,
+      present,
+    );
     let output: { Attributes?: Record<string, unknown>; ConsumedCapacity?: { CapacityUnits?: number } } = {};
     const applied = await conditionally(
       deps.documents.send(new UpdateCommand(input)).then((result) => void (output = result)),
@@ -379,8 +391,12 @@ export async function writeCell(
       if (((output.Attributes?.[A.size] as number | undefined) ?? 0) >= limits.itemSizeLimitBytes) {
         progress.generation += 1;
         tally.generationRolls += 1;
+        present = new Set();
+      } else {
+        for (const index of update.counts.keys()) present.add(digestOf(index));
       }
-      cache?.set(key, { generation: progress.generation, counted: padSequence(sequences[update.to - 1]!) });
+      const counted = padSequence(sequences[update.to - 1]!);
+      cache?.set(key, { generation: progress.generation, counted, present });
       continue;
     }
     // Part of the update is counted (a replay, a resumed batch, a stale or cold cache), or its generation is full.
@@ -394,14 +410,16 @@ export async function writeCell(
     const above = indexAbove(sequences, newest.highWater, progress.next);
     if (above >= update.to) tally.alreadyApplied += 1;
     progress.next = above;
+    if (newest.generation !== progress.generation) present = new Set();
     progress.generation = newest.generation;
     if (newest.size >= limits.itemSizeLimitBytes) {
       progress.generation += 1;
       progress.expected = undefined;
       tally.generationRolls += 1;
+      present = new Set();
     } else {
       progress.expected = newest.highWater;
     }
-    cache?.set(key, { generation: progress.generation, counted: newest.highWater });
+    cache?.set(key, { generation: progress.generation, counted: newest.highWater, present });
   }
 }

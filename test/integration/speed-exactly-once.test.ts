@@ -35,6 +35,12 @@ function generated(count: number, seed: number, malformedFraction = 0, hostileFr
   return [...generator.take(count)];
 }
 
+/** Generated records as one shard's Kinesis records. */
+function oneShard(source: ReturnType<typeof generated>) {
+  const shard = new KinesisRecordBuilder();
+  return { source, records: source.map((r) => shard.record(r.data, NOW)) };
+}
+
 /** Limits that make every cell a long chain of small updates over many generations. */
 const SMALL: Partial<CellWriteLimits> = { valuesPerWrite: 4, itemSizeLimitBytes: 1024 };
 
@@ -233,9 +239,7 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
     'resumes on the same warm handler after the %ith write failed, its cache possibly ahead of the table',
     async (failFrom) => {
       await fresh();
-      const shard = new KinesisRecordBuilder();
-      const source = generated(400, 9, 0, 0, 1000);
-      const records = source.map((r) => shard.record(r.data, NOW));
+      const { source, records } = oneShard(generated(400, 9, 0, 0, 1000));
       const faults = { on: true, applied: false };
       const handler = handlerFor(failingWrites(stack.clients.documents, failFrom, faults), SMALL);
       const response = await handler(kinesisEvent(records), { getRemainingTimeInMillis: () => 60_000 });
@@ -251,9 +255,7 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
 
   it('counts once when writes land but their answers are lost (timeouts), whatever the cache says', async () => {
     await fresh();
-    const shard = new KinesisRecordBuilder();
-    const source = generated(400, 10, 0, 0, 1000);
-    const records = source.map((r) => shard.record(r.data, NOW));
+    const { source, records } = oneShard(generated(400, 10, 0, 0, 1000));
     const faults = { on: true, applied: true };
     const handler = handlerFor(failingWrites(stack.clients.documents, 20, faults), SMALL);
     const response = await handler(kinesisEvent(records), { getRemainingTimeInMillis: () => 60_000 });
@@ -410,11 +412,10 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
     // One attempt per cell, no retries.
     expect(sends).toBeLessThanOrEqual(records.length * 5);
   });
+
   it('rolls a cell over many generations and still counts a replay and a resumed half once', async () => {
     await fresh();
-    const shard = new KinesisRecordBuilder();
-    const source = generated(600, 11, 0, 0, 10_000);
-    const records = source.map((r) => shard.record(r.data, NOW));
+    const { source, records } = oneShard(generated(600, 11, 0, 0, 10_000));
     const seen = metrics();
     const first = handlerFor(undefined, SMALL, seen.observer);
     expect(await first(kinesisEvent(records.slice(0, 560)))).toEqual({ batchItemFailures: [] });
@@ -441,9 +442,7 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
 
   it('writes a cell as several updates when it has many values, and counts a replay and a bisection once', async () => {
     await fresh();
-    const shard = new KinesisRecordBuilder();
-    const source = generated(300, 12, 0, 0, 10_000);
-    const records = source.map((r) => shard.record(r.data, NOW));
+    const { source, records } = oneShard(generated(300, 12, 0, 0, 10_000));
     const seen = metrics();
     const limits = { valuesPerWrite: 5, itemSizeLimitBytes: 64 * 1024 };
     const handler = handlerFor(undefined, limits, seen.observer);

@@ -190,18 +190,20 @@ describe('planning a cell as updates', () => {
 describe('the generation cache', () => {
   it('only moves a cell forward', () => {
     const cache = new GenerationCache();
-    cache.set('k', { generation: 3, counted: padSequence('500') });
-    cache.set('k', { generation: 2, counted: padSequence('900') });
-    expect(cache.get('k')).toEqual({ generation: 3, counted: padSequence('900') });
+    const present = new Set(['d']);
+    cache.set('k', { generation: 3, counted: padSequence('500'), present });
+    cache.set('k', { generation: 2, counted: padSequence('900'), present: new Set() });
+    expect(cache.get('k')).toEqual({ generation: 3, counted: padSequence('900'), present });
   });
 
   it('forgets the least recently written cells beyond its size', () => {
     const cache = new GenerationCache(2);
-    cache.set('a', { generation: 0, counted: '1' });
-    cache.set('b', { generation: 0, counted: '1' });
-    cache.set('a', { generation: 1, counted: '2' });
-    cache.set('c', { generation: 0, counted: '1' });
+    const at = (generation: number, counted: string) => ({ generation, counted, present: new Set<string>() });
+    cache.set('a', at(0, '1'));
+    cache.set('b', at(0, '1'));
+    cache.set('a', at(1, '2'));
+    cache.set('c', at(0, '1'));
     expect(cache.get('b')).toBeUndefined();
-    expect(cache.get('a')).toEqual({ generation: 1, counted: '2' });
+    expect(cache.get('a')).toEqual(at(1, '2'));
   });
 });
