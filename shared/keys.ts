@@ -84,15 +84,20 @@ export const speedSortKey = (minuteMs: number, value: string, shardId: string): 
 export const GENERATION_DIGITS = 4;
 
 /**
- * Speed counters: the sort keys of one (minute, shard)'s generations start with this; values live inside the
- * items as attributes. Shard ids hold no `#`, so the key is unambiguous.
+ * Speed counters: the sort keys of the generations of one (minute, shard, value bucket) start with this; values
+ * live inside the items as attributes. Shard ids hold no `#`, so the key is unambiguous.
  */
-export const speedGenerationPrefix = (minuteMs: number, shardId: string): string =>
-  `${minuteKey(minuteMs)}#${shardId}#g`;
+export const speedGenerationPrefix = (minuteMs: number, shardId: string, bucket: number): string =>
+  `${minuteKey(minuteMs)}#${shardId}#b${bucket}#g`;
 
-/** Speed counters: one item per (minute, shard, generation), e.g. `2026-11-25T12:34#shardId-000000000001#g0003`. */
-export const speedGenerationSortKey = (minuteMs: number, shardId: string, generation: number): string =>
-  `${speedGenerationPrefix(minuteMs, shardId)}${String(generation).padStart(GENERATION_DIGITS, '0')}`;
+/** Speed counters: one item per (minute, shard, bucket, generation), e.g. `2026-11-25T12:34#shardId-000000000001#b5#g0003`. */
+export const speedGenerationSortKey = (
+  minuteMs: number,
+  shardId: string,
+  bucket: number,
+  generation: number,
+): string =>
+  `${speedGenerationPrefix(minuteMs, shardId, bucket)}${String(generation).padStart(GENERATION_DIGITS, '0')}`;
 
 export type ViewGranularity = 'hour' | 'day';
 

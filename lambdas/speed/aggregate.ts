@@ -7,8 +7,11 @@ import {
   padSequence,
   speedGenerationPrefix,
   speedPartitionKey,
+  VALUE_BUCKETS,
+  valueBucket,
   WRITE_WINDOW_SECONDS,
 } from '../../shared/speed/table.js';
+import { valueDigest } from '../../shared/keys.js';
 import { HOUR_MS, minuteBucket } from '../../shared/time.js';
 
 /**
@@ -22,13 +25,16 @@ export interface Cell {
   readonly shardId: string;
   readonly minuteMs: number;
   readonly dimension: CountDimension;
+  /** Which of the dimension's VALUE_BUCKETS the cell's values hash to. */
+  readonly bucket: number;
   readonly expiresAt: number;
   /** Sequence numbers of the cell's records as Kinesis gives them, ascending (a shard's records arrive in order). */
   readonly sequences: string[];
   /** For each record, the index of its value in `values`. */
   readonly valueIndexes: number[];
-  /** The cell's distinct values, in order of first appearance. */
+  /** The cell's distinct values, in order of first appearance, and their digests (shared/keys.ts valueDigest). */
   readonly values: string[];
+  readonly digests: string[];
 }
 
 export interface RejectedRecord {
@@ -56,17 +62,17 @@ export function shardOf(record: KinesisStreamRecord): string {
   return colon > 0 ? id.slice(0, colon) : 'shardId-unknown';
 }
 
-/** A cell being built, with the index of each of its values. */
-interface CellBuilder {
-  readonly cell: Cell;
-  readonly indexOf: Map<string, number>;
+/** A dimension's cells of one (shard, minute): one per value bucket, and where each value went. */
+interface DimensionCells {
+  readonly buckets: (Cell | undefined)[];
+  readonly placed: Map<string, { readonly cell: Cell; readonly index: number }>;
 }
 
 /** Cells of one (shard, minute), by dimension. */
 interface MinuteCells {
   readonly minuteMs: number;
   readonly expiresAt: number;
-  readonly byDimension: Map<CountDimension, CellBuilder>;
+  readonly byDimension: Map<CountDimension, DimensionCells>;
 }
 
 /**
@@ -122,38 +128,39 @@ export function aggregateBatch(
     for (let d = 0; d < COUNTED.length; d += 1) {
       const dimension = COUNTED[d]!;
       const value = dimension === 'total' ? TOTAL_VALUE : dimensionValue(event, dimension);
-      let builder = group.byDimension.get(dimension);
-      if (!builder) {
-        builder = {
-          cell: {
-            pk: speedPartitionKey(dimension, minuteMs),
-            skPrefix: speedGenerationPrefix(minuteMs, shardId),
-            shardId,
-            minuteMs,
-            dimension,
-            expiresAt: group.expiresAt,
-            sequences: [],
-            valueIndexes: [],
-            values: [],
-          },
-          indexOf: new Map(),
-        };
-        group.byDimension.set(dimension, builder);
-      }
-      const { cell, indexOf } = builder;
-      let index = indexOf.get(value);
-      if (index === undefined) {
-        index = cell.values.length;
+      let ofDimension = group.byDimension.get(dimension);
+      if (!ofDimension) group.byDimension.set(dimension, (ofDimension = { buckets: [], placed: new Map() }));
+      let placed = ofDimension.placed.get(value);
+      if (!placed) {
+        const digest = valueDigest(value);
+        const bucket = valueBucket(digest, VALUE_BUCKETS[dimension]);
+        const cell = (ofDimension.buckets[bucket] ??= {
+          pk: speedPartitionKey(dimension, minuteMs),
+          skPrefix: speedGenerationPrefix(minuteMs, shardId, bucket),
+          shardId,
+          minuteMs,
+          dimension,
+          bucket,
+          expiresAt: group.expiresAt,
+          sequences: [],
+          valueIndexes: [],
+          values: [],
+          digests: [],
+        });
+        placed = { cell, index: cell.values.length };
         cell.values.push(value);
-        indexOf.set(value, index);
+        cell.digests.push(digest);
+        ofDimension.placed.set(value, placed);
       }
-      cell.sequences.push(sequenceNumber);
-      cell.valueIndexes.push(index);
+      placed.cell.sequences.push(sequenceNumber);
+      placed.cell.valueIndexes.push(placed.index);
     }
   }
   const cells = new Map<string, Cell>();
   for (const group of groups.values()) {
-    for (const { cell } of group.byDimension.values()) cells.set(`${cell.pk}\n${cell.skPrefix}`, cell);
+    for (const { buckets } of group.byDimension.values()) {
+      for (const cell of buckets) if (cell) cells.set(`${cell.pk}\n${cell.skPrefix}`, cell);
+    }
   }
   return { cells, rejected, expired, repeats, counted };
 }

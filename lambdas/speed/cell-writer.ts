@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { conditionally } from '../../shared/dynamodb.js';
 import { EVENT_LIMITS } from '../../shared/event.js';
-import { DYNAMODB_LIMITS, KEY_RANGE_END, valueDigest } from '../../shared/keys.js';
+import { DYNAMODB_LIMITS, KEY_RANGE_END } from '../../shared/keys.js';
 import {
   SPEED_ATTRIBUTES as A,
   countAttribute,
@@ -51,15 +51,16 @@ export interface CellWriteLimits {
   /**
    * A generation takes no more updates once it has received this many bytes of values (`sz`). Every update
    * costs a write unit per KB of its item, so small items keep each update near the cost of what it adds;
-   * below one update's size (64 url values ≈ 5 KB) a smaller limit saves nothing more (bench/speed.ts).
-   * @default 4096
+   * but a cell whose minute holds more values than its buckets' items do stores its frequent values again in
+   * each new generation, which readers pay for. `npx tsx bench/speed.ts --layouts` measures both sides.
+   * @default 8192
    */
   readonly itemSizeLimitBytes: number;
 }
 
 export const DEFAULT_CELL_WRITE_LIMITS: CellWriteLimits = {
   valuesPerWrite: 64,
-  itemSizeLimitBytes: 4 * 1024,
+  itemSizeLimitBytes: 8 * 1024,
 };
 
 /** DynamoDB's limit on one expression string. */
@@ -214,7 +215,6 @@ export function buildUpdate(
   generation: number,
   guard: UpdateGuard,
   limits: CellWriteLimits,
-  digestOf: (index: number) => string = (index) => valueDigest(cell.values[index]!),
   present: ReadonlySet<string> = new Set(),
 ): UpdateCommandInput {
   const names: Record<string, string> = {
@@ -234,7 +234,7 @@ export function buildUpdate(
   let i = 0;
   for (const [index, count] of update.counts) {
     const id = (i++).toString(36);
-    const digest = digestOf(index);
+    const digest = cell.digests[index]!;
     const value = cell.values[index]!;
     names[`#v${id}`] = valueAttribute(digest);
     names[`#c${id}`] = countAttribute(digest);
@@ -258,7 +258,7 @@ export function buildUpdate(
   }
   return {
     TableName: tableName,
-    Key: { pk: cell.pk, sk: speedGenerationSortKey(cell.minuteMs, cell.shardId, generation) },
+    Key: { pk: cell.pk, sk: speedGenerationSortKey(cell.minuteMs, cell.shardId, cell.bucket, generation) },
     UpdateExpression: `SET ${sets.join(', ')} ADD ${adds.join(', ')}`,
     ConditionExpression: condition,
     ExpressionAttributeNames: names,
@@ -277,10 +277,12 @@ export function longestUpdateExpressionBytes(valuesPerWrite: number): number {
     shardId: 's',
     minuteMs: 0,
     dimension: 'url',
+    bucket: 0,
     expiresAt: 0,
     sequences: Array.from({ length: valuesPerWrite }, (_, i) => String(i)),
     valueIndexes: Array.from({ length: valuesPerWrite }, (_, i) => i),
     values: Array.from({ length: valuesPerWrite }, (_, i) => String(i)),
+    digests: Array.from({ length: valuesPerWrite }, () => 'd'),
   };
   // Distinct counts give the longest count placeholders.
   const counts = new Map(Array.from({ length: valuesPerWrite }, (_, i) => [i, 2 ** 30 - i] as const));
@@ -291,7 +293,6 @@ export function longestUpdateExpressionBytes(valuesPerWrite: number): number {
     0,
     { kind: 'first' },
     DEFAULT_CELL_WRITE_LIMITS,
-    () => 'd',
   );
   return Buffer.byteLength(input.UpdateExpression!, 'utf8');
 }
@@ -316,7 +317,7 @@ async function readNewest(
       ExpressionAttributeNames: { '#sk': 'sk', '#hw': A.highWater, '#sz': A.size },
       ExpressionAttributeValues: {
         ':pk': cell.pk,
-        ':from': speedGenerationSortKey(cell.minuteMs, cell.shardId, generation),
+        ':from': speedGenerationSortKey(cell.minuteMs, cell.shardId, cell.bucket, generation),
         ':to': `${cell.skPrefix}${KEY_RANGE_END}`,
       },
       ScanIndexForward: false,
@@ -359,8 +360,6 @@ export async function writeCell(
   }
   // Values known to be in the generation being written; unknown ones are counted in `sz` as new.
   let present = new Set(known?.generation === progress.generation ? known.present : []);
-  const digests: (string | undefined)[] = [];
-  const digestOf = (index: number) => (digests[index] ??= valueDigest(cell.values[index]!));
   while (progress.next < sequences.length) {
     if (progress.generation > MAX_GENERATION) {
       throw new SpeedCellError(`${cell.pk} ${cell.skPrefix}: more than ${MAX_GENERATION + 1} generations`);
@@ -368,16 +367,7 @@ export async function writeCell(
     const update = planUpdate(cell, progress.next, limits.valuesPerWrite);
     const guard: UpdateGuard =
       progress.expected === undefined ? { kind: 'first' } : { kind: 'stored', highWater: progress.expected };
-    const input = buildUpdate(
-      deps.tableName,
-      cell,
-      update,
-      progress.generation,
-      guard,
-      limits,
-      digestOf,
-      present,
-    );
+    const input = buildUpdate(deps.tableName, cell, update, progress.generation, guard, limits, present);
     let output: { Attributes?: Record<string, unknown>; ConsumedCapacity?: { CapacityUnits?: number } } = {};
     const applied = await conditionally(
       deps.documents.send(new UpdateCommand(input)).then((result) => void (output = result)),
@@ -393,7 +383,7 @@ export async function writeCell(
         tally.generationRolls += 1;
         present = new Set();
       } else {
-        for (const index of update.counts.keys()) present.add(digestOf(index));
+        for (const index of update.counts.keys()) present.add(cell.digests[index]!);
       }
       const counted = padSequence(sequences[update.to - 1]!);
       cache?.set(key, { generation: progress.generation, counted, present });

@@ -1,4 +1,4 @@
-import { TOTAL_VALUE } from '../counts.js';
+import { TOTAL_VALUE, type CountDimension } from '../counts.js';
 import { DIGEST_CHARS } from '../keys.js';
 import { HOUR_MS, MINUTE_MS } from '../time.js';
 
@@ -30,6 +30,25 @@ export const countAttribute = (digest: string): string => `${SPEED_ATTRIBUTES.co
 export const valueAttribute = (digest: string): string => `${SPEED_ATTRIBUTES.valuePrefix}${digest}`;
 
 /** Whether an attribute name is a value's count (`c` + digest), as opposed to the item's own attributes. */
+/**
+ * Value buckets per dimension: a cell's values are split by digest into this many chains of items, so that a
+ * minute holds up to buckets × (size limit / value bytes) values before a new generation stores a value again.
+ * A layout constant: a replay must route every record to the item it went to before.
+ */
+export const VALUE_BUCKETS: Readonly<Record<CountDimension, number>> = {
+  total: 1,
+  url: 4,
+  country: 1,
+  browser: 1,
+  status: 1,
+};
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** The bucket of a value among `buckets` (a power of two up to 64), from the first character of its digest. */
+export const valueBucket = (digest: string, buckets: number): number =>
+  buckets === 1 ? 0 : BASE64URL.indexOf(digest[0]!) % buckets;
+
 export const isCountAttribute = (name: string): boolean =>
   name.length === DIGEST_CHARS + 1 && name.startsWith(SPEED_ATTRIBUTES.countPrefix);
 

@@ -14,7 +14,14 @@ import {
 import { EVENT_LIMITS } from '../../shared/event.js';
 import { urlOfBytes } from '../../shared/hostile.js';
 import { valueDigest } from '../../shared/keys.js';
-import { expiresAtFor, padSequence, WRITE_WINDOW_SECONDS } from '../../shared/speed/table.js';
+import {
+  expiresAtFor,
+  padSequence,
+  speedGenerationPrefix,
+  VALUE_BUCKETS,
+  valueBucket,
+  WRITE_WINDOW_SECONDS,
+} from '../../shared/speed/table.js';
 import { HOUR_MS } from '../../shared/time.js';
 import { aPageView } from '../support/builders.js';
 import { KinesisRecordBuilder } from '../../local/kinesis-records.js';
@@ -50,6 +57,27 @@ describe('aggregating a batch into counter cells', () => {
     const { cells } = aggregateBatch([a.record(aPageView(), T), b.record(aPageView(), T)], T, 48);
     expect(cells.size).toBe(10);
     expect(new Set([...cells.values()].map((c) => c.skPrefix)).size).toBe(2);
+  });
+
+  it('splits a url cell into value buckets by digest, the same bucket for a value in every batch', () => {
+    const shard = new KinesisRecordBuilder();
+    const urls = Array.from({ length: 40 }, (_, i) => `http://www.example.com/id=${i}`);
+    const batch = () => urls.map((url) => shard.record(aPageView({ created: T, url }), T));
+    const bucketsOf = (cells: Map<string, Cell>) =>
+      new Map(
+        [...cells.values()]
+          .filter((c) => c.dimension === 'url')
+          .flatMap((c) => c.values.map((value) => [value, c.bucket] as const)),
+      );
+    const first = aggregateBatch(batch(), T, 48).cells;
+    const urlCells = [...first.values()].filter((c) => c.dimension === 'url');
+    expect(urlCells.map((c) => c.bucket).sort()).toEqual([0, 1, 2, 3].slice(0, VALUE_BUCKETS.url));
+    expect(new Set(urlCells.map((c) => c.skPrefix)).size).toBe(VALUE_BUCKETS.url);
+    expect(bucketsOf(aggregateBatch(batch().reverse(), T, 48).cells)).toEqual(bucketsOf(first));
+    for (const [url, bucket] of bucketsOf(first))
+      expect(valueBucket(valueDigest(url), VALUE_BUCKETS.url)).toBe(bucket);
+    // Dimensions of few values keep one cell.
+    expect([...first.values()].filter((c) => c.dimension === 'country')).toHaveLength(1);
   });
 
   it('sets aside invalid records with their violation and drops events older than the retention', () => {
@@ -113,10 +141,22 @@ describe('sequence numbers', () => {
 });
 
 describe('planning a cell as updates', () => {
+  /** A url cell of one record per value given, in that order. */
   const cellOf = (urls: string[]): Cell => {
-    const shard = new KinesisRecordBuilder();
-    const records = urls.map((url, i) => shard.record(aPageView({ created: T + i, url }), T));
-    return [...aggregateBatch(records, T, 48).cells.values()].find((c) => c.dimension === 'url')!;
+    const values = [...new Set(urls)];
+    return {
+      pk: 'url#2026-11-25T12',
+      skPrefix: speedGenerationPrefix(T, 'shardId-000000000000', 0),
+      shardId: 'shardId-000000000000',
+      minuteMs: T - 15_000,
+      dimension: 'url',
+      bucket: 0,
+      expiresAt: expiresAtFor(T - 15_000, 48),
+      sequences: urls.map((_, i) => String(1000 + i)),
+      valueIndexes: urls.map((url) => values.indexOf(url)),
+      values,
+      digests: values.map(valueDigest),
+    };
   };
   const url = (i: number) => `http://www.example.com/id=${i}`;
 
