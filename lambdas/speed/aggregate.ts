@@ -80,11 +80,13 @@ interface MinuteCells {
  * record's value. Keys are built once per cell, not per record, and sequence numbers are padded only when
  * written: this loop runs for every record of every batch.
  * @param nowMs the invocation clock, for dropping records whose items could expire before the invocation ends.
+ * @param buckets other values than VALUE_BUCKETS only measure alternatives: a table keeps the layout it has.
  */
 export function aggregateBatch(
   records: readonly KinesisStreamRecord[],
   nowMs: number,
   retentionHours: number,
+  buckets: Readonly<Record<CountDimension, number>> = VALUE_BUCKETS,
 ): Aggregate {
   const groups = new Map<string, MinuteCells>();
   const rejected: RejectedRecord[] = [];
@@ -133,7 +135,7 @@ export function aggregateBatch(
       let placed = ofDimension.placed.get(value);
       if (!placed) {
         const digest = valueDigest(value);
-        const bucket = valueBucket(digest, VALUE_BUCKETS[dimension]);
+        const bucket = valueBucket(digest, buckets[dimension]);
         const cell = (ofDimension.buckets[bucket] ??= {
           pk: speedPartitionKey(dimension, minuteMs),
           skPrefix: speedGenerationPrefix(minuteMs, shardId, bucket),
