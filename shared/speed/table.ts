@@ -3,14 +3,15 @@ import { DIGEST_CHARS } from '../keys.js';
 import { HOUR_MS, MINUTE_MS } from '../time.js';
 
 /**
- * Layout of the speed table. One item per (dimension, minute, shard, generation), holding the minute's values:
- *   pk = `<dimension>#<hour>`                   e.g. `url#2026-11-25T12` — one Query reads an hour of a dimension
- *   sk = `<minute>#<shardId>#g<generation>`     e.g. `2026-11-25T12:34#shardId-000000000001#g0000`
+ * Layout of the speed table. One item per (dimension, minute, shard, value bucket, generation), holding values:
+ *   pk = `<dimension>#<hour>`                        e.g. `url#2026-11-25T12` — one Query reads an hour
+ *   sk = `<minute>#<shardId>#b<bucket>#g<generation>` e.g. `2026-11-25T12:34#shardId-000000000001#b2#g0000`
  *   c<digest> = count, v<digest> = the whole value, for each value of the item; digest = valueDigest(value)
- *   hw, m, expiresAt, sz                        see SPEED_ATTRIBUTES
+ *   hw, m, expiresAt, sz                             see SPEED_ATTRIBUTES
  * Keys are built by shared/keys.ts. Per-shard items keep two shards from contending on one item and make the
- * high-water a plain attribute; a (minute, shard) moves to its next generation when an item has received
- * `sz` ≥ the size limit, which bounds both the item (400 KB) and the write units of every update.
+ * high-water a plain attribute; a value's bucket is fixed by its digest (VALUE_BUCKETS); a (minute, shard,
+ * bucket) moves to its next generation when an item has received `sz` ≥ the size limit, which bounds both the
+ * item (400 KB) and the write units of every update (lambdas/speed/cell-writer.ts).
  */
 
 export const SPEED_ATTRIBUTES = {
