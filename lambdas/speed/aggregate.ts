@@ -2,19 +2,39 @@ import type { KinesisStreamRecord } from 'aws-lambda';
 import type { CountDimension } from '../../shared/counts.js';
 import { TOTAL_VALUE } from '../../shared/counts.js';
 import { decodeBase64PageView, dimensionValue, DIMENSIONS, type Rejection } from '../../shared/event.js';
-import { expiresAtFor, padSequence, speedPartitionKey, speedSortKey } from '../../shared/speed/table.js';
+import {
+  expiresAtFor,
+  padSequence,
+  speedGenerationPrefix,
+  speedPartitionKey,
+  VALUE_BUCKETS,
+  valueBucket,
+  WRITE_WINDOW_SECONDS,
+} from '../../shared/speed/table.js';
+import { valueDigest } from '../../shared/keys.js';
 import { HOUR_MS, minuteBucket } from '../../shared/time.js';
 
-/** One counter cell of a batch: every record of one shard that falls in one (minute, dimension, value). */
+/**
+ * One counter cell of a batch: every record of one shard that falls in one (minute, dimension). The cell's
+ * values are counters inside its items (shared/speed/table.ts), so a batch writes per cell, not per value.
+ */
 export interface Cell {
   readonly pk: string;
-  readonly sk: string;
+  /** Sort keys of the cell's generations start with this (shared/keys.ts speedGenerationPrefix). */
+  readonly skPrefix: string;
+  readonly shardId: string;
   readonly minuteMs: number;
   readonly dimension: CountDimension;
-  readonly value: string;
+  /** Which of the dimension's VALUE_BUCKETS the cell's values hash to. */
+  readonly bucket: number;
   readonly expiresAt: number;
   /** Sequence numbers of the cell's records as Kinesis gives them, ascending (a shard's records arrive in order). */
   readonly sequences: string[];
+  /** For each record, the index of its value in `values`. */
+  readonly valueIndexes: number[];
+  /** The cell's distinct values, in order of first appearance, and their digests (shared/keys.ts valueDigest). */
+  readonly values: string[];
+  readonly digests: string[];
 }
 
 export interface RejectedRecord {
@@ -28,7 +48,7 @@ export interface RejectedRecord {
 export interface Aggregate {
   readonly cells: Map<string, Cell>;
   readonly rejected: RejectedRecord[];
-  /** Valid events older than the speed retention: not counted here (the batch layer has them). */
+  /** Valid events at the end of the speed retention (WRITE_WINDOW_SECONDS): not counted here (the batch layer has them). */
   readonly expired: number;
   /** Re-sends inside this batch: an eventId already seen in the batch for the same event hour. */
   readonly repeats: number;
@@ -42,30 +62,38 @@ export function shardOf(record: KinesisStreamRecord): string {
   return colon > 0 ? id.slice(0, colon) : 'shardId-unknown';
 }
 
-/** Cells of one (shard, minute), by dimension and then value. */
+/** A dimension's cells of one (shard, minute): one per value bucket, and where each value went. */
+interface DimensionCells {
+  readonly buckets: (Cell | undefined)[];
+  readonly placed: Map<string, { readonly cell: Cell; readonly index: number }>;
+}
+
+/** Cells of one (shard, minute), by dimension. */
 interface MinuteCells {
   readonly minuteMs: number;
   readonly expiresAt: number;
-  readonly byDimension: Map<CountDimension, Map<string, Cell>>;
+  readonly byDimension: Map<CountDimension, DimensionCells>;
 }
 
 /**
- * Decodes, validates and aggregates a batch in memory: one cell per (minute, dimension, value, shard).
- * Keys are built once per cell, not per record, and sequence numbers are padded only when written:
- * this loop runs for every record of every batch.
- * @param nowMs the invocation clock, for dropping cells that would already be expired.
+ * Decodes, validates and aggregates a batch in memory: one cell per (minute, dimension, shard), holding each
+ * record's value. Keys are built once per cell, not per record, and sequence numbers are padded only when
+ * written: this loop runs for every record of every batch.
+ * @param nowMs the invocation clock, for dropping records whose items could expire before the invocation ends.
+ * @param buckets other values than VALUE_BUCKETS only measure alternatives: a table keeps the layout it has.
  */
 export function aggregateBatch(
   records: readonly KinesisStreamRecord[],
   nowMs: number,
   retentionHours: number,
+  buckets: Readonly<Record<CountDimension, number>> = VALUE_BUCKETS,
 ): Aggregate {
   const groups = new Map<string, MinuteCells>();
   const rejected: RejectedRecord[] = [];
   let expired = 0;
   let repeats = 0;
   let counted = 0;
-  const nowSeconds = nowMs / 1000;
+  const latestWrite = nowMs / 1000 + WRITE_WINDOW_SECONDS;
   // The batch layer counts an eventId once per event hour; within a batch the speed layer does the same.
   const seenEvents = new Set<string>();
   for (const record of records) {
@@ -93,8 +121,8 @@ export function aggregateBatch(
       group = { minuteMs, expiresAt: expiresAtFor(minuteMs, retentionHours), byDimension: new Map() };
       groups.set(groupKey, group);
     }
-    // Never resurrect a counter that TTL has (or is about to have) removed.
-    if (group.expiresAt <= nowSeconds) {
+    // Never resurrect a counter that TTL has (or, before this invocation can end, may have) removed.
+    if (group.expiresAt <= latestWrite) {
       expired += 1;
       continue;
     }
@@ -102,28 +130,38 @@ export function aggregateBatch(
     for (let d = 0; d < COUNTED.length; d += 1) {
       const dimension = COUNTED[d]!;
       const value = dimension === 'total' ? TOTAL_VALUE : dimensionValue(event, dimension);
-      let byValue = group.byDimension.get(dimension);
-      if (!byValue) group.byDimension.set(dimension, (byValue = new Map()));
-      const cell = byValue.get(value);
-      if (cell) {
-        cell.sequences.push(sequenceNumber);
-      } else {
-        byValue.set(value, {
+      let ofDimension = group.byDimension.get(dimension);
+      if (!ofDimension) group.byDimension.set(dimension, (ofDimension = { buckets: [], placed: new Map() }));
+      let placed = ofDimension.placed.get(value);
+      if (!placed) {
+        const digest = valueDigest(value);
+        const bucket = valueBucket(digest, buckets[dimension]);
+        const cell = (ofDimension.buckets[bucket] ??= {
           pk: speedPartitionKey(dimension, minuteMs),
-          sk: speedSortKey(minuteMs, value, shardId),
+          skPrefix: speedGenerationPrefix(minuteMs, shardId, bucket),
+          shardId,
           minuteMs,
           dimension,
-          value,
+          bucket,
           expiresAt: group.expiresAt,
-          sequences: [sequenceNumber],
+          sequences: [],
+          valueIndexes: [],
+          values: [],
+          digests: [],
         });
+        placed = { cell, index: cell.values.length };
+        cell.values.push(value);
+        cell.digests.push(digest);
+        ofDimension.placed.set(value, placed);
       }
+      placed.cell.sequences.push(sequenceNumber);
+      placed.cell.valueIndexes.push(placed.index);
     }
   }
   const cells = new Map<string, Cell>();
   for (const group of groups.values()) {
-    for (const byValue of group.byDimension.values()) {
-      for (const cell of byValue.values()) cells.set(`${cell.pk}\n${cell.sk}`, cell);
+    for (const { buckets } of group.byDimension.values()) {
+      for (const cell of buckets) if (cell) cells.set(`${cell.pk}\n${cell.skPrefix}`, cell);
     }
   }
   return { cells, rejected, expired, repeats, counted };
@@ -132,17 +170,17 @@ export function aggregateBatch(
 const COUNTED: readonly CountDimension[] = ['total', ...DIMENSIONS];
 
 /**
- * How many of a cell's records lie above a stored (padded) high-water; all of them when there is none.
+ * Index of the first sequence above a stored (padded) high-water, searching from `from`; 0 when there is none.
  * @param sequences ascending, unpadded.
  */
-export function countAbove(sequences: readonly string[], highWater: string | undefined): number {
-  if (highWater === undefined) return sequences.length;
-  let lo = 0;
+export function indexAbove(sequences: readonly string[], highWater: string | undefined, from = 0): number {
+  if (highWater === undefined) return from;
+  let lo = from;
   let hi = sequences.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (padSequence(sequences[mid]!) <= highWater) lo = mid + 1;
     else hi = mid;
   }
-  return sequences.length - lo;
+  return lo;
 }

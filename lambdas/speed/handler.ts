@@ -3,6 +3,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
 import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
+import { GenerationCache, type CellWriteLimits } from './cell-writer.js';
 import { processSpeedBatch, type SpeedObserver } from './speed-layer.js';
 
 /** Kinesis → speed table. Thin adapter: the work is in speed-layer.ts. */
@@ -13,6 +14,8 @@ export interface SpeedHandlerDeps {
   readonly clock?: () => number;
   readonly observer?: SpeedObserver;
   readonly retryBaseMs?: number;
+  /** Values per update and generation size. @default DEFAULT_CELL_WRITE_LIMITS */
+  readonly limits?: Partial<CellWriteLimits>;
 }
 
 export type SpeedHandler = (
@@ -21,6 +24,8 @@ export type SpeedHandler = (
 ) => Promise<KinesisStreamBatchResponse>;
 
 export function createSpeedHandler(deps: SpeedHandlerDeps): SpeedHandler {
+  // Lives as long as the handler: across the warm invocations of a Lambda instance.
+  const cache = new GenerationCache();
   return (event, context) =>
     processSpeedBatch(event.Records, {
       documents: deps.clients.documents,
@@ -29,6 +34,8 @@ export function createSpeedHandler(deps: SpeedHandlerDeps): SpeedHandler {
       bucket: deps.config.names.bucket,
       retentionHours: deps.config.settings.speedRetentionHours,
       clock: deps.clock ?? Date.now,
+      cache,
+      ...(deps.limits ? { limits: deps.limits } : {}),
       ...(deps.observer ? { observer: deps.observer } : {}),
       ...(deps.retryBaseMs !== undefined ? { retryBaseMs: deps.retryBaseMs } : {}),
       ...(context ? { remainingTimeMs: () => context.getRemainingTimeInMillis() } : {}),

@@ -1,20 +1,29 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamBatchResponse, KinesisStreamRecord } from 'aws-lambda';
 import { PREFIXES } from '../../shared/resources.js';
-import { SPEED_ATTRIBUTES as A, padSequence } from '../../shared/speed/table.js';
+import { padSequence } from '../../shared/speed/table.js';
 import { toIso } from '../../shared/time.js';
 import { forEachLimited } from '../../shared/concurrency.js';
-import { conditionally } from '../../shared/dynamodb.js';
 import { describeError, isTransient } from '../../shared/aws-errors.js';
-import { aggregateBatch, countAbove, shardOf, type Cell, type RejectedRecord } from './aggregate.js';
+import { aggregateBatch, shardOf, type Cell, type RejectedRecord } from './aggregate.js';
+import {
+  cellWriteLimits,
+  emptyTally,
+  startProgress,
+  writeCell,
+  type CellProgress,
+  type CellWriteLimits,
+  type CellWriteTally,
+  type GenerationCache,
+} from './cell-writer.js';
 
 /**
- * The speed layer's batch processing: aggregate in memory, then one idempotent conditional update per cell.
+ * The speed layer's batch processing: aggregate in memory into cells (dimension × minute × shard), then write
+ * each cell as a short chain of idempotent conditional updates (cell-writer.ts argues why exactly once).
  *
  * Invariant relied on: records of a shard reach the handler in sequence order, one batch at a time per
- * shard (ParallelizationFactor 1), and a retry resumes from a checkpoint, so every record above a cell's
- * stored high-water for that shard has not been counted in that cell, and every record at or below it has.
+ * shard (ParallelizationFactor 1), and a retry resumes from a checkpoint.
  */
 
 export const SPEED_METRICS = [
@@ -23,9 +32,17 @@ export const SPEED_METRICS = [
   'DeadLetterRecords',
   'ExpiredRecordsDropped',
   'RepeatedEventsDropped',
+  /** Counter updates applied (a cell takes one per up to `valuesPerWrite` values of a batch). */
   'CellWrites',
+  /** Updates found already applied when read back (replays, resumed batches). */
   'CellsAlreadyApplied',
   'CellWriteFailures',
+  /** Consistent reads after a failed condition. */
+  'CellReadBacks',
+  /** Write capacity units the applied updates consumed, as DynamoDB reports them. */
+  'WriteUnits',
+  /** Times a cell moved to its next generation item. */
+  'GenerationRolls',
   /** Records set aside because a write of theirs failed with an error no retry can fix (alarmed). */
   'WriteRejectedRecords',
 ] as const;
@@ -47,67 +64,18 @@ export interface SpeedDeps {
   readonly observer?: SpeedObserver;
   /** Time left in the invocation; retries stop with a margin before it runs out. */
   readonly remainingTimeMs?: () => number;
-  /** Cell writes in flight at once. @default 32 */
+  /** Cells written at once (the updates of one cell run in sequence). @default 32 */
   readonly concurrency?: number;
+  /** Values per update and generation size. @default DEFAULT_CELL_WRITE_LIMITS */
+  readonly limits?: Partial<CellWriteLimits>;
+  /** Cells' generations, kept across warm invocations; without it every batch starts cold. */
+  readonly cache?: GenerationCache;
   /** Backoff base for in-invocation retries of failed cell writes. @default 50 */
   readonly retryBaseMs?: number;
 }
 
 const TIME_MARGIN_MS = 2000;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-type CellOutcome = 'applied' | 'already-applied';
-
-/** Applies one cell exactly once: adds only the records above the stored high-water of its shard. */
-export async function applyCell(
-  documents: DynamoDBDocumentClient,
-  tableName: string,
-  cell: Cell,
-): Promise<CellOutcome> {
-  const last = padSequence(cell.sequences[cell.sequences.length - 1]!);
-  let expected: string | undefined;
-  let increment = cell.sequences.length;
-  for (;;) {
-    const applied = await conditionally(
-      documents.send(
-        new UpdateCommand({
-          TableName: tableName,
-          Key: { pk: cell.pk, sk: cell.sk },
-          UpdateExpression: `SET #hw = :last, #exp = :exp, #m = :m, #v = :v ADD #n :inc`,
-          // First try: nothing of this batch counted yet. After a read-back: exactly the state we read.
-          ConditionExpression:
-            expected === undefined ? 'attribute_not_exists(#hw) OR #hw < :first' : '#hw = :expected',
-          ExpressionAttributeNames: {
-            '#hw': A.highWater,
-            '#exp': A.expiresAt,
-            '#m': A.minute,
-            '#v': A.value,
-            '#n': A.count,
-          },
-          ExpressionAttributeValues: {
-            ':last': last,
-            ':exp': cell.expiresAt,
-            ':m': cell.minuteMs,
-            ':v': cell.value,
-            ':inc': increment,
-            ...(expected === undefined
-              ? { ':first': padSequence(cell.sequences[0]!) }
-              : { ':expected': expected }),
-          },
-        }),
-      ),
-    );
-    if (applied) return 'applied';
-    // Part of the cell was counted before (a replay or a resumed batch): count only what lies above.
-    const { Item } = await documents.send(
-      new GetCommand({ TableName: tableName, Key: { pk: cell.pk, sk: cell.sk }, ConsistentRead: true }),
-    );
-    const stored = Item?.[A.highWater] as string | undefined;
-    increment = countAbove(cell.sequences, stored);
-    if (increment === 0) return 'already-applied';
-    expected = stored;
-  }
-}
 
 /** A record set aside in the dead-letter store: rejected by validation, or refused by the speed table. */
 interface DeadLetter {
@@ -177,11 +145,11 @@ export async function processSpeedBatch(
   }
 
   const { pending, refused } = await applyCells(deps, [...cells.values()]);
-  for (const cell of pending) unapplied.push(padSequence(cell.sequences[0]!));
+  for (const { cell, progress } of pending) unapplied.push(padSequence(cell.sequences[progress.next]!));
   if (refused.length > 0) {
     const setAside = await setAsideRefused(deps, records, refused, nowMs);
     if (setAside) observer?.count('WriteRejectedRecords', setAside);
-    else for (const { cell } of refused) unapplied.push(padSequence(cell.sequences[0]!));
+    else for (const { cell, from } of refused) unapplied.push(padSequence(cell.sequences[from]!));
   }
   if (unapplied.length === 0) {
     observer?.count('RecordsCounted', counted);
@@ -193,9 +161,19 @@ export async function processSpeedBatch(
   return { batchItemFailures: [{ itemIdentifier: record.kinesis.sequenceNumber }] };
 }
 
-/** A cell whose write failed with an error that no retry can fix. */
+/** A cell being written, with how far it got. */
+interface CellWrite {
+  readonly cell: Cell;
+  readonly progress: CellProgress;
+}
+
+/**
+ * A cell whose write failed with an error that no retry can fix: its records from `from` on are set aside
+ * (the cell's later updates are not tried, so a failed dead-letter write leaves them all to a retry).
+ */
 interface RefusedCell {
   readonly cell: Cell;
+  readonly from: number;
   readonly error: unknown;
 }
 
@@ -206,21 +184,25 @@ interface RefusedCell {
 async function applyCells(
   deps: SpeedDeps,
   cells: Cell[],
-): Promise<{ pending: Cell[]; refused: RefusedCell[] }> {
+): Promise<{ pending: CellWrite[]; refused: RefusedCell[] }> {
   const observer = deps.observer;
+  const writer = {
+    documents: deps.documents,
+    tableName: deps.tableName,
+    limits: cellWriteLimits(deps.limits),
+    ...(deps.cache ? { cache: deps.cache } : {}),
+  };
+  const tally: CellWriteTally = emptyTally();
   const refused: RefusedCell[] = [];
-  let pending = cells;
-  let applied = 0;
-  let already = 0;
+  let pending: CellWrite[] = cells.map((cell) => ({ cell, progress: startProgress() }));
   for (let attempt = 0; pending.length > 0; attempt += 1) {
-    const failed = await forEachLimited(pending, deps.concurrency ?? 32, async (cell) => {
-      if ((await applyCell(deps.documents, deps.tableName, cell)) === 'applied') applied += 1;
-      else already += 1;
-    });
+    const failed = await forEachLimited(pending, deps.concurrency ?? 32, ({ cell, progress }) =>
+      writeCell(writer, cell, progress, tally),
+    );
     pending = [];
     for (const { item, error } of failed) {
       if (isTransient(error)) pending.push(item);
-      else refused.push({ cell: item, error });
+      else refused.push({ cell: item.cell, from: item.progress.next, error });
     }
     if (pending.length === 0) break;
     observer?.error?.(`${pending.length} cell writes failed (attempt ${attempt + 1})`, failed[0]!.error);
@@ -230,8 +212,11 @@ async function applyCells(
     if (attempt >= 8 || remaining - delay < TIME_MARGIN_MS) break;
     await sleep(delay * (0.5 + Math.random() / 2));
   }
-  observer?.count('CellWrites', applied);
-  observer?.count('CellsAlreadyApplied', already);
+  observer?.count('CellWrites', tally.writes);
+  observer?.count('CellsAlreadyApplied', tally.alreadyApplied);
+  observer?.count('CellReadBacks', tally.readBacks);
+  observer?.count('WriteUnits', tally.writeUnits);
+  observer?.count('GenerationRolls', tally.generationRolls);
   return { pending, refused };
 }
 
@@ -247,9 +232,12 @@ async function setAsideRefused(
   nowMs: number,
 ): Promise<number> {
   const reasons = new Map<string, string>();
-  for (const { cell, error } of refused) {
+  for (const { cell, from, error } of refused) {
     const reason = `${cell.dimension} counter write refused: ${describeError(error)}`;
-    for (const sequence of cell.sequences) if (!reasons.has(sequence)) reasons.set(sequence, reason);
+    for (let i = from; i < cell.sequences.length; i += 1) {
+      const sequence = cell.sequences[i]!;
+      if (!reasons.has(sequence)) reasons.set(sequence, reason);
+    }
   }
   for (const { error } of refused.slice(0, 1)) deps.observer?.error?.('cell write refused for good', error);
   const letters: DeadLetter[] = records

@@ -4,7 +4,14 @@ import { queryAll } from '../dynamodb.js';
 import { TOTAL_VALUE, type CountQuery, type CountRow, type SpeedCountReader } from '../counts.js';
 import { bucketStarts, floorTo, HOUR_MS, MINUTE_MS } from '../time.js';
 import { KEY_RANGE_END } from '../keys.js';
-import { SPEED_ATTRIBUTES as A, hourKey, minuteKey, speedPartitionKey } from './table.js';
+import {
+  SPEED_ATTRIBUTES as A,
+  hourKey,
+  isCountAttribute,
+  minuteKey,
+  speedPartitionKey,
+  valueAttribute,
+} from './table.js';
 
 export interface SpeedReaderDeps {
   readonly documents: DynamoDBDocumentClient;
@@ -22,7 +29,8 @@ export class SpeedQueryError extends Error {
 
 /**
  * Reads minute counters: one Query (plus pages) per hour of the range, at most `concurrency` in flight,
- * summing the per-shard items and skipping items whose TTL has passed but that DynamoDB has not deleted yet.
+ * summing the values of every shard's and generation's items and skipping items whose TTL has passed but that
+ * DynamoDB has not deleted yet.
  */
 export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
   const queryHour = async (
@@ -41,8 +49,8 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
         TableName: deps.tableName,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
         FilterExpression: '#exp > :now',
-        ProjectionExpression: '#m, #v, #n',
-        ExpressionAttributeNames: { '#exp': A.expiresAt, '#m': A.minute, '#v': A.value, '#n': A.count },
+        // No projection: value attributes are named by digest, and a projection would not lower the read units.
+        ExpressionAttributeNames: { '#exp': A.expiresAt },
         ExpressionAttributeValues: {
           ':pk': speedPartitionKey(dimension, hourMs),
           ':lo': `${minuteKey(lo)}#`,
@@ -52,7 +60,16 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
       },
       deps.onRequest,
     );
-    for (const item of items) add(item[A.minute] as number, item[A.value] as string, item[A.count] as number);
+    for (const item of items) {
+      const minuteMs = item[A.minute] as number;
+      for (const name in item) {
+        if (!isCountAttribute(name)) continue;
+        const value = item[valueAttribute(name.slice(A.countPrefix.length))];
+        if (typeof value !== 'string')
+          throw new SpeedQueryError(`speed item ${String(item.sk)} has ${name} without its value`);
+        add(minuteMs, value, item[name] as number);
+      }
+    }
   };
 
   return {

@@ -3,6 +3,19 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamRecord } from 'aws-lambda';
 import { createSpeedHandler } from '../../lambdas/speed/handler.js';
+import type { CellWriteLimits } from '../../lambdas/speed/cell-writer.js';
+import type { SpeedMetric, SpeedObserver } from '../../lambdas/speed/speed-layer.js';
+import { queryAll } from '../../shared/dynamodb.js';
+import { EVENT_LIMITS } from '../../shared/event.js';
+import { urlOfBytes } from '../../shared/hostile.js';
+import { valueDigest } from '../../shared/keys.js';
+import {
+  GENERATION_DIGITS,
+  speedPartitionKey,
+  VALUE_BUCKETS,
+  valueBucket,
+  valueEntryBytes,
+} from '../../shared/speed/table.js';
 import type { CountDimension } from '../../shared/counts.js';
 import type { PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
@@ -17,30 +30,45 @@ const NOW = Date.now();
 const START = hourBucket(NOW) - HOUR_MS;
 const DIMENSIONS: CountDimension[] = ['total', 'url', 'country', 'browser', 'status'];
 
-function generated(count: number, seed: number, malformedFraction = 0, hostileFraction = 0) {
+function generated(count: number, seed: number, malformedFraction = 0, hostileFraction = 0, urlCount = 100) {
   const generator = new PageViewGenerator({
     seed,
     startMs: START + 10 * 60_000,
     rate: 20,
     malformedFraction,
     hostileFraction,
+    urlCount,
   });
   return [...generator.take(count)];
 }
+
+/** Generated records as one shard's Kinesis records. */
+function oneShard(source: ReturnType<typeof generated>) {
+  const shard = new KinesisRecordBuilder();
+  return { source, records: source.map((r) => shard.record(r.data, NOW)) };
+}
+
+/** Limits that make every cell a long chain of small updates over many generations. */
+const SMALL: Partial<CellWriteLimits> = { valuesPerWrite: 4, itemSizeLimitBytes: 1024 };
 
 /** The distinct events of generated records: a re-send (same eventId) is one page view. */
 const distinctEvents = (records: ReturnType<typeof generated>) =>
   records.filter((r) => r.event && r.kind !== 'duplicate').map((r) => r.event!);
 
+interface UpdateInput {
+  Key: { pk: string; sk: string };
+  ExpressionAttributeValues: Record<string, unknown>;
+}
+
 /** A document client whose UpdateItem calls fail for good when `refuse` says so (a permanent error). */
 function refusingWrites(
   documents: DynamoDBDocumentClient,
-  refuse: (input: { Key: { sk: string } }) => boolean,
+  refuse: (input: UpdateInput) => boolean,
 ): DynamoDBDocumentClient {
   return new Proxy(documents, {
     get(target, property, receiver) {
       if (property !== 'send') return Reflect.get(target, property, receiver);
-      return async (command: { constructor: { name: string }; input: { Key: { sk: string } } }) => {
+      return async (command: { constructor: { name: string }; input: UpdateInput }) => {
         if (command.constructor.name === 'UpdateCommand' && refuse(command.input)) {
           throw Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
             name: 'ValidationException',
@@ -73,16 +101,25 @@ async function readDeadLetters(stack: TestStack) {
   return lines;
 }
 
-/** A document client whose UpdateItem calls fail from the `failFrom`-th on: a fault DynamoDB Local cannot produce. */
-function failingWrites(documents: DynamoDBDocumentClient, failFrom: number): DynamoDBDocumentClient {
+/**
+ * A document client whose UpdateItem calls fail from the `failFrom`-th on while `faults.on`: a fault DynamoDB
+ * Local cannot produce. With `applied`, the failing calls reach the table first and fail afterwards (a timeout
+ * after the write landed): the writer cannot know whether they counted.
+ */
+function failingWrites(
+  documents: DynamoDBDocumentClient,
+  failFrom: number,
+  faults = { on: true, applied: false },
+): DynamoDBDocumentClient {
   let updates = 0;
   return new Proxy(documents, {
     get(target, property, receiver) {
       if (property !== 'send') return Reflect.get(target, property, receiver);
       return async (command: { constructor: { name: string } }) => {
-        if (command.constructor.name === 'UpdateCommand' && ++updates >= failFrom) {
+        if (faults.on && command.constructor.name === 'UpdateCommand' && ++updates >= failFrom) {
+          if (faults.applied) await target.send(command as never).catch(() => undefined);
           throw Object.assign(new Error('Throughput exceeds the current capacity'), {
-            name: 'ProvisionedThroughputExceededException',
+            name: faults.applied ? 'TimeoutError' : 'ProvisionedThroughputExceededException',
           });
         }
         return target.send(command as never);
@@ -98,13 +135,44 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
   });
   afterAll(() => stack.destroy());
 
-  const handlerFor = (documents = stack.clients.documents) =>
+  const handlerFor = (
+    documents = stack.clients.documents,
+    limits?: Partial<CellWriteLimits>,
+    observer?: SpeedObserver,
+  ) =>
     createSpeedHandler({
       clients: { documents, s3: stack.clients.s3 },
       config: stack.config,
       clock: () => NOW,
       retryBaseMs: 1,
+      ...(limits ? { limits } : {}),
+      ...(observer ? { observer } : {}),
     });
+
+  /** Sums the metrics a handler reports. */
+  const metrics = () => {
+    const totals = new Map<string, number>();
+    const observer: SpeedObserver = {
+      count: (metric, value) => totals.set(metric, (totals.get(metric) ?? 0) + value),
+    };
+    return { observer, get: (metric: SpeedMetric) => totals.get(metric) ?? 0 };
+  };
+
+  /** The speed items of one dimension, as stored. */
+  async function itemsOf(dimension: CountDimension) {
+    const hours = [START, START + HOUR_MS, START + 2 * HOUR_MS];
+    const items: Record<string, unknown>[] = [];
+    for (const hourMs of hours) {
+      items.push(
+        ...(await queryAll(stack.clients.documents, {
+          TableName: stack.config.names.tables.speed,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': speedPartitionKey(dimension, hourMs) },
+        })),
+      );
+    }
+    return items;
+  }
 
   async function expectCountersToEqual(events: PageView[]) {
     const reader = createSpeedReader({
@@ -148,20 +216,61 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
     await expectCountersToEqual(generated(300, 2).map((r) => r.event!));
   });
 
-  it('reports the earliest unapplied record when writes fail, and a resume from there counts each record once', async () => {
+  it.each([
+    ['default limits', undefined, 3],
+    ['small limits (many generations)', SMALL, 40],
+  ] as const)(
+    'reports the earliest unapplied record when writes fail, and a resume from there counts each record once (%s)',
+    async (_, limits, failFrom) => {
+      await fresh();
+      const shard = new KinesisRecordBuilder();
+      const source = generated(500, 3);
+      const records = source.map((r) => shard.record(r.data, NOW));
+      const response = await handlerFor(failingWrites(stack.clients.documents, failFrom), limits)(
+        kinesisEvent(records),
+        { getRemainingTimeInMillis: () => 60_000 },
+      );
+      expect(response.batchItemFailures).toHaveLength(1);
+      const resumeAt = response.batchItemFailures[0]!.itemIdentifier;
+      const index = records.findIndex((r) => r.kinesis.sequenceNumber === resumeAt);
+      expect(index).toBeGreaterThanOrEqual(0);
+      // The event source mapping redelivers from the reported record on.
+      expect(await handlerFor(undefined, limits)(kinesisEvent(records.slice(index)))).toEqual({
+        batchItemFailures: [],
+      });
+      await expectCountersToEqual(source.map((r) => r.event!));
+    },
+  );
+
+  it.each([5, 17, 33, 61])(
+    'resumes on the same warm handler after the %ith write failed, its cache possibly ahead of the table',
+    async (failFrom) => {
+      await fresh();
+      const { source, records } = oneShard(generated(400, 9, 0, 0, 1000));
+      const faults = { on: true, applied: false };
+      const handler = handlerFor(failingWrites(stack.clients.documents, failFrom, faults), SMALL);
+      const response = await handler(kinesisEvent(records), { getRemainingTimeInMillis: () => 60_000 });
+      expect(response.batchItemFailures).toHaveLength(1);
+      const index = records.findIndex(
+        (r) => r.kinesis.sequenceNumber === response.batchItemFailures[0]!.itemIdentifier,
+      );
+      faults.on = false;
+      expect(await handler(kinesisEvent(records.slice(index)))).toEqual({ batchItemFailures: [] });
+      await expectCountersToEqual(source.map((r) => r.event!));
+    },
+  );
+
+  it('counts once when writes land but their answers are lost (timeouts), whatever the cache says', async () => {
     await fresh();
-    const shard = new KinesisRecordBuilder();
-    const source = generated(500, 3);
-    const records = source.map((r) => shard.record(r.data, NOW));
-    const response = await handlerFor(failingWrites(stack.clients.documents, 40))(kinesisEvent(records), {
-      getRemainingTimeInMillis: () => 60_000,
-    });
+    const { source, records } = oneShard(generated(400, 10, 0, 0, 1000));
+    const faults = { on: true, applied: true };
+    const handler = handlerFor(failingWrites(stack.clients.documents, 20, faults), SMALL);
+    const response = await handler(kinesisEvent(records), { getRemainingTimeInMillis: () => 60_000 });
     expect(response.batchItemFailures).toHaveLength(1);
-    const resumeAt = response.batchItemFailures[0]!.itemIdentifier;
-    const index = records.findIndex((r) => r.kinesis.sequenceNumber === resumeAt);
-    expect(index).toBeGreaterThanOrEqual(0);
-    // The event source mapping redelivers from the reported record on.
-    expect(await handlerFor()(kinesisEvent(records.slice(index)))).toEqual({ batchItemFailures: [] });
+    faults.on = false;
+    // The mapping retries the whole batch (no bisect), on this warm handler and on a cold one.
+    expect(await handler(kinesisEvent(records))).toEqual({ batchItemFailures: [] });
+    expect(await handlerFor(undefined, SMALL)(kinesisEvent(records))).toEqual({ batchItemFailures: [] });
     await expectCountersToEqual(source.map((r) => r.event!));
   });
 
@@ -225,48 +334,61 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
     const shard = new KinesisRecordBuilder();
     const source = generated(300, 7);
     const records = source.map((r) => shard.record(r.data, NOW));
-    const poisoned = 'http://www.example.com/id=2';
-    const refuse = (input: { Key: { sk: string } }) => input.Key.sk.includes(`#${poisoned}#`);
+    const poisoned = 'http://www.example.com/id=7';
     let attempts = 0;
-    const response = await handlerFor(
-      refusingWrites(stack.clients.documents, (input) => refuse(input) && ++attempts > 0),
-    )(kinesisEvent(records), { getRemainingTimeInMillis: () => 60_000 });
+    const refuse = (input: UpdateInput) =>
+      Object.values(input.ExpressionAttributeValues).includes(poisoned) && ++attempts > 0;
+    const response = await handlerFor(refusingWrites(stack.clients.documents, refuse), {
+      valuesPerWrite: 8,
+    })(kinesisEvent(records), { getRemainingTimeInMillis: () => 60_000 });
     expect(response).toEqual({ batchItemFailures: [] });
-    const refusedCells = new Set(
-      source.filter((r) => r.event!.url === poisoned).map((r) => Math.floor(r.event!.created / 60_000)),
-    ).size;
-    // Never retried: one attempt per refused cell (one per minute of that url).
-    expect(attempts).toBe(refusedCells);
+    const minutes = (rs: typeof source) => new Set(rs.map((r) => Math.floor(r.event!.created / 60_000)));
+    const poisonedRecords = source.filter((r) => r.event!.url === poisoned);
+    expect(poisonedRecords.length).toBeGreaterThan(3);
+    // Never retried: one attempt per refused cell (the url cell of each minute the poisoned url is in).
+    expect(attempts).toBe(minutes(poisonedRecords).size);
+
     const letters = await readDeadLetters(stack);
-    const expected = source
-      .map((r, i) => [r, records[i]!] as const)
-      .filter(([r]) => r.event!.url === poisoned)
-      .map(([, record]) => record.kinesis.sequenceNumber);
-    expect(expected.length).toBeGreaterThan(5);
-    expect(letters.map((l) => l.sequenceNumber)).toEqual(expected);
+    const setAside = new Set(letters.map((l) => l.sequenceNumber));
     for (const letter of letters) {
       expect(letter.violation).toBe('write_rejected');
-      expect(letter.reason).toContain('ValidationException');
+      expect(letter.reason).toContain('url counter write refused: ValidationException');
     }
+    // Set aside: each refused url cell (the poisoned url's minute and value bucket) from its refused update on.
+    const sequenceOf = (r: (typeof source)[number]) => records[source.indexOf(r)]!.kinesis.sequenceNumber;
+    const bucketOf = (url: string) => valueBucket(valueDigest(url), VALUE_BUCKETS.url);
+    for (const record of poisonedRecords) expect(setAside.has(sequenceOf(record))).toBe(true);
+    for (const minute of minutes(poisonedRecords)) {
+      const ofCell = source.filter(
+        (r) =>
+          Math.floor(r.event!.created / 60_000) === minute && bucketOf(r.event!.url) === bucketOf(poisoned),
+      );
+      const flags = ofCell.map((r) => setAside.has(sequenceOf(r)));
+      expect(flags.indexOf(true)).toBeGreaterThanOrEqual(0);
+      expect(flags.slice(flags.indexOf(true)).every(Boolean)).toBe(true);
+    }
+    expect(setAside.size).toBeLessThan(records.length);
+
+    // Every other dimension counts every record; url counts exactly the records not set aside.
     const reader = createSpeedReader({
       documents: stack.clients.documents,
       tableName: stack.config.names.tables.speed,
       clock: () => NOW,
     });
-    const byUrl = await reader.readCounts({
-      dimension: 'url',
-      fromMs: START,
-      toMs: START + 3 * HOUR_MS,
-      granularity: 'hour',
-    });
     const events = source.map((r) => r.event!);
-    expect(byUrl).toEqual(
+    const range = { fromMs: START, toMs: START + 3 * HOUR_MS, granularity: 'hour' } as const;
+    expect(await reader.readCounts({ dimension: 'url', ...range })).toEqual(
       truthCounts(
-        events.filter((e) => e.url !== poisoned),
+        source.filter((r) => !setAside.has(sequenceOf(r))).map((r) => r.event!),
         'url',
         'hour',
       ),
     );
+    for (const dimension of ['total', 'country', 'browser', 'status'] as const) {
+      expect(await reader.readCounts({ dimension, ...range })).toEqual(
+        truthCounts(events, dimension, 'hour'),
+      );
+    }
   });
 
   it('sends every record to the dead-letter store when the table is missing, without retrying', async () => {
@@ -300,5 +422,78 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
     expect(letters[0]!.reason).toContain('ResourceNotFoundException');
     // One attempt per cell, no retries.
     expect(sends).toBeLessThanOrEqual(records.length * 5);
+  });
+
+  it('rolls a cell over many generations and still counts a replay and a resumed half once', async () => {
+    await fresh();
+    const { source, records } = oneShard(generated(600, 11, 0, 0, 10_000));
+    const seen = metrics();
+    const first = handlerFor(undefined, SMALL, seen.observer);
+    expect(await first(kinesisEvent(records.slice(0, 560)))).toEqual({ batchItemFailures: [] });
+    // The next batch lands on a new instance (cold cache): it must find the newest generation, not write to
+    // the first one because its records are above that one's high-water.
+    const second = handlerFor(undefined, SMALL, seen.observer);
+    expect(await second(kinesisEvent(records.slice(560)))).toEqual({ batchItemFailures: [] });
+    expect(seen.get('GenerationRolls')).toBeGreaterThan(20);
+    // Replayed whole on a cold handler, the second half on the warm one (its cache is past every record), the
+    // first half on the instance that wrote it.
+    expect(await handlerFor(undefined, SMALL)(kinesisEvent(records))).toEqual({ batchItemFailures: [] });
+    expect(await second(kinesisEvent(records.slice(560)))).toEqual({ batchItemFailures: [] });
+    expect(await first(kinesisEvent(records.slice(0, 560)))).toEqual({ batchItemFailures: [] });
+    await expectCountersToEqual(source.map((r) => r.event!));
+
+    const urlItems = await itemsOf('url');
+    const generations = urlItems.map((item) => Number(String(item.sk).slice(-GENERATION_DIGITS)));
+    expect(Math.max(...generations)).toBeGreaterThan(5);
+    for (const item of urlItems) {
+      // Rolled at the limit: no item got more than one update past it.
+      expect(item.sz as number).toBeLessThan(1024 + 4 * valueEntryBytes(2048));
+    }
+  });
+
+  it('writes a cell as several updates when it has many values, and counts a replay and a bisection once', async () => {
+    await fresh();
+    const { source, records } = oneShard(generated(300, 12, 0, 0, 10_000));
+    const seen = metrics();
+    const limits = { valuesPerWrite: 5, itemSizeLimitBytes: 64 * 1024 };
+    const handler = handlerFor(undefined, limits, seen.observer);
+    expect(await handler(kinesisEvent(records))).toEqual({ batchItemFailures: [] });
+    const distinctUrls = new Set(source.map((r) => r.event!.url)).size;
+    expect(seen.get('CellWrites')).toBeGreaterThanOrEqual(distinctUrls / 5);
+    expect(seen.get('GenerationRolls')).toBe(0);
+    await handlerFor(undefined, limits)(kinesisEvent(records));
+    await handlerFor(undefined, limits)(kinesisEvent(records.slice(0, 150)));
+    await handlerFor(undefined, limits)(kinesisEvent(records.slice(150)));
+    await expectCountersToEqual(source.map((r) => r.event!));
+    // One item per (minute, value bucket) here, the size limit being high: the values live inside it.
+    const buckets = new Set(
+      source.map(
+        (r) =>
+          `${Math.floor(r.event!.created / 60_000)}#${valueBucket(valueDigest(r.event!.url), VALUE_BUCKETS.url)}`,
+      ),
+    );
+    expect(await itemsOf('url')).toHaveLength(buckets.size);
+  });
+
+  it('writes 64 of the longest urls of every UTF-8 width in one update', async () => {
+    await fresh();
+    const shard = new KinesisRecordBuilder();
+    // 64 distinct urls at the byte limit that share a value bucket, so that they form one update.
+    const urls: string[] = [];
+    for (let i = 0; urls.length < 64; i += 1) {
+      const url = urlOfBytes(EVENT_LIMITS.maxUrlBytes, ((i % 4) + 1) as 1 | 2 | 3 | 4, `/${i}/`);
+      if (valueBucket(valueDigest(url), VALUE_BUCKETS.url) === 0) urls.push(url);
+    }
+    const events = generated(64, 13).map((r, i) => ({ ...r.event!, url: urls[i]! }));
+    const records = events.map((event) => shard.record(event, NOW));
+    const seen = metrics();
+    expect(await handlerFor(undefined, undefined, seen.observer)(kinesisEvent(records))).toEqual({
+      batchItemFailures: [],
+    });
+    expect(await readDeadLetters(stack)).toEqual([]);
+    await expectCountersToEqual(events);
+    // One minute: one update of 64 urls, and one update for each other dimension.
+    expect(new Set(events.map((e) => Math.floor(e.created / 60_000))).size).toBe(1);
+    expect(seen.get('CellWrites')).toBe(1 + 4);
   });
 });
