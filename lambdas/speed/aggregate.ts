@@ -12,6 +12,7 @@ import {
   WRITE_WINDOW_SECONDS,
 } from '../../shared/speed/table.js';
 import { valueDigest } from '../../shared/keys.js';
+import { userHash } from '../../shared/sketch/index.js';
 import { HOUR_MS, minuteBucket } from '../../shared/time.js';
 
 /**
@@ -32,6 +33,10 @@ export interface Cell {
   readonly sequences: string[];
   /** For each record, the index of its value in `values`. */
   readonly valueIndexes: number[];
+  /** For each record: 1 when its status is 400 or above (an error page view), else 0. */
+  readonly errorFlags: number[];
+  /** For each record, its visitor hash (shared/sketch userHash of userId). */
+  readonly hashes: number[];
   /** The cell's distinct values, in order of first appearance, and their digests (shared/keys.ts valueDigest). */
   readonly values: string[];
   readonly digests: string[];
@@ -127,6 +132,8 @@ export function aggregateBatch(
       continue;
     }
     counted += 1;
+    const error = event.status >= 400 ? 1 : 0;
+    const hash = userHash(event.userId);
     for (let d = 0; d < COUNTED.length; d += 1) {
       const dimension = COUNTED[d]!;
       const value = dimension === 'total' ? TOTAL_VALUE : dimensionValue(event, dimension);
@@ -146,6 +153,8 @@ export function aggregateBatch(
           expiresAt: group.expiresAt,
           sequences: [],
           valueIndexes: [],
+          errorFlags: [],
+          hashes: [],
           values: [],
           digests: [],
         });
@@ -156,6 +165,8 @@ export function aggregateBatch(
       }
       placed.cell.sequences.push(sequenceNumber);
       placed.cell.valueIndexes.push(placed.index);
+      placed.cell.errorFlags.push(error);
+      placed.cell.hashes.push(hash);
     }
   }
   const cells = new Map<string, Cell>();

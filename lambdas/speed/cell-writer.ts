@@ -10,11 +10,14 @@ import { DYNAMODB_LIMITS, KEY_RANGE_END } from '../../shared/keys.js';
 import {
   SPEED_ATTRIBUTES as A,
   countAttribute,
+  errorAttribute,
   GENERATION_DIGITS,
   padSequence,
   speedGenerationSortKey,
   valueAttribute,
   valueEntryBytes,
+  VISITOR_HASH_BYTES,
+  visitorAttribute,
 } from '../../shared/speed/table.js';
 import { indexAbove, type Cell } from './aggregate.js';
 
@@ -44,8 +47,9 @@ import { indexAbove, type Cell } from './aggregate.js';
 
 export interface CellWriteLimits {
   /**
-   * Distinct values one update may touch: bounds the UpdateExpression (4 KB) and the bytes one update adds.
-   * @default 64
+   * Distinct values one update may touch: bounds the UpdateExpression (4 KB: four clauses per value, count,
+   * value, errors and visitors) and the bytes one update adds.
+   * @default 48
    */
   readonly valuesPerWrite: number;
   /**
@@ -59,14 +63,16 @@ export interface CellWriteLimits {
 }
 
 export const DEFAULT_CELL_WRITE_LIMITS: CellWriteLimits = {
-  valuesPerWrite: 64,
+  valuesPerWrite: 48,
   itemSizeLimitBytes: 8 * 1024,
 };
 
 /** DynamoDB's limit on one expression string. */
 export const MAX_EXPRESSION_BYTES = 4096;
-/** Room per value kept free in the UpdateExpression for one more per-value clause (e.g. visitors). */
-export const RESERVED_CLAUSE_BYTES = 16;
+/** Room per value kept free in the UpdateExpression for one more per-value clause, should one be added. */
+export const RESERVED_CLAUSE_BYTES = 0;
+/** Most records one update can hold (Lambda's largest Kinesis batch): bounds the visitor hashes it adds. */
+const MAX_RECORDS_PER_UPDATE = 10_000;
 /** Generations are numbered in GENERATION_DIGITS digits, so that the newest sorts last. */
 export const MAX_GENERATION = 10 ** GENERATION_DIGITS - 1;
 /** Item attributes besides the values (keys, hw, m, expiresAt, sz), in bytes, generously. */
@@ -88,7 +94,11 @@ export function cellWriteLimits(overrides: Partial<CellWriteLimits> = {}): CellW
       `valuesPerWrite ${k} leaves too little of the 4 KB expression limit (${budget} bytes)`,
     );
   }
-  const largest = ITEM_OVERHEAD_BYTES + size + k * valueEntryBytes(EVENT_LIMITS.maxUrlBytes);
+  const largest =
+    ITEM_OVERHEAD_BYTES +
+    size +
+    k * valueEntryBytes(EVENT_LIMITS.maxUrlBytes) +
+    MAX_RECORDS_PER_UPDATE * VISITOR_HASH_BYTES;
   if (!Number.isInteger(size) || size < 1 || largest > DYNAMODB_LIMITS.itemBytes) {
     throw new RangeError(`itemSizeLimitBytes ${size} lets an item reach ${largest} bytes (limit 400 KB)`);
   }
@@ -163,18 +173,24 @@ export interface CellWriterDeps {
   readonly cache?: GenerationCache;
 }
 
-/** The records of one update: [from, to) of the cell, and how many of them each value has. */
+/** The records of one update: [from, to) of the cell, and what they add to each value. */
 export interface CellUpdate {
   readonly from: number;
   readonly to: number;
   /** Value index → records of that value in [from, to). */
   readonly counts: ReadonlyMap<number, number>;
+  /** Value index → error page views among them (absent when none). */
+  readonly errors: ReadonlyMap<number, number>;
+  /** Value index → their distinct visitor hashes. */
+  readonly visitors: ReadonlyMap<number, ReadonlySet<number>>;
 }
 
 /** The longest run of records from `from` that touches at most `valuesPerWrite` distinct values. */
 export function planUpdate(cell: Cell, from: number, valuesPerWrite: number): CellUpdate {
   const counts = new Map<number, number>();
-  const { valueIndexes } = cell;
+  const errors = new Map<number, number>();
+  const visitors = new Map<number, Set<number>>();
+  const { valueIndexes, errorFlags, hashes } = cell;
   let to = from;
   for (; to < valueIndexes.length; to += 1) {
     const index = valueIndexes[to]!;
@@ -182,8 +198,12 @@ export function planUpdate(cell: Cell, from: number, valuesPerWrite: number): Ce
     if (count !== undefined) counts.set(index, count + 1);
     else if (counts.size === valuesPerWrite) break;
     else counts.set(index, 1);
+    if (errorFlags[to]) errors.set(index, (errors.get(index) ?? 0) + 1);
+    let users = visitors.get(index);
+    if (!users) visitors.set(index, (users = new Set()));
+    users.add(hashes[to]!);
   }
-  return { from, to, counts };
+  return { from, to, counts, errors, visitors };
 }
 
 /**
@@ -243,8 +263,22 @@ export function buildUpdate(
     values[countId] = count;
     sets.push(`#v${id} = :v${id}`);
     adds.push(`#c${id} ${countId}`);
-    // A value already in the item only adds to its count, within the count's budgeted bytes.
+    const errors = update.errors.get(index);
+    if (errors) {
+      names[`#e${id}`] = errorAttribute(digest);
+      const errorId = `:n${errors.toString(36)}`;
+      values[errorId] = errors;
+      adds.push(`#e${id} ${errorId}`);
+    }
+    // ADD to a number set is a union: a replayed hash changes nothing, and no read is needed.
+    const users = update.visitors.get(index)!;
+    names[`#u${id}`] = visitorAttribute(digest);
+    values[`:u${id}`] = new Set(users);
+    adds.push(`#u${id} :u${id}`);
+    // A value already in the item only adds to its counts, within their budgeted bytes; every hash is counted
+    // (the writer cannot tell which are new to the set), so the size is an upper bound.
     if (!present.has(digest)) bytes += valueEntryBytes(Buffer.byteLength(value, 'utf8'));
+    bytes += users.size * VISITOR_HASH_BYTES;
   }
   values[':sz'] = bytes;
   let condition: string;
@@ -281,15 +315,19 @@ export function longestUpdateExpressionBytes(valuesPerWrite: number): number {
     expiresAt: 0,
     sequences: Array.from({ length: valuesPerWrite }, (_, i) => String(i)),
     valueIndexes: Array.from({ length: valuesPerWrite }, (_, i) => i),
+    errorFlags: Array.from({ length: valuesPerWrite }, () => 1),
+    hashes: Array.from({ length: valuesPerWrite }, (_, i) => i),
     values: Array.from({ length: valuesPerWrite }, (_, i) => String(i)),
     digests: Array.from({ length: valuesPerWrite }, () => 'd'),
   };
-  // Distinct counts give the longest count placeholders.
+  // Distinct counts give the longest count placeholders; every value has errors and visitors.
   const counts = new Map(Array.from({ length: valuesPerWrite }, (_, i) => [i, 2 ** 30 - i] as const));
+  const errors = new Map(Array.from({ length: valuesPerWrite }, (_, i) => [i, 2 ** 29 - i] as const));
+  const visitors = new Map(Array.from({ length: valuesPerWrite }, (_, i) => [i, new Set([i])] as const));
   const input = buildUpdate(
     't',
     cell,
-    { from: 0, to: valuesPerWrite, counts },
+    { from: 0, to: valuesPerWrite, counts, errors, visitors },
     0,
     { kind: 'first' },
     DEFAULT_CELL_WRITE_LIMITS,

@@ -7,11 +7,14 @@ import { KEY_RANGE_END } from '../keys.js';
 import {
   SPEED_ATTRIBUTES as A,
   hourKey,
+  errorAttribute,
   isCountAttribute,
   minuteKey,
   speedPartitionKey,
   valueAttribute,
+  visitorAttribute,
 } from './table.js';
+import { fromHashes } from '../sketch/index.js';
 
 export interface SpeedReaderDeps {
   readonly documents: DynamoDBDocumentClient;
@@ -39,7 +42,7 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
     fromMs: number,
     toMs: number,
     nowSeconds: number,
-    add: (minuteMs: number, value: string, count: number) => void,
+    add: (minuteMs: number, value: string, count: number, errors: number, hashes?: Iterable<number>) => void,
   ): Promise<void> => {
     const lo = Math.max(fromMs, hourMs);
     const hi = Math.min(toMs, hourMs + HOUR_MS) - MINUTE_MS;
@@ -64,10 +67,18 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
       const minuteMs = item[A.minute] as number;
       for (const name in item) {
         if (!isCountAttribute(name)) continue;
-        const value = item[valueAttribute(name.slice(A.countPrefix.length))];
+        const digest = name.slice(A.countPrefix.length);
+        const value = item[valueAttribute(digest)];
         if (typeof value !== 'string')
           throw new SpeedQueryError(`speed item ${String(item.sk)} has ${name} without its value`);
-        add(minuteMs, value, item[name] as number);
+        const errors = (item[errorAttribute(digest)] as number | undefined) ?? 0;
+        add(
+          minuteMs,
+          value,
+          item[name] as number,
+          errors,
+          item[visitorAttribute(digest)] as Set<number> | undefined,
+        );
       }
     }
   };
@@ -79,20 +90,34 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
         throw new SpeedQueryError(`speed reads take whole minutes: [${fromMs}, ${toMs})`);
       }
       const nowSeconds = deps.clock() / 1000;
-      const sums = new Map<string, { bucketMs: number; value: string; count: number }>();
-      const add = (minuteMs: number, value: string, count: number) => {
+      const sums = new Map<
+        string,
+        { bucketMs: number; value: string; count: number; errors: number; hashes?: number[] }
+      >();
+      const add = (
+        minuteMs: number,
+        value: string,
+        count: number,
+        errors: number,
+        hashes?: Iterable<number>,
+      ) => {
         const bucketMs = floorTo(minuteMs, granularity);
         const key = `${bucketMs}\n${value}`;
-        const row = sums.get(key);
-        if (row) row.count += count;
-        else sums.set(key, { bucketMs, value, count });
+        let row = sums.get(key);
+        if (!row) sums.set(key, (row = { bucketMs, value, count: 0, errors: 0 }));
+        row.count += count;
+        row.errors += errors;
+        if (query.visitors && hashes) (row.hashes ??= []).push(...hashes);
       };
       await allLimited(bucketStarts(fromMs, toMs, 'hour'), deps.concurrency ?? 8, (hourMs) =>
         queryHour(dimension, hourMs, fromMs, toMs, nowSeconds, add),
       );
       return [...sums.values()]
         .filter((row) => row.count > 0)
-        .sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : 1)) as CountRow[];
+        .map(({ hashes, ...row }): CountRow =>
+          query.visitors ? { ...row, visitors: fromHashes(hashes ?? []) } : row,
+        )
+        .sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : 1));
     },
 
     async newestMinute() {

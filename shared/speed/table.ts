@@ -25,10 +25,21 @@ export const SPEED_ATTRIBUTES = {
   countPrefix: 'c',
   /** `v<digest>`: the value itself. */
   valuePrefix: 'v',
+  /** `e<digest>`: of the value's page views, those with status 400 or above. */
+  errorPrefix: 'e',
+  /**
+   * `u<digest>`: the value's visitor hashes, a number set (ADD is a server-side union: idempotent, no read);
+   * it is the exact, sparse form of a visitor sketch (shared/sketch), merged with the batch layer's at query time.
+   */
+  visitorPrefix: 'u',
 } as const;
 
 export const countAttribute = (digest: string): string => `${SPEED_ATTRIBUTES.countPrefix}${digest}`;
 export const valueAttribute = (digest: string): string => `${SPEED_ATTRIBUTES.valuePrefix}${digest}`;
+export const errorAttribute = (digest: string): string => `${SPEED_ATTRIBUTES.errorPrefix}${digest}`;
+export const visitorAttribute = (digest: string): string => `${SPEED_ATTRIBUTES.visitorPrefix}${digest}`;
+/** What one visitor hash adds to an item at most: a 16-digit number (1 byte per two digits, plus 1). */
+export const VISITOR_HASH_BYTES = 9;
 
 /** Whether an attribute name is a value's count (`c` + digest), as opposed to the item's own attributes. */
 /**

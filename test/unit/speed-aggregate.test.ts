@@ -154,6 +154,8 @@ describe('planning a cell as updates', () => {
       expiresAt: expiresAtFor(T - 15_000, 48),
       sequences: urls.map((_, i) => String(1000 + i)),
       valueIndexes: urls.map((url) => values.indexOf(url)),
+      errorFlags: urls.map(() => 0),
+      hashes: urls.map((_, i) => i),
       values,
       digests: values.map(valueDigest),
     };
