@@ -86,6 +86,7 @@ export function createBatchReader(deps: BatchReaderDeps): BatchViewReader {
                       value: hit.value,
                       count: hit.views,
                       errors: hit.errors,
+                      ...(hit.visitors ? { visitors: hit.visitors } : {}),
                     });
                 }
               }

@@ -394,12 +394,16 @@ export class DayReader {
       if (hours) {
         found.set(
           value,
-          hours.map(([hour, views, errors]) => ({
-            hourMs: manifest.dayMs + hour * HOUR_MS,
-            value,
-            views,
-            errors,
-          })),
+          hours.map(([hour, views, errors, sketch]) => {
+            const visitors = loadSketch(sketch);
+            return {
+              hourMs: manifest.dayMs + hour * HOUR_MS,
+              value,
+              views,
+              errors,
+              ...(visitors ? { visitors } : {}),
+            };
+          }),
         );
         continue;
       }

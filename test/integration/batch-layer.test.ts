@@ -56,20 +56,25 @@ describe('batch layer on the local stack', () => {
     const horizon = (await reader().readHorizon())!;
     const firstDay = Math.floor(Math.min(...sent.map((e) => e.created)) / DAY_MS) * DAY_MS;
     const hours = await reader().readTotals(
-      { fromMs: firstDay, toMs: horizon.horizonMs, granularity: 'hour' },
+      { fromMs: firstDay, toMs: horizon.horizonMs, granularity: 'hour', visitors: true },
       horizon,
     );
-    expect(hours, 'hourly totals').toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
+    expect(hours, 'hourly totals').toEqual(
+      truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs, visitors: true }),
+    );
     const lastFullDay = Math.floor(horizon.horizonMs / DAY_MS) * DAY_MS;
     const days = await reader().readTotals(
-      { fromMs: firstDay, toMs: lastFullDay, granularity: 'day' },
+      { fromMs: firstDay, toMs: lastFullDay, granularity: 'day', visitors: true },
       horizon,
     );
-    expect(days, 'daily totals').toEqual(truthCounts(sent, 'total', 'day', { toMs: lastFullDay }));
+    // A day's visitors are the union of its hours' sketches.
+    expect(days, 'daily totals').toEqual(
+      truthCounts(sent, 'total', 'day', { toMs: lastFullDay, visitors: true }),
+    );
     for (const dimension of DIMENSIONS) {
       const rows = await allBreakdownRows(reader(), dimension, firstDay, horizon);
       expect(rows, `hourly ${dimension}`).toEqual(
-        truthCounts(sent, dimension, 'hour', { toMs: horizon.horizonMs }),
+        truthCounts(sent, dimension, 'hour', { toMs: horizon.horizonMs, visitors: true }),
       );
     }
   }
