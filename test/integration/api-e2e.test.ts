@@ -8,6 +8,7 @@ import { DAY_MS, HOUR_MS, hourBucket, toIso } from '../../shared/time.js';
 import { createSpeedReader } from '../../shared/speed/reader.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { splitResends, truthCounts } from '../support/ground-truth.js';
+import { expectVisitors } from '../support/sketch.js';
 import { isolatedNames } from './support/stack.js';
 
 describe('end to end: generator → Kinesis → speed + Firehose → batch → API over HTTP', () => {
@@ -94,6 +95,25 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
       granularity: 'day',
     });
     expectCount(daily.total, events.length, events.length + resends.length, speedServed);
+
+    // Visitors are unions of sketches, so re-sends (same user) cannot inflate them even in the speed layer;
+    // error rates are exact wherever the batch layer serves.
+    const metrics = await pageViews({
+      from: toIso(from),
+      to: toIso(to),
+      granularity: 'hour',
+      metrics: 'visitors,error_rate',
+    });
+    const users = (list: PageView[]) => new Set(list.map((e) => e.userId)).size;
+    expectVisitors(metrics.visitors, users(events.filter((e) => e.created >= from && e.created < to)));
+    for (const bucket of metrics.buckets) {
+      const inBucket = events.filter(
+        (e) => e.created >= Date.parse(bucket.start) && e.created < Date.parse(bucket.end),
+      );
+      expectVisitors(bucket.visitors, users(inBucket), `visitors of ${bucket.start}`);
+      if (bucket.source === 'batch' && inBucket.length > 0)
+        expect(bucket.errorRate).toBe(inBucket.filter((e) => e.status >= 400).length / inBucket.length);
+    }
     return hourly;
   }
 

@@ -12,7 +12,13 @@ import { createCatalogHandler, objectCreatedEvent } from '../../lambdas/catalog/
 import { shardOf } from '../../lambdas/speed/aggregate.js';
 import { createSpeedHandler } from '../../lambdas/speed/handler.js';
 import type { PageViewsResponse } from '../../shared/api-types.js';
-import { DIMENSIONS, encodePageView, type MasterRecord, type PageView } from '../../shared/event.js';
+import {
+  DIMENSIONS,
+  dimensionValue,
+  encodePageView,
+  type MasterRecord,
+  type PageView,
+} from '../../shared/event.js';
 import { DEFAULT_SETTINGS, PREFIXES, type RuntimeConfig } from '../../shared/resources.js';
 import {
   floorTo,
@@ -48,7 +54,7 @@ const eventArb = fc.record({
   status: fc.constantFrom(200, 404, 500),
   country: fc.constantFrom('US', 'DE', 'IN', 'ZZ'),
   browser: fc.constantFrom('CH', 'FF'),
-  userId: fc.constantFrom('1', '2', '3'),
+  userId: fc.constantFrom('1', '2', '3', '4', '5', '6', '7'),
 });
 const payloadArb = fc.oneof(
   {
@@ -159,6 +165,7 @@ describe('speed + batch + merge against the ground truth', () => {
           from: String(from),
           to: String(to),
           granularity: scenario.granularity,
+          metrics: 'visitors,errors,error_rate',
         };
         if (scenario.by) Object.assign(query, { by: scenario.by, top: String(scenario.top) });
         const result = await api(apiEvent('/v1/pageviews', query));
@@ -172,6 +179,26 @@ describe('speed + batch + merge against the ground truth', () => {
           body.buckets.map((b) => [b.start, byBucket.get(b.start) ?? 0]),
         );
         expect(body.total).toBe(truth.reduce((sum, r) => sum + r.count, 0));
+        // Errors are exact; visitors are unions (exact here: few users), whatever layers and buckets they span.
+        const users = (list: PageView[]) => new Set(list.map((e) => e.userId)).size;
+        const inRange = valid.filter((e) => e.created >= from && e.created < to);
+        const errors = inRange.filter((e) => e.status >= 400).length;
+        expect([body.visitors, body.errors, body.errorRate]).toEqual([
+          users(inRange),
+          errors,
+          inRange.length ? errors / inRange.length : null,
+        ]);
+        for (const bucket of body.buckets) {
+          const inBucket = inRange.filter(
+            (e) => e.created >= Date.parse(bucket.start) && e.created < Date.parse(bucket.end),
+          );
+          const bucketErrors = inBucket.filter((e) => e.status >= 400).length;
+          expect([bucket.visitors, bucket.errors, bucket.errorRate]).toEqual([
+            users(inBucket),
+            bucketErrors,
+            inBucket.length ? bucketErrors / inBucket.length : null,
+          ]);
+        }
         if (scenario.by) {
           const perValue = truthCounts(valid, scenario.by, scenario.granularity, { fromMs: from, toMs: to });
           const starts = body.buckets.map((b) => Date.parse(b.start));
@@ -181,14 +208,31 @@ describe('speed + batch + merge against the ground truth', () => {
             counts[starts.indexOf(row.bucketMs)]! += row.count;
             series.set(row.value, counts);
           }
+          const by = scenario.by;
+          const metricsOf = (list: PageView[], total: number) => {
+            const valueErrors = list.filter((e) => e.status >= 400).length;
+            return { errors: valueErrors, errorRate: total ? valueErrors / total : null };
+          };
           const ranked = [...series.entries()]
-            .map(([value, counts]) => ({ value, total: counts.reduce((a, b) => a + b, 0), counts }))
+            .map(([value, counts]) => {
+              const total = counts.reduce((a, b) => a + b, 0);
+              const events = inRange.filter((e) => dimensionValue(e, by) === value);
+              return { value, total, counts, visitors: users(events), ...metricsOf(events, total) };
+            })
             .sort((a, b) => b.total - a.total || (a.value < b.value ? -1 : 1));
           const expected = ranked.slice(0, scenario.top);
           const rest = ranked.slice(scenario.top);
           if (rest.length > 0) {
             const other = starts.map((_, i) => rest.reduce((sum, r) => sum + r.counts[i]!, 0));
-            expected.push({ value: 'other', total: other.reduce((a, b) => a + b, 0), counts: other });
+            const total = other.reduce((a, b) => a + b, 0);
+            const events = inRange.filter((e) => rest.some((r) => r.value === dimensionValue(e, by)));
+            expected.push({
+              value: 'other',
+              total,
+              counts: other,
+              ...metricsOf(events, total),
+              visitors: null as never,
+            });
           }
           expect(body.breakdown).toEqual(expected);
         }
