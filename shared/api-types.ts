@@ -53,6 +53,23 @@ export interface PageViewsResponse extends MetricFields {
   >;
 }
 
+/** GET /v1/live: the last five minutes, from the speed layer. */
+export interface LiveResponse {
+  readonly from: string;
+  readonly to: string;
+  readonly pageviews: number;
+  /** Distinct visitors over the whole window (a union, not the sum of the minutes'). */
+  readonly visitors: number;
+  readonly errors: number;
+  readonly errorRate: number | null;
+  readonly minutes: ReadonlyArray<{
+    readonly start: string;
+    readonly count: number;
+    readonly visitors: number;
+  }>;
+  readonly topPages: ReadonlyArray<{ readonly url: string; readonly count: number }>;
+}
+
 export interface StatusResponse {
   readonly horizon: string | null;
   readonly lastBatchRun: {

@@ -7,6 +7,7 @@ import type { BatchViewReader, CountRow, SpeedCountReader } from '../../shared/c
 import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
 import { createSpeedReader } from '../../shared/speed/reader.js';
 import { toIso } from '../../shared/time.js';
+import { answerLive } from './live.js';
 import { answerPageViews } from './merge.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 import { minuteFloor, ParameterError, parsePageViewsQuery } from './params.js';
@@ -63,12 +64,13 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     const method = event.requestContext?.http?.method ?? 'GET';
     const path = event.rawPath ?? '/';
     try {
-      if (!['/v1/pageviews', '/v1/status', '/v1/openapi.json'].includes(path)) {
+      if (!['/v1/pageviews', '/v1/live', '/v1/status', '/v1/openapi.json'].includes(path)) {
         return error(404, 'not_found', `no route for ${path}; see /v1/openapi.json`);
       }
       if (method !== 'GET') return error(405, 'method_not_allowed', `${path} answers GET only`);
       if (path === '/v1/openapi.json') return json(200, OPENAPI_DOCUMENT);
       if (path === '/v1/status') return json(200, await status());
+      if (path === '/v1/live') return json(200, await answerLive(deps.speed, clock()));
       const query = parsePageViewsQuery(
         event.queryStringParameters ?? {},
         minuteFloor(clock(), deps.retentionHours),

@@ -107,6 +107,19 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    '/v1/live': {
+      get: {
+        operationId: 'getLive',
+        summary:
+          'The last five minutes from the speed layer: page views and visitors per minute and over the window, errors and the top pages',
+        responses: {
+          '200': {
+            description: 'Live view',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Live' } } },
+          },
+        },
+      },
+    },
     '/v1/status': {
       get: {
         operationId: 'getStatus',
@@ -179,6 +192,38 @@ export const OPENAPI_DOCUMENT = {
                   description: 'Over the range; null for `other`, whose visitors overlap the top values.',
                 },
               },
+            },
+          },
+        },
+      },
+      Live: {
+        type: 'object',
+        required: ['from', 'to', 'pageviews', 'visitors', 'errors', 'errorRate', 'minutes', 'topPages'],
+        properties: {
+          from: isoDate,
+          to: isoDate,
+          pageviews: { type: 'integer', minimum: 0 },
+          visitors: metricProperties.visitors,
+          errors: metricProperties.errors,
+          errorRate: metricProperties.errorRate,
+          minutes: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['start', 'count', 'visitors'],
+              properties: {
+                start: isoDate,
+                count: { type: 'integer', minimum: 0 },
+                visitors: { type: 'integer', minimum: 0 },
+              },
+            },
+          },
+          topPages: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['url', 'count'],
+              properties: { url: { type: 'string' }, count: { type: 'integer', minimum: 1 } },
             },
           },
         },

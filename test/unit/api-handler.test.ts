@@ -2,7 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createApiHandler } from '../../lambdas/api/handler.js';
 import { OPENAPI_DOCUMENT } from '../../lambdas/api/openapi.js';
-import type { ErrorResponse, PageViewsResponse, StatusResponse } from '../../shared/api-types.js';
+import type {
+  ErrorResponse,
+  LiveResponse,
+  PageViewsResponse,
+  StatusResponse,
+} from '../../shared/api-types.js';
 import type { PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { DAY_MS, HOUR_MS, hourBucket, toIso } from '../../shared/time.js';
@@ -298,6 +303,7 @@ describe('OpenAPI document', () => {
           metrics: 'errors,error_rate',
         }),
       ],
+      ['Live', await get<LiveResponse>('/v1/live', {}, H)],
       ['Status', await get<StatusResponse>('/v1/status', {}, H)],
       ['Status', await get<StatusResponse>('/v1/status', {}, null)],
       ['Error', await pageViews({ from: 'x' })],
@@ -309,6 +315,27 @@ describe('OpenAPI document', () => {
   it('lists every parameter the handler accepts', () => {
     const names = OPENAPI_DOCUMENT.paths['/v1/pageviews'].get.parameters.map((p) => p.name);
     expect(names.sort()).toEqual(['by', 'from', 'granularity', 'metrics', 'order', 'to', 'top']);
+  });
+});
+
+describe('live view', () => {
+  it('reports the last five minutes from the speed layer: page views, visitors, errors and top pages', async () => {
+    const { status, body } = await get<LiveResponse>('/v1/live', {}, H);
+    expect(status).toBe(200);
+    const to = Math.floor(NOW / 60_000) * 60_000 + 60_000;
+    const window = events.filter((e) => e.created >= to - 5 * 60_000 && e.created < to);
+    expect(window.length).toBeGreaterThan(0);
+    expect(body.from).toBe(toIso(to - 5 * 60_000));
+    expect(body.pageviews).toBe(window.length);
+    expect(body.visitors).toBe(new Set(window.map((e) => e.userId)).size);
+    expect(body.errors).toBe(window.filter((e) => e.status >= 400).length);
+    expect(body.minutes.map((m) => m.count).reduce((a, b) => a + b, 0)).toBe(window.length);
+    const pages = new Map<string, number>();
+    for (const e of window) pages.set(e.url, (pages.get(e.url) ?? 0) + 1);
+    expect(body.topPages[0]).toEqual({
+      url: [...pages.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]![0],
+      count: Math.max(...pages.values()),
+    });
   });
 });
 
