@@ -11,12 +11,13 @@ import {
 import type {
   BucketSource,
   ErrorResponse,
+  LiveResponse,
   PageViewsResponse,
   StatusResponse,
 } from '../../shared/api-types.js';
 import { rangeFor, type Granularity } from './range.js';
 
-/** The dashboard: reads the public API only (/v1/pageviews, /v1/status) and draws it with Chart.js. */
+/** The dashboard: reads the public API only (/v1/pageviews, /v1/live, /v1/status) and draws it with Chart.js. */
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip, Legend);
 
@@ -65,9 +66,16 @@ const horizonLine: Plugin<'bar'> = {
 };
 
 const baseOptions = { responsive: true, maintainAspectRatio: false, animation: false } as const;
+const VISITORS_COLOUR = '#2e7d32';
 const series = new Chart<'bar', number[], string>($<HTMLCanvasElement>('series'), {
   type: 'bar',
-  data: { labels: [], datasets: [{ label: 'Page views', data: [], backgroundColor: [] }] },
+  data: {
+    labels: [],
+    datasets: [
+      { label: 'Page views', data: [], backgroundColor: [] },
+      { label: 'Visitors', data: [], backgroundColor: VISITORS_COLOUR },
+    ],
+  },
   options: { ...baseOptions, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
   plugins: [horizonLine],
 });
@@ -104,6 +112,7 @@ function render(answer: PageViewsResponse, status: StatusResponse): void {
   series.data.labels = labels;
   series.data.datasets[0]!.data = answer.buckets.map((b) => b.count);
   series.data.datasets[0]!.backgroundColor = answer.buckets.map((b) => SOURCE_COLOURS[b.source]);
+  series.data.datasets[1]!.data = answer.buckets.map((b) => b.visitors ?? 0);
   series.update();
   const values = answer.breakdown ?? [];
   breakdown.data.labels = values.map((v) => v.value);
@@ -114,7 +123,10 @@ function render(answer: PageViewsResponse, status: StatusResponse): void {
   chartBox.dataset.total = String(answer.total);
   chartBox.dataset.buckets = String(answer.buckets.length);
   chartBox.dataset.query = `${answer.query.from}/${answer.query.to}/${g}/${answer.query.by ?? ''}`;
-  $('total').textContent = `(${answer.total.toLocaleString('en-US')} in range)`;
+  chartBox.dataset.visitors = String(answer.visitors ?? '');
+  $('total').textContent =
+    `(${answer.total.toLocaleString('en-US')} page views, ` +
+    `${(answer.visitors ?? 0).toLocaleString('en-US')} visitors, error rate ${percent(answer.errorRate)} in range)`;
   const marker = $('horizon-marker');
   marker.dataset.horizon = answer.horizon ?? '';
   marker.textContent = answer.horizon
@@ -122,11 +134,23 @@ function render(answer: PageViewsResponse, status: StatusResponse): void {
     : 'Horizon H: no batch run yet (all from speed)';
   fillTable(
     'series-table',
-    answer.buckets.map((b) => [b.start, b.count.toLocaleString('en-US'), b.source]),
+    answer.buckets.map((b) => [
+      b.start,
+      b.count.toLocaleString('en-US'),
+      (b.visitors ?? 0).toLocaleString('en-US'),
+      percent(b.errorRate),
+      b.source,
+    ]),
   );
   fillTable(
     'breakdown-table',
-    values.map((v) => [v.value, v.total.toLocaleString('en-US')]),
+    values.map((v) => [
+      v.value,
+      v.total.toLocaleString('en-US'),
+      // `other` has no visitors of its own: they overlap the top values'.
+      v.visitors === null || v.visitors === undefined ? '–' : v.visitors.toLocaleString('en-US'),
+      percent(v.errorRate),
+    ]),
   );
   $('breakdown-title').textContent = `Breakdown by ${answer.query.by ?? ''}`;
   const lag =
@@ -137,6 +161,20 @@ function render(answer: PageViewsResponse, status: StatusResponse): void {
     ? `last batch run ${status.lastBatchRun.publishedAt.slice(11, 19)} UTC`
     : 'no batch run yet';
   $('status').textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC · ${run} · ${lag}`;
+}
+
+function percent(rate: number | null | undefined): string {
+  return rate === null || rate === undefined ? '–' : `${(rate * 100).toFixed(1)}%`;
+}
+
+function renderLive(live: LiveResponse): void {
+  $('live-pageviews').textContent = live.pageviews.toLocaleString('en-US');
+  $('live-visitors').textContent = live.visitors.toLocaleString('en-US');
+  $('live-error-rate').textContent = percent(live.errorRate);
+  fillTable(
+    'live-table',
+    live.topPages.map((p) => [p.url, p.count.toLocaleString('en-US')]),
+  );
 }
 
 let inFlight = 0;
@@ -153,16 +191,19 @@ async function refresh(): Promise<void> {
     granularity,
     by: controls.by.value,
     top: '10',
+    metrics: 'pageviews,visitors,error_rate',
   });
   const ticket = ++inFlight;
   try {
-    const [answer, status] = await Promise.all([
+    const [answer, status, live] = await Promise.all([
       getJson<PageViewsResponse>(`/v1/pageviews?${query.toString()}`),
       getJson<StatusResponse>('/v1/status'),
+      getJson<LiveResponse>('/v1/live'),
     ]);
     if (ticket !== inFlight) return; // a newer request is on its way
     $('error').hidden = true;
     render(answer, status);
+    renderLive(live);
   } catch (error) {
     $('error').hidden = false;
     $('error').textContent = error instanceof Error ? error.message : String(error);

@@ -1,6 +1,7 @@
 import type { LiveResponse } from '../../shared/api-types.js';
 import type { SpeedCountReader } from '../../shared/counts.js';
-import { estimate, unionAll } from '../../shared/sketch/index.js';
+import { unionAll } from '../../shared/sketch/index.js';
+import { visitorCount } from './merge.js';
 import { floorTo, MINUTE_MS, toIso } from '../../shared/time.js';
 
 /**
@@ -19,24 +20,24 @@ export async function answerLive(speed: SpeedCountReader, nowMs: number): Promis
     speed.readCounts({ dimension: 'total', fromMs, toMs, granularity: 'minute', visitors: true }),
     speed.readCounts({ dimension: 'url', fromMs, toMs, granularity: 'minute' }),
   ]);
+  const pageviews = totals.reduce((sum, r) => sum + r.count, 0);
   const minutes = Array.from({ length: LIVE_WINDOW_MINUTES }, (_, i) => {
     const start = fromMs + i * MINUTE_MS;
     const row = totals.find((r) => r.bucketMs === start);
     return {
       start: toIso(start),
       count: row?.count ?? 0,
-      visitors: row?.visitors ? estimate(row.visitors) : 0,
+      visitors: row?.visitors ? visitorCount(row.visitors, row.count) : 0,
     };
   });
   const pages = new Map<string, number>();
   for (const row of urls) pages.set(row.value, (pages.get(row.value) ?? 0) + row.count);
-  const pageviews = totals.reduce((sum, r) => sum + r.count, 0);
   const errors = totals.reduce((sum, r) => sum + (r.errors ?? 0), 0);
   return {
     from: toIso(fromMs),
     to: toIso(toMs),
     pageviews,
-    visitors: estimate(unionAll(totals.flatMap((r) => (r.visitors ? [r.visitors] : [])))),
+    visitors: visitorCount(unionAll(totals.flatMap((r) => (r.visitors ? [r.visitors] : []))), pageviews),
     errors,
     errorRate: pageviews > 0 ? errors / pageviews : null,
     minutes,

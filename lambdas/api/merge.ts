@@ -170,7 +170,7 @@ async function readBreakdown(
     }
     const total = counts.reduce((a, b) => a + b, 0);
     const sketch = visitors.get(value);
-    return { value, total, counts, errors, visitors: sketch ? estimate(sketch) : null };
+    return { value, total, counts, errors, visitors: sketch ? visitorCount(sketch, total) : null };
   });
   const other = totals.map((total, i) => total - entries.reduce((sum, b) => sum + b.counts[i]!, 0));
   const otherTotal = other.reduce((a, b) => a + b, 0);
@@ -190,6 +190,13 @@ async function readBreakdown(
     ...metricFields(query.metrics, entry.total, errors),
   }));
 }
+
+/**
+ * Visitors from a sketch: its estimate, which above the sparse limit may exceed the page views by the
+ * sketch's error; every visitor has a page view, so the page views bound it.
+ */
+export const visitorCount = (sketch: VisitorSketch, pageViews: number): number =>
+  Math.min(estimate(sketch), pageViews);
 
 /** The fields of the asked metrics besides page views and visitors. */
 function metricFields(metrics: readonly Metric[], views: number, errors: number) {
@@ -222,7 +229,8 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   // Visitors of a bucket are the union of its rows' sketches, and of the range the union of its buckets'.
   const wantVisitors = query.metrics.includes('visitors');
   const bucketVisitors = wantVisitors ? sketches.map((list) => unionAll(list)) : [];
-  const visitorsOf = (i: number) => (wantVisitors ? { visitors: estimate(bucketVisitors[i]!) } : {});
+  const visitorsOf = (i: number) =>
+    wantVisitors ? { visitors: visitorCount(bucketVisitors[i]!, counts[i]!) } : {};
   const extra = query.metrics.length > 1;
   const h = horizon?.horizonMs ?? -Infinity;
   const sourceOf = (start: number): BucketSource =>
@@ -240,7 +248,7 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
     },
     horizon: horizon ? toIso(horizon.horizonMs) : null,
     total,
-    ...(wantVisitors ? { visitors: estimate(unionAll(bucketVisitors)) } : {}),
+    ...(wantVisitors ? { visitors: visitorCount(unionAll(bucketVisitors), total) } : {}),
     ...metricFields(query.metrics, total, totalErrors),
     buckets: starts.map((start, i) => ({
       start: toIso(start),

@@ -59,9 +59,23 @@ describe('dashboard in Chromium against the local stack', () => {
     const horizon = await page.locator('#horizon-marker').getAttribute('data-horizon');
     expect(horizon).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:00:00\.000Z$/);
     await expect.poll(() => page.locator('#horizon-marker').textContent()).toContain('Horizon H:');
-    const sources = await page.locator('#series-table tbody td:nth-child(3)').allTextContents();
+    const sources = await page.locator('#series-table tbody td:nth-child(5)').allTextContents();
     expect(sources).toContain('batch');
     expect(sources).toContain('speed');
+    // Visitors beside page views: never more visitors than page views in a bucket, and some in range.
+    const rows = await page
+      .locator('#series-table tbody tr')
+      .evaluateAll((trs) =>
+        trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+      );
+    const number = (text: string) => Number(text.replace(/,/g, ''));
+    for (const [, views, visitors] of rows) expect(number(visitors!)).toBeLessThanOrEqual(number(views!));
+    expect(Number(await chartData().getAttribute('data-visitors'))).toBeGreaterThan(0);
+    const rates = await page.locator('#breakdown-table tbody td:nth-child(4)').allTextContents();
+    expect(rates.filter((r) => /^\d+\.\d%$/.test(r)).length).toBeGreaterThan(0);
+    // The live panel: the last five minutes from the speed layer (this traffic reaches up to now).
+    await expect.poll(() => page.locator('#live-pageviews').textContent()).toMatch(/^\d[\d,]*$/);
+    expect(await page.locator('#live-table tbody tr').count()).toBeGreaterThan(0);
 
     await page.selectOption('#range', 'hour');
     await expect
