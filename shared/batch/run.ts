@@ -108,7 +108,9 @@ async function computeHours(deps: BatchDeps, hours: readonly number[], version: 
       const p = hourPartition(h);
       return `dt=${p.dt}/hour=${p.hour}`;
     });
-    rows.push(...(await deps.engine.query('hourly_views', [run.dt, run.fromHour, run.toHour], partitions)));
+    // A loop, not push(...rows): a day of a million urls is more arguments than a call can take.
+    for (const row of await deps.engine.query('hourly_views', [run.dt, run.fromHour, run.toHour], partitions))
+      rows.push(row);
     queries += 1;
   }
   const totals = await writeTotals(
@@ -158,7 +160,7 @@ async function computeHours(deps: BatchDeps, hours: readonly number[], version: 
     });
     objectsWritten += result.objectsWritten + (result.manifestWritten ? 1 : 0);
     objectsKept += result.objectsKept;
-    replaced.push(...result.replaced);
+    for (const key of result.replaced) replaced.push(key);
   }
   return {
     queries,
