@@ -35,14 +35,21 @@ interface Case {
   readonly eventsPerDay: number;
 }
 
+/** `npx tsx bench/cardinality.ts --urls 1000000` runs one cardinality of the full axis. */
+const onlyUrls = (() => {
+  const at = process.argv.indexOf('--urls');
+  return at > 0 ? Number(process.argv[at + 1]) : undefined;
+})();
+
 const cases = (quick: boolean): Case[] =>
-  quick
+  (quick
     ? [100, 10_000, 100_000].map((urls) => ({ urls, days: 8, eventsPerDay: Math.max(20_000, urls) }))
     : [100, 10_000, 100_000, 1_000_000].map((urls) => ({
         urls,
         days: 31,
         eventsPerDay: Math.max(50_000, 2 * urls),
-      }));
+      }))
+  ).filter((c) => onlyUrls === undefined || c.urls === onlyUrls);
 
 /** Writes `days` of synthetic events as hourly Parquet partitions (`dt=…/hour=…/`) into a folder. */
 async function synthesize(c: Case, startMs: number, dir: string): Promise<void> {

@@ -58,9 +58,11 @@ export function itemBytes(item: Item): number {
   let bytes = 0;
   for (const [name, value] of Object.entries(item)) {
     bytes += Buffer.byteLength(name, 'utf8');
+    const numberBytes = (n: number) =>
+      Math.ceil(String(Math.abs(n)).replace(/^0+|\.|0+$/g, '').length / 2) + 1;
     if (typeof value === 'string') bytes += Buffer.byteLength(value, 'utf8');
-    else if (typeof value === 'number')
-      bytes += Math.ceil(String(Math.abs(value)).replace(/^0+|\.|0+$/g, '').length / 2) + 1;
+    else if (typeof value === 'number') bytes += numberBytes(value);
+    else if (value instanceof Set) for (const n of value as Set<number>) bytes += numberBytes(n);
     else bytes += 1;
   }
   return bytes;
@@ -175,8 +177,13 @@ export class InMemorySpeedTable {
         const [path, value] = action === 'SET' ? clause.split(' = ') : clause.split(' ');
         const name = names[path!] ?? path!;
         const operand = values[value!];
+        // ADD: a number adds, a set (the visitor hashes) is a union.
         const next =
-          action === 'SET' ? operand : ((after[name] as number | undefined) ?? 0) + (operand as number);
+          action === 'SET'
+            ? operand
+            : operand instanceof Set
+              ? new Set([...((after[name] as Set<number> | undefined) ?? []), ...operand])
+              : ((after[name] as number | undefined) ?? 0) + (operand as number);
         after[name] = updated[name] = next;
       }
     }
@@ -241,11 +248,15 @@ interface WriteCost {
 }
 
 /** This design: the real handler, one warm instance, against the in-memory table. */
-async function currentDesign(lambdaBatches: readonly KinesisStreamRecord[][]): Promise<WriteCost> {
+async function currentDesign(
+  lambdaBatches: readonly KinesisStreamRecord[][],
+  options: { visitors?: boolean } = {},
+): Promise<WriteCost> {
   const table = new InMemorySpeedTable();
   const cache = new GenerationCache();
+  const limits = { ...DEFAULT_CELL_WRITE_LIMITS, visitors: options.visitors ?? true };
   for (const batch of lambdaBatches) {
-    const response = await processSpeedBatch(batch, { ...sinkDeps(table.client), cache });
+    const response = await processSpeedBatch(batch, { ...sinkDeps(table.client), cache, limits });
     if (response.batchItemFailures.length > 0)
       throw new Error('the speed handler failed on the in-memory table');
   }
@@ -303,6 +314,7 @@ async function cardinalityAxis(records: number, log: (line: string) => void): Pr
     for (const size of LAMBDA_BATCHES) {
       const lambdaBatches = chunks(traffic, size);
       const ours = await currentDesign(lambdaBatches);
+      const countsOnly = await currentDesign(lambdaBatches, { visitors: false });
       const previous = previousDesign(lambdaBatches, Date.now());
       const at = `at ${label}, ${size}-record batches`;
       const naive = { section: 'speed', baseline: 1 } as const;
@@ -340,6 +352,17 @@ async function cardinalityAxis(records: number, log: (line: string) => void): Pr
           note: 'baseline: naive, at least 1 WCU per event',
         },
       );
+      figures.push({
+        section: 'speed',
+        metric: `speed write units per record with visitor sets ${at}`,
+        value: ours.writeUnits / records,
+        unit: 'WCU',
+        baseline: countsOnly.writeUnits / records,
+        ratio: ours.writeUnits / countsOnly.writeUnits,
+        note:
+          `baseline: the same items without visitor sets (counts and errors only); writes per record ` +
+          `${fmt(ours.writes / records)} vs ${fmt(countsOnly.writes / records)}; ratio = with / without (the cost of visitors)`,
+      });
       if (size === 1000) {
         figures.push({
           section: 'speed',

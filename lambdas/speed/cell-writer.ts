@@ -60,6 +60,12 @@ export interface CellWriteLimits {
    * @default 8192
    */
   readonly itemSizeLimitBytes: number;
+  /**
+   * Whether updates carry each value's visitor hashes (`u<digest>` sets). Only the bench turns it off, to
+   * measure what visitors cost; a deployed table always has them.
+   * @default true
+   */
+  readonly visitors?: boolean;
 }
 
 export const DEFAULT_CELL_WRITE_LIMITS: CellWriteLimits = {
@@ -271,10 +277,12 @@ export function buildUpdate(
       adds.push(`#e${id} ${errorId}`);
     }
     // ADD to a number set is a union: a replayed hash changes nothing, and no read is needed.
-    const users = update.visitors.get(index)!;
-    names[`#u${id}`] = visitorAttribute(digest);
-    values[`:u${id}`] = new Set(users);
-    adds.push(`#u${id} :u${id}`);
+    const users = limits.visitors === false ? new Set<number>() : update.visitors.get(index)!;
+    if (users.size > 0) {
+      names[`#u${id}`] = visitorAttribute(digest);
+      values[`:u${id}`] = new Set(users);
+      adds.push(`#u${id} :u${id}`);
+    }
     // A value already in the item only adds to its counts, within their budgeted bytes; every hash is counted
     // (the writer cannot tell which are new to the set), so the size is an upper bound.
     if (!present.has(digest)) bytes += valueEntryBytes(Buffer.byteLength(value, 'utf8'));
