@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   const figure = (metric: string) => report?.figures.find((f) => f.metric.startsWith(metric));
   const handler = figure('whole handler to a counting sink');
   const apiLatency = figure('24-hour by url: latency p50');
-  const apiRequests = figure('24-hour by url: DynamoDB requests per query');
+  const apiRequests = figure('24-hour by url: requests per query');
   const fallback = <T>(value: T | undefined, dflt: T, what: string): T => {
     if (value === undefined) assumptions.push(`${what}: no bench figure found, assumed ${String(dflt)}`);
     return value ?? dflt;

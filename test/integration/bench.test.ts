@@ -11,16 +11,38 @@ const REQUIRED = [
   ['speed', 'whole handler to a counting sink, records/s per core'],
   ['speed', 'DynamoDB writes per record'],
   ['speed', 'wall time of one 10000-record batch on DynamoDB Local'],
-  ['batch', 'DuckDB: hourly + daily views of 1M events'],
-  ['batch', 'DuckDB: hourly + daily views of 10M events'],
-  ['batch', 'Parquet bytes read per hourly run'],
-  ...['1-hour', '24-hour', '7-day'].flatMap((range) =>
-    ['', ' by url'].flatMap((by) => [
-      ['api', `${range}${by}: latency p50 over HTTP`],
-      ['api', `${range}${by}: latency p99 over HTTP`],
-      ['api', `${range}${by}: DynamoDB requests per query`],
+  ...['100', '10,000', '100,000', '1,000,000'].flatMap((urls) =>
+    ['100', '1000'].flatMap((size) => [
+      ['speed', `speed writes per record at ${urls} urls/day, ${size}-record batches`],
+      ['speed', `speed write units per record at ${urls} urls/day, ${size}-record batches`],
+      ['speed', `speed write units per record with visitor sets at ${urls} urls/day, ${size}-record batches`],
     ]),
   ),
+  ['batch', 'DuckDB: hourly views of 1M events'],
+  ['batch', 'DuckDB: hourly views of 10M events'],
+  ['batch', 'Parquet bytes read per hourly run'],
+  ...['1-hour', '24-hour', '7-day'].flatMap((range) =>
+    [
+      '',
+      ' by url',
+      ...(range === '1-hour' ? [] : [' metrics=visitors', ' by url, metrics=visitors']),
+    ].flatMap((shape) => [
+      ['api', `${range}${shape}: latency p50 over HTTP`],
+      ['api', `${range}${shape}: latency p99 over HTTP`],
+      ['api', `${range}${shape}: requests per query`],
+    ]),
+  ),
+  // The quick run's cardinality axis stops at 100,000 urls/day and 7 days; the full run adds 1M and 30 days.
+  ...['100', '10,000', '100,000'].flatMap((urls) => [
+    ['cardinality', `${urls} urls/day: batch run for one new hour, rows + objects written`],
+    ['cardinality', `${urls} urls/day: Parquet bytes read by that run`],
+    ['cardinality', `${urls} urls/day: batch run with nothing new, view writes`],
+    ...['1 h', '24 h', '7 d'].flatMap((span) => [
+      ['cardinality', `${urls} urls/day: by=url&top=10 over ${span}, cold p50 / p99`],
+      ['cardinality', `${urls} urls/day: by=url&top=10 over ${span}, warm p50 / p99`],
+      ['cardinality', `${urls} urls/day: by=url&top=10 over ${span}, bytes read cold`],
+    ]),
+  ]),
   ['e2e', 'freshness p50'],
   ['e2e', 'freshness p99'],
   ['collect', 'single-event requests over HTTP to kinesis-local: throughput'],
@@ -30,6 +52,8 @@ const REQUIRED = [
   ['collect', 'handler time per event in 50-event batches'],
   ['collect', 'CPU per event: parse, validate, enrich'],
   ['collect', 'tracker script /pv.js, gzipped'],
+  ['sketch', 'bytes of a'],
+  ['sketch', '7 days of hourly buckets: parse + union + estimate visitors'],
 ] as const;
 
 describe('npm run bench -- --quick', () => {
