@@ -77,6 +77,11 @@ export interface CostInputs {
   readonly recordsPerInvocation: number;
   /** DynamoDB writes per record, ours and naive (measured by aggregating generated batches of that size). */
   readonly speedWritesPerRecord: number;
+  /**
+   * Write units per record (an update costs a unit per KB of its item): what on-demand DynamoDB bills.
+   * @default speedWritesPerRecord (1 KB items)
+   */
+  readonly speedWriteUnitsPerRecord?: number;
   readonly naiveWritesPerRecord: number;
   /** Speed Lambda compute: CPU µs per record (bench), plus wall time waiting on DynamoDB per write round. */
   readonly speedCpuMicrosPerRecord: number;
@@ -170,6 +175,8 @@ function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
   const invocations = events / Math.max(1, inputs.recordsPerInvocation);
   const writesPerRecord = naive ? inputs.naiveWritesPerRecord : inputs.speedWritesPerRecord;
   const writes = events * writesPerRecord;
+  const writeUnits =
+    events * (naive ? writesPerRecord : (inputs.speedWriteUnitsPerRecord ?? writesPerRecord));
   // Aggregated writes go out 50 at a time; the naive handler awaits its writes one after another.
   const writeRounds = (inputs.recordsPerInvocation * writesPerRecord) / (naive ? 1 : 50);
   const waitSecondsPerInvocation = Math.max(1, writeRounds) * (inputs.dynamoWriteLatencyMs / 1000);
@@ -225,8 +232,8 @@ function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
     },
     {
       service: 'DynamoDB',
-      item: `speed writes (${writesPerRecord.toPrecision(3)}/record)`,
-      usd: (writes / 1e6) * p.dynamodb.perMillionWrites,
+      item: `speed writes (${writesPerRecord.toPrecision(3)}/record, ${(writeUnits / Math.max(1, events)).toPrecision(3)} units)`,
+      usd: (writeUnits / 1e6) * p.dynamodb.perMillionWrites,
     },
     {
       service: 'DynamoDB',

@@ -248,7 +248,7 @@ interface WriteCost {
 }
 
 /** This design: the real handler, one warm instance, against the in-memory table. */
-async function currentDesign(
+export async function currentDesign(
   lambdaBatches: readonly KinesisStreamRecord[][],
   options: { visitors?: boolean } = {},
 ): Promise<WriteCost> {

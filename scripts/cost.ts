@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { aggregateBatch } from '../lambdas/speed/aggregate.js';
+import { currentDesign } from '../bench/speed.js';
 import { PageViewGenerator } from '../shared/generator.js';
 import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
@@ -96,15 +96,23 @@ async function main(): Promise<void> {
     1,
     Math.min(DEFAULT_SPEED_SOURCE.batchSize, Math.round((eventsPerSecond / shards) * Math.max(1, window))),
   );
+  // The real speed handler at this batch size and cardinality, against a table that charges DynamoDB's write
+  // units (visitor sets included): what the speed layer's writes cost here.
   const shard = new KinesisRecordBuilder();
-  const batchRecords = sample
-    .slice(0, recordsPerInvocation * Math.max(1, Math.floor(sample.length / recordsPerInvocation)))
-    .map((r) => shard.record(r.data, now));
-  let cells = 0;
-  for (let i = 0; i < batchRecords.length; i += recordsPerInvocation) {
-    cells += aggregateBatch(batchRecords.slice(i, i + recordsPerInvocation), now, 48).cells.size;
-  }
-  const speedWritesPerRecord = cells / batchRecords.length;
+  const traffic = [
+    ...new PageViewGenerator({
+      seed: 4,
+      startMs: now - 600_000,
+      rate: Math.max(1, eventsPerSecond / shards),
+      urlCount: urlsPerDay,
+    }).take(20_000),
+  ].map((r) => shard.record(r.data, now));
+  const lambdaBatches = Array.from({ length: Math.ceil(traffic.length / recordsPerInvocation) }, (_, i) =>
+    traffic.slice(i * recordsPerInvocation, (i + 1) * recordsPerInvocation),
+  );
+  const speedCost = await currentDesign(lambdaBatches);
+  const speedWritesPerRecord = speedCost.writes / traffic.length;
+  const speedWriteUnitsPerRecord = speedCost.writeUnits / traffic.length;
 
   // From the latest bench run, when there is one.
   const { report, path } = latestBench();
@@ -123,6 +131,7 @@ async function main(): Promise<void> {
     shards,
     recordsPerInvocation,
     speedWritesPerRecord,
+    speedWriteUnitsPerRecord,
     naiveWritesPerRecord: 1,
     speedCpuMicrosPerRecord: fallback(handler ? 1e6 / handler.value : undefined, 3, 'speed CPU µs/record'),
     naiveCpuMicrosPerRecord: fallback(
@@ -170,7 +179,7 @@ async function main(): Promise<void> {
     'Measured and assumed inputs:',
     `  record size ${recordBytes.toFixed(0)} B (generator); Parquet ${parquetPerEvent.toFixed(1)} B/event (local writer, Snappy)`,
     `  ${shards} on-demand shards; ${recordsPerInvocation} records per speed invocation (batching window ${window} s; try --batching-window)`,
-    `  DynamoDB writes per record: ${speedWritesPerRecord.toFixed(4)} (aggregated at that batch size) vs 1 (naive: one UpdateItem per event)`,
+    `  speed writes per record: ${speedWritesPerRecord.toFixed(4)}, write units per record ${speedWriteUnitsPerRecord.toFixed(4)} (the real handler at that batch size and ${urlsPerDay.toLocaleString('en-US')} urls/day, visitor sets included) vs 1 (naive: one UpdateItem per event)`,
     `  speed CPU ${inputs.speedCpuMicrosPerRecord.toFixed(2)} µs/record vs naive ${inputs.naiveCpuMicrosPerRecord.toFixed(2)} µs/record${path ? ` (from ${path})` : ''}`,
     `  DynamoDB write latency ${inputs.dynamoWriteLatencyMs} ms (assumed, AWS single-digit ms); Lambda ${inputs.lambdaMemoryGb} GB arm64`,
     `  batch: ${inputs.batchRunsPerMonth.toFixed(0)} runs/month scanning ${inputs.batchHoursPerRun} h of Parquet (${(inputs.scannedColumnShare * 100).toFixed(0)}% of columns, assumed); naive: a full-table scan every run`,
