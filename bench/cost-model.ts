@@ -174,7 +174,6 @@ function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
   const rawGb = (events * inputs.recordBytes) / GB;
   const invocations = events / Math.max(1, inputs.recordsPerInvocation);
   const writesPerRecord = naive ? inputs.naiveWritesPerRecord : inputs.speedWritesPerRecord;
-  const writes = events * writesPerRecord;
   const writeUnits =
     events * (naive ? writesPerRecord : (inputs.speedWriteUnitsPerRecord ?? writesPerRecord));
   // Aggregated writes go out 50 at a time; the naive handler awaits its writes one after another.
