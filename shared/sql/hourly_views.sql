@@ -1,5 +1,6 @@
 -- Hourly page views, errors (status 400 or above) and visitor sketches per dimension value, for the hours
--- [?2, ?3) of day ?1 (UTC). One scan with grouping sets; the predicate on the partition columns dt/hour prunes.
+-- [?2, ?3) of day ?1 (UTC). One scan with grouping sets per (value, visitor), then counts and sketches from
+-- those; the predicate on the partition columns dt/hour prunes.
 -- Each page view counts once: copies of one Kinesis record (a Firehose re-delivery, a row repeated in an
 -- object) share (shardid, sequencenumber); a producer's re-sends share an eventid within their event hour.
 -- Rows without either identity (written before the columns existed) count once each.
@@ -24,22 +25,6 @@ events AS (
   FROM records
   WHERE copy = 1
 ),
-counts AS (
-  SELECT
-    bucket_ms,
-    CASE
-      WHEN grouping(url) = 0 THEN 'url'
-      WHEN grouping(country) = 0 THEN 'country'
-      WHEN grouping(browser) = 0 THEN 'browser'
-      WHEN grouping(status) = 0 THEN 'status'
-      ELSE 'total'
-    END AS dimension,
-    coalesce(url, country, browser, CAST(status AS varchar), 'all') AS value,
-    count(*) AS views,
-    count_if(status >= 400) AS errors
-  FROM events
-  GROUP BY GROUPING SETS ((bucket_ms), (bucket_ms, url), (bucket_ms, country), (bucket_ms, browser), (bucket_ms, status))
-),
 sketch_input AS (
   SELECT
     bucket_ms,
@@ -51,12 +36,19 @@ sketch_input AS (
       ELSE 'total'
     END AS dimension,
     coalesce(url, country, browser, CAST(status AS varchar), 'all') AS value,
-    userhash
+    userhash,
+    count(*) AS views,
+    count_if(status >= 400) AS errors
   FROM events
   GROUP BY GROUPING SETS (
     (bucket_ms, userhash), (bucket_ms, url, userhash), (bucket_ms, country, userhash),
     (bucket_ms, browser, userhash), (bucket_ms, status, userhash)
   )
+),
+counts AS (
+  SELECT bucket_ms, dimension, value, sum(views) AS views, sum(errors) AS errors
+  FROM sketch_input
+  GROUP BY bucket_ms, dimension, value
 ),
 sketch_hashes AS (
   SELECT bucket_ms, dimension, value, userhash, count(*) OVER (PARTITION BY bucket_ms, dimension, value) AS distinct_hashes

@@ -106,6 +106,25 @@ type LookupRow = [string, number, number, number, StoredSketch?];
 const storeSketch = (sketch: VisitorSketch | undefined): StoredSketch => (sketch ? encodeSketch(sketch) : 0);
 const loadSketch = (stored: StoredSketch | undefined): VisitorSketch | undefined =>
   stored === undefined || stored === 0 ? undefined : decode(stored);
+
+/** A stored hourly row, as read back. */
+function storeRow(
+  dayMs: number,
+  value: string,
+  hour: number,
+  views: number,
+  errors: number | undefined,
+  sketch: StoredSketch | undefined,
+): StoreRow {
+  const visitors = loadSketch(sketch);
+  return {
+    hourMs: dayMs + hour * HOUR_MS,
+    value,
+    views,
+    errors: errors ?? 0,
+    ...(visitors ? { visitors } : {}),
+  };
+}
 /** Ranked rows: [value, views of the day]. */
 export type RankedRow = readonly [string, number];
 /**
@@ -191,16 +210,8 @@ async function readDay(deps: ViewStoreDeps, manifest: Manifest): Promise<StoreRo
       for (const [value, hour, views, errors, sketch] of await getJson<LookupRow[]>(
         deps,
         lookupKey(manifest, shard),
-      )) {
-        const visitors = loadSketch(sketch);
-        rows.push({
-          hourMs: manifest.dayMs + hour * HOUR_MS,
-          value,
-          views,
-          errors: errors ?? 0,
-          ...(visitors ? { visitors } : {}),
-        });
-      }
+      ))
+        rows.push(storeRow(manifest.dayMs, value, hour, views, errors, sketch));
     },
   );
   return rows;
@@ -394,16 +405,9 @@ export class DayReader {
       if (hours) {
         found.set(
           value,
-          hours.map(([hour, views, errors, sketch]) => {
-            const visitors = loadSketch(sketch);
-            return {
-              hourMs: manifest.dayMs + hour * HOUR_MS,
-              value,
-              views,
-              errors,
-              ...(visitors ? { visitors } : {}),
-            };
-          }),
+          hours.map(([hour, views, errors, sketch]) =>
+            storeRow(manifest.dayMs, value, hour, views, errors, sketch),
+          ),
         );
         continue;
       }
@@ -424,14 +428,7 @@ export class DayReader {
         const hits: StoreRow[] = [];
         for (let i = lo; i < rows.length && rows[i]![0] === value; i += 1) {
           const [, hour, views, errors, sketch] = rows[i]!;
-          const visitors = loadSketch(sketch);
-          hits.push({
-            hourMs: manifest.dayMs + hour * HOUR_MS,
-            value,
-            views,
-            errors: errors ?? 0,
-            ...(visitors ? { visitors } : {}),
-          });
+          hits.push(storeRow(manifest.dayMs, value, hour, views, errors, sketch));
         }
         found.set(value, hits);
       }

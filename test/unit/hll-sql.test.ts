@@ -14,6 +14,7 @@ import {
   visitorSketchSql,
 } from '../../shared/sketch/index.js';
 import { EDGE_HASHES, hashWith } from '../support/sketch.js';
+import { loadSql } from '../../shared/sql/index.js';
 
 /**
  * The visitor-sketch SQL on DuckDB with the Trino compatibility macros, the way the local Athena runs the
@@ -112,5 +113,22 @@ describe('visitor sketches in SQL', () => {
         encode(fromHashes(group.hashes)),
       );
     }
+  });
+});
+
+describe('the batch view SQL', () => {
+  it('embeds the visitor-sketch fragment the library generates, byte for byte', () => {
+    const fragment = visitorSketchSql({ input: 'sketch_input', keys: ['bucket_ms', 'dimension', 'value'] });
+    const ctes = fragment.slice(
+      'WITH '.length,
+      fragment.indexOf("\nSELECT bucket_ms, dimension, value, 'sparse'"),
+    );
+    const text = loadSql('hourly_views');
+    expect(text).toContain(ctes);
+    for (const line of fragment
+      .slice(fragment.indexOf("\nSELECT bucket_ms, dimension, value, 'sparse'"))
+      .trim()
+      .split('\n'))
+      expect(text).toContain(line);
   });
 });
