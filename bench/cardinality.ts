@@ -65,13 +65,19 @@ async function synthesize(c: Case, startMs: number, dir: string): Promise<void> 
         CASE WHEN random() < 0.92 THEN 200 WHEN random() < 0.6 THEN 404 ELSE 500 END AS status,
         ['US','IN','GB','DE','BR','FR','JP','CA','ES','IT','ZZ'][1 + CAST(floor(random() * 11) AS INTEGER)] AS country,
         ['CH','SF','FF','ED','OP'][1 + CAST(floor(random() * 5) AS INTEGER)] AS browser,
-        CAST(CAST(floor(random() * 1000000) AS BIGINT) AS VARCHAR) AS userid,
+        userid,
+        -- userHash (shared/sketch): the top 52 bits of SHA-256 of the user id.
+        CAST(('0x' || substr(sha256(userid), 1, 13)) AS BIGINT) AS userhash,
         CAST(NULL AS VARCHAR) AS eventid,
         'shardId-000000000000' AS shardid,
         CAST(i AS VARCHAR) AS sequencenumber,
         strftime(make_timestamp(created * 1000), '%Y-%m-%d') AS dt,
         strftime(make_timestamp(created * 1000), '%H') AS hour
-      FROM (SELECT i, ${startMs} + CAST(floor(i * ${spacing}) AS BIGINT) AS created FROM range(${n}) t(i))
+      FROM (
+        SELECT i, ${startMs} + CAST(floor(i * ${spacing}) AS BIGINT) AS created,
+          CAST(CAST(floor(random() * 1000000) AS BIGINT) AS VARCHAR) AS userid
+        FROM range(${n}) t(i)
+      )
     ) TO ${sqlString(dir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (dt, hour))`);
   } finally {
     connection.closeSync();
