@@ -18,6 +18,7 @@ import { startEmulators, type EmulatedService, type RunningEmulators } from './e
 import { KinesisEventSourceMapping, s3OnFailureStore } from './event-source-mapping.js';
 import { FirehoseStandIn } from './firehose.js';
 import { startHttpApi, type RunningHttpApi } from './http-server.js';
+import { assertPortFree } from './ports.js';
 import { provision } from './provision.js';
 import { startScheduler, type RunningScheduler } from './scheduler.js';
 
@@ -76,7 +77,13 @@ export interface LocalStack {
   readonly scheduler: RunningScheduler;
   readonly api: RunningHttpApi;
   stats(): LocalStackStats;
-  stop(): Promise<void>;
+  /**
+   * Stops taking new work, gives the work in flight `graceMs` to finish (default: as long as it takes), then
+   * abandons it and stops the emulators. Abandoning is safe: the mapping and Firehose move their checkpoints
+   * only after work is confirmed, so the next start resumes there, and speed writes are idempotent.
+   * Resolves with the parts whose work was abandoned.
+   */
+  stop(options?: { readonly graceMs?: number }): Promise<{ readonly abandoned: readonly string[] }>;
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
@@ -86,6 +93,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const config: RuntimeConfig = { names, settings };
   const stateDir = options.dataDir ? join(options.dataDir, 'state') : undefined;
   if (stateDir) mkdirSync(stateDir, { recursive: true });
+  // Before any emulator starts, so that a taken API port costs no start-up time.
+  if (options.ports?.api) await assertPortFree('api', options.ports.api);
 
   const started: RunningEmulators | undefined = options.emulators
     ? undefined
@@ -154,7 +163,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         'parquet-cache',
       ),
     });
-    const batchHandler = createBatchHandler({ clients, config, engine });
+    // Its log says when a run starts computing, so that a stop during a run can be seen for what it is.
+    const batchHandler = createBatchHandler({ clients, config, engine, log });
     const api = await startHttpApi({
       handler: createApiHandler({
         ...readersFor(clients, config),
@@ -202,12 +212,26 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         horizon: counters.horizon,
         apiRequests: counters.apiRequests,
       }),
-      async stop() {
-        await scheduler.stop();
-        await Promise.all([esm.stop(), firehose.stop()]);
-        await api.close();
+      async stop({ graceMs = Infinity } = {}) {
+        const parts: Record<string, Promise<void>> = {
+          'batch run': scheduler.stop(),
+          'event source mapping': esm.stop(),
+          'Firehose stand-in': firehose.stop(),
+          'HTTP API': api.close(),
+        };
+        const pending = new Set(Object.keys(parts));
+        const settled = Object.entries(parts).map(([name, stopped]) =>
+          stopped.catch(() => undefined).finally(() => pending.delete(name)),
+        );
+        let deadline: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(settled),
+          new Promise((resolve) => (deadline = setTimeout(resolve, Math.min(graceMs, 2 ** 31 - 1)))),
+        ]);
+        clearTimeout(deadline);
         clients.destroy();
         await stopEmulators();
+        return { abandoned: [...pending] };
       },
     };
   } catch (error) {
