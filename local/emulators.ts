@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,8 +30,10 @@ export const DEFAULT_PORTS: Readonly<Record<EmulatedService, number>> = {
   s3: 4569,
 };
 
-/** How long an emulator may take to exit after SIGTERM before it is killed. */
+/** How long an emulator may take to exit after SIGTERM before it is killed, when stop() does not say. */
 export const EMULATOR_STOP_GRACE_MS = 3000;
+/** The same when the stack died without stopping them: its supervisors end every emulator within 5 s. */
+const SUPERVISOR_STOP_GRACE_MS = 4000;
 
 export interface EmulatorOptions {
   /** Fixed ports; 0 or absent picks a free port. A fixed port that is taken is refused (PortTakenError). */
@@ -52,8 +54,14 @@ export interface RunningEmulators {
   readonly pids: readonly number[];
   /** False when the endpoints come from AWS_ENDPOINT_URL and nothing was started. */
   readonly embedded: boolean;
-  /** Stops every emulator; resolves within EMULATOR_STOP_GRACE_MS plus a second. */
-  stop(): Promise<void>;
+  /**
+   * Stops the emulators (default: all) with SIGTERM, then SIGKILL after `graceMs`
+   * (default EMULATOR_STOP_GRACE_MS); resolves once they are gone.
+   */
+  stop(options?: {
+    readonly services?: readonly EmulatedService[];
+    readonly graceMs?: number;
+  }): Promise<void>;
 }
 
 export class EmulatorError extends Error {
@@ -79,10 +87,33 @@ function requireJava(): void {
   }
 }
 
+/**
+ * kinesis-local saves the stream as one JSON document and cannot start from one cut short (killed while
+ * saving); it would die with a bare NoSuchElementException. Say what happened and what to do instead.
+ */
+function assertStreamFileComplete(path: string): void {
+  if (!existsSync(path)) return;
+  const { size } = statSync(path);
+  const tail = Buffer.alloc(Math.min(size, 64));
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, tail, 0, tail.length, size - tail.length);
+  } finally {
+    closeSync(fd);
+  }
+  if (!tail.toString('utf8').trimEnd().endsWith('}')) {
+    throw new EmulatorError(
+      `${path} is incomplete: kinesis-local was killed while saving the stream, and cannot start from it. ` +
+        'Start from empty local state (`npm start -- --fresh`).',
+    );
+  }
+}
+
 function commandFor(service: EmulatedService, port: number, dataDir: string | undefined) {
   switch (service) {
     case 'kinesis': {
       const main = require.resolve('kinesis-local/main.js');
+      if (dataDir) assertStreamFileComplete(join(dataDir, 'kinesis', 'kinesis-data.json'));
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         KINESIS_MOCK_CERT_PATH: join(dirname(main), 'server.json'),
@@ -194,7 +225,7 @@ function supervise(service: EmulatedService, port: number, dataDir: string | und
   // DynamoDB Local writes a metadata file into its working directory: keep it out of the repository.
   const cwd = dataDir ?? tmpdir();
   // A process group of its own: a terminal's Ctrl-C goes to the stack, which stops the emulators last.
-  const child = spawn(process.execPath, [SUPERVISOR, String(EMULATOR_STOP_GRACE_MS), command, ...args], {
+  const child = spawn(process.execPath, [SUPERVISOR, String(SUPERVISOR_STOP_GRACE_MS), command, ...args], {
     env,
     cwd,
     detached: true,
@@ -218,6 +249,22 @@ function supervise(service: EmulatedService, port: number, dataDir: string | und
     supervised.stderrTail = (supervised.stderrTail + chunk.toString()).slice(-2000);
   });
   return supervised;
+}
+
+/** SIGTERM to the emulator, then SIGKILL to its process group (supervisor included) if it outlasts the grace. */
+async function stopSupervised(supervised: Supervised, graceMs: number): Promise<void> {
+  const { child } = supervised;
+  if (exited(child)) return;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    process.kill(await supervised.pid, 'SIGTERM');
+  } catch {
+    // Its supervisor is gone already, or never reported the pid: the group kill below covers it.
+  }
+  let deadline: NodeJS.Timeout | undefined;
+  await Promise.race([gone, new Promise((resolve) => (deadline = setTimeout(resolve, graceMs)))]);
+  clearTimeout(deadline);
+  killGroup(child, 'SIGKILL');
 }
 
 /** After start-up: the port must be held by the emulator just started, never by a server that took it meanwhile. */
@@ -259,22 +306,16 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Run
   const emulators = new Map<EmulatedService, Supervised>();
   let stopping = false;
   let ready = false;
-  const stop = async (): Promise<void> => {
+  const stop: RunningEmulators['stop'] = async ({
+    services = EMULATED,
+    graceMs = EMULATOR_STOP_GRACE_MS,
+  } = {}) => {
     stopping = true;
     await Promise.all(
-      [...emulators.values()].map(
-        ({ child }) =>
-          new Promise<void>((resolve) => {
-            if (exited(child)) return resolve();
-            child.once('exit', () => resolve());
-            // End of input tells the supervisor to stop its emulator: SIGTERM, then SIGKILL after the grace.
-            child.stdin!.end();
-            setTimeout(() => {
-              killGroup(child, 'SIGKILL');
-              resolve();
-            }, EMULATOR_STOP_GRACE_MS + 1000).unref();
-          }),
-      ),
+      services.map(async (service) => {
+        const supervised = emulators.get(service);
+        if (supervised) await stopSupervised(supervised, graceMs);
+      }),
     );
   };
 

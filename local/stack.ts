@@ -5,6 +5,7 @@ import { createBatchHandler } from '../lambdas/batch/handler.js';
 import { createSpeedHandler } from '../lambdas/speed/handler.js';
 import type { SpeedObserver } from '../lambdas/speed/speed-layer.js';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
+import { LEASE_MS } from '../shared/batch/run.js';
 import {
   DEFAULT_SETTINGS,
   DEFAULT_SPEED_SOURCE,
@@ -33,6 +34,9 @@ export const LOCAL_SETTINGS: Settings = {
   firehoseBufferSeconds: 10,
   firehoseBufferMiB: 8,
 };
+
+/** kinesis-local's time to save the stream on exit (it starts stopping first, so this fits in 10 s). */
+const KINESIS_STOP_GRACE_MS = 7000;
 
 export interface LocalStackOptions {
   /** State between runs (emulator data, checkpoints, Parquet cache); absent keeps everything ephemeral. */
@@ -88,6 +92,11 @@ export interface LocalStack {
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
+  let stopping = false;
+  // Once stopping, failures of abandoned work are expected (the emulators are going away): not news.
+  const logFailure = (line: string) => {
+    if (!stopping) log(line);
+  };
   const settings: Settings = { ...LOCAL_SETTINGS, ...options.settings };
   const names = options.names ?? resourceNames();
   const config: RuntimeConfig = { names, settings };
@@ -108,7 +117,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ...(options.onCrash ? { onCrash: options.onCrash } : {}),
       });
   const emulators = options.emulators ?? started!;
-  const stopEmulators = async () => started?.stop();
+  const stopEmulators = async (options?: Parameters<RunningEmulators['stop']>[0]) => started?.stop(options);
   try {
     const clients = createAwsClients(emulators);
     await provision(clients, names, { shards: options.shards ?? 2 });
@@ -129,7 +138,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (metric === 'DeadLetterRecords') counters.deadLetters += value;
       },
       error: (message, error) =>
-        log(`speed: ${message}: ${error instanceof Error ? error.message : String(error)}`),
+        logFailure(`speed: ${message}: ${error instanceof Error ? error.message : String(error)}`),
     };
     const esm = new KinesisEventSourceMapping({
       kinesis: clients.kinesis,
@@ -141,7 +150,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: emulators.region,
       ...(stateDir ? { stateDir } : {}),
       onError: (message, error) =>
-        log(`event source mapping: ${message}: ${error instanceof Error ? error.message : String(error)}`),
+        logFailure(
+          `event source mapping: ${message}: ${error instanceof Error ? error.message : String(error)}`,
+        ),
     });
     const firehose = new FirehoseStandIn({
       kinesis: clients.kinesis,
@@ -153,7 +164,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       pollIntervalMs: 500,
       ...(stateDir ? { stateDir } : {}),
       onError: (message, error) =>
-        log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
+        logFailure(`${message}: ${error instanceof Error ? error.message : String(error)}`),
     });
     const engine = createDuckDbEngine({
       s3: clients.s3,
@@ -178,6 +189,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     await esm.start();
     await firehose.start();
+    let leaseExplained = false;
     const scheduler = startScheduler({
       intervalMs: options.batchIntervalMs ?? 60_000,
       runAtStart: options.runBatchAtStart ?? true,
@@ -186,8 +198,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         counters.batchRuns += 1;
         if (summary.horizon) counters.horizon = summary.horizon.horizonMs;
         log(`batch run: ${summary.detail}`);
+        // Locally only one stack uses the tables, so a held lease can only be that of a run abandoned by an
+        // earlier stop (or crash): explain the wait once. (Matched on the batch layer's detail text.)
+        if (!leaseExplained && summary.outcome === 'skipped' && summary.detail.includes('lease')) {
+          leaseExplained = true;
+          log(
+            `  (a run abandoned when a stack stopped holds the lease for up to ${LEASE_MS / 60_000} min; ` +
+              'until then H stays put and the speed layer serves the hours after it)',
+          );
+        }
       },
-      onError: (error) => log(`batch run failed: ${error instanceof Error ? error.message : String(error)}`),
+      onError: (error) =>
+        logFailure(`batch run failed: ${error instanceof Error ? error.message : String(error)}`),
     });
 
     return {
@@ -213,6 +235,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         apiRequests: counters.apiRequests,
       }),
       async stop({ graceMs = Infinity } = {}) {
+        stopping = true;
+        // kinesis-local writes the whole stream to disk as it exits, which takes seconds under load (cut short,
+        // the file is torn). Nothing needs the stream once the adapters stop reading it: it stops first.
+        const streamStopped = stopEmulators({ services: ['kinesis'], graceMs: KINESIS_STOP_GRACE_MS });
         const parts: Record<string, Promise<void>> = {
           'batch run': scheduler.stop(),
           'event source mapping': esm.stop(),
@@ -229,9 +255,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           new Promise((resolve) => (deadline = setTimeout(resolve, Math.min(graceMs, 2 ** 31 - 1)))),
         ]);
         clearTimeout(deadline);
+        const abandoned = [...pending];
+        if (abandoned.length > 0) {
+          log(
+            `abandoned work in flight (${abandoned.join(', ')}): the next start resumes from the checkpoints` +
+              (pending.has('batch run')
+                ? `; the batch run's lease keeps later runs waiting for up to ${LEASE_MS / 60_000} min`
+                : ''),
+          );
+        }
         clients.destroy();
-        await stopEmulators();
-        return { abandoned: [...pending] };
+        await Promise.all([streamStopped, stopEmulators({ services: ['dynamodb', 's3'] })]);
+        return { abandoned };
       },
     };
   } catch (error) {

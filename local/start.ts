@@ -5,7 +5,7 @@ import { GenerationSummary, PageViewGenerator } from '../shared/generator.js';
 import { toIso } from '../shared/time.js';
 import { parseNumber, runCli, UsageError } from '../scripts/cli.js';
 import { sendTraffic } from '../scripts/traffic.js';
-import { DEFAULT_PORTS, EMULATOR_STOP_GRACE_MS } from './emulators.js';
+import { DEFAULT_PORTS } from './emulators.js';
 import { buildDashboard } from '../dashboard/build.js';
 import { looksLikeLeftoverEmulator, PortTakenError } from './ports.js';
 import { startLocalStack } from './stack.js';
@@ -20,7 +20,7 @@ import {
 
 /**
  * How long work in flight (a handler invocation, a Firehose flush, a batch run) may take to finish on stop
- * before it is abandoned; the emulators then get EMULATOR_STOP_GRACE_MS (+1 s) to exit, well within 10 s.
+ * before it is abandoned; DynamoDB Local and s3rver then get EMULATOR_STOP_GRACE_MS to exit: within 10 s.
  */
 const WORK_GRACE_MS = 4000;
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -39,7 +39,8 @@ driven by local stand-ins for the event source mapping, Firehose, the schedule a
                          emulator ports (defaults ${DEFAULT_PORTS.kinesis}, ${DEFAULT_PORTS.dynamodb}, ${DEFAULT_PORTS.s3}; 0 = any free port)
 
 State lives in ${LOCAL_DIR} (set PAGEVIEWS_LOCAL_DIR to move it); endpoints are written to ${STACK_FILE}.
-Ctrl-C (or SIGTERM) stops everything within ${(WORK_GRACE_MS + EMULATOR_STOP_GRACE_MS + 1000) / 1000} s.`;
+Ctrl-C (or SIGTERM) stops everything within 10 s: work in flight gets ${WORK_GRACE_MS / 1000} s to finish, then is
+abandoned (checkpoints make it resumable).`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -66,6 +67,8 @@ async function main(): Promise<void> {
   const batchInterval = parseNumber(values['batch-interval'], '--batch-interval', { min: 1 })!;
   if (!Number.isInteger(shards)) throw new UsageError('--shards must be a whole number');
   const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+  // Log lines are best effort: a reader that went away (`npm start | head`) must not crash the stack mid-work.
+  process.stdout.on('error', () => undefined);
   refuseSecondStack(log);
   if (values.fresh && existsSync(LOCAL_DIR)) rmSync(LOCAL_DIR, { recursive: true, force: true });
 
@@ -165,10 +168,7 @@ async function main(): Promise<void> {
     rmSync(STACK_FILE, { force: true });
     clearInterval(progress);
     traffic.abort();
-    const { abandoned } = await stack.stop({ graceMs: WORK_GRACE_MS });
-    if (abandoned.length > 0) {
-      log(`abandoned work in flight (${abandoned.join(', ')}): the next start resumes from the checkpoints`);
-    }
+    await stack.stop({ graceMs: WORK_GRACE_MS });
     log(`stopped in ${((Date.now() - stopStarted) / 1000).toFixed(1)} s`);
     process.exit(code);
   };
