@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,7 +21,10 @@ import {
 const runs: NpmProcess[] = [];
 const run = (npmProcess: NpmProcess) => (runs.push(npmProcess), npmProcess);
 afterEach(() => {
-  for (const npmProcess of runs.splice(0)) npmProcess.kill();
+  for (const npmProcess of runs.splice(0)) {
+    npmProcess.kill();
+    rmSync(npmProcess.dir, { recursive: true, force: true });
+  }
 });
 
 /** The latest number a progress line reports for a counter, e.g. `files landed 3`. */

@@ -17,7 +17,7 @@ export interface NpmProcess {
   output(): string;
   /** Resolves with the exit and the time it happened. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-  /** SIGKILL to the whole group, for cleanup after a failed assertion. */
+  /** SIGKILL to the group and to every process of the run, for cleanup after a failed assertion. */
   kill(): void;
 }
 
@@ -50,10 +50,12 @@ export function npm(args: readonly string[], dir = newStateDir()): NpmProcess {
     output: () => output,
     exited,
     kill: () => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // gone already
+      for (const pid of [-child.pid!, ...processesOf(dir)]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
       }
     },
   };
