@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   // While starting, nothing is in flight: a signal exits at once, which closes the supervisors' pipes and so
   // stops the emulators.
   const exitDuringStartUp = (signal: NodeJS.Signals) => {
-    log(`${signal} during start-up: stopped`);
+    log(`${signal} during start-up: exiting (the emulators stop with the stack)`);
     process.exit(0);
   };
   for (const signal of STOP_SIGNALS) process.on(signal, exitDuringStartUp);
