@@ -15,7 +15,7 @@ import {
   type Settings,
 } from '../shared/resources.js';
 import { createDuckDbEngine } from './athena-duckdb.js';
-import { startEmulators, type EmulatedService, type RunningEmulators } from './emulators.js';
+import { EMULATED, startEmulators, type EmulatedService, type RunningEmulators } from './emulators.js';
 import { KinesisEventSourceMapping, s3OnFailureStore } from './event-source-mapping.js';
 import { FirehoseStandIn } from './firehose.js';
 import { startHttpApi, type RunningHttpApi } from './http-server.js';
@@ -120,6 +120,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const stopEmulators = async (options?: Parameters<RunningEmulators['stop']>[0]) => started?.stop(options);
   try {
     const clients = createAwsClients(emulators);
+    // An emulator that shuts down waits for every open connection, even one opened after its SIGTERM
+    // (measured: kinesis-local then never exits). Once a service is closed for stopping, its requests are
+    // refused here, retries of abandoned work included.
+    const closed = new Set<EmulatedService>();
+    for (const service of EMULATED) {
+      const { middlewareStack } = clients[service] as Pick<AwsClients['kinesis'], 'middlewareStack'>;
+      middlewareStack.add(
+        (next) => async (args) => {
+          if (closed.has(service)) throw new Error(`the local stack is stopping (${service} closed)`);
+          return next(args);
+        },
+        { step: 'deserialize', name: 'refuseWhenStopping' },
+      );
+    }
     await provision(clients, names, { shards: options.shards ?? 2 });
     log(
       `provisioned stream ${names.stream}, tables ${Object.values(names.tables).join(', ')}, bucket ${names.bucket}`,
@@ -237,7 +251,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       async stop({ graceMs = Infinity } = {}) {
         stopping = true;
         // kinesis-local writes the whole stream to disk as it exits, which takes seconds under load (cut short,
-        // the file is torn). Nothing needs the stream once the adapters stop reading it: it stops first.
+        // the file is torn). Nothing needs the stream once stopping: its connections close and it stops first.
+        closed.add('kinesis');
+        clients.kinesis.destroy();
         const streamStopped = stopEmulators({ services: ['kinesis'], graceMs: KINESIS_STOP_GRACE_MS });
         const parts: Record<string, Promise<void>> = {
           'batch run': scheduler.stop(),
@@ -264,6 +280,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
                 : ''),
           );
         }
+        closed.add('dynamodb').add('s3');
         clients.destroy();
         await Promise.all([streamStopped, stopEmulators({ services: ['dynamodb', 's3'] })]);
         return { abandoned };
