@@ -3,7 +3,7 @@
 //
 // The stack holds the write end of this process's stdin. The kernel closes it however the stack ends,
 // even on SIGKILL, so end-of-file here means "stop": the emulator gets SIGTERM, then SIGKILL after graceMs.
-// The first line on stdout is the emulator's pid; its stderr goes to ours; our exit code mirrors its.
+// The first line on stdout is the emulator's pid; its stderr is relayed to ours; our exit code mirrors its.
 // Plain JavaScript, so that it starts in milliseconds without a TypeScript loader.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -11,8 +11,11 @@ import process from 'node:process';
 import { setTimeout } from 'node:timers';
 
 const [graceMs, command, ...args] = process.argv.slice(2);
-const emulator = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+const emulator = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 process.stdout.write(`${emulator.pid}\n`);
+// Relayed rather than shared: once the stack is gone, a write to its pipe fails here (and is dropped) instead
+// of in the emulator, which would crash on it in the middle of saving its state (kinesis-local does).
+emulator.stderr.on('data', (chunk) => process.stderr.write(chunk));
 
 let stopping = false;
 function stop() {

@@ -1,4 +1,4 @@
-import { rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -33,6 +33,12 @@ const lastCount = (output: string, label: string): number => {
   return counts.length ? Number(counts[counts.length - 1]![1]) : 0;
 };
 
+/** kinesis-local saves the stream as it exits; cut short, the next start could not load it. */
+const savedStream = (dir: string) =>
+  JSON.parse(readFileSync(join(dir, 'data', 'emulators', 'kinesis', 'kinesis-data.json'), 'utf8')) as {
+    streams: unknown;
+  };
+
 async function expectStoppedCleanly(stack: NpmProcess, signalledAt: number): Promise<void> {
   const exit = await stack.exited;
   expect(exit, stack.output().slice(-3000)).toEqual({ code: 0, signal: null, at: exit.at });
@@ -40,6 +46,7 @@ async function expectStoppedCleanly(stack: NpmProcess, signalledAt: number): Pro
   expect(stack.output()).toMatch(/stopped in \d+\.\d s/);
   expect(processesOf(stack.dir), 'processes of the stack still running').toEqual([]);
   expect(stackFile(stack.dir), 'the stack file is removed').toBeUndefined();
+  expect(savedStream(stack.dir).streams).toBeDefined();
 }
 
 describe('npm start', () => {
@@ -115,6 +122,7 @@ describe('npm start', () => {
     );
     expect(Date.now() - killedAt).toBeLessThan(5000);
     for (const pid of file.emulatorPids) expect(alive(pid), `emulator ${pid}`).toBe(false);
+    expect(savedStream(stack.dir).streams).toBeDefined();
 
     const generator = run(npm(['run', 'generate', '--', '--out', 'kinesis', '--count', '1'], stack.dir));
     expect((await generator.exited).code).toBe(2);
