@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 const SUPERVISOR = join(process.cwd(), 'local', 'emulator-supervisor.mjs');
 
@@ -39,7 +39,9 @@ const running = (pid: number) => {
 
 describe('the emulator supervisor', () => {
   it('stops its emulator when the stack is gone, and lets it finish saving though nobody reads its stderr', async () => {
-    const saved = join(mkdtempSync(join(tmpdir(), 'supervisor-')), 'saved');
+    const dir = mkdtempSync(join(tmpdir(), 'supervisor-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const saved = join(dir, 'saved');
     // Like kinesis-local: logs while it saves its state on SIGTERM.
     const { child, pid, ready, exited } = supervise(
       `process.on('SIGTERM', () => { process.stderr.write('saving the stream\\n');

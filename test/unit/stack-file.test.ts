@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { resourceNames } from '../../shared/resources.js';
 import {
   localStackState,
@@ -26,7 +26,11 @@ const stack = (pid: number, credentials: StackFile['credentials']): StackFile =>
 const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
 
 describe('the stack file', () => {
-  const path = () => join(mkdtempSync(join(tmpdir(), 'stack-file-')), 'stack.json');
+  const path = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stack-file-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    return join(dir, 'stack.json');
+  };
 
   it('is readable by its owner only and holds the credentials as two plain strings', () => {
     const file = path();
