@@ -1,17 +1,20 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { ListBucketsCommand } from '@aws-sdk/client-s3';
 import { createAwsClients, endpointFromEnvironment, type AwsClients } from '../shared/aws-clients.js';
+import { assertPortFree, findListener, freePort } from './ports.js';
 
 /**
  * The embedded AWS emulators as child processes on loopback: kinesis-local (kinesis-mock), DynamoDB Local
- * and s3rver. Each runs in its own process group so that stop() leaves nothing behind.
+ * and s3rver. Each runs under a small supervisor (emulator-supervisor.mjs) in a process group of its own:
+ * a terminal's Ctrl-C reaches the stack, which stops the emulators after its adapters, and the supervisor
+ * stops its emulator as soon as the stack's end of a pipe closes, even when the stack is killed (SIGKILL).
  */
 
 export type EmulatedService = 'kinesis' | 'dynamodb' | 's3';
@@ -27,8 +30,13 @@ export const DEFAULT_PORTS: Readonly<Record<EmulatedService, number>> = {
   s3: 4569,
 };
 
+/** How long an emulator may take to exit after SIGTERM before it is killed, when stop() does not say. */
+export const EMULATOR_STOP_GRACE_MS = 3000;
+/** The same when the stack died without stopping them: its supervisors end every emulator within 5 s. */
+const SUPERVISOR_STOP_GRACE_MS = 4000;
+
 export interface EmulatorOptions {
-  /** Fixed ports; 0 or absent picks a free port. */
+  /** Fixed ports; 0 or absent picks a free port. A fixed port that is taken is refused (PortTakenError). */
   readonly ports?: Partial<Record<EmulatedService, number>>;
   /** Where state persists between runs; absent keeps everything in memory (tests). */
   readonly dataDir?: string;
@@ -42,31 +50,28 @@ export interface RunningEmulators {
   readonly endpoints: Readonly<Record<EmulatedService, string>>;
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
-  /** Process ids of the emulators (for orphan checks). */
+  /** Process ids of the emulators themselves (for orphan checks). */
   readonly pids: readonly number[];
   /** False when the endpoints come from AWS_ENDPOINT_URL and nothing was started. */
   readonly embedded: boolean;
-  stop(): Promise<void>;
+  /**
+   * Stops the emulators (default: all) with SIGTERM, then SIGKILL after `graceMs`
+   * (default EMULATOR_STOP_GRACE_MS); resolves once they are gone.
+   */
+  stop(options?: {
+    readonly services?: readonly EmulatedService[];
+    readonly graceMs?: number;
+  }): Promise<void>;
 }
 
 export class EmulatorError extends Error {
   override readonly name = 'EmulatorError';
+  /** The message is the whole story: a CLI prints it without a stack trace. */
+  readonly exitCode = 1;
 }
 
 const require = createRequire(import.meta.url);
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+const SUPERVISOR = fileURLToPath(new URL('./emulator-supervisor.mjs', import.meta.url));
 
 function requireJava(): void {
   const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
@@ -82,10 +87,33 @@ function requireJava(): void {
   }
 }
 
+/**
+ * kinesis-local saves the stream as one JSON document and cannot start from one cut short (killed while
+ * saving); it would die with a bare NoSuchElementException. Say what happened and what to do instead.
+ */
+function assertStreamFileComplete(path: string): void {
+  if (!existsSync(path)) return;
+  const { size } = statSync(path);
+  const tail = Buffer.alloc(Math.min(size, 64));
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, tail, 0, tail.length, size - tail.length);
+  } finally {
+    closeSync(fd);
+  }
+  if (!tail.toString('utf8').trimEnd().endsWith('}')) {
+    throw new EmulatorError(
+      `${path} is incomplete: kinesis-local was killed while saving the stream, and cannot start from it. ` +
+        'Start from empty local state (`npm start -- --fresh`).',
+    );
+  }
+}
+
 function commandFor(service: EmulatedService, port: number, dataDir: string | undefined) {
   switch (service) {
     case 'kinesis': {
       const main = require.resolve('kinesis-local/main.js');
+      if (dataDir) assertStreamFileComplete(join(dataDir, 'kinesis', 'kinesis-data.json'));
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         KINESIS_MOCK_CERT_PATH: join(dirname(main), 'server.json'),
@@ -175,12 +203,81 @@ async function awaitReady(
   );
 }
 
+const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined || exited(child)) return;
   try {
     process.kill(-child.pid, signal);
   } catch {
     // already gone
+  }
+}
+
+/** An emulator under its supervisor. */
+interface Supervised {
+  readonly child: ChildProcess;
+  /** The emulator's own pid, as the supervisor reports it. */
+  readonly pid: Promise<number>;
+  stderrTail: string;
+}
+
+function supervise(service: EmulatedService, port: number, dataDir: string | undefined): Supervised {
+  const { command, args, env } = commandFor(service, port, dataDir);
+  // DynamoDB Local writes a metadata file into its working directory: keep it out of the repository.
+  const cwd = dataDir ?? tmpdir();
+  // A process group of its own: a terminal's Ctrl-C goes to the stack, which stops the emulators last.
+  const child = spawn(process.execPath, [SUPERVISOR, String(SUPERVISOR_STOP_GRACE_MS), command, ...args], {
+    env,
+    cwd,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const supervised: Supervised = {
+    child,
+    stderrTail: '',
+    pid: new Promise((resolve, reject) => {
+      let text = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        const line = /^(\d+)\n/.exec(text);
+        if (line) resolve(Number(line[1]));
+      });
+      child.once('exit', () => reject(new EmulatorError(`the ${service} emulator's supervisor exited`)));
+    }),
+  };
+  supervised.pid.catch(() => undefined);
+  child.stderr!.on('data', (chunk: Buffer) => {
+    supervised.stderrTail = (supervised.stderrTail + chunk.toString()).slice(-2000);
+  });
+  return supervised;
+}
+
+/** SIGTERM to the emulator, then SIGKILL to its process group (supervisor included) if it outlasts the grace. */
+async function stopSupervised(supervised: Supervised, graceMs: number): Promise<void> {
+  const { child } = supervised;
+  if (exited(child)) return;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    process.kill(await supervised.pid, 'SIGTERM');
+  } catch {
+    // Its supervisor is gone already, or never reported the pid: the group kill below covers it.
+  }
+  let deadline: NodeJS.Timeout | undefined;
+  await Promise.race([gone, new Promise((resolve) => (deadline = setTimeout(resolve, graceMs)))]);
+  clearTimeout(deadline);
+  killGroup(child, 'SIGKILL');
+}
+
+/** After start-up: the port must be held by the emulator just started, never by a server that took it meanwhile. */
+async function assertOwnPort(service: EmulatedService, port: number, supervised: Supervised): Promise<void> {
+  const pid = await supervised.pid;
+  const holder = findListener(port);
+  if (holder && holder.pid !== pid) {
+    throw new EmulatorError(
+      `port ${port} answered for ${service}, but pid ${holder.pid} (${holder.command}) holds it, ` +
+        `not the emulator this stack started (pid ${pid})`,
+    );
   }
 }
 
@@ -202,32 +299,26 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Run
     };
   }
   requireJava();
+  // Refuse taken ports before anything starts: a leftover server must not pass for one of ours.
+  for (const service of EMULATED) {
+    const port = options.ports?.[service];
+    if (port) await assertPortFree(service, port);
+  }
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-  const children = new Map<EmulatedService, ChildProcess>();
-  const stderrTails = new Map<EmulatedService, string>();
+  const emulators = new Map<EmulatedService, Supervised>();
   let stopping = false;
   let ready = false;
-  // Whatever way this process ends, its emulators end with it: no orphans.
-  const killAll = () => {
-    for (const child of children.values()) killGroup(child, 'SIGKILL');
-  };
-  process.once('exit', killAll);
-  const stop = async (): Promise<void> => {
+  const stop: RunningEmulators['stop'] = async ({
+    services = EMULATED,
+    graceMs = EMULATOR_STOP_GRACE_MS,
+  } = {}) => {
     stopping = true;
-    const exits = [...children.values()].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          killGroup(child, 'SIGTERM');
-          setTimeout(() => {
-            killGroup(child, 'SIGKILL');
-            resolve();
-          }, 5000).unref();
-        }),
+    await Promise.all(
+      services.map(async (service) => {
+        const supervised = emulators.get(service);
+        if (supervised) await stopSupervised(supervised, graceMs);
+      }),
     );
-    await Promise.all(exits);
-    process.removeListener('exit', killAll);
   };
 
   try {
@@ -237,23 +328,14 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Run
       EMULATED.map((service) => [service, `http://127.0.0.1:${ports[service]}`]),
     ) as Record<EmulatedService, string>;
     for (const service of EMULATED) {
-      const { command, args, env } = commandFor(service, ports[service], options.dataDir);
-      // DynamoDB Local writes a metadata file into its working directory: keep it out of the repository.
-      const cwd = options.dataDir ?? tmpdir();
-      const child = spawn(command, args, { env, cwd, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderrTails.set(service, ((stderrTails.get(service) ?? '') + chunk.toString()).slice(-2000));
-      });
-      child.on('exit', (code, signal) => {
+      const supervised = supervise(service, ports[service], options.dataDir);
+      supervised.child.on('exit', (code, signal) => {
         // A death during start-up is reported by the readiness wait instead.
         if (ready && !stopping) {
-          options.onCrash?.(
-            service,
-            `exit code ${code}, signal ${signal}; stderr: ${stderrTails.get(service) ?? ''}`,
-          );
+          options.onCrash?.(service, `exit code ${code}, signal ${signal}; stderr: ${supervised.stderrTail}`);
         }
       });
-      children.set(service, child);
+      emulators.set(service, supervised);
     }
     const clients = createAwsClients({
       region: LOCAL_REGION,
@@ -263,19 +345,20 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Run
     });
     try {
       await Promise.all(
-        EMULATED.map((service) =>
-          awaitReady(
+        EMULATED.map(async (service) => {
+          const supervised = emulators.get(service)!;
+          const { child } = supervised;
+          await awaitReady(
             service,
             clients,
-            () => {
-              const child = children.get(service)!;
-              return child.exitCode !== null || child.signalCode !== null
-                ? `exit ${child.exitCode ?? child.signalCode}: ${stderrTails.get(service) ?? ''}`
-                : undefined;
-            },
+            () =>
+              exited(child)
+                ? `exit ${child.exitCode ?? child.signalCode}: ${supervised.stderrTail}`
+                : undefined,
             options.readyTimeoutMs ?? 30_000,
-          ),
-        ),
+          );
+          await assertOwnPort(service, ports[service], supervised);
+        }),
       );
     } finally {
       clients.destroy();
@@ -285,7 +368,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Run
       endpoints,
       region: LOCAL_REGION,
       credentials: LOCAL_CREDENTIALS,
-      pids: [...children.values()].map((child) => child.pid!).filter(Boolean),
+      pids: await Promise.all([...emulators.values()].map((supervised) => supervised.pid)),
       embedded: true,
       stop,
     };

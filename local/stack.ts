@@ -18,6 +18,7 @@ import { buildTracker } from '../lambdas/collect/tracker.js';
 import { createSpeedHandler } from '../lambdas/speed/handler.js';
 import type { SpeedObserver } from '../lambdas/speed/speed-layer.js';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
+import { LEASE_MS } from '../shared/batch/run.js';
 import {
   DEFAULT_SETTINGS,
   DEFAULT_SPEED_SOURCE,
@@ -27,11 +28,12 @@ import {
   type Settings,
 } from '../shared/resources.js';
 import { createDuckDbEngine } from './athena-duckdb.js';
-import { startEmulators, type EmulatedService, type RunningEmulators } from './emulators.js';
+import { EMULATED, startEmulators, type EmulatedService, type RunningEmulators } from './emulators.js';
 import { KinesisEventSourceMapping, s3OnFailureStore } from './event-source-mapping.js';
 import { FirehoseStandIn } from './firehose.js';
 import { startDemoSite, type RunningDemoSite } from './demo-site.js';
 import { startHttpApi, type RunningHttpApi } from './http-server.js';
+import { assertPortFree } from './ports.js';
 import { provision } from './provision.js';
 import { startScheduler, type RunningScheduler } from './scheduler.js';
 
@@ -46,6 +48,9 @@ export const LOCAL_SETTINGS: Settings = {
   firehoseBufferSeconds: 10,
   firehoseBufferMiB: 8,
 };
+
+/** kinesis-local's time to save the stream on exit (it starts stopping first, so this fits in 10 s). */
+const KINESIS_STOP_GRACE_MS = 7000;
 
 export interface LocalStackOptions {
   /** State between runs (emulator data, checkpoints, Parquet cache); absent keeps everything ephemeral. */
@@ -107,16 +112,29 @@ export interface LocalStack {
   readonly scheduler: RunningScheduler;
   readonly api: RunningHttpApi;
   stats(): LocalStackStats;
-  stop(): Promise<void>;
+  /**
+   * Stops taking new work, gives the work in flight `graceMs` to finish (default: as long as it takes), then
+   * abandons it and stops the emulators. Abandoning is safe: the mapping and Firehose move their checkpoints
+   * only after work is confirmed, so the next start resumes there, and speed writes are idempotent.
+   * Resolves with the parts whose work was abandoned.
+   */
+  stop(options?: { readonly graceMs?: number }): Promise<{ readonly abandoned: readonly string[] }>;
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
+  let stopping = false;
+  // Once stopping, failures of abandoned work are expected (the emulators are going away): not news.
+  const logFailure = (line: string) => {
+    if (!stopping) log(line);
+  };
   const settings: Settings = { ...LOCAL_SETTINGS, ...options.settings };
   const names = options.names ?? resourceNames();
   const config: RuntimeConfig = { names, settings };
   const stateDir = options.dataDir ? join(options.dataDir, 'state') : undefined;
   if (stateDir) mkdirSync(stateDir, { recursive: true });
+  // Before any emulator starts, so that a taken API port costs no start-up time.
+  if (options.ports?.api) await assertPortFree('api', options.ports.api);
 
   const started: RunningEmulators | undefined = options.emulators
     ? undefined
@@ -130,9 +148,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ...(options.onCrash ? { onCrash: options.onCrash } : {}),
       });
   const emulators = options.emulators ?? started!;
-  const stopEmulators = async () => started?.stop();
+  const stopEmulators = async (options?: Parameters<RunningEmulators['stop']>[0]) => started?.stop(options);
   try {
     const clients = createAwsClients(emulators);
+    // An emulator that shuts down waits for every open connection, even one opened after its SIGTERM
+    // (measured: kinesis-local then never exits). Once a service is closed for stopping, its requests are
+    // refused here, retries of abandoned work included.
+    const closed = new Set<EmulatedService>();
+    for (const service of EMULATED) {
+      const { middlewareStack } = clients[service] as Pick<AwsClients['kinesis'], 'middlewareStack'>;
+      middlewareStack.add(
+        (next) => async (args) => {
+          if (closed.has(service)) throw new Error(`the local stack is stopping (${service} closed)`);
+          return next(args);
+        },
+        { step: 'deserialize', name: 'refuseWhenStopping' },
+      );
+    }
     await provision(clients, names, { shards: options.shards ?? 2 });
     log(
       `provisioned stream ${names.stream}, tables ${Object.values(names.tables).join(', ')}, bucket ${names.bucket}`,
@@ -155,7 +187,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (metric === 'WriteRejectedRecords') counters.writeRejected += value;
       },
       error: (message, error) =>
-        log(`speed: ${message}: ${error instanceof Error ? error.message : String(error)}`),
+        logFailure(`speed: ${message}: ${error instanceof Error ? error.message : String(error)}`),
     };
     const esm = new KinesisEventSourceMapping({
       kinesis: clients.kinesis,
@@ -167,7 +199,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: emulators.region,
       ...(stateDir ? { stateDir } : {}),
       onError: (message, error) =>
-        log(`event source mapping: ${message}: ${error instanceof Error ? error.message : String(error)}`),
+        logFailure(
+          `event source mapping: ${message}: ${error instanceof Error ? error.message : String(error)}`,
+        ),
     });
     const firehose = new FirehoseStandIn({
       kinesis: clients.kinesis,
@@ -179,7 +213,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       pollIntervalMs: 500,
       ...(stateDir ? { stateDir } : {}),
       onError: (message, error) =>
-        log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
+        logFailure(`${message}: ${error instanceof Error ? error.message : String(error)}`),
     });
     const engine = createDuckDbEngine({
       s3: clients.s3,
@@ -189,7 +223,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         'parquet-cache',
       ),
     });
-    const batchHandler = createBatchHandler({ clients, config, engine });
+    // Its log says when a run starts computing, so that a stop during a run can be seen for what it is.
+    const batchHandler = createBatchHandler({ clients, config, engine, log });
     const notifications = new S3NotificationStandIn({
       s3: clients.s3,
       bucket: names.bucket,
@@ -233,6 +268,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await esm.start();
     await firehose.start();
     notifications.start();
+    let leaseExplained = false;
     const scheduler = startScheduler({
       intervalMs: options.batchIntervalMs ?? 60_000,
       runAtStart: options.runBatchAtStart ?? true,
@@ -245,8 +281,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         counters.batchRuns += 1;
         if (summary.horizon) counters.horizon = summary.horizon.horizonMs;
         log(`batch run: ${summary.detail}`);
+        // Locally only one stack uses the tables, so a held lease can only be that of a run abandoned by an
+        // earlier stop (or crash): explain the wait once. (Matched on the batch layer's detail text.)
+        if (!leaseExplained && summary.outcome === 'skipped' && summary.detail.includes('lease')) {
+          leaseExplained = true;
+          log(
+            `  (a run abandoned when a stack stopped holds the lease for up to ${LEASE_MS / 60_000} min; ` +
+              'until then H stays put and the speed layer serves the hours after it)',
+          );
+        }
       },
-      onError: (error) => log(`batch run failed: ${error instanceof Error ? error.message : String(error)}`),
+      onError: (error) =>
+        logFailure(`batch run failed: ${error instanceof Error ? error.message : String(error)}`),
     });
 
     return {
@@ -278,13 +324,44 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         apiRequests: counters.apiRequests,
         collector: { ...collected },
       }),
-      async stop() {
-        await scheduler.stop();
-        await Promise.all([esm.stop(), firehose.stop(), notifications.stop()]);
-        await demoSite?.close();
-        await api.close();
+      async stop({ graceMs = Infinity } = {}) {
+        stopping = true;
+        // kinesis-local writes the whole stream to disk as it exits, which takes seconds under load (cut short,
+        // the file is torn). Nothing needs the stream once stopping: its connections close and it stops first.
+        closed.add('kinesis');
+        clients.kinesis.destroy();
+        const streamStopped = stopEmulators({ services: ['kinesis'], graceMs: KINESIS_STOP_GRACE_MS });
+        const parts: Record<string, Promise<void>> = {
+          'batch run': scheduler.stop(),
+          'event source mapping': esm.stop(),
+          'Firehose stand-in': firehose.stop(),
+          'S3 notifications': notifications.stop(),
+          'HTTP API': api.close(),
+          ...(demoSite ? { 'demo site': demoSite.close() } : {}),
+        };
+        const pending = new Set(Object.keys(parts));
+        const settled = Object.entries(parts).map(([name, stopped]) =>
+          stopped.catch(() => undefined).finally(() => pending.delete(name)),
+        );
+        let deadline: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(settled),
+          new Promise((resolve) => (deadline = setTimeout(resolve, Math.min(graceMs, 2 ** 31 - 1)))),
+        ]);
+        clearTimeout(deadline);
+        const abandoned = [...pending];
+        if (abandoned.length > 0) {
+          log(
+            `abandoned work in flight (${abandoned.join(', ')}): the next start resumes from the checkpoints` +
+              (pending.has('batch run')
+                ? `; the batch run's lease keeps later runs waiting for up to ${LEASE_MS / 60_000} min`
+                : ''),
+          );
+        }
+        closed.add('dynamodb').add('s3');
         clients.destroy();
-        await stopEmulators();
+        await Promise.all([streamStopped, stopEmulators({ services: ['dynamodb', 's3'] })]);
+        return { abandoned };
       },
     };
   } catch (error) {

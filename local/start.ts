@@ -7,8 +7,23 @@ import { parseNumber, runCli, UsageError } from '../scripts/cli.js';
 import { sendTraffic } from '../scripts/traffic.js';
 import { DEFAULT_PORTS } from './emulators.js';
 import { buildDashboard } from '../dashboard/build.js';
+import { looksLikeLeftoverEmulator, PortTakenError } from './ports.js';
 import { startLocalStack } from './stack.js';
-import { LOCAL_DIR, STACK_FILE, writeStackFile } from './stack-file.js';
+import {
+  displayPath,
+  isRunning,
+  LOCAL_DIR,
+  localStackState,
+  STACK_FILE,
+  writeStackFile,
+} from './stack-file.js';
+
+/**
+ * How long work in flight (a handler invocation, a Firehose flush, a batch run) may take to finish on stop
+ * before it is abandoned; DynamoDB Local and s3rver then get EMULATOR_STOP_GRACE_MS to exit: within 10 s.
+ */
+const WORK_GRACE_MS = 4000;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -25,7 +40,8 @@ driven by local stand-ins for the event source mapping, Firehose, the schedule a
                          emulator ports (defaults ${DEFAULT_PORTS.kinesis}, ${DEFAULT_PORTS.dynamodb}, ${DEFAULT_PORTS.s3}; 0 = any free port)
 
 State lives in ${LOCAL_DIR} (set PAGEVIEWS_LOCAL_DIR to move it); endpoints are written to ${STACK_FILE}.
-Ctrl-C stops everything.`;
+Ctrl-C (or SIGTERM) stops everything within 10 s: work in flight gets ${WORK_GRACE_MS / 1000} s to finish, then is
+abandoned (checkpoints make it resumable).`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -52,11 +68,22 @@ async function main(): Promise<void> {
   const shards = parseNumber(values.shards, '--shards', { min: 1, max: 50 })!;
   const batchInterval = parseNumber(values['batch-interval'], '--batch-interval', { min: 1 })!;
   if (!Number.isInteger(shards)) throw new UsageError('--shards must be a whole number');
+  const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+  // Log lines are best effort: a reader that went away (`npm start | head`) must not crash the stack mid-work.
+  process.stdout.on('error', () => undefined);
+  refuseSecondStack(log);
   if (values.fresh && existsSync(LOCAL_DIR)) rmSync(LOCAL_DIR, { recursive: true, force: true });
 
-  const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-  log('starting the emulators (kinesis-local, DynamoDB Local, s3rver)…');
+  // While starting, nothing is in flight: a signal exits at once, which closes the supervisors' pipes and so
+  // stops the emulators.
+  const exitDuringStartUp = (signal: NodeJS.Signals) => {
+    log(`${signal} during start-up: exiting (the emulators stop with the stack)`);
+    process.exit(0);
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, exitDuringStartUp);
+
   let stopping = false;
+  log('starting the emulators (kinesis-local, DynamoDB Local, s3rver)…');
   const dashboard = await buildDashboard();
   const stack = await startLocalStack({
     dataDir: join(LOCAL_DIR, 'data'),
@@ -76,6 +103,8 @@ async function main(): Promise<void> {
       log(`!! the ${service} emulator died: ${detail}`);
       void shutdown(1);
     },
+  }).catch((error: unknown) => {
+    throw error instanceof PortTakenError ? withPortAdvice(error) : error;
   });
   writeStackFile({
     region: stack.region,
@@ -113,10 +142,9 @@ async function main(): Promise<void> {
 
   const traffic = new AbortController();
   const summary = new GenerationSummary();
-  let generating: Promise<unknown> = Promise.resolve();
   if (rate) {
     log(`generating ${rate} page views/s`);
-    generating = sendTraffic({
+    sendTraffic({
       kinesis: stack.clients.kinesis,
       stream: names.stream,
       generator: new PageViewGenerator({ seed: Date.now() % 2 ** 31, startMs: Date.now(), rate }),
@@ -124,9 +152,11 @@ async function main(): Promise<void> {
       total: Infinity,
       summary,
       signal: traffic.signal,
-    }).catch((error: unknown) =>
-      log(`generator stopped: ${error instanceof Error ? error.message : String(error)}`),
-    );
+    }).catch((error: unknown) => {
+      // Once stopping, a request cut short is expected: nothing to report.
+      if (!traffic.signal.aborted)
+        log(`generator stopped: ${error instanceof Error ? error.message : String(error)}`);
+    });
   }
 
   const progress = setInterval(() => {
@@ -139,21 +169,57 @@ async function main(): Promise<void> {
     );
   }, 5000);
 
-  async function shutdown(code: number): Promise<void> {
+  const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    const stopStarted = Date.now();
     log('stopping…');
+    // Tools that look now find no stack rather than one that is going away.
+    rmSync(STACK_FILE, { force: true });
     clearInterval(progress);
     traffic.abort();
-    await generating;
-    // A dead emulator can leave a stand-in waiting: give the orderly stop a deadline.
-    await Promise.race([stack.stop(), new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
-    rmSync(STACK_FILE, { force: true });
-    log('stopped');
+    await stack.stop({ graceMs: WORK_GRACE_MS });
+    log(`stopped in ${((Date.now() - stopStarted) / 1000).toFixed(1)} s`);
     process.exit(code);
+  };
+  // A terminal's Ctrl-C reaches every process of the foreground group and npm forwards it once more:
+  // the first signal stops the stack, later ones find it stopping already.
+  for (const signal of STOP_SIGNALS) {
+    process.off(signal, exitDuringStartUp);
+    process.on(signal, () => void shutdown(0));
   }
-  process.once('SIGINT', () => void shutdown(0));
-  process.once('SIGTERM', () => void shutdown(0));
+}
+
+/** Two stacks on one state folder would share emulator data: the second one is refused. */
+function refuseSecondStack(log: (line: string) => void): void {
+  const state = localStackState();
+  if (state.state === 'running' && state.stack.pid !== process.pid) {
+    throw new UsageError(
+      `a local stack is already running from ${LOCAL_DIR} (pid ${state.stack.pid}, API ${state.stack.apiUrl ?? 'not up yet'}): ` +
+        `stop it (Ctrl-C in its terminal, or \`kill ${state.stack.pid}\`), or set PAGEVIEWS_LOCAL_DIR to run another one`,
+    );
+  }
+  if (state.state === 'stale') {
+    log(`${displayPath()} is stale: its stack (pid ${state.stack.pid}) did not stop cleanly`);
+    const leftovers = state.stack.emulatorPids.filter(isRunning);
+    if (leftovers.length > 0) {
+      log(
+        `!! its emulators may still be running (pids ${leftovers.join(', ')}): if a port is taken below, ` +
+          `check them with \`ps -p ${leftovers.join(',')}\` and stop them with \`kill ${leftovers.join(' ')}\``,
+      );
+    }
+  }
+}
+
+/** A taken port, with the two ways out: stop its holder, or let the stack pick a free port. */
+function withPortAdvice(error: PortTakenError): UsageError {
+  const leftover = looksLikeLeftoverEmulator(error.holder)
+    ? ` It looks like an emulator left behind by an earlier local stack: stop it with \`kill ${error.holder!.pid}\`.`
+    : '';
+  return new UsageError(
+    `${error.message}.${leftover} Free the port, or pass --${error.what}-port 0 to pick a free one ` +
+      `(the stack never uses a server it did not start).`,
+  );
 }
 
 runCli(main);

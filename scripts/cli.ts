@@ -2,6 +2,16 @@
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  readonly exitCode = 2;
+}
+
+/**
+ * An error whose message tells the user what is wrong and what to do (a usage error, a taken port, no local
+ * stack): printed without a stack trace, and the process exits with its code.
+ */
+function explainedExitCode(error: unknown): number | undefined {
+  const code = error instanceof Error ? (error as { exitCode?: unknown }).exitCode : undefined;
+  return typeof code === 'number' ? code : undefined;
 }
 
 /** Parses an instant given as ISO-8601 or epoch milliseconds. */
@@ -25,12 +35,16 @@ export function parseNumber(
   return n;
 }
 
-/** Runs a CLI main function: usage errors print a message and exit 2, anything else exits 1. */
+/**
+ * Runs a CLI main function: errors that carry an exit code (usage errors exit 2) print their message,
+ * anything else prints its stack and exits 1.
+ */
 export function runCli(main: () => Promise<void>): void {
   main().catch((error: unknown) => {
-    if (error instanceof UsageError) {
-      process.stderr.write(`error: ${error.message}\n`);
-      process.exit(2);
+    const exitCode = explainedExitCode(error);
+    if (exitCode !== undefined) {
+      process.stderr.write(`error: ${(error as Error).message}\n`);
+      process.exit(exitCode);
     }
     process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);

@@ -3,7 +3,12 @@ import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
 import { GenerationSummary, PageViewGenerator } from '../shared/generator.js';
 import { resourceNames } from '../shared/resources.js';
 import { toIso } from '../shared/time.js';
-import { clientOptionsFor, readStackFile } from '../local/stack-file.js';
+import {
+  clientOptionsFor,
+  localStackState,
+  noLocalStackMessage,
+  NoLocalStackError,
+} from '../local/stack-file.js';
 import { parseInstant, parseNumber, runCli, UsageError } from './cli.js';
 import { sendTraffic } from './traffic.js';
 
@@ -25,7 +30,8 @@ const USAGE = `Usage: npm run generate -- [options]
                          1,000 bytes, re-sends with the same eventId, records just inside and outside each rule
   --urls N               distinct pages (default 100)
   --users N              size of the user-id space (default 1000000)
-  --stream NAME          Kinesis stream (default: the local stack's, from .local/stack.json)
+  --stream NAME          Kinesis stream (default: the running local stack's, from .local/stack.json);
+                         without a local stack, a deployed stream reached with your AWS credentials
   --quiet                no progress lines
 
 A summary goes to stderr at the end (and on Ctrl-C).`;
@@ -121,19 +127,27 @@ async function writeStdout(
   await flush();
 }
 
+/** Where kinesis output goes: AWS_ENDPOINT_URL, else the running local stack, else a deployed --stream. */
 function kinesisTarget(streamOption: string | undefined): {
   clients: AwsClients;
   stream: string;
   where: string;
 } {
   const hasEndpoint = Object.keys(process.env).some((k) => k.startsWith('AWS_ENDPOINT_URL'));
-  const stack = hasEndpoint ? undefined : readStackFile();
-  if (stack) {
-    return {
-      clients: createAwsClients(clientOptionsFor(stack)),
-      stream: streamOption ?? stack.names.stream,
-      where: `local stack (${stack.endpoints.kinesis})`,
-    };
+  if (!hasEndpoint) {
+    const local = localStackState();
+    if (local.state === 'running') {
+      return {
+        clients: createAwsClients(clientOptionsFor(local.stack)),
+        stream: streamOption ?? local.stack.names.stream,
+        where: `local stack (${local.stack.endpoints.kinesis})`,
+      };
+    }
+    if (!streamOption) {
+      throw new NoLocalStackError(
+        noLocalStackMessage(local, ', or pass --stream and AWS credentials for a deployed stream'),
+      );
+    }
   }
   return {
     clients: createAwsClients(),
@@ -169,6 +183,14 @@ async function sendToKinesis(
               process.stderr.write(`  ${sent}/${total} sent (${retried} re-sent entries)\n`),
           }),
     });
+  } catch (error) {
+    if (error instanceof Error && error.name === 'CredentialsProviderError') {
+      throw new UsageError(
+        `no AWS credentials for stream ${stream} on ${where} (${error.message}): configure them ` +
+          '(AWS_PROFILE, `aws configure` or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or start a local stack with `npm start`',
+      );
+    }
+    throw error;
   } finally {
     clients.destroy();
   }

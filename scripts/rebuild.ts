@@ -5,7 +5,7 @@ import { createAwsClients } from '../shared/aws-clients.js';
 import { HOUR_MS, toIso } from '../shared/time.js';
 import { createDuckDbEngine } from '../local/athena-duckdb.js';
 import { LOCAL_SETTINGS } from '../local/stack.js';
-import { clientOptionsFor, LOCAL_DIR, readStackFile } from '../local/stack-file.js';
+import { clientOptionsFor, LOCAL_DIR, requireLocalStack } from '../local/stack-file.js';
 import { parseInstant, runCli, UsageError } from './cli.js';
 
 /**
@@ -22,9 +22,9 @@ async function main(): Promise<void> {
   if (fromMs % HOUR_MS !== 0 || toMs % HOUR_MS !== 0)
     throw new UsageError('--from and --to must be whole hours (UTC)');
   if (fromMs >= toMs) throw new UsageError('--from must be before --to');
-  const stack = readStackFile();
-  if (!stack)
-    throw new UsageError(`no local stack found (${join(LOCAL_DIR, 'stack.json')}): start one with npm start`);
+  const stack = requireLocalStack(
+    ' (on AWS, invoke the batch function with {"from", "to"}: README "Late data and rebuilds")',
+  );
   const clients = createAwsClients(clientOptionsFor(stack));
   try {
     const engine = createDuckDbEngine({

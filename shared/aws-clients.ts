@@ -66,7 +66,8 @@ export function createAwsClients(
     maxAttempts: options.maxAttempts ?? 3,
     requestHandler: httpHandler(options.maxSockets ?? 50),
     ...(endpoint(service) ? { endpoint: endpoint(service) } : {}),
-    ...(options.credentials ? { credentials: options.credentials } : {}),
+    // A copy: the SDK marks credential objects it uses (a `$source` field), and callers' objects are shared.
+    ...(options.credentials ? { credentials: { ...options.credentials } } : {}),
   });
   const made = new Map<Service | 'documents', { destroy(): void }>();
   const once = <T extends { destroy(): void }>(key: Service | 'documents', make: () => T): T => {

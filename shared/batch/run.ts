@@ -260,7 +260,7 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       hours = marks.map((d) => d.hourMs);
     }
     deps.log?.(
-      `batch run ${version}: ${hours.length} hours to compute` +
+      `batch run ${version}: computing ${hours.length} hours that received objects` +
         (hours.length ? ` in [${toIso(Math.min(...hours))}, ${toIso(Math.max(...hours) + HOUR_MS)})` : ''),
     );
     const { unstorable, replaced, store, ...computed } = await computeHours(deps, hours, version);

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { BenchReport } from '../../bench/run.js';
 
 /** The figures `npm run bench` must report (README "Performance"). */
@@ -56,9 +56,14 @@ const REQUIRED = [
   ['sketch', '7 days of hourly buckets: parse + union + estimate visitors'],
 ] as const;
 
+const COMMITTED = ['bench/results/latest-quick.json', 'bench/results/latest-quick.md'];
+
 describe('npm run bench -- --quick', () => {
-  it('runs every section and writes a JSON and Markdown table with every figure', () => {
+  it('runs every section and writes a JSON and Markdown table with every figure, to a temporary folder', () => {
+    // `npm test` leaves the work tree as it found it: only `npm run bench` updates the committed results.
+    const committed = COMMITTED.map((path) => readFileSync(path, 'utf8'));
     const out = mkdtempSync(join(tmpdir(), 'bench-'));
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }));
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], {
       encoding: 'utf8',
     });
@@ -77,5 +82,6 @@ describe('npm run bench -- --quick', () => {
     for (const f of baselines) expect(Number.isFinite(f.ratio)).toBe(true);
     expect(existsSync(join(out, 'latest-quick.md'))).toBe(true);
     expect(run.stdout).toContain('naive baseline');
+    expect(COMMITTED.map((path) => readFileSync(path, 'utf8'))).toEqual(committed);
   });
 });
