@@ -19,6 +19,7 @@ import { createSpeedHandler } from '../lambdas/speed/handler.js';
 import type { SpeedObserver } from '../lambdas/speed/speed-layer.js';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
 import { LEASE_MS } from '../shared/batch/run.js';
+import { clearLease } from '../shared/batch/state.js';
 import {
   DEFAULT_SETTINGS,
   DEFAULT_SPEED_SOURCE,
@@ -166,6 +167,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       );
     }
     await provision(clients, names, { shards: options.shards ?? 2 });
+    // The emulators are this stack's own, so no batch run is in flight: a lease in the state table was left by
+    // a run that the last stop abandoned, and would hold every run back for up to its duration.
+    if (started) await clearLease({ documents: clients.documents, tableName: names.tables.batchState });
     log(
       `provisioned stream ${names.stream}, tables ${Object.values(names.tables).join(', ')}, bucket ${names.bucket}`,
     );
@@ -282,7 +286,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (summary.horizon) counters.horizon = summary.horizon.horizonMs;
         log(`batch run: ${summary.detail}`);
         // Locally only one stack uses the tables, so a held lease can only be that of a run abandoned by an
-        // earlier stop (or crash): explain the wait once. (Matched on the batch layer's detail text.)
+        // earlier stop of a stack on shared emulators (our own are cleared at start): explain the wait once.
         if (!leaseExplained && summary.outcome === 'skipped' && summary.detail.includes('lease')) {
           leaseExplained = true;
           log(

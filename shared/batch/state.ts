@@ -87,6 +87,14 @@ export async function acquireLease(
   };
 }
 
+/**
+ * Releases the lease whoever holds it: only for a caller that knows no run can be in flight (the local stack
+ * when it starts its own emulators: a lease left in its tables is that of a run its last stop abandoned).
+ */
+export async function clearLease(deps: StateDeps): Promise<void> {
+  await deps.documents.send(new DeleteCommand({ TableName: deps.tableName, Key: LEASE_KEY }));
+}
+
 export interface RunRecord {
   readonly startedAtMs: number;
   readonly finishedAtMs: number;
