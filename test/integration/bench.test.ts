@@ -83,5 +83,5 @@ describe('npm run bench -- --quick', () => {
     expect(existsSync(join(out, 'latest-quick.md'))).toBe(true);
     expect(run.stdout).toContain('naive baseline');
     expect(COMMITTED.map((path) => readFileSync(path, 'utf8'))).toEqual(committed);
-  });
+  }, 1_200_000);
 });
