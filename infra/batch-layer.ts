@@ -138,7 +138,9 @@ export class BatchLayer extends Construct {
     this.batchFunction = pageViewsFunction(this, 'BatchFunction', {
       name: 'batch',
       environment: props.environment,
-      memorySize: 512,
+      // A run that adds an hour rebuilds that day of the view store in memory: at 1M urls/day about two million
+      // hourly rows (README "Performance"). Lambda bills memory only for the seconds a run takes.
+      memorySize: 3008,
       timeout: Duration.minutes(10),
       // One run at a time, on top of the batch layer's own lease.
       reservedConcurrentExecutions: 1,
