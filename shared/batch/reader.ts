@@ -86,7 +86,6 @@ export function createBatchReader(deps: BatchReaderDeps): BatchViewReader {
                       value: hit.value,
                       count: hit.views,
                       errors: hit.errors,
-                      ...(hit.visitors ? { visitors: hit.visitors } : {}),
                     });
                 }
               }
@@ -98,23 +97,22 @@ export function createBatchReader(deps: BatchReaderDeps): BatchViewReader {
           // Whole days inside the range use each value's day sketch; a day the range cuts, its hours'.
           const parts = await Promise.all(
             inRange.map(async (manifest) => {
-              if (manifest.dayMs >= fromMs && manifest.dayMs + DAY_MS <= toMs)
-                return days.dayVisitors(manifest, values);
-              const found = await days.lookup(manifest, values);
+              const whole = manifest.dayMs >= fromMs && manifest.dayMs + DAY_MS <= toMs;
+              const found = await days.visitorSketches(manifest, values);
               return new Map(
-                [...found].map(([value, hits]) => [
+                [...found].map(([value, { day, hours }]) => [
                   value,
-                  unionAll(
-                    hits
-                      .filter((h) => h.hourMs >= fromMs && h.hourMs + HOUR_MS <= toMs)
-                      .map((h) => h.visitors ?? emptySketch()),
-                  ),
+                  whole
+                    ? day
+                    : unionAll(
+                        [...hours].filter(([hourMs]) => hourMs >= fromMs && hourMs < toMs).map(([, v]) => v),
+                      ),
                 ]),
               );
             }),
           );
           return new Map(
-            values.map((value) => [value, unionAll(parts.map((p) => p.get(value) ?? emptySketch()))]),
+            values.map((value) => [value, unionAll(parts.map((part) => part.get(value) ?? emptySketch()))]),
           );
         },
       } satisfies BreakdownSource;

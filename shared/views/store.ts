@@ -42,8 +42,10 @@ export interface StoreRow {
 export interface Manifest {
   readonly dimension: string;
   readonly dayMs: number;
-  /** Content digests of the lookup shards, shard i at index i. */
+  /** Content digests of the lookup shards (counts), shard i at index i. */
   readonly lookup: readonly string[];
+  /** Content digests of the visitor shards, sharded as `lookup`: hourly sketches, and one per value for the day. */
+  readonly visitors: readonly string[];
   /** Content digests and row counts of the ranked chunks, in rank order. */
   readonly rank: readonly { readonly digest: string; readonly rows: number }[];
   readonly rows: number;
@@ -83,13 +85,15 @@ const manifestKey = (dimension: string, dayMs: number) => ({
   sk: dayKey(dayMs),
 });
 
-const objectKey = (dimension: string, dayMs: number, kind: 'l' | 'r', index: number, digest: string) =>
+const objectKey = (dimension: string, dayMs: number, kind: 'l' | 'r' | 'u', index: number, digest: string) =>
   `${PREFIXES.batchViews}${dimension}/dt=${dayKey(dayMs)}/${kind}${index}-${digest}.json.gz`;
 
 export const lookupKey = (m: Manifest, shard: number) =>
   objectKey(m.dimension, m.dayMs, 'l', shard, m.lookup[shard]!);
 export const rankKey = (m: Manifest, chunk: number) =>
   objectKey(m.dimension, m.dayMs, 'r', chunk, m.rank[chunk]!.digest);
+export const visitorKey = (m: Manifest, shard: number) =>
+  objectKey(m.dimension, m.dayMs, 'u', shard, m.visitors[shard]!);
 
 function encode(value: unknown): { body: Buffer; digest: string } {
   const json = JSON.stringify(value);
@@ -99,45 +103,38 @@ function encode(value: unknown): { body: Buffer; digest: string } {
   };
 }
 
-/** An encoded visitor sketch in a stored row: sorted hashes, or base64 registers; 0 for none. */
-type StoredSketch = number[] | string | 0;
-/** Lookup rows as stored: [value, hour of the day 0-23, views, errors, visitors], sorted by value then hour. */
-type LookupRow = [string, number, number, number, StoredSketch?];
-const storeSketch = (sketch: VisitorSketch | undefined): StoredSketch => (sketch ? encodeSketch(sketch) : 0);
-const loadSketch = (stored: StoredSketch | undefined): VisitorSketch | undefined =>
-  stored === undefined || stored === 0 ? undefined : decode(stored);
+/** An encoded visitor sketch in a stored row: sorted hashes, or base64 registers. */
+type StoredSketch = number[] | string;
+/** Lookup rows as stored: [value, hour of the day 0-23, views, errors], sorted by value then hour. */
+type LookupRow = [string, number, number, number];
+/**
+ * Visitor rows as stored, apart from the counts so that a count never reads a sketch: [value, hour, sketch]
+ * per hour, and [value, DAY_ROW, sketch] for the whole day (the union of the hours), sorted by value then hour.
+ */
+type VisitorRow = [string, number, StoredSketch];
+const DAY_ROW = 24;
 
-/** A stored hourly row, as read back. */
-function storeRow(
-  dayMs: number,
-  value: string,
-  hour: number,
-  views: number,
-  errors: number | undefined,
-  sketch: StoredSketch | undefined,
-): StoreRow {
-  const visitors = loadSketch(sketch);
-  return {
-    hourMs: dayMs + hour * HOUR_MS,
-    value,
-    views,
-    errors: errors ?? 0,
-    ...(visitors ? { visitors } : {}),
-  };
-}
 /** Ranked rows: [value, views of the day]. */
 export type RankedRow = readonly [string, number];
 /**
  * Ranked rows as stored: the head chunk (the day's top 256 values) also carries each value's hourly rows
- * [hour, views, errors, visitors] and its visitors over the day, so the values most queries ask for cost no
- * lookup at all.
+ * [hour, views, errors], so the counts of the values most queries ask for cost no lookup at all.
  */
-type StoredRankedRow = readonly [
-  string,
-  number,
-  (readonly [number, number, number, StoredSketch?])[]?,
-  StoredSketch?,
-];
+type StoredRankedRow = readonly [string, number, (readonly [number, number, number])[]?];
+
+/** Rows of `value` in a shard sorted by value: binary search to the first, then the run. */
+function runOf<R extends readonly [string, ...unknown[]]>(rows: readonly R[], value: string): R[] {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (rows[mid]![0] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  const run: R[] = [];
+  for (let i = lo; i < rows.length && rows[i]![0] === value; i += 1) run.push(rows[i]!);
+  return run;
+}
 
 async function getJson<T>(deps: ViewStoreDeps, key: string): Promise<T> {
   const response = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
@@ -162,6 +159,7 @@ const toManifest = (item: Record<string, unknown>): Manifest => ({
   dimension: item.dimension as string,
   dayMs: item.dayMs as number,
   lookup: item.lookup as string[],
+  visitors: (item.visitors as string[] | undefined) ?? [],
   rank: item.rank as Manifest['rank'],
   rows: item.rows as number,
   values: item.values as number,
@@ -200,18 +198,30 @@ export async function readManifests(
   return manifests;
 }
 
-/** Every row of a day, read from its lookup shards. */
+/** Every row of a day, read from its lookup and visitor shards. */
 async function readDay(deps: ViewStoreDeps, manifest: Manifest): Promise<StoreRow[]> {
   const rows: StoreRow[] = [];
+  const sketches = new Map<string, VisitorSketch>();
   await allLimited(
     manifest.lookup.map((_, shard) => shard),
     32,
     async (shard) => {
-      for (const [value, hour, views, errors, sketch] of await getJson<LookupRow[]>(
-        deps,
-        lookupKey(manifest, shard),
-      ))
-        rows.push(storeRow(manifest.dayMs, value, hour, views, errors, sketch));
+      const [counts, visitors] = await Promise.all([
+        getJson<LookupRow[]>(deps, lookupKey(manifest, shard)),
+        manifest.visitors.length ? getJson<VisitorRow[]>(deps, visitorKey(manifest, shard)) : [],
+      ]);
+      for (const [value, hour, sketch] of visitors)
+        if (hour !== DAY_ROW) sketches.set(`${hour}\n${value}`, decode(sketch));
+      for (const [value, hour, views, errors] of counts) {
+        const visitors = sketches.get(`${hour}\n${value}`);
+        rows.push({
+          hourMs: manifest.dayMs + hour * HOUR_MS,
+          value,
+          views,
+          errors,
+          ...(visitors ? { visitors } : {}),
+        });
+      }
     },
   );
   return rows;
@@ -244,24 +254,38 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   const kept = previous ? (await readDay(deps, previous)).filter((r) => !recomputed.has(r.hourMs)) : [];
   const rows = [...kept, ...update.rows.filter((r) => r.views > 0)];
 
-  // Lookup shards: rows by value then hour, split by a hash of the value.
+  // Lookup shards: rows by value then hour, split by a hash of the value; visitor shards alike.
   const shards = shardCount(rows.length);
   const byShard: LookupRow[][] = Array.from({ length: shards }, () => []);
-  for (const row of rows)
-    byShard[shardOf(row.value, shards)]!.push([
-      row.value,
-      (row.hourMs - dayMs) / HOUR_MS,
-      row.views,
-      row.errors,
-      storeSketch(row.visitors),
-    ]);
+  const visitorsByShard: VisitorRow[][] = Array.from({ length: shards }, () => []);
+  const dayVisitors = new Map<string, VisitorSketch[]>();
+  for (const row of rows) {
+    const shard = shardOf(row.value, shards);
+    const hour = (row.hourMs - dayMs) / HOUR_MS;
+    byShard[shard]!.push([row.value, hour, row.views, row.errors]);
+    if (!row.visitors) continue;
+    visitorsByShard[shard]!.push([row.value, hour, encodeSketch(row.visitors)]);
+    dayVisitors.set(row.value, [...(dayVisitors.get(row.value) ?? []), row.visitors]);
+  }
+  for (const [value, sketches] of dayVisitors)
+    visitorsByShard[shardOf(value, shards)]!.push([value, DAY_ROW, encodeSketch(unionAll(sketches))]);
   const objects: { key: string; body: Buffer }[] = [];
+  const byValueThenHour = (a: [string, number, ...unknown[]], b: [string, number, ...unknown[]]) =>
+    a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1];
   const lookup = byShard.map((shard, index) => {
-    shard.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+    shard.sort(byValueThenHour);
     const { body, digest } = encode(shard);
     objects.push({ key: objectKey(dimension, dayMs, 'l', index, digest), body });
     return digest;
   });
+  const visitors = dayVisitors.size
+    ? visitorsByShard.map((shard, index) => {
+        shard.sort(byValueThenHour);
+        const { body, digest } = encode(shard);
+        objects.push({ key: objectKey(dimension, dayMs, 'u', index, digest), body });
+        return digest;
+      })
+    : [];
 
   // Ranked chunks: day totals by value, descending, ties by value.
   const totals = new Map<string, number>();
@@ -272,17 +296,11 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
     if (!hourly.has(row.value)) hourly.set(row.value, []);
     hourly.get(row.value)!.push(row);
   }
-  const headRow = (value: string, views: number): StoredRankedRow => {
-    const hours = hourly.get(value)!;
-    return [
-      value,
-      views,
-      hours.map((r) => [(r.hourMs - dayMs) / HOUR_MS, r.views, r.errors, storeSketch(r.visitors)] as const),
-      storeSketch(
-        hours.some((r) => r.visitors) ? unionAll(hours.map((r) => r.visitors ?? emptySketch())) : undefined,
-      ),
-    ];
-  };
+  const headRow = (value: string, views: number): StoredRankedRow => [
+    value,
+    views,
+    hourly.get(value)!.map((r) => [(r.hourMs - dayMs) / HOUR_MS, r.views, r.errors] as const),
+  ];
   const rank: { digest: string; rows: number }[] = [];
   for (let start = 0, size = FIRST_CHUNK_ROWS; start < ranked.length || rank.length === 0; size *= 4) {
     const chunk: StoredRankedRow[] = ranked
@@ -295,7 +313,15 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
     if (start >= ranked.length) break;
   }
 
-  const manifest: Manifest = { dimension, dayMs, lookup, rank, rows: rows.length, values: totals.size };
+  const manifest: Manifest = {
+    dimension,
+    dayMs,
+    lookup,
+    visitors,
+    rank,
+    rows: rows.length,
+    values: totals.size,
+  };
   const before = new Set(previous ? objectKeys(previous) : []);
   const fresh = objects.filter((o) => !before.has(o.key));
   await allLimited(fresh, 16, async (object) => {
@@ -332,6 +358,7 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
 export function objectKeys(manifest: Manifest): string[] {
   return [
     ...manifest.lookup.map((_, shard) => lookupKey(manifest, shard)),
+    ...manifest.visitors.map((_, shard) => visitorKey(manifest, shard)),
     ...manifest.rank.map((_, chunk) => rankKey(manifest, chunk)),
   ];
 }
@@ -393,65 +420,68 @@ export class DayReader {
     return { rows: rows.slice(0, depth), complete: chunk >= manifest.rank.length && rows.length <= depth };
   }
 
-  /** The hourly rows of the given values on a day: from the head chunk, else one read per shard they fall in. */
+  /** The hourly rows (counts) of the given values on a day: from the head chunk, else one read per shard. */
   async lookup(manifest: Manifest, values: readonly string[]): Promise<Map<string, StoreRow[]>> {
     const found = new Map<string, StoreRow[]>();
     const head = new Map(
       (await this.object<StoredRankedRow[]>(rankKey(manifest, 0))).map(([value, , hours]) => [value, hours]),
     );
+    const row = (value: string, [hour, views, errors]: readonly [number, number, number]): StoreRow => ({
+      hourMs: manifest.dayMs + hour * HOUR_MS,
+      value,
+      views,
+      errors: errors ?? 0,
+    });
     const shards = new Map<number, string[]>();
     for (const value of values) {
       const hours = head.get(value);
-      if (hours) {
+      if (hours)
         found.set(
           value,
-          hours.map(([hour, views, errors, sketch]) =>
-            storeRow(manifest.dayMs, value, hour, views, errors, sketch),
-          ),
+          hours.map((h) => row(value, h)),
         );
-        continue;
+      else {
+        const shard = shardOf(value, manifest.lookup.length);
+        shards.set(shard, [...(shards.get(shard) ?? []), value]);
       }
-      const shard = shardOf(value, manifest.lookup.length);
-      shards.set(shard, [...(shards.get(shard) ?? []), value]);
     }
     await allLimited([...shards.entries()], 16, async ([shard, wanted]) => {
-      const key = lookupKey(manifest, shard);
-      const rows = await this.object<LookupRow[]>(key);
-      for (const value of wanted) {
-        let lo = 0;
-        let hi = rows.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (rows[mid]![0] < value) lo = mid + 1;
-          else hi = mid;
-        }
-        const hits: StoreRow[] = [];
-        for (let i = lo; i < rows.length && rows[i]![0] === value; i += 1) {
-          const [, hour, views, errors, sketch] = rows[i]!;
-          hits.push(storeRow(manifest.dayMs, value, hour, views, errors, sketch));
-        }
-        found.set(value, hits);
-      }
+      const rows = await this.object<LookupRow[]>(lookupKey(manifest, shard));
+      for (const value of wanted)
+        found.set(
+          value,
+          runOf(rows, value).map(([, hour, views, errors]) => row(value, [hour, views, errors])),
+        );
     });
     return found;
   }
 
-  /** Each value's visitors over the whole day: stored for the head values, else the union of its hours. */
-  async dayVisitors(manifest: Manifest, values: readonly string[]): Promise<Map<string, VisitorSketch>> {
-    const head = new Map(
-      (await this.object<StoredRankedRow[]>(rankKey(manifest, 0))).map(([value, , , sketch]) => [
-        value,
-        sketch,
-      ]),
-    );
-    const visitors = new Map<string, VisitorSketch>();
-    const rest: string[] = [];
+  /**
+   * The given values' visitors on a day: over the whole day, or per hour (for a day a range covers in part).
+   * One read per visitor shard they fall in; counts never pay for these.
+   */
+  async visitorSketches(
+    manifest: Manifest,
+    values: readonly string[],
+  ): Promise<Map<string, { day: VisitorSketch; hours: Map<number, VisitorSketch> }>> {
+    const found = new Map<string, { day: VisitorSketch; hours: Map<number, VisitorSketch> }>();
+    for (const value of values) found.set(value, { day: emptySketch(), hours: new Map() });
+    if (manifest.visitors.length === 0) return found;
+    const shards = new Map<number, string[]>();
     for (const value of values) {
-      if (head.has(value)) visitors.set(value, loadSketch(head.get(value)) ?? emptySketch());
-      else rest.push(value);
+      const shard = shardOf(value, manifest.visitors.length);
+      shards.set(shard, [...(shards.get(shard) ?? []), value]);
     }
-    for (const [value, rows] of await this.lookup(manifest, rest))
-      visitors.set(value, unionAll(rows.map((r) => r.visitors ?? emptySketch())));
-    return visitors;
+    await allLimited([...shards.entries()], 16, async ([shard, wanted]) => {
+      const rows = await this.object<VisitorRow[]>(visitorKey(manifest, shard));
+      for (const value of wanted) {
+        const entry = found.get(value)!;
+        for (const [, hour, sketch] of runOf(rows, value)) {
+          if (hour === DAY_ROW) entry.day = decode(sketch);
+          else entry.hours.set(manifest.dayMs + hour * HOUR_MS, decode(sketch));
+        }
+      }
+    });
+    return found;
   }
 }

@@ -17,9 +17,9 @@ import { DAY_MS, HOUR_MS, hourBucket, hourPartitionPath, toIso } from '../../sha
 import { createDuckDbEngine, type DuckDbEngine } from '../../local/athena-duckdb.js';
 import { duckdbConnection } from '../../local/duckdb.js';
 import { parquetBytes } from '../../local/parquet.js';
-import { allBreakdownRows } from '../support/breakdown.js';
-import { truthCounts } from '../support/ground-truth.js';
-import { DIMENSIONS } from '../../shared/event.js';
+import { allBreakdownRows, allBreakdownVisitors } from '../support/breakdown.js';
+import { truthCounts, truthVisitors } from '../support/ground-truth.js';
+import { DIMENSIONS, dimensionValue } from '../../shared/event.js';
 import { countingWrites, landOnS3, notifyLanded, testStack, type TestStack } from './support/stack.js';
 
 describe('batch layer on the local stack', () => {
@@ -74,8 +74,17 @@ describe('batch layer on the local stack', () => {
     for (const dimension of DIMENSIONS) {
       const rows = await allBreakdownRows(reader(), dimension, firstDay, horizon);
       expect(rows, `hourly ${dimension}`).toEqual(
-        truthCounts(sent, dimension, 'hour', { toMs: horizon.horizonMs, visitors: true }),
+        truthCounts(sent, dimension, 'hour', { toMs: horizon.horizonMs }),
       );
+      // Each value's visitors over the range: day sketches for whole days, hour sketches for the day H cuts.
+      const values = [...new Set(rows.map((r) => r.value))];
+      const visitors = await allBreakdownVisitors(reader(), dimension, firstDay, horizon, values);
+      const before = sent.filter((e) => e.created >= firstDay && e.created < horizon.horizonMs);
+      for (const value of values) {
+        expect(visitors.get(value), `visitors of ${dimension} ${value}`).toEqual(
+          truthVisitors(before.filter((e) => dimensionValue(e, dimension) === value)),
+        );
+      }
     }
   }
 

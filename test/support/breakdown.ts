@@ -1,5 +1,6 @@
 import type { BatchViewReader, CountRow, HorizonState } from '../../shared/counts.js';
 import type { Dimension } from '../../shared/event.js';
+import type { VisitorSketch } from '../../shared/sketch/index.js';
 import { sortRows } from './ground-truth.js';
 
 /** Every hourly row of a dimension's batch views in [fromMs, H): each ranked list read whole, then looked up. */
@@ -15,4 +16,16 @@ export async function allBreakdownRows(
     for (const [value] of (await block.read(Number.MAX_SAFE_INTEGER)).rows) values.add(value);
   }
   return sortRows(await source.rows([...values]));
+}
+
+/** Each value's visitors over [fromMs, H), as the batch views answer them. */
+export async function allBreakdownVisitors(
+  reader: BatchViewReader,
+  dimension: Dimension,
+  fromMs: number,
+  horizon: HorizonState,
+  values: readonly string[],
+): Promise<Map<string, VisitorSketch>> {
+  const source = await reader.breakdown(dimension, fromMs, horizon.horizonMs, horizon);
+  return source.visitors(values);
 }
