@@ -7,7 +7,7 @@ import { printFigures } from './cli.js';
 import type { BenchFigure, BenchOptions, BenchSection } from './types.js';
 
 /**
- * `npm run bench [-- --quick] [-- --only speed,batch]`: runs every section in one process, prints one
+ * `npm run bench [-- --quick] [-- --only speed,batch] [-- --urls N]`: runs every section in one process, prints one
  * table and writes it as JSON and Markdown under bench/results/.
  */
 
@@ -98,6 +98,8 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
+      // Read by bench/cardinality.ts: one cardinality of its axis only (e.g. --urls 1000000).
+      urls: { type: 'string' },
     },
   });
   const only = values.only?.split(',').map((s) => s.trim());
