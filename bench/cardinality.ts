@@ -10,7 +10,15 @@ import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
 import { createBatchReader } from '../shared/batch/reader.js';
 import { hourRuns, type RunSummary } from '../shared/batch/run.js';
 import { DEFAULT_SETTINGS, PREFIXES, resourceNames, type RuntimeConfig } from '../shared/resources.js';
-import { DAY_MS, HOUR_MS, hourBucket, hourPartitionPath, MINUTE_MS, toIso } from '../shared/time.js';
+import {
+  DAY_MS,
+  dayBucket,
+  HOUR_MS,
+  hourBucket,
+  hourPartitionPath,
+  MINUTE_MS,
+  toIso,
+} from '../shared/time.js';
 import { apiEvent } from '../local/api-events.js';
 import { createDuckDbEngine, type DuckDbEngine } from '../local/athena-duckdb.js';
 import { duckdbConnection, sqlString } from '../local/duckdb.js';
@@ -160,13 +168,22 @@ async function naiveBreakdown(clients: AwsClients, config: RuntimeConfig, fromMs
   });
   const started = performance.now();
   const horizon = (await reader.readHorizon())!;
-  const source = await reader.breakdown('url', fromMs, toMs, horizon);
   const totals = new Map<string, number>();
-  const values = new Set<string>();
-  for (const block of source.blocks)
-    for (const [value] of (await block.read(Number.MAX_SAFE_INTEGER)).rows) values.add(value);
-  for (const row of await source.rows([...values]))
-    totals.set(row.value, (totals.get(row.value) ?? 0) + row.count);
+  // One day at a time, so that only the range's totals and one day's rows are held at once
+  // (at 1M urls/day, 30 days of hourly rows do not fit in a 4 GB heap).
+  for (let dayMs = dayBucket(fromMs); dayMs < toMs; dayMs += DAY_MS) {
+    const source = await reader.breakdown(
+      'url',
+      Math.max(fromMs, dayMs),
+      Math.min(toMs, dayMs + DAY_MS),
+      horizon,
+    );
+    const values: string[] = [];
+    for (const block of source.blocks)
+      for (const [value] of (await block.read(Number.MAX_SAFE_INTEGER)).rows) values.push(value);
+    for (const row of await source.rows(values))
+      totals.set(row.value, (totals.get(row.value) ?? 0) + row.count);
+  }
   const top = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 10);
   return { ms: performance.now() - started, used, top };
 }
