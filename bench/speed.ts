@@ -249,6 +249,18 @@ interface WriteCost {
   readonly allBytes?: number;
 }
 
+/** What the table was charged, and the bytes its items hold (all, and the url dimension's). */
+function footprint(table: InMemorySpeedTable): WriteCost {
+  let urlBytes = 0;
+  let allBytes = 0;
+  for (const item of table.items.values()) {
+    const bytes = itemBytes(item);
+    allBytes += bytes;
+    if ((item.pk as string).startsWith('url#')) urlBytes += bytes;
+  }
+  return { writes: table.writes, writeUnits: table.writeUnits, urlBytes, allBytes };
+}
+
 /** This design: the real handler, one warm instance, against the in-memory table. */
 export async function currentDesign(
   lambdaBatches: readonly KinesisStreamRecord[][],
@@ -262,14 +274,7 @@ export async function currentDesign(
     if (response.batchItemFailures.length > 0)
       throw new Error('the speed handler failed on the in-memory table');
   }
-  let urlBytes = 0;
-  let allBytes = 0;
-  for (const item of table.items.values()) {
-    const bytes = itemBytes(item);
-    allBytes += bytes;
-    if ((item.pk as string).startsWith('url#')) urlBytes += bytes;
-  }
-  return { writes: table.writes, writeUnits: table.writeUnits, urlBytes, allBytes };
+  return footprint(table);
 }
 
 /**
@@ -634,14 +639,7 @@ async function layoutCost(
     const { cells } = aggregateBatch(batch, now, 48, { ...VALUE_BUCKETS, url: layout.urlBuckets });
     for (const cell of cells.values()) await writeCell(writer, cell, startProgress(), tally);
   }
-  let urlBytes = 0;
-  let allBytes = 0;
-  for (const item of table.items.values()) {
-    const bytes = itemBytes(item);
-    allBytes += bytes;
-    if ((item.pk as string).startsWith('url#')) urlBytes += bytes;
-  }
-  return { writes: table.writes, writeUnits: table.writeUnits, urlBytes, allBytes };
+  return footprint(table);
 }
 
 /**

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import type { PageViewsResponse } from '../../shared/api-types.js';
 import type { PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
@@ -9,7 +8,7 @@ import { createSpeedReader } from '../../shared/speed/reader.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { splitResends, truthCounts } from '../support/ground-truth.js';
 import { expectVisitors } from '../support/sketch.js';
-import { isolatedNames } from './support/stack.js';
+import { getPageViews, isolatedNames } from './support/stack.js';
 
 describe('end to end: generator → Kinesis → speed + Firehose → batch → API over HTTP', () => {
   let stack: LocalStack;
@@ -43,11 +42,7 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
   });
   afterAll(async () => stack?.stop());
 
-  async function pageViews(query: Record<string, string>): Promise<PageViewsResponse> {
-    const response = await fetch(`${stack.apiUrl}/v1/pageviews?${new URLSearchParams(query).toString()}`);
-    expect(response.status).toBe(200);
-    return (await response.json()) as PageViewsResponse;
-  }
+  const pageViews = (query: Record<string, string>) => getPageViews(stack.apiUrl, query);
 
   /**
    * Exact against the distinct events, except that a re-send landing in another batch than its original is

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { PageViewsResponse } from '../../shared/api-types.js';
 import type { CountDimension } from '../../shared/counts.js';
 import { DIMENSIONS, EVENT_LIMITS, type PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
@@ -7,7 +6,7 @@ import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { HOUR_MS, hourBucket, MINUTE_MS, toIso } from '../../shared/time.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { splitResends, truthCounts } from '../support/ground-truth.js';
-import { isolatedNames } from './support/stack.js';
+import { getPageViews, isolatedNames } from './support/stack.js';
 
 /** Totals per value of a dimension over all buckets: what a breakdown's `total` must equal. */
 function totalsByValue(events: readonly PageView[], dimension: CountDimension, fromMs: number, toMs: number) {
@@ -53,11 +52,7 @@ describe('hostile traffic through the whole local pipeline', () => {
   });
   afterAll(async () => stack?.stop());
 
-  async function pageViews(query: Record<string, string>): Promise<PageViewsResponse> {
-    const response = await fetch(`${stack.apiUrl}/v1/pageviews?${new URLSearchParams(query).toString()}`);
-    expect(response.status).toBe(200);
-    return (await response.json()) as PageViewsResponse;
-  }
+  const pageViews = (query: Record<string, string>) => getPageViews(stack.apiUrl, query);
 
   const breakdown = (by: CountDimension) =>
     pageViews({ from: toIso(from), to: toIso(to), granularity: 'hour', by, top: '100' });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
+import type { PageViewsResponse } from '../../../shared/api-types.js';
 import { createAwsClients, type AwsClients } from '../../../shared/aws-clients.js';
 import {
   DEFAULT_SETTINGS,
@@ -132,4 +133,14 @@ export function countingWrites(clients: AwsClients): { clients: AwsClients; writ
     },
   );
   return { clients: { ...clients, documents, s3 } as AwsClients, writes };
+}
+
+/** `GET /v1/pageviews` on a local stack's API, expecting 200. */
+export async function getPageViews(
+  apiUrl: string,
+  query: Record<string, string>,
+): Promise<PageViewsResponse> {
+  const response = await fetch(`${apiUrl}/v1/pageviews?${new URLSearchParams(query).toString()}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as PageViewsResponse;
 }
