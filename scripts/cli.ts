@@ -10,7 +10,11 @@ export class UsageError extends Error {
  * stack): printed without a stack trace, and the process exits with its code.
  */
 function explainedExitCode(error: unknown): number | undefined {
-  const code = error instanceof Error ? (error as { exitCode?: unknown }).exitCode : undefined;
+  if (!(error instanceof Error)) return undefined;
+  // node:util parseArgs: an unknown option, a missing value, a stray argument. A usage error like ours.
+  const nodeCode = (error as { code?: unknown }).code;
+  if (typeof nodeCode === 'string' && nodeCode.startsWith('ERR_PARSE_ARGS_')) return 2;
+  const code = (error as { exitCode?: unknown }).exitCode;
   return typeof code === 'number' ? code : undefined;
 }
 

@@ -24,6 +24,17 @@ import { parseNumber, runCli } from './cli.js';
  * this rate gives) and in the latest bench run (CPU per record, API requests and latency), at list prices.
  */
 
+const USAGE = `usage: npm run cost -- [options]
+
+  --events-per-second N   page views per second (default 100)
+  --queries-per-second N  API queries per second (default 1)
+  --urls-per-day N        distinct urls per day (default 10000); sets the speed writes and the view store
+  --batching-window S     the speed mapping's batching window in seconds (default ${DEFAULT_SPEED_SOURCE.maxBatchingWindowSeconds})
+  --retention-months N    months of Parquet kept in S3 (default 12)
+
+Prints the monthly bill by service next to the naive design, every line item and every assumption.
+Per-event figures are measured now; per-query figures come from bench/results (npm run bench).`;
+
 const usd = (n: number) =>
   `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 
@@ -62,8 +73,14 @@ async function main(): Promise<void> {
       'retention-months': { type: 'string', default: '12' },
       'batching-window': { type: 'string', default: String(DEFAULT_SPEED_SOURCE.maxBatchingWindowSeconds) },
       'urls-per-day': { type: 'string', default: '10000' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
+    strict: true,
   });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
   const eventsPerSecond = parseNumber(values['events-per-second'] ?? '100', '--events-per-second', {
     min: 0.001,
     max: 1e6,
