@@ -19,6 +19,7 @@ import { decodeBase64PageView, dimensionValue, DIMENSIONS } from '../shared/even
 import { PageViewGenerator } from '../shared/generator.js';
 import { speedSortKey } from '../shared/keys.js';
 import { resourceNames } from '../shared/resources.js';
+import { userHash } from '../shared/sketch/index.js';
 import { padSequence, VALUE_BUCKETS } from '../shared/speed/table.js';
 import { minuteBucket } from '../shared/time.js';
 import { startEmulators } from '../local/emulators.js';
@@ -397,7 +398,11 @@ async function cardinalityAxis(records: number, log: (line: string) => void): Pr
   return figures;
 }
 
-/** The naive handler: per event, decode, validate and one UpdateItem adding to five counters of its minute. */
+/**
+ * The naive handler: per event, decode, validate and one UpdateItem on its minute's item that adds to the
+ * total's and each dimension's page-view counter, error counter (status 400 or above) and visitor set (the
+ * user's hash): the same metrics as ours, one write per event.
+ */
 async function naiveHandler(
   records: readonly KinesisStreamRecord[],
   documents: DynamoDBDocumentClient,
@@ -409,18 +414,26 @@ async function naiveHandler(
       record.kinesis.approximateArrivalTimestamp * 1000,
     );
     if (!result.ok) continue;
-    const names: Record<string, string> = { '#total': 'total' };
-    for (const dimension of DIMENSIONS)
-      names[`#${dimension}`] = `${dimension}=${dimensionValue(result.event, dimension)}`;
+    const cells = ['total', ...DIMENSIONS.map((d) => `${d}=${dimensionValue(result.event, d)}`)];
+    const error = result.event.status >= 400;
+    const names: Record<string, string> = {};
+    const adds: string[] = [];
+    for (const [i, cell] of cells.entries()) {
+      names[`#c${i}`] = `c ${cell}`;
+      names[`#u${i}`] = `u ${cell}`;
+      adds.push(`#c${i} :one`, `#u${i} :user`);
+      if (error) {
+        names[`#e${i}`] = `e ${cell}`;
+        adds.push(`#e${i} :one`);
+      }
+    }
     await documents.send(
       new UpdateCommand({
         TableName: table,
         Key: { pk: `naive#${minuteBucket(result.event.created)}`, sk: '-' },
-        UpdateExpression: `ADD ${Object.keys(names)
-          .map((n) => `${n} :one`)
-          .join(', ')}`,
+        UpdateExpression: `ADD ${adds.join(', ')}`,
         ExpressionAttributeNames: names,
-        ExpressionAttributeValues: { ':one': 1 },
+        ExpressionAttributeValues: { ':one': 1, ':user': new Set([userHash(result.event.userId)]) },
       }),
     );
   }
