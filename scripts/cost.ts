@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     `  DynamoDB write latency ${inputs.dynamoWriteLatencyMs} ms (assumed, AWS single-digit ms); Lambda ${inputs.lambdaMemoryGb} GB arm64`,
     `  batch: ${inputs.batchRunsPerMonth.toFixed(0)} runs/month scanning ${inputs.batchHoursPerRun} h of Parquet (${(inputs.scannedColumnShare * 100).toFixed(0)}% of columns, assumed); naive: a full-table scan every run`,
     `  API: ${inputs.dynamoReadsPerQuery} DynamoDB reads and ${inputs.apiLambdaMsPerQuery} ms Lambda per query (24-hour query by url, bench)`,
-    `  view store at ${urlsPerDay.toLocaleString('en-US')} distinct urls/day (--urls-per-day): per computing run ~${viewStoreWorkPerRun(inputs).puts.toFixed(0)} S3 PUTs and ~${viewStoreWorkPerRun(inputs).gets.toFixed(0)} GETs (lookup shards of ~1,000 rows); ${inputs.viewGetsPerQuery} GETs per API query`,
+    `  view store at ${urlsPerDay.toLocaleString('en-US')} distinct urls/day (--urls-per-day): per computing run ~${viewStoreWorkPerRun(inputs).puts.toFixed(0)} S3 PUTs and ~${viewStoreWorkPerRun(inputs).gets.toFixed(0)} GETs (lookup shards of ~1,000 rows; an upper bound: every url seen in every hour); ${inputs.viewGetsPerQuery} GETs per API query`,
     `  naive batch views: every row of a 6 h + 1 h window rewritten in DynamoDB every run (the previous design)`,
     `  S3: ${retentionMonths} months of Parquet kept; CloudWatch, KMS and data transfer are not included`,
     ...assumptions.map((a) => `  ${a}`),
