@@ -43,13 +43,8 @@ interface Case {
   readonly eventsPerDay: number;
 }
 
-/** `npx tsx bench/cardinality.ts --urls 1000000` runs one cardinality of the full axis. */
-const onlyUrls = (() => {
-  const at = process.argv.indexOf('--urls');
-  return at > 0 ? Number(process.argv[at + 1]) : undefined;
-})();
-
-const cases = (quick: boolean): Case[] =>
+/** The axis; `urls` (`--urls 1000000`) keeps one cardinality of it. */
+const cases = (quick: boolean, urls: number | undefined): Case[] =>
   (quick
     ? [100, 10_000, 100_000].map((urls) => ({ urls, days: 8, eventsPerDay: Math.max(20_000, urls) }))
     : [100, 10_000, 100_000, 1_000_000].map((urls) => ({
@@ -57,7 +52,7 @@ const cases = (quick: boolean): Case[] =>
         days: 31,
         eventsPerDay: Math.max(50_000, 2 * urls),
       }))
-  ).filter((c) => onlyUrls === undefined || c.urls === onlyUrls);
+  ).filter((c) => urls === undefined || c.urls === urls);
 
 /** Writes `days` of synthetic events as hourly Parquet partitions (`dt=…/hour=…/`) into a folder. */
 async function synthesize(c: Case, startMs: number, dir: string): Promise<void> {
@@ -139,9 +134,8 @@ async function timedQuery(
   config: RuntimeConfig,
   query: Record<string, string>,
   handler?: ReturnType<typeof createApiHandler>,
-  accounting?: Accounting,
 ) {
-  const used = accounting ?? { requests: 0, bytes: 0 };
+  const used: Accounting = { requests: 0, bytes: 0 };
   const api =
     handler ??
     createApiHandler({
@@ -199,12 +193,12 @@ async function runUntilCaughtUp(batch: () => Promise<RunSummary>): Promise<{ run
   }
 }
 
-export const cardinalityBench: BenchSection = async ({ quick, log }) => {
+export const cardinalityBench: BenchSection = async ({ quick, log, urls }) => {
   const emulators = await startEmulators();
   const clients = createAwsClients(emulators);
   const figures: BenchFigure[] = [];
   try {
-    for (const c of cases(quick)) {
+    for (const c of cases(quick, urls)) {
       const label = `${c.urls.toLocaleString('en-US')} urls/day`;
       const names = resourceNames(`bench-card-${c.urls}`);
       const config: RuntimeConfig = { names, settings: { ...DEFAULT_SETTINGS, firehoseBufferSeconds: 60 } };
@@ -258,7 +252,7 @@ export const cardinalityBench: BenchSection = async ({ quick, log }) => {
             .length;
         }
         const naiveBytes = engine.stats.bytesScanned - before;
-        const distinct = await distinctUrls(dir, Math.floor(lastHour / DAY_MS) * DAY_MS - DAY_MS);
+        const distinct = await distinctUrls(dir, dayBucket(lastHour) - DAY_MS);
         figures.push(
           {
             section: 'cardinality',
@@ -315,8 +309,7 @@ export const cardinalityBench: BenchSection = async ({ quick, log }) => {
             colds.push(cold.ms);
             coldUse = cold.used;
           }
-          const warmUse: Accounting = { requests: 0, bytes: 0 };
-          const first = await timedQuery(clients, config, query, undefined, warmUse);
+          const first = await timedQuery(clients, config, query);
           const warms: number[] = [];
           for (let i = 0; i < (quick ? 20 : 100); i += 1)
             warms.push((await timedQuery(clients, config, query, first.api)).ms);
@@ -376,9 +369,9 @@ export const cardinalityBench: BenchSection = async ({ quick, log }) => {
 async function distinctUrls(dir: string, dayMs: number): Promise<number> {
   const connection = await duckdbConnection();
   try {
-    const glob = join(dir, `dt=${toIso(dayMs).slice(0, 10)}`, '*', '*.parquet');
-    if (statSync(join(dir, `dt=${toIso(dayMs).slice(0, 10)}`), { throwIfNoEntry: false }) === undefined)
-      return 0;
+    const day = join(dir, `dt=${toIso(dayMs).slice(0, 10)}`);
+    if (statSync(day, { throwIfNoEntry: false }) === undefined) return 0;
+    const glob = join(day, '*', '*.parquet');
     const result = await connection.runAndReadAll(
       `SELECT count(DISTINCT url) AS n FROM read_parquet(${sqlString(glob)})`,
     );

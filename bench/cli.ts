@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import { runCli } from '../scripts/cli.js';
+import { parseNumber, runCli } from '../scripts/cli.js';
 import type { BenchFigure, BenchSection } from './types.js';
 
 /** Prints figures as an aligned table. */
@@ -30,11 +30,21 @@ export function printFigures(
   write([line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n');
 }
 
-/** Lets a bench section run on its own: `npx tsx bench/speed.ts [--quick]`. */
+/** Whether the module at `moduleUrl` is the program node was started with. */
+export const isEntry = (moduleUrl: string): boolean =>
+  process.argv[1] !== undefined && moduleUrl === pathToFileURL(process.argv[1]).href;
+
+/** Parses `--urls N` (the cardinality axis's one case), undefined when absent. */
+export const parseUrlsOption = (value: string | undefined): number | undefined =>
+  parseNumber(value, '--urls', { min: 1, max: 1e9 });
+
+/** Lets a bench section run on its own: `npx tsx bench/speed.ts [--quick] [--urls N]`. */
 export function benchMain(moduleUrl: string, section: BenchSection): void {
-  if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  if (!isEntry(moduleUrl)) return;
   const quick = process.argv.includes('--quick');
-  runCli(async () =>
-    printFigures(await section({ quick, log: (line) => process.stderr.write(line + '\n') })),
-  );
+  const at = process.argv.indexOf('--urls');
+  runCli(async () => {
+    const urls = parseUrlsOption(at > 0 ? process.argv[at + 1] : undefined);
+    printFigures(await section({ quick, urls, log: (line) => process.stderr.write(line + '\n') }));
+  });
 }

@@ -1,9 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCli, UsageError } from '../scripts/cli.js';
-import { printFigures } from './cli.js';
+import { isEntry, parseUrlsOption, printFigures } from './cli.js';
 import type { BenchFigure, BenchOptions, BenchSection } from './types.js';
 
 /**
@@ -98,7 +97,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
-      // Read by bench/cardinality.ts: one cardinality of its axis only (e.g. --urls 1000000).
+      // One cardinality of the cardinality axis only (e.g. --urls 1000000).
       urls: { type: 'string' },
     },
   });
@@ -109,7 +108,11 @@ async function main(): Promise<void> {
       `unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.map(([s]) => s).join(', ')}`,
     );
   const report = await runBench(
-    { quick: values.quick, log: (line) => process.stderr.write(line + '\n') },
+    {
+      quick: values.quick,
+      urls: parseUrlsOption(values.urls),
+      log: (line) => process.stderr.write(line + '\n'),
+    },
     only,
   );
   printFigures(report.figures);
@@ -121,4 +124,4 @@ async function main(): Promise<void> {
   if (report.failures.length > 0) process.exit(1);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) runCli(main);
+if (isEntry(import.meta.url)) runCli(main);

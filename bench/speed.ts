@@ -1,4 +1,3 @@
-import { pathToFileURL } from 'node:url';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -25,10 +24,10 @@ import { minuteBucket } from '../shared/time.js';
 import { startEmulators } from '../local/emulators.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
 import { provision } from '../local/provision.js';
-import { percentile } from './stats.js';
+import { chunks, cpuSeconds, percentile } from './stats.js';
 import type { BenchFigure, BenchSection } from './types.js';
 import { runCli } from '../scripts/cli.js';
-import { benchMain } from './cli.js';
+import { benchMain, isEntry } from './cli.js';
 
 /**
  * Speed layer: the aggregate-then-write handler against a naive handler that issues one UpdateItem per event,
@@ -55,7 +54,7 @@ interface Expression {
 }
 
 /** DynamoDB's size of an item: attribute names plus values (a number: 1 byte per two digits, plus 1). */
-export function itemBytes(item: Item): number {
+function itemBytes(item: Item): number {
   let bytes = 0;
   for (const [name, value] of Object.entries(item)) {
     bytes += Buffer.byteLength(name, 'utf8');
@@ -133,7 +132,7 @@ function evaluateCondition(
  * one unit per KB of the larger of the item before and after, a strongly consistent read one unit per 4 KB.
  * It refuses items over 400 KB, as DynamoDB does.
  */
-export class InMemorySpeedTable {
+class InMemorySpeedTable {
   readonly items = new Map<string, Item>();
   writes = 0;
   writeUnits = 0;
@@ -233,13 +232,7 @@ function shardTraffic(count: number, urlCount?: number, shardId?: string): Kines
   return [...generator.take(count)].map((r) => shard.record(r.data, now));
 }
 
-function batches(count: number): KinesisStreamRecord[][] {
-  const records = shardTraffic(count * BATCH);
-  return Array.from({ length: count }, (_, i) => records.slice(i * BATCH, (i + 1) * BATCH));
-}
-
-const chunks = <T>(items: readonly T[], size: number): T[][] =>
-  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+const batches = (count: number): KinesisStreamRecord[][] => chunks(shardTraffic(count * BATCH), BATCH);
 
 interface WriteCost {
   readonly writes: number;
@@ -251,15 +244,15 @@ interface WriteCost {
 }
 
 /** What the table was charged, and the bytes its items hold (all, and the url dimension's). */
-function footprint(table: InMemorySpeedTable): WriteCost {
+function footprint(items: Iterable<Item>, writes: number, writeUnits: number): WriteCost {
   let urlBytes = 0;
   let allBytes = 0;
-  for (const item of table.items.values()) {
+  for (const item of items) {
     const bytes = itemBytes(item);
     allBytes += bytes;
     if ((item.pk as string).startsWith('url#')) urlBytes += bytes;
   }
-  return { writes: table.writes, writeUnits: table.writeUnits, urlBytes, allBytes };
+  return { writes, writeUnits, urlBytes, allBytes };
 }
 
 /** This design: the real handler, one warm instance, against the in-memory table. */
@@ -275,7 +268,7 @@ export async function currentDesign(
     if (response.batchItemFailures.length > 0)
       throw new Error('the speed handler failed on the in-memory table');
   }
-  return footprint(table);
+  return footprint(table.items.values(), table.writes, table.writeUnits);
 }
 
 /**
@@ -310,9 +303,7 @@ function previousDesign(lambdaBatches: readonly KinesisStreamRecord[][], nowMs: 
       }
     }
   }
-  let urlBytes = 0;
-  for (const item of items.values()) if ((item.pk as string).startsWith('url#')) urlBytes += itemBytes(item);
-  return { writes, writeUnits, urlBytes };
+  return footprint(items.values(), writes, writeUnits);
 }
 
 /** Writes and write units per record along distinct urls per day and the Lambda batch size. */
@@ -454,14 +445,6 @@ function withoutEventIds(batch: readonly KinesisStreamRecord[]): KinesisStreamRe
   });
 }
 
-/** CPU seconds (user + system) that `work` takes. */
-async function cpuSeconds(work: () => Promise<void>): Promise<number> {
-  const before = process.cpuUsage();
-  await work();
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / 1e6;
-}
-
 const s3Sink = { send: async () => ({}) } as unknown as S3Client;
 
 const sinkDeps = (documents: DynamoDBDocumentClient): SpeedDeps => ({
@@ -539,7 +522,7 @@ export const speedBench: BenchSection = async ({ quick, log }) => {
       value: tableCost.writes / records,
       unit: 'writes',
       baseline: naive.sent() / records,
-      ratio: (naive.sent() / records) * (records / tableCost.writes),
+      ratio: naive.sent() / tableCost.writes,
       note: `100 urls, ${BATCH}-record batches; ${(tableCost.writeUnits / records).toPrecision(3)} WCU per record; ratio = naive / ours (fewer is better)`,
     },
     ...(await cardinalityAxis(quick ? 20_000 : 60_000, log)),
@@ -652,7 +635,7 @@ async function layoutCost(
     const { cells } = aggregateBatch(batch, now, 48, { ...VALUE_BUCKETS, url: layout.urlBuckets });
     for (const cell of cells.values()) await writeCell(writer, cell, startProgress(), tally);
   }
-  return footprint(table);
+  return footprint(table.items.values(), table.writes, table.writeUnits);
 }
 
 /**
@@ -688,6 +671,5 @@ async function compareLayouts(): Promise<void> {
   process.stdout.write(rows.join('\n') + '\n');
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isMain && process.argv.includes('--layouts')) runCli(compareLayouts);
+if (isEntry(import.meta.url) && process.argv.includes('--layouts')) runCli(compareLayouts);
 else benchMain(import.meta.url, speedBench);

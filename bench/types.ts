@@ -18,6 +18,8 @@ export interface BenchOptions {
   readonly quick: boolean;
   /** Progress lines go here (stderr). */
   readonly log: (line: string) => void;
+  /** The cardinality axis runs only this number of distinct urls per day (`--urls N`). */
+  readonly urls?: number;
 }
 
 export type BenchSection = (options: BenchOptions) => Promise<BenchFigure[]>;

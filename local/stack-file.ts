@@ -43,7 +43,7 @@ export function writeStackFile(stack: StackFile, path = STACK_FILE): void {
   renameSync(temporary, path);
 }
 
-export function readStackFile(path = STACK_FILE): StackFile | undefined {
+function readStackFile(path = STACK_FILE): StackFile | undefined {
   if (!existsSync(path)) return undefined;
   return JSON.parse(readFileSync(path, 'utf8')) as StackFile;
 }

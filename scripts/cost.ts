@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { currentDesign } from '../bench/speed.js';
+import { chunks } from '../bench/stats.js';
 import { PageViewGenerator } from '../shared/generator.js';
 import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
@@ -14,6 +15,7 @@ import {
   PRICES_US_EAST_1,
   SECONDS_PER_MONTH,
   type CostInputs,
+  type CostLine,
   viewStoreWorkPerRun,
 } from '../bench/cost-model.js';
 import { parseNumber, runCli } from './cli.js';
@@ -124,10 +126,7 @@ async function main(): Promise<void> {
       urlCount: urlsPerDay,
     }).take(20_000),
   ].map((r) => shard.record(r.data, now));
-  const lambdaBatches = Array.from({ length: Math.ceil(traffic.length / recordsPerInvocation) }, (_, i) =>
-    traffic.slice(i * recordsPerInvocation, (i + 1) * recordsPerInvocation),
-  );
-  const speedCost = await currentDesign(lambdaBatches);
+  const speedCost = await currentDesign(chunks(traffic, recordsPerInvocation));
   const speedWritesPerRecord = speedCost.writes / traffic.length;
   const speedWriteUnitsPerRecord = speedCost.writeUnits / traffic.length;
 
@@ -183,6 +182,9 @@ async function main(): Promise<void> {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
     r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('   ');
+  const storeWork = viewStoreWorkPerRun(inputs);
+  const itemLine = (l: CostLine) =>
+    `  ${l.service.padEnd(12)} ${l.item.padEnd(48)} ${usd(l.usd).padStart(12)}`;
   const out = [
     `Monthly AWS bill at ${eventsPerSecond.toLocaleString('en-US')} events/s (${((eventsPerSecond * SECONDS_PER_MONTH) / 1e6).toLocaleString('en-US', { maximumFractionDigits: 1 })} M events/month), ${apiQueriesPerSecond} API queries/s, ${PRICES_US_EAST_1.region} list prices`,
     '',
@@ -191,7 +193,7 @@ async function main(): Promise<void> {
     ...rows.slice(1).map(line),
     '',
     'Line items (this design):',
-    ...ours.lines.map((l) => `  ${l.service.padEnd(12)} ${l.item.padEnd(48)} ${usd(l.usd).padStart(12)}`),
+    ...ours.lines.map(itemLine),
     '',
     'Measured and assumed inputs:',
     `  record size ${recordBytes.toFixed(0)} B (generator); Parquet ${parquetPerEvent.toFixed(1)} B/event (local writer, Snappy)`,
@@ -201,7 +203,7 @@ async function main(): Promise<void> {
     `  DynamoDB write latency ${inputs.dynamoWriteLatencyMs} ms (assumed, AWS single-digit ms); Lambda ${inputs.lambdaMemoryGb} GB arm64`,
     `  batch: ${inputs.batchRunsPerMonth.toFixed(0)} runs/month scanning ${inputs.batchHoursPerRun} h of Parquet (${(inputs.scannedColumnShare * 100).toFixed(0)}% of columns, assumed); naive: a full-table scan every run`,
     `  API: ${inputs.dynamoReadsPerQuery} DynamoDB reads and ${inputs.apiLambdaMsPerQuery} ms Lambda per query (24-hour query by url, bench)`,
-    `  view store at ${urlsPerDay.toLocaleString('en-US')} distinct urls/day (--urls-per-day): per computing run ~${viewStoreWorkPerRun(inputs).puts.toFixed(0)} S3 PUTs and ~${viewStoreWorkPerRun(inputs).gets.toFixed(0)} GETs (lookup shards of ~1,000 rows; an upper bound: every url seen in every hour); ${inputs.viewGetsPerQuery} GETs per API query`,
+    `  view store at ${urlsPerDay.toLocaleString('en-US')} distinct urls/day (--urls-per-day): per computing run ~${storeWork.puts.toFixed(0)} S3 PUTs and ~${storeWork.gets.toFixed(0)} GETs (lookup shards of ~1,000 rows; an upper bound: every url seen in every hour); ${inputs.viewGetsPerQuery} GETs per API query`,
     `  naive batch views: every row of a 6 h + 1 h window rewritten in DynamoDB every run (the previous design)`,
     `  S3: ${retentionMonths} months of Parquet kept; CloudWatch, KMS and data transfer are not included`,
     ...assumptions.map((a) => `  ${a}`),
@@ -209,6 +211,8 @@ async function main(): Promise<void> {
 
   // Collection from browsers: CloudFront, the collector's HTTP API and Lambda, before the stream.
   const collectorMs = figure('handler time per single-event request');
+  // Said in the lines below (bench figure or assumed), not in the assumptions, which are printed already.
+  const collectorLambdaMs = collectorMs?.value ?? 10;
   const tracker = buildTracker();
   const collection = estimateCollectionCost({
     pageViewsPerSecond: eventsPerSecond,
@@ -217,20 +221,18 @@ async function main(): Promise<void> {
     responseBytes: 300,
     trackerLoadsPerPageView: 1,
     trackerBytes: tracker.gzipBytes + 300,
-    lambdaMsPerRequest: fallback(collectorMs?.value, 10, 'collector Lambda ms per request'),
+    lambdaMsPerRequest: collectorLambdaMs,
     lambdaMemoryGb: 0.25,
   });
   out.push(
     '',
     `Collection from browsers (the tracker, one page view per request), added when events come from web pages:`,
-    ...collection.lines.map(
-      (l) => `  ${l.service.padEnd(12)} ${l.item.padEnd(48)} ${usd(l.usd).padStart(12)}`,
-    ),
+    ...collection.lines.map(itemLine),
     `  ${'total per month'.padEnd(61)} ${usd(collection.total).padStart(12)}`,
     `  ${'per million page views'.padEnd(61)} ${usd(collection.perMillionEvents).padStart(12)}`,
     `  assumed: 700 B to the origin and 300 B back per request; every page view loads /pv.js (${tracker.gzipBytes} B gzipped)`,
     `  from CloudFront's cache (browsers keep it an hour, so this is the upper bound); collector Lambda 256 MB,`,
-    `  ${(collectorMs?.value ?? 10).toString()} ms per request${collectorMs ? ` (bench: handler time per single-event request, ${path})` : ' (assumed)'}; CloudFront free tier not counted`,
+    `  ${collectorLambdaMs.toString()} ms per request${collectorMs ? ` (bench: handler time per single-event request, ${path})` : ' (assumed)'}; CloudFront free tier not counted`,
   );
   process.stdout.write(out.join('\n') + '\n');
 }
