@@ -457,31 +457,50 @@ export class DayReader {
   }
 
   /**
-   * The given values' visitors on a day: over the whole day, or per hour (for a day a range covers in part).
-   * One read per visitor shard they fall in; counts never pay for these.
+   * The given values' visitors on a day within [fromMs, toMs): the day's sketch when the range covers the whole
+   * day, else the union of the hours in range (for a day the range cuts). Only those sketches are decoded.
+   * One read per visitor shard the values fall in; counts never pay for these.
    */
   async visitorSketches(
     manifest: Manifest,
     values: readonly string[],
-  ): Promise<Map<string, { day: VisitorSketch; hours: Map<number, VisitorSketch> }>> {
-    const found = new Map<string, { day: VisitorSketch; hours: Map<number, VisitorSketch> }>();
-    for (const value of values) found.set(value, { day: emptySketch(), hours: new Map() });
-    if (manifest.visitors.length === 0) return found;
+    fromMs: number,
+    toMs: number,
+  ): Promise<Map<string, VisitorSketch>> {
+    const whole = manifest.dayMs >= fromMs && manifest.dayMs + DAY_MS <= toMs;
+    // Per value: the day row, or the hours in range (by hour start, the last row of an hour winning).
+    const picked = new Map<string, { day?: StoredSketch; hours: Map<number, StoredSketch> }>();
+    for (const value of values) picked.set(value, { hours: new Map() });
     const shards = new Map<number, string[]>();
-    for (const value of values) {
-      const shard = shardOf(value, manifest.visitors.length);
-      shards.set(shard, [...(shards.get(shard) ?? []), value]);
-    }
+    if (manifest.visitors.length > 0)
+      for (const value of values) {
+        const shard = shardOf(value, manifest.visitors.length);
+        shards.set(shard, [...(shards.get(shard) ?? []), value]);
+      }
     await allLimited([...shards.entries()], 16, async ([shard, wanted]) => {
       const rows = await this.object<VisitorRow[]>(visitorKey(manifest, shard));
       for (const value of wanted) {
-        const entry = found.get(value)!;
+        const entry = picked.get(value)!;
         for (const [, hour, sketch] of runOf(rows, value)) {
-          if (hour === DAY_ROW) entry.day = decode(sketch);
-          else entry.hours.set(manifest.dayMs + hour * HOUR_MS, decode(sketch));
+          if (hour === DAY_ROW) {
+            if (whole) entry.day = sketch;
+            continue;
+          }
+          const hourMs = manifest.dayMs + hour * HOUR_MS;
+          if (!whole && hourMs >= fromMs && hourMs < toMs) entry.hours.set(hourMs, sketch);
         }
       }
     });
+    const found = new Map<string, VisitorSketch>();
+    for (const [value, { day, hours }] of picked)
+      found.set(
+        value,
+        whole
+          ? day === undefined
+            ? emptySketch()
+            : decode(day)
+          : unionAll([...hours.values()].map((sketch) => decode(sketch))),
+      );
     return found;
   }
 }
