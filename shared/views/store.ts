@@ -198,8 +198,12 @@ export async function readManifests(
   return manifests;
 }
 
-/** Every row of a day, read from its lookup and visitor shards. */
-async function readDay(deps: ViewStoreDeps, manifest: Manifest): Promise<StoreRow[]> {
+/** The rows of a day outside the `skipped` hours (hour starts), read from its lookup and visitor shards. */
+async function readDay(
+  deps: ViewStoreDeps,
+  manifest: Manifest,
+  skipped: ReadonlySet<number>,
+): Promise<StoreRow[]> {
   const rows: StoreRow[] = [];
   const sketches = new Map<string, VisitorSketch>();
   await allLimited(
@@ -211,11 +215,14 @@ async function readDay(deps: ViewStoreDeps, manifest: Manifest): Promise<StoreRo
         manifest.visitors.length ? getJson<VisitorRow[]>(deps, visitorKey(manifest, shard)) : [],
       ]);
       for (const [value, hour, sketch] of visitors)
-        if (hour !== DAY_ROW) sketches.set(`${hour}\n${value}`, decode(sketch));
+        if (hour !== DAY_ROW && !skipped.has(manifest.dayMs + hour * HOUR_MS))
+          sketches.set(`${hour}\n${value}`, decode(sketch));
       for (const [value, hour, views, errors] of counts) {
+        const hourMs = manifest.dayMs + hour * HOUR_MS;
+        if (skipped.has(hourMs)) continue;
         const visitors = sketches.get(`${hour}\n${value}`);
         rows.push({
-          hourMs: manifest.dayMs + hour * HOUR_MS,
+          hourMs,
           value,
           views,
           errors,
@@ -251,7 +258,11 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   const { dimension, dayMs } = update;
   const previous = await readManifest(deps, dimension, dayMs);
   const recomputed = new Set(update.hours);
-  const kept = previous ? (await readDay(deps, previous)).filter((r) => !recomputed.has(r.hourMs)) : [];
+  // Stored rows are hours of the day (0-23, see LookupRow): when all 24 are recomputed, none is kept.
+  const everyHour = Array.from({ length: 24 }, (_, hour) => dayMs + hour * HOUR_MS).every((hourMs) =>
+    recomputed.has(hourMs),
+  );
+  const kept = previous && !everyHour ? await readDay(deps, previous, recomputed) : [];
   const rows = [...kept, ...update.rows.filter((r) => r.views > 0)];
 
   // Lookup shards: rows by value then hour, split by a hash of the value; visitor shards alike.
