@@ -302,15 +302,13 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   const totals = new Map<string, number>();
   for (const row of rows) totals.set(row.value, (totals.get(row.value) ?? 0) + row.views);
   const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  const hourly = new Map<string, StoreRow[]>();
-  for (const row of rows.slice().sort((a, b) => a.hourMs - b.hourMs)) {
-    if (!hourly.has(row.value)) hourly.set(row.value, []);
-    hourly.get(row.value)!.push(row);
-  }
+  // A head value's hourly rows: its run in its lookup shard (sorted above by value then hour).
   const headRow = (value: string, views: number): StoredRankedRow => [
     value,
     views,
-    hourly.get(value)!.map((r) => [(r.hourMs - dayMs) / HOUR_MS, r.views, r.errors] as const),
+    runOf(byShard[shardOf(value, shards)]!, value).map(
+      ([, hour, hourViews, errors]) => [hour, hourViews, errors] as const,
+    ),
   ];
   const rank: { digest: string; rows: number }[] = [];
   for (let start = 0, size = FIRST_CHUNK_ROWS; start < ranked.length || rank.length === 0; size *= 4) {
