@@ -95,13 +95,8 @@ export const rankKey = (m: Manifest, chunk: number) =>
 export const visitorKey = (m: Manifest, shard: number) =>
   objectKey(m.dimension, m.dayMs, 'u', shard, m.visitors[shard]!);
 
-function encode(value: unknown): { body: Buffer; digest: string } {
-  const json = JSON.stringify(value);
-  return {
-    body: gzipSync(json),
-    digest: createHash('sha256').update(json).digest('base64url').slice(0, 16),
-  };
-}
+/** The digest that names an object: of its JSON, so an object the day already holds is known before gzip. */
+const digestOf = (json: string): string => createHash('sha256').update(json).digest('base64url').slice(0, 16);
 
 /** An encoded visitor sketch in a stored row: sorted hashes, or base64 registers. */
 type StoredSketch = number[] | string;
@@ -280,21 +275,28 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   }
   for (const [value, sketches] of dayVisitors)
     visitorsByShard[shardOf(value, shards)]!.push([value, DAY_ROW, encodeSketch(unionAll(sketches))]);
-  const objects: { key: string; body: Buffer }[] = [];
+  // Objects by content digest: only those the previous manifest does not name are gzip'd and written.
+  const before = new Set(previous ? objectKeys(previous) : []);
+  const fresh: { key: string; body: Buffer }[] = [];
+  let objects = 0;
+  const addObject = (kind: 'l' | 'r' | 'u', index: number, value: unknown): string => {
+    const json = JSON.stringify(value);
+    const digest = digestOf(json);
+    const key = objectKey(dimension, dayMs, kind, index, digest);
+    objects += 1;
+    if (!before.has(key)) fresh.push({ key, body: gzipSync(json) });
+    return digest;
+  };
   const byValueThenHour = (a: [string, number, ...unknown[]], b: [string, number, ...unknown[]]) =>
     a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1];
   const lookup = byShard.map((shard, index) => {
     shard.sort(byValueThenHour);
-    const { body, digest } = encode(shard);
-    objects.push({ key: objectKey(dimension, dayMs, 'l', index, digest), body });
-    return digest;
+    return addObject('l', index, shard);
   });
   const visitors = dayVisitors.size
     ? visitorsByShard.map((shard, index) => {
         shard.sort(byValueThenHour);
-        const { body, digest } = encode(shard);
-        objects.push({ key: objectKey(dimension, dayMs, 'u', index, digest), body });
-        return digest;
+        return addObject('u', index, shard);
       })
     : [];
 
@@ -315,9 +317,7 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
     const chunk: StoredRankedRow[] = ranked
       .slice(start, start + size)
       .map(([value, views]): StoredRankedRow => (start === 0 ? headRow(value, views) : [value, views]));
-    const { body, digest } = encode(chunk);
-    objects.push({ key: objectKey(dimension, dayMs, 'r', rank.length, digest), body });
-    rank.push({ digest, rows: chunk.length });
+    rank.push({ digest: addObject('r', rank.length, chunk), rows: chunk.length });
     start += size;
     if (start >= ranked.length) break;
   }
@@ -331,8 +331,6 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
     rows: rows.length,
     values: totals.size,
   };
-  const before = new Set(previous ? objectKeys(previous) : []);
-  const fresh = objects.filter((o) => !before.has(o.key));
   await allLimited(fresh, 16, async (object) => {
     deps.onRequest?.({ kind: 'put', bytes: object.body.byteLength });
     await deps.s3.send(
@@ -358,7 +356,7 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   }
   return {
     objectsWritten: fresh.length,
-    objectsKept: objects.length - fresh.length,
+    objectsKept: objects - fresh.length,
     manifestWritten: changed,
     replaced: [...before].filter((key) => !after.has(key)),
   };
