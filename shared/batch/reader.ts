@@ -96,20 +96,7 @@ export function createBatchReader(deps: BatchReaderDeps): BatchViewReader {
         async visitors(values) {
           // Whole days inside the range use each value's day sketch; a day the range cuts, its hours'.
           const parts = await Promise.all(
-            inRange.map(async (manifest) => {
-              const whole = manifest.dayMs >= fromMs && manifest.dayMs + DAY_MS <= toMs;
-              const found = await days.visitorSketches(manifest, values);
-              return new Map(
-                [...found].map(([value, { day, hours }]) => [
-                  value,
-                  whole
-                    ? day
-                    : unionAll(
-                        [...hours].filter(([hourMs]) => hourMs >= fromMs && hourMs < toMs).map(([, v]) => v),
-                      ),
-                ]),
-              );
-            }),
+            inRange.map((manifest) => days.visitorSketches(manifest, values, fromMs, toMs)),
           );
           return new Map(
             values.map((value) => [value, unionAll(parts.map((part) => part.get(value) ?? emptySketch()))]),

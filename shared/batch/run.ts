@@ -5,7 +5,16 @@ import { TOTAL_VALUE } from '../counts.js';
 import { queryAll } from '../dynamodb.js';
 import { PREFIXES, type Settings } from '../resources.js';
 import type { SqlEngine, ViewRow } from '../sql/index.js';
-import { DAY_MS, dayBucket, hourBucket, HOUR_MS, hourPartition, MINUTE_MS, toIso } from '../time.js';
+import {
+  DAY_MS,
+  dayBucket,
+  hourBucket,
+  HOUR_MS,
+  hourPartition,
+  hourPartitionPath,
+  MINUTE_MS,
+  toIso,
+} from '../time.js';
 import { deleteObjects, updateDay, type ViewStoreDeps } from '../views/store.js';
 import { clearDirtyHours, readDirtyHours, type DirtyHour } from './catalog.js';
 import { acquireLease, publishHorizon, readHorizonState, recordRun } from './state.js';
@@ -104,10 +113,7 @@ async function computeHours(deps: BatchDeps, hours: readonly number[], version: 
   let queries = 0;
   const rows: ViewRow[] = [];
   for (const run of hourRuns(hours)) {
-    const partitions = run.hours.map((h) => {
-      const p = hourPartition(h);
-      return `dt=${p.dt}/hour=${p.hour}`;
-    });
+    const partitions = run.hours.map((h) => hourPartitionPath(h));
     // A loop, not push(...rows): a day of a million urls is more arguments than a call can take.
     for (const row of await deps.engine.query('hourly_views', [run.dt, run.fromHour, run.toHour], partitions))
       rows.push(row);

@@ -4,7 +4,7 @@ import { describeError, isTransient } from '../aws-errors.js';
 import { queryAll } from '../dynamodb.js';
 import type { CountQuery, CountRow } from '../counts.js';
 import type { ViewRow } from '../sql/index.js';
-import { KEY_RANGE_END, viewKeys, type ViewGranularity } from '../keys.js';
+import { KEY_RANGE_END, viewBucketPrefix, viewKeys, type ViewGranularity } from '../keys.js';
 import { TOTAL_VALUE } from '../counts.js';
 import {
   decode,
@@ -117,7 +117,8 @@ export async function readViews(
   if (toMs <= fromMs) return [];
   const partitions = new Map<string, { lo: string; hi: string }>();
   for (const start of bucketStarts(fromMs, toMs, granularity)) {
-    const { pk, sk } = viewKeys(granularity, dimension, start, '');
+    const { pk } = viewKeys(granularity, dimension, start, '');
+    const sk = viewBucketPrefix(granularity, start);
     const range = partitions.get(pk);
     if (range) range.hi = sk;
     else partitions.set(pk, { lo: sk, hi: sk });

@@ -95,13 +95,8 @@ export const rankKey = (m: Manifest, chunk: number) =>
 export const visitorKey = (m: Manifest, shard: number) =>
   objectKey(m.dimension, m.dayMs, 'u', shard, m.visitors[shard]!);
 
-function encode(value: unknown): { body: Buffer; digest: string } {
-  const json = JSON.stringify(value);
-  return {
-    body: gzipSync(json),
-    digest: createHash('sha256').update(json).digest('base64url').slice(0, 16),
-  };
-}
+/** The digest that names an object: of its JSON, so an object the day already holds is known before gzip. */
+const digestOf = (json: string): string => createHash('sha256').update(json).digest('base64url').slice(0, 16);
 
 /** An encoded visitor sketch in a stored row: sorted hashes, or base64 registers. */
 type StoredSketch = number[] | string;
@@ -198,8 +193,12 @@ export async function readManifests(
   return manifests;
 }
 
-/** Every row of a day, read from its lookup and visitor shards. */
-async function readDay(deps: ViewStoreDeps, manifest: Manifest): Promise<StoreRow[]> {
+/** The rows of a day outside the `skipped` hours (hour starts), read from its lookup and visitor shards. */
+async function readDay(
+  deps: ViewStoreDeps,
+  manifest: Manifest,
+  skipped: ReadonlySet<number>,
+): Promise<StoreRow[]> {
   const rows: StoreRow[] = [];
   const sketches = new Map<string, VisitorSketch>();
   await allLimited(
@@ -211,11 +210,14 @@ async function readDay(deps: ViewStoreDeps, manifest: Manifest): Promise<StoreRo
         manifest.visitors.length ? getJson<VisitorRow[]>(deps, visitorKey(manifest, shard)) : [],
       ]);
       for (const [value, hour, sketch] of visitors)
-        if (hour !== DAY_ROW) sketches.set(`${hour}\n${value}`, decode(sketch));
+        if (hour !== DAY_ROW && !skipped.has(manifest.dayMs + hour * HOUR_MS))
+          sketches.set(`${hour}\n${value}`, decode(sketch));
       for (const [value, hour, views, errors] of counts) {
+        const hourMs = manifest.dayMs + hour * HOUR_MS;
+        if (skipped.has(hourMs)) continue;
         const visitors = sketches.get(`${hour}\n${value}`);
         rows.push({
-          hourMs: manifest.dayMs + hour * HOUR_MS,
+          hourMs,
           value,
           views,
           errors,
@@ -251,7 +253,11 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   const { dimension, dayMs } = update;
   const previous = await readManifest(deps, dimension, dayMs);
   const recomputed = new Set(update.hours);
-  const kept = previous ? (await readDay(deps, previous)).filter((r) => !recomputed.has(r.hourMs)) : [];
+  // Stored rows are hours of the day (0-23, see LookupRow): when all 24 are recomputed, none is kept.
+  const everyHour = Array.from({ length: 24 }, (_, hour) => dayMs + hour * HOUR_MS).every((hourMs) =>
+    recomputed.has(hourMs),
+  );
+  const kept = previous && !everyHour ? await readDay(deps, previous, recomputed) : [];
   const rows = [...kept, ...update.rows.filter((r) => r.views > 0)];
 
   // Lookup shards: rows by value then hour, split by a hash of the value; visitor shards alike.
@@ -269,21 +275,28 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   }
   for (const [value, sketches] of dayVisitors)
     visitorsByShard[shardOf(value, shards)]!.push([value, DAY_ROW, encodeSketch(unionAll(sketches))]);
-  const objects: { key: string; body: Buffer }[] = [];
+  // Objects by content digest: only those the previous manifest does not name are gzip'd and written.
+  const before = new Set(previous ? objectKeys(previous) : []);
+  const fresh: { key: string; body: Buffer }[] = [];
+  let objects = 0;
+  const addObject = (kind: 'l' | 'r' | 'u', index: number, value: unknown): string => {
+    const json = JSON.stringify(value);
+    const digest = digestOf(json);
+    const key = objectKey(dimension, dayMs, kind, index, digest);
+    objects += 1;
+    if (!before.has(key)) fresh.push({ key, body: gzipSync(json) });
+    return digest;
+  };
   const byValueThenHour = (a: [string, number, ...unknown[]], b: [string, number, ...unknown[]]) =>
     a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1];
   const lookup = byShard.map((shard, index) => {
     shard.sort(byValueThenHour);
-    const { body, digest } = encode(shard);
-    objects.push({ key: objectKey(dimension, dayMs, 'l', index, digest), body });
-    return digest;
+    return addObject('l', index, shard);
   });
   const visitors = dayVisitors.size
     ? visitorsByShard.map((shard, index) => {
         shard.sort(byValueThenHour);
-        const { body, digest } = encode(shard);
-        objects.push({ key: objectKey(dimension, dayMs, 'u', index, digest), body });
-        return digest;
+        return addObject('u', index, shard);
       })
     : [];
 
@@ -291,24 +304,20 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   const totals = new Map<string, number>();
   for (const row of rows) totals.set(row.value, (totals.get(row.value) ?? 0) + row.views);
   const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  const hourly = new Map<string, StoreRow[]>();
-  for (const row of rows.slice().sort((a, b) => a.hourMs - b.hourMs)) {
-    if (!hourly.has(row.value)) hourly.set(row.value, []);
-    hourly.get(row.value)!.push(row);
-  }
+  // A head value's hourly rows: its run in its lookup shard (sorted above by value then hour).
   const headRow = (value: string, views: number): StoredRankedRow => [
     value,
     views,
-    hourly.get(value)!.map((r) => [(r.hourMs - dayMs) / HOUR_MS, r.views, r.errors] as const),
+    runOf(byShard[shardOf(value, shards)]!, value).map(
+      ([, hour, hourViews, errors]) => [hour, hourViews, errors] as const,
+    ),
   ];
   const rank: { digest: string; rows: number }[] = [];
   for (let start = 0, size = FIRST_CHUNK_ROWS; start < ranked.length || rank.length === 0; size *= 4) {
     const chunk: StoredRankedRow[] = ranked
       .slice(start, start + size)
       .map(([value, views]): StoredRankedRow => (start === 0 ? headRow(value, views) : [value, views]));
-    const { body, digest } = encode(chunk);
-    objects.push({ key: objectKey(dimension, dayMs, 'r', rank.length, digest), body });
-    rank.push({ digest, rows: chunk.length });
+    rank.push({ digest: addObject('r', rank.length, chunk), rows: chunk.length });
     start += size;
     if (start >= ranked.length) break;
   }
@@ -322,8 +331,6 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
     rows: rows.length,
     values: totals.size,
   };
-  const before = new Set(previous ? objectKeys(previous) : []);
-  const fresh = objects.filter((o) => !before.has(o.key));
   await allLimited(fresh, 16, async (object) => {
     deps.onRequest?.({ kind: 'put', bytes: object.body.byteLength });
     await deps.s3.send(
@@ -349,7 +356,7 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   }
   return {
     objectsWritten: fresh.length,
-    objectsKept: objects.length - fresh.length,
+    objectsKept: objects - fresh.length,
     manifestWritten: changed,
     replaced: [...before].filter((key) => !after.has(key)),
   };
@@ -457,31 +464,50 @@ export class DayReader {
   }
 
   /**
-   * The given values' visitors on a day: over the whole day, or per hour (for a day a range covers in part).
-   * One read per visitor shard they fall in; counts never pay for these.
+   * The given values' visitors on a day within [fromMs, toMs): the day's sketch when the range covers the whole
+   * day, else the union of the hours in range (for a day the range cuts). Only those sketches are decoded.
+   * One read per visitor shard the values fall in; counts never pay for these.
    */
   async visitorSketches(
     manifest: Manifest,
     values: readonly string[],
-  ): Promise<Map<string, { day: VisitorSketch; hours: Map<number, VisitorSketch> }>> {
-    const found = new Map<string, { day: VisitorSketch; hours: Map<number, VisitorSketch> }>();
-    for (const value of values) found.set(value, { day: emptySketch(), hours: new Map() });
-    if (manifest.visitors.length === 0) return found;
+    fromMs: number,
+    toMs: number,
+  ): Promise<Map<string, VisitorSketch>> {
+    const whole = manifest.dayMs >= fromMs && manifest.dayMs + DAY_MS <= toMs;
+    // Per value: the day row, or the hours in range (by hour start, the last row of an hour winning).
+    const picked = new Map<string, { day?: StoredSketch; hours: Map<number, StoredSketch> }>();
+    for (const value of values) picked.set(value, { hours: new Map() });
     const shards = new Map<number, string[]>();
-    for (const value of values) {
-      const shard = shardOf(value, manifest.visitors.length);
-      shards.set(shard, [...(shards.get(shard) ?? []), value]);
-    }
+    if (manifest.visitors.length > 0)
+      for (const value of values) {
+        const shard = shardOf(value, manifest.visitors.length);
+        shards.set(shard, [...(shards.get(shard) ?? []), value]);
+      }
     await allLimited([...shards.entries()], 16, async ([shard, wanted]) => {
       const rows = await this.object<VisitorRow[]>(visitorKey(manifest, shard));
       for (const value of wanted) {
-        const entry = found.get(value)!;
+        const entry = picked.get(value)!;
         for (const [, hour, sketch] of runOf(rows, value)) {
-          if (hour === DAY_ROW) entry.day = decode(sketch);
-          else entry.hours.set(manifest.dayMs + hour * HOUR_MS, decode(sketch));
+          if (hour === DAY_ROW) {
+            if (whole) entry.day = sketch;
+            continue;
+          }
+          const hourMs = manifest.dayMs + hour * HOUR_MS;
+          if (!whole && hourMs >= fromMs && hourMs < toMs) entry.hours.set(hourMs, sketch);
         }
       }
     });
+    const found = new Map<string, VisitorSketch>();
+    for (const [value, { day, hours }] of picked)
+      found.set(
+        value,
+        whole
+          ? day === undefined
+            ? emptySketch()
+            : decode(day)
+          : unionAll([...hours.values()].map((sketch) => decode(sketch))),
+      );
     return found;
   }
 }
