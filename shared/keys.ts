@@ -90,14 +90,17 @@ export const GENERATION_DIGITS = 4;
 export const speedGenerationPrefix = (minuteMs: number, shardId: string, bucket: number): string =>
   `${minuteKey(minuteMs)}#${shardId}#b${bucket}#g`;
 
+/** The sort key of one generation, from its cell's speedGenerationPrefix: for writers that hold the prefix. */
+export const generationSortKey = (skPrefix: string, generation: number): string =>
+  `${skPrefix}${String(generation).padStart(GENERATION_DIGITS, '0')}`;
+
 /** Speed counters: one item per (minute, shard, bucket, generation), e.g. `2026-11-25T12:34#shardId-000000000001#b5#g0003`. */
 export const speedGenerationSortKey = (
   minuteMs: number,
   shardId: string,
   bucket: number,
   generation: number,
-): string =>
-  `${speedGenerationPrefix(minuteMs, shardId, bucket)}${String(generation).padStart(GENERATION_DIGITS, '0')}`;
+): string => generationSortKey(speedGenerationPrefix(minuteMs, shardId, bucket), generation);
 
 export type ViewGranularity = 'hour' | 'day';
 

@@ -12,8 +12,8 @@ import {
   countAttribute,
   errorAttribute,
   GENERATION_DIGITS,
+  generationSortKey,
   padSequence,
-  speedGenerationSortKey,
   valueAttribute,
   valueEntryBytes,
   VISITOR_HASH_BYTES,
@@ -300,7 +300,7 @@ export function buildUpdate(
   }
   return {
     TableName: tableName,
-    Key: { pk: cell.pk, sk: speedGenerationSortKey(cell.minuteMs, cell.shardId, cell.bucket, generation) },
+    Key: { pk: cell.pk, sk: generationSortKey(cell.skPrefix, generation) },
     UpdateExpression: `SET ${sets.join(', ')} ADD ${adds.join(', ')}`,
     ConditionExpression: condition,
     ExpressionAttributeNames: names,
@@ -363,7 +363,7 @@ async function readNewest(
       ExpressionAttributeNames: { '#sk': 'sk', '#hw': A.highWater, '#sz': A.size },
       ExpressionAttributeValues: {
         ':pk': cell.pk,
-        ':from': speedGenerationSortKey(cell.minuteMs, cell.shardId, cell.bucket, generation),
+        ':from': generationSortKey(cell.skPrefix, generation),
         ':to': `${cell.skPrefix}${KEY_RANGE_END}`,
       },
       ScanIndexForward: false,

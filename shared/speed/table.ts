@@ -74,6 +74,7 @@ export const valueEntryBytes = (valueUtf8Bytes: number): number =>
 export {
   DIGEST_CHARS,
   GENERATION_DIGITS,
+  generationSortKey,
   hourKey,
   minuteKey,
   speedGenerationPrefix,
