@@ -51,11 +51,16 @@ function utf8Prefix(value: string, maxBytes: number): string {
   return value.slice(0, end);
 }
 
+/**
+ * Whether a string takes at most `maxBytes` UTF-8 bytes. Its UTF-8 size is at least its UTF-16 length and at
+ * most three times it: measure only in between.
+ */
+export const fitsUtf8Bytes = (value: string, maxBytes: number): boolean =>
+  value.length * 3 <= maxBytes || (value.length <= maxBytes && Buffer.byteLength(value, 'utf8') <= maxBytes);
+
 /** The bounded form of a dimension value inside a key (see the module comment). */
 export function valueKey(value: string): string {
-  // Fast path: at most 3 UTF-8 bytes per UTF-16 code unit.
-  if (value.length * 3 <= VALUE_KEY_BYTES || Buffer.byteLength(value, 'utf8') <= VALUE_KEY_BYTES)
-    return value;
+  if (fitsUtf8Bytes(value, VALUE_KEY_BYTES)) return value;
   return `${utf8Prefix(value, VALUE_KEY_BYTES - DIGEST_CHARS - 1)} ${valueDigest(value)}`;
 }
 
