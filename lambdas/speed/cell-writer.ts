@@ -233,6 +233,9 @@ export function plannedUpdates(
 export type UpdateGuard =
   { readonly kind: 'first' } | { readonly kind: 'stored'; readonly highWater: string };
 
+/** What an update carries for a value when visitors are off (the bench only). */
+const NO_VISITORS: ReadonlySet<number> = new Set();
+
 /** The UpdateItem of one update to one generation. Placeholders are short: the 4 KB limit counts them. */
 export function buildUpdate(
   tableName: string,
@@ -277,10 +280,10 @@ export function buildUpdate(
       adds.push(`#e${id} ${errorId}`);
     }
     // ADD to a number set is a union: a replayed hash changes nothing, and no read is needed.
-    const users = limits.visitors === false ? new Set<number>() : update.visitors.get(index)!;
+    const users = limits.visitors === false ? NO_VISITORS : update.visitors.get(index)!;
     if (users.size > 0) {
       names[`#u${id}`] = visitorAttribute(digest);
-      values[`:u${id}`] = new Set(users);
+      values[`:u${id}`] = users;
       adds.push(`#u${id} :u${id}`);
     }
     // A value already in the item only adds to its counts, within their budgeted bytes; every hash is counted
