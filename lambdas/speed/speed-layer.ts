@@ -75,6 +75,8 @@ export interface SpeedDeps {
 }
 
 const TIME_MARGIN_MS = 2000;
+/** The default limits, checked once rather than on every batch (the check builds a whole update). */
+const DEFAULT_LIMITS = cellWriteLimits();
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A record set aside in the dead-letter store: rejected by validation, or refused by the speed table. */
@@ -189,7 +191,7 @@ async function applyCells(
   const writer = {
     documents: deps.documents,
     tableName: deps.tableName,
-    limits: cellWriteLimits(deps.limits),
+    limits: deps.limits ? cellWriteLimits(deps.limits) : DEFAULT_LIMITS,
     ...(deps.cache ? { cache: deps.cache } : {}),
   };
   const tally: CellWriteTally = emptyTally();
