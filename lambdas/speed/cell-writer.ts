@@ -409,6 +409,13 @@ export async function writeCell(
   }
   // Values known to be in the generation being written; unknown ones are counted in `sz` as new.
   let present = new Set(known?.generation === progress.generation ? known.present : []);
+  /** The generation being written is full: move to the next one, which needs no `hw` and holds no values yet. */
+  const rollToNextGeneration = (): void => {
+    progress.generation += 1;
+    progress.expected = undefined;
+    tally.generationRolls += 1;
+    present = new Set();
+  };
   while (progress.next < sequences.length) {
     if (progress.generation > MAX_GENERATION) {
       throw new SpeedCellError(`${cell.pk} ${cell.skPrefix}: more than ${MAX_GENERATION + 1} generations`);
@@ -428,9 +435,7 @@ export async function writeCell(
       progress.expected = undefined;
       // A full generation takes no more writes, so its hw is final: the next update starts the next one.
       if (((output.Attributes?.[A.size] as number | undefined) ?? 0) >= limits.itemSizeLimitBytes) {
-        progress.generation += 1;
-        tally.generationRolls += 1;
-        present = new Set();
+        rollToNextGeneration();
       } else {
         for (const index of update.counts.keys()) present.add(cell.digests[index]!);
       }
@@ -452,10 +457,7 @@ export async function writeCell(
     if (newest.generation !== progress.generation) present = new Set();
     progress.generation = newest.generation;
     if (newest.size >= limits.itemSizeLimitBytes) {
-      progress.generation += 1;
-      progress.expected = undefined;
-      tally.generationRolls += 1;
-      present = new Set();
+      rollToNextGeneration();
     } else {
       progress.expected = newest.highWater;
     }
