@@ -6,7 +6,7 @@ import { padSequence } from '../../shared/speed/table.js';
 import { toIso } from '../../shared/time.js';
 import { forEachLimited } from '../../shared/concurrency.js';
 import { describeError, isTransient } from '../../shared/aws-errors.js';
-import { aggregateBatch, shardOf, type Cell, type RejectedRecord } from './aggregate.js';
+import { aggregateBatch, recordFields, type Cell, type RejectedRecord } from './aggregate.js';
 import {
   cellWriteLimits,
   emptyTally,
@@ -245,12 +245,9 @@ async function setAsideRefused(
   const letters: DeadLetter[] = records
     .filter((r) => reasons.has(r.kinesis.sequenceNumber))
     .map((r) => ({
-      shardId: shardOf(r),
-      sequenceNumber: r.kinesis.sequenceNumber,
-      arrivalMs: Math.round(r.kinesis.approximateArrivalTimestamp * 1000),
+      ...recordFields(r),
       violation: 'write_rejected',
       reason: reasons.get(r.kinesis.sequenceNumber)!,
-      data: r.kinesis.data,
     }));
   try {
     await writeDeadLetters(deps, letters, nowMs, 'write-rejected');
