@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ISO_3166_ALPHA2 } from './countries.js';
+import { fitsUtf8Bytes } from './keys.js';
 
 /**
  * The page-view event: one JSON object per Kinesis record (UTF-8).
@@ -58,10 +59,7 @@ const typed = (what: 'string' | 'number') => ({
 const URL_PATTERN = /^https?:\/\/[^\s/?#\p{Cc}]+[^\s\p{Cc}]*$/u;
 /** A lone UTF-16 surrogate (from a JSON `\ud800` escape) has no UTF-8 form, so no store can hold it. */
 const LONE_SURROGATE = /\p{Cs}/u;
-/** A string's UTF-8 size is at least its UTF-16 length and at most three times it: measure only in between. */
-const urlFits = (v: string): boolean =>
-  v.length * 3 <= EVENT_LIMITS.maxUrlBytes ||
-  (v.length <= EVENT_LIMITS.maxUrlBytes && Buffer.byteLength(v, 'utf8') <= EVENT_LIMITS.maxUrlBytes);
+const urlFits = (v: string): boolean => fitsUtf8Bytes(v, EVENT_LIMITS.maxUrlBytes);
 const urlValid = (v: string): boolean => URL_PATTERN.test(v) && !LONE_SURROGATE.test(v);
 const TOKEN_PATTERN = /^[A-Za-z0-9._-]+$/;
 const USER_ID_PATTERN = /^[\x21-\x7e]+$/;

@@ -42,12 +42,17 @@ export interface Cell {
   readonly digests: string[];
 }
 
-export interface RejectedRecord {
+/** What the speed layer keeps of a Kinesis record, and what a dead letter of it holds besides the reason. */
+export interface RecordFields {
   readonly shardId: string;
   readonly sequenceNumber: string;
   readonly arrivalMs: number;
-  readonly rejection: Rejection;
+  /** The payload, base64 as Kinesis gives it. */
   readonly data: string;
+}
+
+export interface RejectedRecord extends RecordFields {
+  readonly rejection: Rejection;
 }
 
 export interface Aggregate {
@@ -65,6 +70,17 @@ export function shardOf(record: KinesisStreamRecord): string {
   const id = record.eventID;
   const colon = id.lastIndexOf(':');
   return colon > 0 ? id.slice(0, colon) : 'shardId-unknown';
+}
+
+/** A record's shard, sequence number, arrival time in milliseconds and payload. */
+export function recordFields(record: KinesisStreamRecord): RecordFields {
+  const { sequenceNumber, data, approximateArrivalTimestamp } = record.kinesis;
+  return {
+    shardId: shardOf(record),
+    sequenceNumber,
+    arrivalMs: Math.round(approximateArrivalTimestamp * 1000),
+    data,
+  };
 }
 
 /** A dimension's cells of one (shard, minute): one per value bucket, and where each value went. */
@@ -102,9 +118,7 @@ export function aggregateBatch(
   // The batch layer counts an eventId once per event hour; within a batch the speed layer does the same.
   const seenEvents = new Set<string>();
   for (const record of records) {
-    const shardId = shardOf(record);
-    const { sequenceNumber, data, approximateArrivalTimestamp } = record.kinesis;
-    const arrivalMs = Math.round(approximateArrivalTimestamp * 1000);
+    const { shardId, sequenceNumber, arrivalMs, data } = recordFields(record);
     const result = decodeBase64PageView(data, arrivalMs);
     if (!result.ok) {
       rejected.push({ shardId, sequenceNumber, arrivalMs, rejection: result.rejection, data });

@@ -12,8 +12,8 @@ import {
   countAttribute,
   errorAttribute,
   GENERATION_DIGITS,
+  generationSortKey,
   padSequence,
-  speedGenerationSortKey,
   valueAttribute,
   valueEntryBytes,
   VISITOR_HASH_BYTES,
@@ -233,6 +233,9 @@ export function plannedUpdates(
 export type UpdateGuard =
   { readonly kind: 'first' } | { readonly kind: 'stored'; readonly highWater: string };
 
+/** What an update carries for a value when visitors are off (the bench only). */
+const NO_VISITORS: ReadonlySet<number> = new Set();
+
 /** The UpdateItem of one update to one generation. Placeholders are short: the 4 KB limit counts them. */
 export function buildUpdate(
   tableName: string,
@@ -277,10 +280,10 @@ export function buildUpdate(
       adds.push(`#e${id} ${errorId}`);
     }
     // ADD to a number set is a union: a replayed hash changes nothing, and no read is needed.
-    const users = limits.visitors === false ? new Set<number>() : update.visitors.get(index)!;
+    const users = limits.visitors === false ? NO_VISITORS : update.visitors.get(index)!;
     if (users.size > 0) {
       names[`#u${id}`] = visitorAttribute(digest);
-      values[`:u${id}`] = new Set(users);
+      values[`:u${id}`] = users;
       adds.push(`#u${id} :u${id}`);
     }
     // A value already in the item only adds to its counts, within their budgeted bytes; every hash is counted
@@ -300,7 +303,7 @@ export function buildUpdate(
   }
   return {
     TableName: tableName,
-    Key: { pk: cell.pk, sk: speedGenerationSortKey(cell.minuteMs, cell.shardId, cell.bucket, generation) },
+    Key: { pk: cell.pk, sk: generationSortKey(cell.skPrefix, generation) },
     UpdateExpression: `SET ${sets.join(', ')} ADD ${adds.join(', ')}`,
     ConditionExpression: condition,
     ExpressionAttributeNames: names,
@@ -363,7 +366,7 @@ async function readNewest(
       ExpressionAttributeNames: { '#sk': 'sk', '#hw': A.highWater, '#sz': A.size },
       ExpressionAttributeValues: {
         ':pk': cell.pk,
-        ':from': speedGenerationSortKey(cell.minuteMs, cell.shardId, cell.bucket, generation),
+        ':from': generationSortKey(cell.skPrefix, generation),
         ':to': `${cell.skPrefix}${KEY_RANGE_END}`,
       },
       ScanIndexForward: false,
@@ -406,6 +409,13 @@ export async function writeCell(
   }
   // Values known to be in the generation being written; unknown ones are counted in `sz` as new.
   let present = new Set(known?.generation === progress.generation ? known.present : []);
+  /** The generation being written is full: move to the next one, which needs no `hw` and holds no values yet. */
+  const rollToNextGeneration = (): void => {
+    progress.generation += 1;
+    progress.expected = undefined;
+    tally.generationRolls += 1;
+    present = new Set();
+  };
   while (progress.next < sequences.length) {
     if (progress.generation > MAX_GENERATION) {
       throw new SpeedCellError(`${cell.pk} ${cell.skPrefix}: more than ${MAX_GENERATION + 1} generations`);
@@ -425,9 +435,7 @@ export async function writeCell(
       progress.expected = undefined;
       // A full generation takes no more writes, so its hw is final: the next update starts the next one.
       if (((output.Attributes?.[A.size] as number | undefined) ?? 0) >= limits.itemSizeLimitBytes) {
-        progress.generation += 1;
-        tally.generationRolls += 1;
-        present = new Set();
+        rollToNextGeneration();
       } else {
         for (const index of update.counts.keys()) present.add(cell.digests[index]!);
       }
@@ -449,10 +457,7 @@ export async function writeCell(
     if (newest.generation !== progress.generation) present = new Set();
     progress.generation = newest.generation;
     if (newest.size >= limits.itemSizeLimitBytes) {
-      progress.generation += 1;
-      progress.expected = undefined;
-      tally.generationRolls += 1;
-      present = new Set();
+      rollToNextGeneration();
     } else {
       progress.expected = newest.highWater;
     }

@@ -6,7 +6,7 @@ import { padSequence } from '../../shared/speed/table.js';
 import { toIso } from '../../shared/time.js';
 import { forEachLimited } from '../../shared/concurrency.js';
 import { describeError, isTransient } from '../../shared/aws-errors.js';
-import { aggregateBatch, shardOf, type Cell, type RejectedRecord } from './aggregate.js';
+import { aggregateBatch, recordFields, type Cell, type RejectedRecord } from './aggregate.js';
 import {
   cellWriteLimits,
   emptyTally,
@@ -75,6 +75,8 @@ export interface SpeedDeps {
 }
 
 const TIME_MARGIN_MS = 2000;
+/** The default limits, checked once rather than on every batch (the check builds a whole update). */
+const DEFAULT_LIMITS = cellWriteLimits();
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A record set aside in the dead-letter store: rejected by validation, or refused by the speed table. */
@@ -189,7 +191,7 @@ async function applyCells(
   const writer = {
     documents: deps.documents,
     tableName: deps.tableName,
-    limits: cellWriteLimits(deps.limits),
+    limits: deps.limits ? cellWriteLimits(deps.limits) : DEFAULT_LIMITS,
     ...(deps.cache ? { cache: deps.cache } : {}),
   };
   const tally: CellWriteTally = emptyTally();
@@ -243,12 +245,9 @@ async function setAsideRefused(
   const letters: DeadLetter[] = records
     .filter((r) => reasons.has(r.kinesis.sequenceNumber))
     .map((r) => ({
-      shardId: shardOf(r),
-      sequenceNumber: r.kinesis.sequenceNumber,
-      arrivalMs: Math.round(r.kinesis.approximateArrivalTimestamp * 1000),
+      ...recordFields(r),
       violation: 'write_rejected',
       reason: reasons.get(r.kinesis.sequenceNumber)!,
-      data: r.kinesis.data,
     }));
   try {
     await writeDeadLetters(deps, letters, nowMs, 'write-rejected');

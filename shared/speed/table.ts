@@ -72,8 +72,8 @@ export const valueEntryBytes = (valueUtf8Bytes: number): number =>
   2 * (DIGEST_CHARS + 1) + valueUtf8Bytes + 6;
 
 export {
-  DIGEST_CHARS,
   GENERATION_DIGITS,
+  generationSortKey,
   hourKey,
   minuteKey,
   speedGenerationPrefix,
