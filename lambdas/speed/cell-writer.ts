@@ -448,7 +448,7 @@ export async function writeCell(
     const newest = await readNewest(deps, cell, progress.generation);
     if (!newest?.highWater) {
       throw new SpeedCellError(
-        `${cell.pk} ${cell.skPrefix}g${progress.generation}: condition failed on no item`,
+        `${cell.pk} ${generationSortKey(cell.skPrefix, progress.generation)}: condition failed on no item`,
       );
     }
     const above = indexAbove(sequences, newest.highWater, progress.next);
