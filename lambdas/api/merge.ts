@@ -27,11 +27,6 @@ export interface MergeDeps {
   readonly batchCache?: Map<string, CountRow[]>;
 }
 
-interface Part {
-  readonly source: 'batch' | 'speed';
-  readonly rows: CountRow[];
-}
-
 async function batchTotals(
   deps: MergeDeps,
   horizon: HorizonState,
@@ -63,29 +58,24 @@ async function readTotalParts(
   deps: MergeDeps,
   query: PageViewsQuery,
   horizon: HorizonState | undefined,
-): Promise<Part[]> {
+): Promise<CountRow[][]> {
   const { fromMs, toMs, granularity } = query;
   const h = splitAt(query, horizon);
-  const reads: Promise<Part>[] = [];
+  const reads: Promise<CountRow[]>[] = [];
   if (h < toMs) {
     reads.push(
-      deps.speed
-        .readCounts({
-          dimension: 'total',
-          fromMs: h,
-          toMs,
-          granularity: granularity === 'minute' ? 'minute' : 'hour',
-          visitors: query.metrics.includes('visitors'),
-        })
-        .then((rows) => ({ source: 'speed', rows })),
+      deps.speed.readCounts({
+        dimension: 'total',
+        fromMs: h,
+        toMs,
+        granularity: granularity === 'minute' ? 'minute' : 'hour',
+        visitors: query.metrics.includes('visitors'),
+      }),
     );
   }
   if (horizon && fromMs < h) {
     const batch = (from: number, to: number, g: 'hour' | 'day') =>
-      batchTotals(deps, horizon, from, to, g, query.metrics.includes('visitors')).then((rows): Part => ({
-        source: 'batch',
-        rows,
-      }));
+      batchTotals(deps, horizon, from, to, g, query.metrics.includes('visitors'));
     if (granularity === 'hour') {
       reads.push(batch(fromMs, h, 'hour'));
     } else {
@@ -216,8 +206,8 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   const counts = new Array<number>(starts.length).fill(0);
   const errors = new Array<number>(starts.length).fill(0);
   const sketches = starts.map((): VisitorSketch[] => []);
-  for (const part of await readTotalParts(deps, query, horizon)) {
-    for (const row of part.rows) {
+  for (const rows of await readTotalParts(deps, query, horizon)) {
+    for (const row of rows) {
       const i = bucketOf(row.bucketMs);
       counts[i]! += row.count;
       errors[i]! += row.errors ?? 0;
