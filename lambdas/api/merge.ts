@@ -120,14 +120,20 @@ async function readBreakdown(
       ? deps.batch.breakdown(by, fromMs, h, horizon)
       : Promise.resolve<BreakdownSource>(EMPTY_BREAKDOWN),
   ]);
+  // The speed part's rows by value, and each value's page views in it.
+  const speedOf = new Map<string, CountRow[]>();
   const known = new Map<string, number>();
-  for (const row of speedRows) known.set(row.value, (known.get(row.value) ?? 0) + row.count);
+  for (const row of speedRows) {
+    if (!speedOf.has(row.value)) speedOf.set(row.value, []);
+    speedOf.get(row.value)!.push(row);
+    known.set(row.value, (known.get(row.value) ?? 0) + row.count);
+  }
   const batchRows = new Map<string, CountRow[]>();
   const visitors = new Map<string, VisitorSketch>();
   const resolveVisitors = async (values: readonly string[]) => {
     const batch = await source.visitors(values);
     for (const value of values) {
-      const speed = speedRows.filter((r) => r.value === value).map((r) => r.visitors ?? emptySketch());
+      const speed = (speedOf.get(value) ?? []).map((r) => r.visitors ?? emptySketch());
       visitors.set(value, unionAll([batch.get(value) ?? emptySketch(), ...speed]));
     }
   };
@@ -154,7 +160,7 @@ async function readBreakdown(
   const entries = top.map(({ value }) => {
     const counts = new Array<number>(totals.length).fill(0);
     let errors = 0;
-    for (const row of [...(batchRows.get(value) ?? []), ...speedRows.filter((r) => r.value === value)]) {
+    for (const row of [...(batchRows.get(value) ?? []), ...(speedOf.get(value) ?? [])]) {
       counts[bucketOf(row.bucketMs)]! += row.count;
       errors += row.errors ?? 0;
     }
