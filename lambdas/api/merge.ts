@@ -2,6 +2,7 @@ import type { BucketSource, PageViewsResponse } from '../../shared/api-types.js'
 import type {
   BatchViewReader,
   BreakdownSource,
+  CountDimension,
   CountRow,
   HorizonState,
   SpeedCountReader,
@@ -46,36 +47,45 @@ async function batchTotals(
   return rows;
 }
 
-/** Where the range splits: [from, h) from batch views, [h, to) from speed counters. */
-function splitAt(query: PageViewsQuery, horizon: HorizonState | undefined): number {
+/** What a query reads: [from, h) from the batch views at the horizon, [h, to) from speed counters. */
+interface Plan {
+  readonly deps: MergeDeps;
+  readonly query: PageViewsQuery;
+  readonly horizon: HorizonState | undefined;
+  readonly h: number;
+  /** Whether the reads bring visitor sketches. */
+  readonly visitors: boolean;
+}
+
+/** The range splits at the horizon, clamped to the range; minute buckets exist only in speed counters. */
+function planOf(deps: MergeDeps, query: PageViewsQuery, horizon: HorizonState | undefined): Plan {
   const { fromMs, toMs, granularity } = query;
-  if (granularity === 'minute' || !horizon) return fromMs;
-  return Math.min(Math.max(horizon.horizonMs, fromMs), toMs);
+  const h =
+    granularity === 'minute' || !horizon ? fromMs : Math.min(Math.max(horizon.horizonMs, fromMs), toMs);
+  return { deps, query, horizon, h, visitors: query.metrics.includes('visitors') };
+}
+
+/** The speed counters of [h, to) for a dimension; none when the batch views cover the whole range. */
+function readSpeed({ deps, query, h, visitors }: Plan, dimension: CountDimension): Promise<CountRow[]> {
+  const { toMs, granularity } = query;
+  if (toMs <= h) return Promise.resolve([]);
+  return deps.speed.readCounts({
+    dimension,
+    fromMs: h,
+    toMs,
+    granularity: granularity === 'minute' ? 'minute' : 'hour',
+    visitors,
+  });
 }
 
 /** Reads the totals of a query, in parallel, each part from the layer that serves it. */
-async function readTotalParts(
-  deps: MergeDeps,
-  query: PageViewsQuery,
-  horizon: HorizonState | undefined,
-): Promise<CountRow[][]> {
-  const { fromMs, toMs, granularity } = query;
-  const h = splitAt(query, horizon);
-  const reads: Promise<CountRow[]>[] = [];
-  if (h < toMs) {
-    reads.push(
-      deps.speed.readCounts({
-        dimension: 'total',
-        fromMs: h,
-        toMs,
-        granularity: granularity === 'minute' ? 'minute' : 'hour',
-        visitors: query.metrics.includes('visitors'),
-      }),
-    );
-  }
+async function readTotalParts(plan: Plan): Promise<CountRow[][]> {
+  const { deps, query, horizon, h, visitors } = plan;
+  const { fromMs, granularity } = query;
+  const reads = [readSpeed(plan, 'total')];
   if (horizon && fromMs < h) {
     const batch = (from: number, to: number, g: 'hour' | 'day') =>
-      batchTotals(deps, horizon, from, to, g, query.metrics.includes('visitors'));
+      batchTotals(deps, horizon, from, to, g, visitors);
     if (granularity === 'hour') {
       reads.push(batch(fromMs, h, 'hour'));
     } else {
@@ -96,28 +106,17 @@ type Breakdown = NonNullable<PageViewsResponse['breakdown']>;
  * bound visitors too, and each value's visitors are the union of its sketches, never a sum.
  */
 async function readBreakdown(
-  deps: MergeDeps,
-  query: PageViewsQuery & { by: Dimension },
-  horizon: HorizonState | undefined,
+  plan: Plan,
+  by: Dimension,
   bucketOf: (ms: number) => number,
   totals: readonly number[],
   totalErrors: number,
 ): Promise<Breakdown> {
-  const { fromMs, toMs, granularity, by } = query;
-  const wantVisitors = query.metrics.includes('visitors');
-  const h = splitAt(query, horizon);
+  const { deps, query, horizon, h, visitors: wantVisitors } = plan;
   const [speedRows, source] = await Promise.all([
-    h < toMs
-      ? deps.speed.readCounts({
-          dimension: by,
-          fromMs: h,
-          toMs,
-          granularity: granularity === 'minute' ? 'minute' : 'hour',
-          visitors: wantVisitors,
-        })
-      : Promise.resolve([]),
-    horizon && fromMs < h
-      ? deps.batch.breakdown(by, fromMs, h, horizon)
+    readSpeed(plan, by),
+    horizon && query.fromMs < h
+      ? deps.batch.breakdown(by, query.fromMs, h, horizon)
       : Promise.resolve<BreakdownSource>(EMPTY_BREAKDOWN),
   ]);
   // The speed part's rows by value, and each value's page views in it.
@@ -205,6 +204,7 @@ function metricFields(metrics: readonly Metric[], views: number, errors: number)
 export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): Promise<PageViewsResponse> {
   const { fromMs, toMs, granularity, by, top } = query;
   const horizon = await deps.batch.readHorizon();
+  const plan = planOf(deps, query, horizon);
   const starts = bucketStarts(fromMs, toMs, granularity);
   const index = new Map(starts.map((s, i) => [s, i]));
   const bucketOf = (ms: number) => index.get(floorTo(ms, granularity))!;
@@ -212,7 +212,7 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   const counts = new Array<number>(starts.length).fill(0);
   const errors = new Array<number>(starts.length).fill(0);
   const sketches = starts.map((): VisitorSketch[] => []);
-  for (const rows of await readTotalParts(deps, query, horizon)) {
+  for (const rows of await readTotalParts(plan)) {
     for (const row of rows) {
       const i = bucketOf(row.bucketMs);
       counts[i]! += row.count;
@@ -223,7 +223,7 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   const total = counts.reduce((a, b) => a + b, 0);
   const totalErrors = errors.reduce((a, b) => a + b, 0);
   // Visitors of a bucket are the union of its rows' sketches, and of the range the union of its buckets'.
-  const wantVisitors = query.metrics.includes('visitors');
+  const wantVisitors = plan.visitors;
   const bucketVisitors = wantVisitors ? sketches.map((list) => unionAll(list)) : [];
   const visitorsOf = (i: number) =>
     wantVisitors ? { visitors: visitorCount(bucketVisitors[i]!, counts[i]!) } : {};
@@ -258,6 +258,6 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   if (!by) return response;
   return {
     ...response,
-    breakdown: await readBreakdown(deps, { ...query, by }, horizon, bucketOf, counts, totalErrors),
+    breakdown: await readBreakdown(plan, by, bucketOf, counts, totalErrors),
   };
 }
