@@ -108,6 +108,7 @@ type Breakdown = NonNullable<PageViewsResponse['breakdown']>;
 async function readBreakdown(
   plan: Plan,
   by: Dimension,
+  top: number,
   bucketOf: (ms: number) => number,
   totals: readonly number[],
   totalErrors: number,
@@ -136,10 +137,10 @@ async function readBreakdown(
       visitors.set(value, unionAll([batch.get(value) ?? emptySketch(), ...speed]));
     }
   };
-  const { top } = await exactTop({
+  const ranked = await exactTop({
     blocks: source.blocks,
     known,
-    n: query.top ?? totals.length,
+    n: top,
     resolve: async (values) => {
       for (const value of values) batchRows.set(value, []);
       for (const row of await source.rows(values)) batchRows.get(row.value)!.push(row);
@@ -155,8 +156,8 @@ async function readBreakdown(
       );
     },
   });
-  if (wantVisitors && query.order !== 'visitors') await resolveVisitors(top.map((t) => t.value));
-  const entries = top.map(({ value }) => {
+  if (wantVisitors && query.order !== 'visitors') await resolveVisitors(ranked.top.map((t) => t.value));
+  const entries = ranked.top.map(({ value }) => {
     const counts = new Array<number>(totals.length).fill(0);
     let errors = 0;
     for (const row of [...(batchRows.get(value) ?? []), ...(speedOf.get(value) ?? [])]) {
@@ -258,6 +259,6 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   if (!by) return response;
   return {
     ...response,
-    breakdown: await readBreakdown(plan, by, bucketOf, counts, totalErrors),
+    breakdown: await readBreakdown(plan, by, top, bucketOf, counts, totalErrors),
   };
 }
