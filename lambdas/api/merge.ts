@@ -99,20 +99,28 @@ async function readTotalParts(plan: Plan): Promise<CountRow[][]> {
 
 type Breakdown = NonNullable<PageViewsResponse['breakdown']>;
 
+/** A breakdown value's page views per bucket and in all, its errors, and its visitors when known. */
+interface Entry {
+  readonly value: string;
+  readonly total: number;
+  readonly counts: number[];
+  readonly errors: number;
+  readonly visitors: number | null;
+}
+
 /**
  * The top values of a dimension over the query, exact, without reading every value: the speed part is read
  * whole (it spans an hour or two), the batch part through ranked day lists and per-value lookups. Ranked by
  * page views, or by visitors: a value has at most as many visitors as page views, so the page-view lists
  * bound visitors too, and each value's visitors are the union of its sketches, never a sum.
  */
-async function readBreakdown(
+async function readTopValues(
   plan: Plan,
   by: Dimension,
   top: number,
   bucketOf: (ms: number) => number,
-  totals: readonly number[],
-  totalErrors: number,
-): Promise<Breakdown> {
+  buckets: number,
+): Promise<Entry[]> {
   const { deps, query, horizon, h, visitors: wantVisitors } = plan;
   const [speedRows, source] = await Promise.all([
     readSpeed(plan, by),
@@ -157,8 +165,8 @@ async function readBreakdown(
     },
   });
   if (wantVisitors && query.order !== 'visitors') await resolveVisitors(ranked.top.map((t) => t.value));
-  const entries = ranked.top.map(({ value }) => {
-    const counts = new Array<number>(totals.length).fill(0);
+  return ranked.top.map(({ value }) => {
+    const counts = new Array<number>(buckets).fill(0);
     let errors = 0;
     for (const row of [...(batchRows.get(value) ?? []), ...(speedOf.get(value) ?? [])]) {
       counts[bucketOf(row.bucketMs)]! += row.count;
@@ -168,6 +176,16 @@ async function readBreakdown(
     const sketch = visitors.get(value);
     return { value, total, counts, errors, visitors: sketch ? visitorCount(sketch, total) : null };
   });
+}
+
+/** The breakdown: the top values, then the rest summed as `other` = the totals − the top values. */
+function breakdownOf(
+  { query, visitors: wantVisitors }: Plan,
+  top: readonly Entry[],
+  totals: readonly number[],
+  totalErrors: number,
+): Breakdown {
+  const entries = [...top];
   const other = totals.map((total, i) => total - entries.reduce((sum, b) => sum + b.counts[i]!, 0));
   const otherTotal = other.reduce((a, b) => a + b, 0);
   if (otherTotal > 0) {
@@ -213,7 +231,12 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   const counts = new Array<number>(starts.length).fill(0);
   const errors = new Array<number>(starts.length).fill(0);
   const sketches = starts.map((): VisitorSketch[] => []);
-  for (const rows of await readTotalParts(plan)) {
+  // The breakdown's reads run alongside the totals'; only its `other` entry needs the totals.
+  const [totalParts, topValues] = await Promise.all([
+    readTotalParts(plan),
+    by ? readTopValues(plan, by, top, bucketOf, starts.length) : undefined,
+  ]);
+  for (const rows of totalParts) {
     for (const row of rows) {
       const i = bucketOf(row.bucketMs);
       counts[i]! += row.count;
@@ -256,9 +279,6 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
       ...metricFields(query.metrics, counts[i]!, errors[i]!),
     })),
   };
-  if (!by) return response;
-  return {
-    ...response,
-    breakdown: await readBreakdown(plan, by, top, bucketOf, counts, totalErrors),
-  };
+  if (!topValues) return response;
+  return { ...response, breakdown: breakdownOf(plan, topValues, counts, totalErrors) };
 }
