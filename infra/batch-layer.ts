@@ -185,9 +185,8 @@ export class BatchLayer extends Construct {
       }),
     );
     // The view store: objects under batch-views/ (written, read back when a day is rebuilt, and deleted
-    // once replaced), indexed by manifests in the views table.
+    // once replaced: read-write grants s3:DeleteObject* too), indexed by manifests in the views table.
     bucket.grantReadWrite(this.batchFunction, `${PREFIXES.batchViews}*`);
-    bucket.grantDelete(this.batchFunction, `${PREFIXES.batchViews}*`);
     props.viewsTable.grantReadWriteData(this.batchFunction);
     props.stateTable.grantReadWriteData(this.batchFunction);
 

@@ -49,7 +49,7 @@ export interface CollectionLayerProps {
 }
 
 /** The headers the collector reads. No cookie and no query string reaches it. */
-export const FORWARDED_HEADERS = [
+const FORWARDED_HEADERS = [
   'Origin',
   'User-Agent',
   'Content-Type',

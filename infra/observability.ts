@@ -26,8 +26,8 @@ export interface ObservabilityProps {
   readonly apiFunction: NodejsFunction;
   readonly api: HttpApi;
   readonly deliveryStream: DeliveryStream;
-  /** The public collector, when deployed: alarms when the stream does not take its events. */
-  readonly collectorFunction?: NodejsFunction;
+  /** The public collector: alarms when the stream does not take its events. */
+  readonly collectorFunction: NodejsFunction;
   readonly settings: Settings;
   readonly alarmEmail?: string;
 }
@@ -141,20 +141,18 @@ export class Observability extends Construct {
     alarm('FirehoseDeliveryFailures', deliverySuccess, 1, 'Firehose failed deliveries to S3');
     const collected = custom('EventsAccepted', 'collect');
     const streamFailures = custom('StreamWriteFailures', 'collect');
-    if (props.collectorFunction) {
-      alarm(
-        'CollectorStreamFailures',
-        streamFailures,
-        1,
-        'The collector answered 503: the stream did not take page views from browsers',
-      );
-      alarm(
-        'CollectorErrors',
-        props.collectorFunction.metricErrors({ period: Duration.minutes(5) }),
-        1,
-        'The collector function failed invocations',
-      );
-    }
+    alarm(
+      'CollectorStreamFailures',
+      streamFailures,
+      1,
+      'The collector answered 503: the stream did not take page views from browsers',
+    );
+    alarm(
+      'CollectorErrors',
+      props.collectorFunction.metricErrors({ period: Duration.minutes(5) }),
+      1,
+      'The collector function failed invocations',
+    );
 
     this.dashboard = new Dashboard(this, 'Dashboard', {
       widgets: [
@@ -178,22 +176,18 @@ export class Observability extends Construct {
             right: [props.apiFunction.metricDuration({ statistic: 'p99' })],
           }),
         ],
-        ...(props.collectorFunction
-          ? [
-              [
-                new GraphWidget({
-                  title: 'Collector: page views accepted, rejected, bots, stream failures',
-                  left: [
-                    collected,
-                    custom('EventsRejected', 'collect'),
-                    custom('BotEventsDropped', 'collect'),
-                    streamFailures,
-                  ],
-                  right: [props.collectorFunction.metricDuration({ statistic: 'p99' })],
-                }),
-              ],
-            ]
-          : []),
+        [
+          new GraphWidget({
+            title: 'Collector: page views accepted, rejected, bots, stream failures',
+            left: [
+              collected,
+              custom('EventsRejected', 'collect'),
+              custom('BotEventsDropped', 'collect'),
+              streamFailures,
+            ],
+            right: [props.collectorFunction.metricDuration({ statistic: 'p99' })],
+          }),
+        ],
       ],
     });
   }

@@ -10,8 +10,8 @@ import { floorTo, MINUTE_MS, toIso } from '../../shared/time.js';
  * The current minute is still filling; it is the window's last bucket.
  */
 
-export const LIVE_WINDOW_MINUTES = 5;
-export const LIVE_TOP_PAGES = 10;
+const LIVE_WINDOW_MINUTES = 5;
+const LIVE_TOP_PAGES = 10;
 
 export async function answerLive(speed: SpeedCountReader, nowMs: number): Promise<LiveResponse> {
   const toMs = floorTo(nowMs, 'minute') + MINUTE_MS;

@@ -2,6 +2,7 @@ import type { BucketSource, PageViewsResponse } from '../../shared/api-types.js'
 import type {
   BatchViewReader,
   BreakdownSource,
+  CountDimension,
   CountRow,
   HorizonState,
   SpeedCountReader,
@@ -27,11 +28,6 @@ export interface MergeDeps {
   readonly batchCache?: Map<string, CountRow[]>;
 }
 
-interface Part {
-  readonly source: 'batch' | 'speed';
-  readonly rows: CountRow[];
-}
-
 async function batchTotals(
   deps: MergeDeps,
   horizon: HorizonState,
@@ -51,41 +47,45 @@ async function batchTotals(
   return rows;
 }
 
-/** Where the range splits: [from, h) from batch views, [h, to) from speed counters. */
-function splitAt(query: PageViewsQuery, horizon: HorizonState | undefined): number {
+/** What a query reads: [from, h) from the batch views at the horizon, [h, to) from speed counters. */
+interface Plan {
+  readonly deps: MergeDeps;
+  readonly query: PageViewsQuery;
+  readonly horizon: HorizonState | undefined;
+  readonly h: number;
+  /** Whether the reads bring visitor sketches. */
+  readonly visitors: boolean;
+}
+
+/** The range splits at the horizon, clamped to the range; minute buckets exist only in speed counters. */
+function planOf(deps: MergeDeps, query: PageViewsQuery, horizon: HorizonState | undefined): Plan {
   const { fromMs, toMs, granularity } = query;
-  if (granularity === 'minute' || !horizon) return fromMs;
-  return Math.min(Math.max(horizon.horizonMs, fromMs), toMs);
+  const h =
+    granularity === 'minute' || !horizon ? fromMs : Math.min(Math.max(horizon.horizonMs, fromMs), toMs);
+  return { deps, query, horizon, h, visitors: query.metrics.includes('visitors') };
+}
+
+/** The speed counters of [h, to) for a dimension; none when the batch views cover the whole range. */
+function readSpeed({ deps, query, h, visitors }: Plan, dimension: CountDimension): Promise<CountRow[]> {
+  const { toMs, granularity } = query;
+  if (toMs <= h) return Promise.resolve([]);
+  return deps.speed.readCounts({
+    dimension,
+    fromMs: h,
+    toMs,
+    granularity: granularity === 'minute' ? 'minute' : 'hour',
+    visitors,
+  });
 }
 
 /** Reads the totals of a query, in parallel, each part from the layer that serves it. */
-async function readTotalParts(
-  deps: MergeDeps,
-  query: PageViewsQuery,
-  horizon: HorizonState | undefined,
-): Promise<Part[]> {
-  const { fromMs, toMs, granularity } = query;
-  const h = splitAt(query, horizon);
-  const reads: Promise<Part>[] = [];
-  if (h < toMs) {
-    reads.push(
-      deps.speed
-        .readCounts({
-          dimension: 'total',
-          fromMs: h,
-          toMs,
-          granularity: granularity === 'minute' ? 'minute' : 'hour',
-          visitors: query.metrics.includes('visitors'),
-        })
-        .then((rows) => ({ source: 'speed', rows })),
-    );
-  }
+async function readTotalParts(plan: Plan): Promise<CountRow[][]> {
+  const { deps, query, horizon, h, visitors } = plan;
+  const { fromMs, granularity } = query;
+  const reads = [readSpeed(plan, 'total')];
   if (horizon && fromMs < h) {
     const batch = (from: number, to: number, g: 'hour' | 'day') =>
-      batchTotals(deps, horizon, from, to, g, query.metrics.includes('visitors')).then((rows): Part => ({
-        source: 'batch',
-        rows,
-      }));
+      batchTotals(deps, horizon, from, to, g, visitors);
     if (granularity === 'hour') {
       reads.push(batch(fromMs, h, 'hour'));
     } else {
@@ -99,52 +99,56 @@ async function readTotalParts(
 
 type Breakdown = NonNullable<PageViewsResponse['breakdown']>;
 
+/** A breakdown value's page views per bucket and in all, its errors, and its visitors when known. */
+interface Entry {
+  readonly value: string;
+  readonly total: number;
+  readonly counts: number[];
+  readonly errors: number;
+  readonly visitors: number | null;
+}
+
 /**
  * The top values of a dimension over the query, exact, without reading every value: the speed part is read
  * whole (it spans an hour or two), the batch part through ranked day lists and per-value lookups. Ranked by
  * page views, or by visitors: a value has at most as many visitors as page views, so the page-view lists
  * bound visitors too, and each value's visitors are the union of its sketches, never a sum.
  */
-async function readBreakdown(
-  deps: MergeDeps,
-  query: PageViewsQuery & { by: Dimension },
-  horizon: HorizonState | undefined,
+async function readTopValues(
+  plan: Plan,
+  by: Dimension,
+  top: number,
   bucketOf: (ms: number) => number,
-  totals: readonly number[],
-  totalErrors: number,
-): Promise<Breakdown> {
-  const { fromMs, toMs, granularity, by } = query;
-  const wantVisitors = query.metrics.includes('visitors');
-  const h = splitAt(query, horizon);
+  buckets: number,
+): Promise<Entry[]> {
+  const { deps, query, horizon, h, visitors: wantVisitors } = plan;
   const [speedRows, source] = await Promise.all([
-    h < toMs
-      ? deps.speed.readCounts({
-          dimension: by,
-          fromMs: h,
-          toMs,
-          granularity: granularity === 'minute' ? 'minute' : 'hour',
-          visitors: wantVisitors,
-        })
-      : Promise.resolve([]),
-    horizon && fromMs < h
-      ? deps.batch.breakdown(by, fromMs, h, horizon)
+    readSpeed(plan, by),
+    horizon && query.fromMs < h
+      ? deps.batch.breakdown(by, query.fromMs, h, horizon)
       : Promise.resolve<BreakdownSource>(EMPTY_BREAKDOWN),
   ]);
+  // The speed part's rows by value, and each value's page views in it.
+  const speedOf = new Map<string, CountRow[]>();
   const known = new Map<string, number>();
-  for (const row of speedRows) known.set(row.value, (known.get(row.value) ?? 0) + row.count);
+  for (const row of speedRows) {
+    if (!speedOf.has(row.value)) speedOf.set(row.value, []);
+    speedOf.get(row.value)!.push(row);
+    known.set(row.value, (known.get(row.value) ?? 0) + row.count);
+  }
   const batchRows = new Map<string, CountRow[]>();
   const visitors = new Map<string, VisitorSketch>();
   const resolveVisitors = async (values: readonly string[]) => {
     const batch = await source.visitors(values);
     for (const value of values) {
-      const speed = speedRows.filter((r) => r.value === value).map((r) => r.visitors ?? emptySketch());
+      const speed = (speedOf.get(value) ?? []).map((r) => r.visitors ?? emptySketch());
       visitors.set(value, unionAll([batch.get(value) ?? emptySketch(), ...speed]));
     }
   };
-  const { top } = await exactTop({
+  const ranked = await exactTop({
     blocks: source.blocks,
     known,
-    n: query.top ?? totals.length,
+    n: top,
     resolve: async (values) => {
       for (const value of values) batchRows.set(value, []);
       for (const row of await source.rows(values)) batchRows.get(row.value)!.push(row);
@@ -160,11 +164,11 @@ async function readBreakdown(
       );
     },
   });
-  if (wantVisitors && query.order !== 'visitors') await resolveVisitors(top.map((t) => t.value));
-  const entries = top.map(({ value }) => {
-    const counts = new Array<number>(totals.length).fill(0);
+  if (wantVisitors && query.order !== 'visitors') await resolveVisitors(ranked.top.map((t) => t.value));
+  return ranked.top.map(({ value }) => {
+    const counts = new Array<number>(buckets).fill(0);
     let errors = 0;
-    for (const row of [...(batchRows.get(value) ?? []), ...speedRows.filter((r) => r.value === value)]) {
+    for (const row of [...(batchRows.get(value) ?? []), ...(speedOf.get(value) ?? [])]) {
       counts[bucketOf(row.bucketMs)]! += row.count;
       errors += row.errors ?? 0;
     }
@@ -172,6 +176,16 @@ async function readBreakdown(
     const sketch = visitors.get(value);
     return { value, total, counts, errors, visitors: sketch ? visitorCount(sketch, total) : null };
   });
+}
+
+/** The breakdown: the top values, then the rest summed as `other` = the totals − the top values. */
+function breakdownOf(
+  { query, visitors: wantVisitors }: Plan,
+  top: readonly Entry[],
+  totals: readonly number[],
+  totalErrors: number,
+): Breakdown {
+  const entries = [...top];
   const other = totals.map((total, i) => total - entries.reduce((sum, b) => sum + b.counts[i]!, 0));
   const otherTotal = other.reduce((a, b) => a + b, 0);
   if (otherTotal > 0) {
@@ -209,6 +223,7 @@ function metricFields(metrics: readonly Metric[], views: number, errors: number)
 export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): Promise<PageViewsResponse> {
   const { fromMs, toMs, granularity, by, top } = query;
   const horizon = await deps.batch.readHorizon();
+  const plan = planOf(deps, query, horizon);
   const starts = bucketStarts(fromMs, toMs, granularity);
   const index = new Map(starts.map((s, i) => [s, i]));
   const bucketOf = (ms: number) => index.get(floorTo(ms, granularity))!;
@@ -216,8 +231,13 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   const counts = new Array<number>(starts.length).fill(0);
   const errors = new Array<number>(starts.length).fill(0);
   const sketches = starts.map((): VisitorSketch[] => []);
-  for (const part of await readTotalParts(deps, query, horizon)) {
-    for (const row of part.rows) {
+  // The breakdown's reads run alongside the totals'; only its `other` entry needs the totals.
+  const [totalParts, topValues] = await Promise.all([
+    readTotalParts(plan),
+    by ? readTopValues(plan, by, top, bucketOf, starts.length) : undefined,
+  ]);
+  for (const rows of totalParts) {
+    for (const row of rows) {
       const i = bucketOf(row.bucketMs);
       counts[i]! += row.count;
       errors[i]! += row.errors ?? 0;
@@ -227,7 +247,7 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
   const total = counts.reduce((a, b) => a + b, 0);
   const totalErrors = errors.reduce((a, b) => a + b, 0);
   // Visitors of a bucket are the union of its rows' sketches, and of the range the union of its buckets'.
-  const wantVisitors = query.metrics.includes('visitors');
+  const wantVisitors = plan.visitors;
   const bucketVisitors = wantVisitors ? sketches.map((list) => unionAll(list)) : [];
   const visitorsOf = (i: number) =>
     wantVisitors ? { visitors: visitorCount(bucketVisitors[i]!, counts[i]!) } : {};
@@ -259,9 +279,6 @@ export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): P
       ...metricFields(query.metrics, counts[i]!, errors[i]!),
     })),
   };
-  if (!by) return response;
-  return {
-    ...response,
-    breakdown: await readBreakdown(deps, { ...query, by }, horizon, bucketOf, counts, totalErrors),
-  };
+  if (!topValues) return response;
+  return { ...response, breakdown: breakdownOf(plan, topValues, counts, totalErrors) };
 }

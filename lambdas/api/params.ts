@@ -25,17 +25,19 @@ export type Metric = (typeof METRICS)[number];
 export const ORDERS = ['pageviews', 'visitors'] as const;
 export type Order = (typeof ORDERS)[number];
 
-export interface PageViewsQuery {
+export type PageViewsQuery = {
   readonly fromMs: number;
   readonly toMs: number;
   readonly granularity: Granularity;
-  readonly by?: Dimension;
-  readonly top?: number;
   /** Always holds `pageviews`; the default answer is page views only, as before metrics existed. */
   readonly metrics: readonly Metric[];
   /** How a breakdown ranks its values. @default 'pageviews' */
   readonly order: Order;
-}
+} & (
+  | { readonly by?: undefined; readonly top?: undefined }
+  /** A breakdown always has a top: the one asked for, or the default. */
+  | { readonly by: Dimension; readonly top: number }
+);
 
 export class ParameterError extends Error {
   override readonly name = 'ParameterError';
@@ -114,16 +116,15 @@ export function parsePageViewsQuery(
     if (!isDimension(params.by)) throw new ParameterError('by', `by must be one of ${DIMENSIONS.join(', ')}`);
     by = params.by;
   }
-  let top: number | undefined;
   if (params.top !== undefined) {
     if (!by) throw new ParameterError('top', 'top needs by');
     if (!/^\d+$/.test(params.top) || Number(params.top) < 1 || Number(params.top) > QUERY_LIMITS.maxTop) {
       throw new ParameterError('top', `top must be a whole number from 1 to ${QUERY_LIMITS.maxTop}`);
     }
-    top = Number(params.top);
-  } else if (by) {
-    top = QUERY_LIMITS.defaultTop;
   }
+  const breakdown = by
+    ? { by, top: params.top === undefined ? QUERY_LIMITS.defaultTop : Number(params.top) }
+    : {};
   const metrics = new Set<Metric>(['pageviews']);
   if (params.metrics !== undefined) {
     for (const name of params.metrics.split(',')) {
@@ -150,8 +151,7 @@ export function parsePageViewsQuery(
     fromMs,
     toMs,
     granularity,
-    ...(by ? { by } : {}),
-    ...(top ? { top } : {}),
+    ...breakdown,
     metrics: METRICS.filter((m) => metrics.has(m)),
     order,
   };
