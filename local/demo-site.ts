@@ -41,8 +41,9 @@ export interface RunningDemoSite {
 }
 
 export interface DemoSiteOptions {
-  /** Where pages load the tracker from, e.g. http://127.0.0.1:3000/pv.js. */
+  /** Where pages load the tracker from, e.g. http://127.0.0.1:3002/pv.<version>.js, and its SRI hash. */
   readonly trackerSrc: string;
+  readonly trackerIntegrity: string;
   readonly port?: number;
   readonly host?: string;
 }
@@ -54,7 +55,7 @@ export async function startDemoSite(options: DemoSiteOptions): Promise<RunningDe
   const layout = readFileSync(join(PAGES_DIR, 'layout.html'), 'utf8');
   const spa = readFileSync(join(PAGES_DIR, 'spa.js'), 'utf8');
   const page = (values: Record<string, string>) =>
-    fill(layout, { TRACKER_SRC: options.trackerSrc, ...values });
+    fill(layout, { TRACKER_SRC: options.trackerSrc, TRACKER_INTEGRITY: options.trackerIntegrity, ...values });
   const app = page({
     TITLE: 'Overview',
     TEXT: APP_TEXT,

@@ -5,16 +5,14 @@ import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
 import { createCatalogHandler } from '../lambdas/catalog/handler.js';
 import { S3NotificationStandIn } from './s3-notifications.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
-import {
-  createCollector,
-  EVENTS_PATH,
-  TRACKER_PATH,
-  type CollectorMetric,
-} from '../lambdas/collect/collector.js';
+import { createCollector, EVENTS_PATH, type CollectorMetric } from '../lambdas/collect/collector.js';
+import { DEFAULT_RATE_RULE } from '../lambdas/collect/edge.js';
 import { createCollectHandler } from '../lambdas/collect/handler.js';
-import { SiteAllowList } from '../lambdas/collect/sites.js';
-import { putRecordsWriter } from '../lambdas/collect/stream-writer.js';
+import { fixedOriginSecret } from '../lambdas/collect/origin-verify.js';
+import { SiteAllowList, type KeepParameters } from '../lambdas/collect/sites.js';
+import { putRecordsWriter, type EventStreamWriter } from '../lambdas/collect/stream-writer.js';
 import { buildTracker } from '../lambdas/collect/tracker.js';
+import { trackerAsset, trackerScriptTag } from '../lambdas/collect/tracker-asset.js';
 import { createSpeedHandler } from '../lambdas/speed/handler.js';
 import type { SpeedObserver } from '../lambdas/speed/speed-layer.js';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
@@ -29,6 +27,7 @@ import {
   type Settings,
 } from '../shared/resources.js';
 import { createDuckDbEngine } from './athena-duckdb.js';
+import { startCloudFrontStandIn, type EdgeFault, type RunningCloudFront, type ViewerRequest } from './cloudfront.js';
 import { EMULATED, startEmulators, type EmulatedService, type RunningEmulators } from './emulators.js';
 import { KinesisEventSourceMapping, s3OnFailureStore } from './event-source-mapping.js';
 import { FirehoseStandIn } from './firehose.js';
@@ -56,7 +55,8 @@ const KINESIS_STOP_GRACE_MS = 7000;
 export interface LocalStackOptions {
   /** State between runs (emulator data, checkpoints, Parquet cache); absent keeps everything ephemeral. */
   readonly dataDir?: string;
-  readonly ports?: Partial<Record<EmulatedService | 'api', number>>;
+  /** `collector`: the CloudFront stand-in in front of the collector (the collector itself takes any free port). */
+  readonly ports?: Partial<Record<EmulatedService | 'api' | 'collector', number>>;
   readonly names?: ResourceNames;
   readonly shards?: number;
   readonly settings?: Partial<Settings>;
@@ -66,10 +66,20 @@ export interface LocalStackOptions {
   /** Static files the HTTP server serves outside /v1/ (the dashboard). */
   readonly staticDir?: string;
   /**
-   * The public collector at /v1/events and /pv.js: the sites it takes page views for (default 127.0.0.1 and
-   * localhost, where the demo site runs) and the visitor-hash key (default: random for this run).
+   * The public collector (/v1/events, /pv.<version>.js) behind a CloudFront stand-in: the sites it takes page views
+   * for (default 127.0.0.1 and localhost, where the demo site runs), their keep-lists, the visitor-hash key
+   * (default: random for this run), the WAF rate rule (default the deployed one), the stand-in's geo database,
+   * and, for tests, network faults at the edge and a wrapper around the collector's stream writer.
    */
-  readonly collector?: { readonly sites?: readonly string[]; readonly visitorKey?: string };
+  readonly collector?: {
+    readonly sites?: readonly string[];
+    readonly keepParameters?: KeepParameters;
+    readonly visitorKey?: string;
+    readonly rateRule?: { readonly limit: number; readonly windowSeconds: number };
+    readonly countryOf?: (ip: string) => string | undefined;
+    readonly faults?: (request: ViewerRequest) => EdgeFault;
+    readonly wrapWriter?: (writer: EventStreamWriter) => EventStreamWriter;
+  };
   /** Serve the demo site (pages that load the tracker) on this port; 0 picks a free one. Absent: no demo site. */
   readonly demoSitePort?: number;
   /** Endpoints of emulators already running (tests); otherwise they are started here. */
@@ -102,9 +112,14 @@ export interface LocalStack {
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   readonly apiUrl: string;
-  /** POST page views here (the tracker does). */
+  /** POST page views here (the tracker does): the CloudFront stand-in. */
   readonly collectorUrl: string;
+  /** The collector itself, as its function URL is reachable: it refuses every request that skipped the edge. */
+  readonly collectorOriginUrl: string;
+  /** The versioned tracker URL, and the tag with its SRI hash. */
   readonly trackerUrl: string;
+  readonly trackerTag: string;
+  readonly edge: RunningCloudFront;
   readonly demoSiteUrl?: string;
   readonly pids: readonly number[];
   readonly esm: KinesisEventSourceMapping;
@@ -136,6 +151,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   if (stateDir) mkdirSync(stateDir, { recursive: true });
   // Before any emulator starts, so that a taken API port costs no start-up time.
   if (options.ports?.api) await assertPortFree('api', options.ports.api);
+  if (options.ports?.collector) await assertPortFree('collector', options.ports.collector);
 
   const started: RunningEmulators | undefined = options.emulators
     ? undefined
@@ -238,13 +254,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
     });
     const collected: Partial<Record<CollectorMetric, number>> = {};
+    const collectorOptions = options.collector ?? {};
+    // CloudFront's origin secret, for this run: the stand-in sends it, the collector checks it.
+    const originSecret = randomBytes(32).toString('base64url');
+    const tracker = trackerAsset(buildTracker().script);
+    const writer = putRecordsWriter(clients.kinesis, names.stream);
     const collect = createCollectHandler(
       createCollector({
-        writer: putRecordsWriter(clients.kinesis, names.stream),
+        writer: collectorOptions.wrapWriter?.(writer) ?? writer,
         config: {
-          sites: new SiteAllowList(options.collector?.sites ?? ['127.0.0.1', 'localhost']),
-          visitorKey: options.collector?.visitorKey ?? randomBytes(32).toString('base64'),
-          trackerScript: buildTracker().script,
+          sites: new SiteAllowList(
+            collectorOptions.sites ?? ['127.0.0.1', 'localhost'],
+            collectorOptions.keepParameters,
+          ),
+          visitorKey: collectorOptions.visitorKey ?? randomBytes(32).toString('base64'),
+          origin: fixedOriginSecret(originSecret),
+          trackerScript: tracker.script,
         },
         observer: {
           count: (metric, value) => (collected[metric] = (collected[metric] ?? 0) + value),
@@ -253,8 +278,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         },
       }),
     );
+    // The collector's own address plays its Lambda function URL; the stand-in plays the distribution.
+    const collectorOrigin = await startHttpApi({ handler: collect });
+    const edge = await startCloudFrontStandIn({
+      origin: collectorOrigin.url,
+      originSecret: () => originSecret,
+      rateRule: collectorOptions.rateRule ?? DEFAULT_RATE_RULE,
+      ...(collectorOptions.countryOf ? { countryOf: collectorOptions.countryOf } : {}),
+      ...(collectorOptions.faults ? { faults: collectorOptions.faults } : {}),
+      port: options.ports?.collector ?? 0,
+    });
     const api = await startHttpApi({
-      routes: [{ paths: [EVENTS_PATH, TRACKER_PATH], handler: collect }],
       handler: createApiHandler({
         ...readersFor(clients, config),
         retentionHours: settings.speedRetentionHours,
@@ -267,7 +301,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     let demoSite: RunningDemoSite | undefined;
     if (options.demoSitePort !== undefined) {
-      demoSite = await startDemoSite({ trackerSrc: `${api.url}${TRACKER_PATH}`, port: options.demoSitePort });
+      demoSite = await startDemoSite({
+        trackerSrc: `${edge.url}${tracker.path}`,
+        trackerIntegrity: tracker.integrity,
+        port: options.demoSitePort,
+      });
     }
     await esm.start();
     await firehose.start();
@@ -306,8 +344,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: emulators.region,
       credentials: emulators.credentials,
       apiUrl: api.url,
-      collectorUrl: `${api.url}${EVENTS_PATH}`,
-      trackerUrl: `${api.url}${TRACKER_PATH}`,
+      collectorUrl: `${edge.url}${EVENTS_PATH}`,
+      collectorOriginUrl: collectorOrigin.url,
+      trackerUrl: `${edge.url}${tracker.path}`,
+      trackerTag: trackerScriptTag(edge.url, tracker),
+      edge,
       ...(demoSite ? { demoSiteUrl: demoSite.url } : {}),
       pids: started?.pids ?? [],
       esm,
@@ -341,6 +382,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           'Firehose stand-in': firehose.stop(),
           'S3 notifications': notifications.stop(),
           'HTTP API': api.close(),
+          'collector and its CloudFront stand-in': edge.close().then(() => collectorOrigin.close()),
           ...(demoSite ? { 'demo site': demoSite.close() } : {}),
         };
         const pending = new Set(Object.keys(parts));
