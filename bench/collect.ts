@@ -5,7 +5,9 @@ import {
   type Collector,
   type CollectRequest,
 } from '../lambdas/collect/collector.js';
+import { ORIGIN_VERIFY_HEADER } from '../lambdas/collect/edge.js';
 import { createCollectHandler } from '../lambdas/collect/handler.js';
+import { fixedOriginSecret } from '../lambdas/collect/origin-verify.js';
 import { SiteAllowList } from '../lambdas/collect/sites.js';
 import { putRecordsWriter, type EventStreamWriter } from '../lambdas/collect/stream-writer.js';
 import { buildTracker } from '../lambdas/collect/tracker.js';
@@ -25,6 +27,8 @@ import type { BenchFigure, BenchSection } from './types.js';
  */
 
 const SITE = 'https://shop.example';
+/** The origin secret the requests carry, as CloudFront's would. */
+const ORIGIN_SECRET = 'bench origin secret';
 const USER_AGENT =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36';
 const BATCH = 50;
@@ -67,9 +71,11 @@ function request(events: number): CollectRequest {
       origin: SITE,
       'user-agent': USER_AGENT,
       'cloudfront-viewer-country': 'DE',
+      'cloudfront-viewer-address': `198.51.100.${sequence % 250}:443`,
+      [ORIGIN_VERIFY_HEADER]: ORIGIN_SECRET,
     },
     body: Buffer.from(JSON.stringify(events === 1 ? body[0] : body)),
-    sourceIp: `198.51.100.${sequence % 250}`,
+    sourceIp: '130.176.0.1',
   };
 }
 
@@ -117,6 +123,7 @@ export const collectBench: BenchSection = async ({ quick, log }) => {
     const config = {
       sites: new SiteAllowList(['shop.example']),
       visitorKey: 'bench key, not a secret at all',
+      origin: fixedOriginSecret(ORIGIN_SECRET),
     };
     const collector = (writer: EventStreamWriter): Collector => createCollector({ writer, config });
     const ours = collector(putRecordsWriter(clients.kinesis, names.stream));

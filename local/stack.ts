@@ -1,18 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
 import { createCatalogHandler } from '../lambdas/catalog/handler.js';
 import { S3NotificationStandIn } from './s3-notifications.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
-import { createCollector, EVENTS_PATH, type CollectorMetric } from '../lambdas/collect/collector.js';
-import { DEFAULT_RATE_RULE } from '../lambdas/collect/edge.js';
-import { createCollectHandler } from '../lambdas/collect/handler.js';
-import { fixedOriginSecret } from '../lambdas/collect/origin-verify.js';
-import { SiteAllowList, type KeepParameters } from '../lambdas/collect/sites.js';
-import { putRecordsWriter, type EventStreamWriter } from '../lambdas/collect/stream-writer.js';
-import { buildTracker } from '../lambdas/collect/tracker.js';
-import { trackerAsset, trackerScriptTag } from '../lambdas/collect/tracker-asset.js';
+import type { CollectorMetric } from '../lambdas/collect/collector.js';
 import { createSpeedHandler } from '../lambdas/speed/handler.js';
 import type { SpeedObserver } from '../lambdas/speed/speed-layer.js';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
@@ -27,7 +19,8 @@ import {
   type Settings,
 } from '../shared/resources.js';
 import { createDuckDbEngine } from './athena-duckdb.js';
-import { startCloudFrontStandIn, type EdgeFault, type RunningCloudFront, type ViewerRequest } from './cloudfront.js';
+import type { RunningCloudFront } from './cloudfront.js';
+import { startLocalCollector, type LocalCollectorOptions } from './collector.js';
 import { EMULATED, startEmulators, type EmulatedService, type RunningEmulators } from './emulators.js';
 import { KinesisEventSourceMapping, s3OnFailureStore } from './event-source-mapping.js';
 import { FirehoseStandIn } from './firehose.js';
@@ -71,15 +64,8 @@ export interface LocalStackOptions {
    * (default: random for this run), the WAF rate rule (default the deployed one), the stand-in's geo database,
    * and, for tests, network faults at the edge and a wrapper around the collector's stream writer.
    */
-  readonly collector?: {
-    readonly sites?: readonly string[];
-    readonly keepParameters?: KeepParameters;
-    readonly visitorKey?: string;
-    readonly rateRule?: { readonly limit: number; readonly windowSeconds: number };
-    readonly countryOf?: (ip: string) => string | undefined;
-    readonly faults?: (request: ViewerRequest) => EdgeFault;
-    readonly wrapWriter?: (writer: EventStreamWriter) => EventStreamWriter;
-  };
+  readonly collector?: Omit<LocalCollectorOptions, 'kinesis' | 'streamName' | 'observer' | 'port'>;
+
   /** Serve the demo site (pages that load the tracker) on this port; 0 picks a free one. Absent: no demo site. */
   readonly demoSitePort?: number;
   /** Endpoints of emulators already running (tests); otherwise they are started here. */
@@ -254,38 +240,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
     });
     const collected: Partial<Record<CollectorMetric, number>> = {};
-    const collectorOptions = options.collector ?? {};
-    // CloudFront's origin secret, for this run: the stand-in sends it, the collector checks it.
-    const originSecret = randomBytes(32).toString('base64url');
-    const tracker = trackerAsset(buildTracker().script);
-    const writer = putRecordsWriter(clients.kinesis, names.stream);
-    const collect = createCollectHandler(
-      createCollector({
-        writer: collectorOptions.wrapWriter?.(writer) ?? writer,
-        config: {
-          sites: new SiteAllowList(
-            collectorOptions.sites ?? ['127.0.0.1', 'localhost'],
-            collectorOptions.keepParameters,
-          ),
-          visitorKey: collectorOptions.visitorKey ?? randomBytes(32).toString('base64'),
-          origin: fixedOriginSecret(originSecret),
-          trackerScript: tracker.script,
-        },
-        observer: {
-          count: (metric, value) => (collected[metric] = (collected[metric] ?? 0) + value),
-          error: (message, error) =>
-            log(`collector: ${message}: ${error instanceof Error ? error.message : String(error)}`),
-        },
-      }),
-    );
-    // The collector's own address plays its Lambda function URL; the stand-in plays the distribution.
-    const collectorOrigin = await startHttpApi({ handler: collect });
-    const edge = await startCloudFrontStandIn({
-      origin: collectorOrigin.url,
-      originSecret: () => originSecret,
-      rateRule: collectorOptions.rateRule ?? DEFAULT_RATE_RULE,
-      ...(collectorOptions.countryOf ? { countryOf: collectorOptions.countryOf } : {}),
-      ...(collectorOptions.faults ? { faults: collectorOptions.faults } : {}),
+    const collector = await startLocalCollector({
+      kinesis: clients.kinesis,
+      streamName: names.stream,
+      ...options.collector,
+      observer: {
+        count: (metric, value) => (collected[metric] = (collected[metric] ?? 0) + value),
+        error: (message, error) =>
+          log(`collector: ${message}: ${error instanceof Error ? error.message : String(error)}`),
+      },
       port: options.ports?.collector ?? 0,
     });
     const api = await startHttpApi({
@@ -302,8 +265,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let demoSite: RunningDemoSite | undefined;
     if (options.demoSitePort !== undefined) {
       demoSite = await startDemoSite({
-        trackerSrc: `${edge.url}${tracker.path}`,
-        trackerIntegrity: tracker.integrity,
+        trackerSrc: collector.trackerUrl,
+        trackerIntegrity: collector.tracker.integrity,
         port: options.demoSitePort,
       });
     }
@@ -344,11 +307,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: emulators.region,
       credentials: emulators.credentials,
       apiUrl: api.url,
-      collectorUrl: `${edge.url}${EVENTS_PATH}`,
-      collectorOriginUrl: collectorOrigin.url,
-      trackerUrl: `${edge.url}${tracker.path}`,
-      trackerTag: trackerScriptTag(edge.url, tracker),
-      edge,
+      collectorUrl: collector.collectorUrl,
+      collectorOriginUrl: collector.originUrl,
+      trackerUrl: collector.trackerUrl,
+      trackerTag: collector.trackerTag,
+      edge: collector.edge,
       ...(demoSite ? { demoSiteUrl: demoSite.url } : {}),
       pids: started?.pids ?? [],
       esm,
@@ -382,7 +345,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           'Firehose stand-in': firehose.stop(),
           'S3 notifications': notifications.stop(),
           'HTTP API': api.close(),
-          'collector and its CloudFront stand-in': edge.close().then(() => collectorOrigin.close()),
+          'collector and its CloudFront stand-in': collector.close(),
           ...(demoSite ? { 'demo site': demoSite.close() } : {}),
         };
         const pending = new Set(Object.keys(parts));

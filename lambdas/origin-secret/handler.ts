@@ -13,8 +13,8 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { awsClients } from '../../shared/aws-clients.js';
-import { ConfigError } from '../../shared/resources.js';
 import { ORIGIN_VERIFY_HEADER } from '../collect/edge.js';
+import { distributionIdFromEnvironment } from './config.js';
 import { rotateOriginSecret, type OriginHeader, type RotationStep, type SecretVersions } from './rotation.js';
 
 /** Secrets Manager's rotation event (Secrets Manager user guide, "Lambda rotation functions"). */
@@ -105,18 +105,10 @@ export function distributionOriginHeader(client: CloudFrontClient, distributionI
   };
 }
 
-const DISTRIBUTION_ID = 'COLLECTOR_DISTRIBUTION_ID';
-
-/** Environment of the rotation function. */
-export function rotationEnvironment(distributionId: string): Record<string, string> {
-  return { [DISTRIBUTION_ID]: distributionId };
-}
-
 const logger = new Logger({ serviceName: 'origin-secret' });
 
 export const handler = async (event: RotationEvent): Promise<void> => {
-  const distributionId = process.env[DISTRIBUTION_ID];
-  if (!distributionId) throw new ConfigError(`environment variable ${DISTRIBUTION_ID} is not set`);
+  const distributionId = distributionIdFromEnvironment();
   const clients = awsClients();
   logger.info('rotation step', { step: event.Step, version: event.ClientRequestToken });
   await rotateOriginSecret(event.Step, event.ClientRequestToken, {
