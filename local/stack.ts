@@ -65,7 +65,6 @@ export interface LocalStackOptions {
    * and, for tests, network faults at the edge and a wrapper around the collector's stream writer.
    */
   readonly collector?: Omit<LocalCollectorOptions, 'kinesis' | 'streamName' | 'observer' | 'port'>;
-
   /** Serve the demo site (pages that load the tracker) on this port; 0 picks a free one. Absent: no demo site. */
   readonly demoSitePort?: number;
   /** Endpoints of emulators already running (tests); otherwise they are started here. */
