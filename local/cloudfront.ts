@@ -37,6 +37,7 @@ export interface ViewerRequest {
   readonly method: string;
   readonly path: string;
   readonly ip: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly body: Buffer;
 }
 
@@ -129,7 +130,9 @@ export async function startCloudFrontStandIn(options: CloudFrontStandInOptions):
       });
       return;
     }
-    const fault = options.faults?.({ method: request.method ?? 'GET', path, ip, body }) ?? 'pass';
+    const fault =
+      options.faults?.({ method: request.method ?? 'GET', path, ip, headers: request.headers, body }) ??
+      'pass';
     if (fault === 'drop-before-origin') {
       stats.dropped += 1;
       request.socket.destroy();
