@@ -17,6 +17,13 @@ import { startEmulators } from '../local/emulators.js';
 import { startHttpApi } from '../local/http-server.js';
 import { provision } from '../local/provision.js';
 import { benchMain } from './cli.js';
+import {
+  collectionInputs,
+  estimateCollectionCost,
+  estimatePreviousCollectionCost,
+  HTTPS_FLOOR_PER_MILLION,
+  trackerLoadsWithin,
+} from './cost-model.js';
 import { cpuSeconds, percentile } from './stats.js';
 import type { BenchFigure, BenchSection } from './types.js';
 
@@ -81,7 +88,7 @@ function request(events: number): CollectRequest {
 
 const median = (samples: readonly number[]) => percentile(samples, 50);
 
-/** `total` single-event requests over HTTP, `concurrency` at a time. */
+/** `total` single-event requests over HTTP, as the collector's function URL passes them, `concurrency` at a time. */
 async function overHttp(collect: Collector, total: number, concurrency: number) {
   const server = await startHttpApi({
     handler: async () => ({ statusCode: 404 }),
@@ -135,7 +142,7 @@ export const collectBench: BenchSection = async ({ quick, log }) => {
     };
     const figures: BenchFigure[] = [];
 
-    // Tracker-shaped requests over HTTP, as API Gateway would pass them: to the stream, and to a counting sink
+    // Tracker-shaped requests over HTTP, as a function URL passes them: to the stream, and to a counting sink
     // (what the HTTP front and the collector take when the stream is not the limit).
     const total = quick ? 1500 : 8000;
     const concurrency = 16;
@@ -231,6 +238,48 @@ export const collectBench: BenchSection = async ({ quick, log }) => {
       unit: 'bytes',
       note: `${tracker.bytes} bytes minified (esbuild), gzip level 9`,
     });
+
+    // What collection costs at 1,000 page views/s with the handler time measured here (bench/cost-model.ts).
+    const cost = collectionInputs({
+      pageViewsPerSecond: 1000,
+      measuredLambdaMs: median(singles),
+      trackerGzipBytes: tracker.gzipBytes,
+    });
+    const estimate = estimateCollectionCost(cost.ours);
+    const previous = estimatePreviousCollectionCost(cost.previous);
+    const perMillion = (usd: number) => Number(usd.toFixed(3));
+    const lineNote = estimate.lines
+      .map(
+        (l) => `${l.service} ${l.item} $${((l.usd / estimate.total) * estimate.perMillionEvents).toFixed(3)}`,
+      )
+      .join('; ');
+    figures.push(
+      {
+        section: 'collect',
+        metric: 'collection cost per million page views at 1,000 page views/s',
+        value: perMillion(estimate.perMillionEvents),
+        unit: 'USD',
+        baseline: perMillion(previous.perMillionEvents),
+        ratio: Number((previous.perMillionEvents / estimate.perMillionEvents).toFixed(2)),
+        note:
+          `CloudFront + WAF rate rule per IP + function URL Lambda, ${cost.ours.trackerLoadsPerPageView} /pv.js loads per page view; ` +
+          `baseline: the previous design (HTTP API, no WAF, /pv.js every page view); ${lineNote}`,
+      },
+      {
+        section: 'collect',
+        metric: 'collection cost floor per million page views',
+        value: perMillion(HTTPS_FLOOR_PER_MILLION),
+        unit: 'USD',
+        note: `CloudFront's HTTPS request price; this design's lines at their floors (WAF per request, one Lambda invocation, no /pv.js loads): $${(estimate.floorTotal / (estimate.total / estimate.perMillionEvents)).toFixed(2)}`,
+      },
+      {
+        section: 'collect',
+        metric: '/pv.js loads per page view that keep collection within $2.00 per million',
+        value: Number(trackerLoadsWithin(2, cost.ours).toFixed(3)),
+        unit: 'loads',
+        note: 'each load costs a CloudFront request and a WAF inspection; a site that inlines or hosts the script loads none',
+      },
+    );
     return figures;
   } finally {
     clients.destroy();
