@@ -248,11 +248,7 @@ export const collectBench: BenchSection = async ({ quick, log }) => {
     const estimate = estimateCollectionCost(cost.ours);
     const previous = estimatePreviousCollectionCost(cost.previous);
     const perMillion = (usd: number) => Number(usd.toFixed(3));
-    const lineNote = estimate.lines
-      .map(
-        (l) => `${l.service} ${l.item} $${((l.usd / estimate.total) * estimate.perMillionEvents).toFixed(3)}`,
-      )
-      .join('; ');
+    const millions = estimate.total / estimate.perMillionEvents;
     figures.push(
       {
         section: 'collect',
@@ -263,15 +259,22 @@ export const collectBench: BenchSection = async ({ quick, log }) => {
         ratio: Number((previous.perMillionEvents / estimate.perMillionEvents).toFixed(2)),
         note:
           `CloudFront + WAF rate rule per IP + function URL Lambda, ${cost.ours.trackerLoadsPerPageView} /pv.js loads per page view; ` +
-          `baseline: the previous design (HTTP API, no WAF, /pv.js every page view); ${lineNote}`,
+          'baseline: the previous design (HTTP API, no WAF, /pv.js every page view); line items below',
       },
       {
         section: 'collect',
         metric: 'collection cost floor per million page views',
         value: perMillion(HTTPS_FLOOR_PER_MILLION),
         unit: 'USD',
-        note: `CloudFront's HTTPS request price; this design's lines at their floors (WAF per request, one Lambda invocation, no /pv.js loads): $${(estimate.floorTotal / (estimate.total / estimate.perMillionEvents)).toFixed(2)}`,
+        note: `CloudFront's HTTPS request price; this design's lines at their floors (WAF per request, one Lambda invocation, no /pv.js loads): $${(estimate.floorTotal / millions).toFixed(2)}`,
       },
+      ...estimate.lines.map((line) => ({
+        section: 'collect',
+        metric: `collection per million page views: ${line.service}, ${line.item}`,
+        value: perMillion(line.usd / millions),
+        unit: 'USD',
+        note: `floor $${(line.floorUsd / millions).toFixed(3)}`,
+      })),
       {
         section: 'collect',
         metric: '/pv.js loads per page view that keep collection within $2.00 per million',
