@@ -52,7 +52,7 @@ export function securityHeaders(): Record<string, string> {
 
 /**
  * The per-client limit: a WAF rate-based rule per viewer IP over a trailing window, on by default (config keys
- * `collectorRateLimit`, `collectorRateWindowSeconds`). 2,000 requests per 5 minutes is ~6.7 page views a second
+ * `collectorIpRateLimit`, `collectorIpRateWindowSeconds`). 2,000 requests per 5 minutes is ~6.7 page views a second
  * from one address, far above a person browsing, with room for an office or a carrier NAT behind one address.
  * WAF allows windows of 60, 120, 300 or 600 s and limits from 10.
  */
