@@ -364,14 +364,9 @@ export function estimateCollectionCost(
   inputs: CollectionInputs,
   p: Prices = PRICES_US_EAST_1,
 ): CollectionEstimate {
-  const pageViews = inputs.pageViewsPerSecond * SECONDS_PER_MONTH;
-  const requests = pageViews / Math.max(1, inputs.eventsPerRequest);
-  const trackerLoads = pageViews * inputs.trackerLoadsPerPageView;
-  const https = (n: number) => (n / 1e4) * p.cloudfront.perTenThousandHttpsRequests;
+  const { pageViews, requests, trackerLoads, https, responses, scriptBytes, toOrigin, invocations, lambda } =
+    collectionTraffic(inputs, p);
   const waf = (n: number) => (n / 1e6) * p.waf.perMillionRequests;
-  const invocations = (requests / 1e6) * p.lambda.perMillionRequests;
-  const dataOut = (bytes: number) => (bytes / GB) * p.cloudfront.dataOutPerGb;
-  const responses = dataOut(requests * inputs.responseBytes);
   // Containers: the requests in flight at once, each recycled every couple of hours; a cold start reads the
   // visitor key and the origin secret's three stages.
   const containers = Math.max(1, (inputs.pageViewsPerSecond * inputs.lambdaMsPerRequest) / 1000);
@@ -392,15 +387,10 @@ export function estimateCollectionCost(
     {
       service: 'CloudFront',
       item: 'data out (responses, /pv.js)',
-      usd: responses + dataOut(trackerLoads * inputs.trackerBytes),
+      usd: responses + scriptBytes,
       floorUsd: responses,
     },
-    {
-      service: 'CloudFront',
-      item: 'data to the origin (request bodies)',
-      usd: ((requests * inputs.requestBytes) / GB) * p.cloudfront.toOriginPerGb,
-      floorUsd: ((requests * inputs.requestBytes) / GB) * p.cloudfront.toOriginPerGb,
-    },
+    { service: 'CloudFront', item: 'data to the origin (request bodies)', usd: toOrigin, floorUsd: toOrigin },
     {
       service: 'WAF',
       item: 'requests inspected (rate rule per IP)',
@@ -408,14 +398,7 @@ export function estimateCollectionCost(
       floorUsd: waf(requests),
     },
     { service: 'WAF', item: 'web ACL and its rule', usd: p.waf.webAclMonth + p.waf.ruleMonth, floorUsd: 0 },
-    {
-      service: 'Lambda',
-      item: 'collector invocations and compute',
-      usd:
-        invocations +
-        ((requests * inputs.lambdaMsPerRequest) / 1000) * inputs.lambdaMemoryGb * p.lambda.gbSecond,
-      floorUsd: invocations,
-    },
+    { service: 'Lambda', item: 'collector invocations and compute', usd: lambda, floorUsd: invocations },
     {
       service: 'Secrets Manager',
       item: 'visitor key, origin secret, reads at cold starts',
@@ -439,41 +422,46 @@ export function estimatePreviousCollectionCost(
   inputs: CollectionInputs,
   p: Prices = PRICES_US_EAST_1,
 ): CostEstimate {
-  const pageViews = inputs.pageViewsPerSecond * SECONDS_PER_MONTH;
-  const requests = pageViews / Math.max(1, inputs.eventsPerRequest);
-  const trackerLoads = pageViews * inputs.trackerLoadsPerPageView;
+  const { pageViews, requests, trackerLoads, https, responses, scriptBytes, toOrigin, lambda } =
+    collectionTraffic(inputs, p);
   const lines: CostLine[] = [
     {
       service: 'CloudFront',
       item: 'HTTPS requests (collector + /pv.js)',
-      usd: ((requests + trackerLoads) / 1e4) * p.cloudfront.perTenThousandHttpsRequests,
+      usd: https(requests + trackerLoads),
     },
-    {
-      service: 'CloudFront',
-      item: 'data out (responses, /pv.js)',
-      usd:
-        ((requests * inputs.responseBytes + trackerLoads * inputs.trackerBytes) / GB) *
-        p.cloudfront.dataOutPerGb,
-    },
-    {
-      service: 'CloudFront',
-      item: 'data to the origin (request bodies)',
-      usd: ((requests * inputs.requestBytes) / GB) * p.cloudfront.toOriginPerGb,
-    },
+    { service: 'CloudFront', item: 'data out (responses, /pv.js)', usd: responses + scriptBytes },
+    { service: 'CloudFront', item: 'data to the origin (request bodies)', usd: toOrigin },
     {
       service: 'API Gateway',
       item: 'collector HTTP API requests',
       usd: (requests / 1e6) * p.apiGateway.perMillionRequests,
     },
-    {
-      service: 'Lambda',
-      item: 'collector invocations and compute',
-      usd:
-        (requests / 1e6) * p.lambda.perMillionRequests +
-        ((requests * inputs.lambdaMsPerRequest) / 1000) * inputs.lambdaMemoryGb * p.lambda.gbSecond,
-    },
+    { service: 'Lambda', item: 'collector invocations and compute', usd: lambda },
   ];
   return summarise(lines, pageViews);
+}
+
+/** The traffic of collection in a month and what its parts cost, whichever design carries it. */
+function collectionTraffic(inputs: CollectionInputs, p: Prices) {
+  const pageViews = inputs.pageViewsPerSecond * SECONDS_PER_MONTH;
+  const requests = pageViews / Math.max(1, inputs.eventsPerRequest);
+  const trackerLoads = pageViews * inputs.trackerLoadsPerPageView;
+  const dataOut = (bytes: number) => (bytes / GB) * p.cloudfront.dataOutPerGb;
+  const invocations = (requests / 1e6) * p.lambda.perMillionRequests;
+  return {
+    pageViews,
+    requests,
+    trackerLoads,
+    https: (n: number) => (n / 1e4) * p.cloudfront.perTenThousandHttpsRequests,
+    responses: dataOut(requests * inputs.responseBytes),
+    scriptBytes: dataOut(trackerLoads * inputs.trackerBytes),
+    toOrigin: ((requests * inputs.requestBytes) / GB) * p.cloudfront.toOriginPerGb,
+    invocations,
+    lambda:
+      invocations +
+      ((requests * inputs.lambdaMsPerRequest) / 1000) * inputs.lambdaMemoryGb * p.lambda.gbSecond,
+  };
 }
 
 /** The most /pv.js loads per page view that keep collection within `targetPerMillion`, all else as given. */

@@ -15,6 +15,7 @@ import {
   VIEWER_ADDRESS_HEADER,
   VIEWER_COUNTRY_HEADER,
 } from '../lambdas/collect/edge.js';
+import { listen } from './http-server.js';
 
 /**
  * Plays the collector's CloudFront distribution and its WAF in front of the local collector, as the deployed
@@ -186,21 +187,5 @@ export async function startCloudFrontStandIn(options: CloudFrontStandInOptions):
       else handle(request, response, Buffer.concat(chunks));
     });
   });
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, resolve);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    url: `http://${host}:${port}`,
-    server,
-    stats,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await listen(server, options.port, options.host)), server, stats };
 }
