@@ -203,9 +203,10 @@ async function awaitReady(
   );
 }
 
-const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+export const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+/** A signal to a detached child's whole process group (the child and all it started). */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || exited(child)) return;
   try {
     process.kill(-child.pid, signal);

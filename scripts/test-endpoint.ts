@@ -11,7 +11,7 @@ import {
 import { createRequire } from 'node:module';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
-import { stopSupervised, superviseCommand, type Supervised } from '../local/emulators.js';
+import { exited, killGroup, stopSupervised, superviseCommand, type Supervised } from '../local/emulators.js';
 import { freePort } from '../local/ports.js';
 import { runCli } from './cli.js';
 
@@ -105,8 +105,7 @@ interface StartedServer {
 async function awaitHttp(endpoint: string, server: Supervised): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
-    const { child } = server;
-    if (child.exitCode !== null || child.signalCode !== null) {
+    if (exited(server.child)) {
       throw new Error(`moto_server exited during start-up: ${server.stderrTail}`);
     }
     try {
@@ -162,17 +161,6 @@ async function startMoto(): Promise<StartedServer> {
     log,
     requests: () => requests,
   };
-}
-
-const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || exited(child)) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // gone already
-  }
 }
 
 /** vitest's JSON report, or undefined when the run ended before writing one. */
