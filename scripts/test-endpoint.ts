@@ -187,15 +187,22 @@ async function main(): Promise<void> {
   const stop = () =>
     (stopping ??= (async () => {
       const { vitest } = run;
-      if (vitest && !exited(vitest)) {
-        const gone = new Promise((resolve) => vitest.once('exit', resolve));
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          gone,
-          new Promise((resolve) => (timer = setTimeout(resolve, VITEST_STOP_GRACE_MS))),
-        ]);
-        clearTimeout(timer);
-        killGroup(vitest, 'SIGKILL');
+      if (vitest) {
+        if (!exited(vitest)) {
+          const gone = new Promise((resolve) => vitest.once('exit', resolve));
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            gone,
+            new Promise((resolve) => (timer = setTimeout(resolve, VITEST_STOP_GRACE_MS))),
+          ]);
+          clearTimeout(timer);
+        }
+        // Its workers can outlive it for a moment: the group goes whole, whether vitest is still there or not.
+        try {
+          process.kill(-vitest.pid!, 'SIGKILL');
+        } catch {
+          // nothing left in it
+        }
       }
       const server = await run.server?.catch(() => undefined);
       if (server) await stopSupervised(server.supervised, SERVER_STOP_GRACE_MS);

@@ -67,6 +67,15 @@ createServer((request, response) => {
   return folder;
 }
 
+/** A process's command line, for a failure message (it may be gone by the time it is read). */
+function commandLine(pid: number): string {
+  try {
+    return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
+  } catch {
+    return `${pid}: (gone)`;
+  }
+}
+
 describe('npm run test:endpoint', () => {
   it('exits 2 with the install command when moto_server is not on PATH and no endpoint is set', async () => {
     const run = npm(['run', 'test:endpoint'], undefined, { PATH: pathWithoutMoto() });
@@ -113,7 +122,8 @@ describe('npm run test:endpoint', () => {
       );
       expect(run.output()).toContain(`${signal}: stopping the tests and moto_server`);
       expect(alive(motoPid), 'moto_server still running').toBe(false);
-      expect(processesOf(dir), 'processes of the run still running').toEqual([]);
+      const left = processesOf(dir).map(commandLine);
+      expect(left, 'processes of the run still running').toEqual([]);
     },
   );
 });
