@@ -11,7 +11,14 @@ import {
 import { createRequire } from 'node:module';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
-import { exited, killGroup, stopSupervised, superviseCommand, type Supervised } from '../local/emulators.js';
+import {
+  EmulatorError,
+  exited,
+  killGroup,
+  stopSupervised,
+  superviseCommand,
+  type Supervised,
+} from '../local/emulators.js';
 import { freePort } from '../local/ports.js';
 import { runCli } from './cli.js';
 
@@ -22,7 +29,7 @@ import { runCli } from './cli.js';
  * Why and what it found: docs/single-endpoint.md.
  */
 
-export const MOTO_INSTALL = 'pip install "moto[server]"';
+const MOTO_INSTALL = 'pip install "moto[server]"';
 
 /** The integration files left out of this run, and why (docs/single-endpoint.md, "What runs"). */
 const LEFT_OUT: readonly { readonly glob: string; readonly why: string }[] = [
@@ -55,7 +62,7 @@ http://localhost:4566), otherwise a moto_server started on a free port (${MOTO_I
 Left out: ${LEFT_OUT.map((l) => l.glob).join(', ')} (docs/single-endpoint.md says why).
 The last line is "N passed, N failed"; --no-count-line leaves it out (.ci/run prints one line for both runs).`;
 
-export class MotoMissingError extends Error {
+class MotoMissingError extends Error {
   override readonly name = 'MotoMissingError';
   readonly exitCode = 2;
 }
@@ -80,13 +87,8 @@ function motoVersion(pid: number): string {
   try {
     const python = readlinkSync(`/proc/${pid}/exe`);
     if (!basename(python).startsWith('python')) return '';
-    const probe = spawnSync(
-      python,
-      ['-c', 'from importlib.metadata import version; print(version("moto"))'],
-      {
-        encoding: 'utf8',
-      },
-    );
+    const script = 'from importlib.metadata import version; print(version("moto"))';
+    const probe = spawnSync(python, ['-c', script], { encoding: 'utf8' });
     return probe.status === 0 ? probe.stdout.trim() : '';
   } catch {
     return '';
@@ -106,14 +108,17 @@ async function awaitHttp(endpoint: string, server: Supervised): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (exited(server.child)) {
-      throw new Error(`moto_server exited during start-up: ${server.stderrTail}`);
+      throw new EmulatorError(`moto_server exited during start-up: ${server.stderrTail}`);
     }
     try {
       // Any answer means it serves; moto routes by the request's service, not by the path.
       await fetch(endpoint, { signal: AbortSignal.timeout(2000) });
       return;
     } catch {
-      if (Date.now() > deadline) throw new Error(`moto_server did not answer on ${endpoint} within 30 s`);
+      if (Date.now() > deadline)
+        throw new EmulatorError(
+          `moto_server did not answer on ${endpoint} within ${READY_TIMEOUT_MS / 1000} s`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
