@@ -175,6 +175,5 @@ export function addPageViewsStacks(
     crossRegionReferences: true,
     collectorWebAclArn: edge.webAcl.arn,
   });
-  main.addDependency(edge);
   return { main, edge };
 }
