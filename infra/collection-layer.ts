@@ -106,8 +106,13 @@ export class CollectionLayer extends Construct {
       define: { TRACKER_SCRIPT_BASE64: JSON.stringify(Buffer.from(this.tracker.script).toString('base64')) },
     });
     props.stream.grant(this.function, 'kinesis:PutRecords');
-    this.visitorKey.grantRead(this.function);
-    this.originSecret.grantRead(this.function);
+    // GetSecretValue only: grantRead would add DescribeSecret, which the collector never calls.
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [this.visitorKey.secretArn, this.originSecret.secretArn],
+      }),
+    );
     // Public like a beacon endpoint must be; what does not carry CloudFront's origin secret is refused by the code.
     // (Origin access control would have Lambda check CloudFront's signature instead, but for a POST it needs the
     // browser to send the body's SHA-256 in x-amz-content-sha256, which sendBeacon cannot: docs/collector.md.)
