@@ -68,6 +68,8 @@ export const ANY_PORTS = [
   '0',
   '--site-port',
   '0',
+  '--collector-port',
+  '0',
   '--kinesis-port',
   '0',
   '--dynamodb-port',
