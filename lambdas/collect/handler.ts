@@ -3,6 +3,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { awsClients } from '../../shared/aws-clients.js';
+import { recordCalls, runAs } from '../../shared/call-ledger.js';
 import { configFromEnvironment } from '../../shared/resources.js';
 import { collectorSettingsFromEnvironment } from './config.js';
 import { createCollector, type Collector, type CollectorObserver } from './collector.js';
@@ -13,20 +14,21 @@ import { putRecordsWriter } from './stream-writer.js';
 export type CollectHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
 export function createCollectHandler(collector: Collector): CollectHandler {
-  return async (event) => {
-    const body =
-      event.body === undefined
-        ? undefined
-        : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
-    const response = await collector({
-      method: event.requestContext.http.method,
-      path: event.rawPath,
-      headers: event.headers ?? {},
-      ...(body ? { body } : {}),
-      sourceIp: event.requestContext.http.sourceIp,
+  return (event) =>
+    runAs('collect', async () => {
+      const body =
+        event.body === undefined
+          ? undefined
+          : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+      const response = await collector({
+        method: event.requestContext.http.method,
+        path: event.rawPath,
+        headers: event.headers ?? {},
+        ...(body ? { body } : {}),
+        sourceIp: event.requestContext.http.sourceIp,
+      });
+      return response;
     });
-    return response;
-  };
 }
 
 /** The tracker script, built by esbuild and inlined at bundle time (infra/collection-layer.ts). */
@@ -46,7 +48,7 @@ let handle: Promise<CollectHandler> | undefined;
 async function coldStart(): Promise<CollectHandler> {
   const config = configFromEnvironment();
   const settings = collectorSettingsFromEnvironment();
-  const secret = await new SecretsManagerClient({}).send(
+  const secret = await recordCalls(new SecretsManagerClient({}), 'secretsmanager').send(
     new GetSecretValueCommand({ SecretId: settings.visitorKeySecretArn }),
   );
   if (!secret.SecretString) throw new Error('the visitor key secret has no string value');
@@ -66,7 +68,7 @@ async function coldStart(): Promise<CollectHandler> {
 }
 
 export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
-  handle ??= coldStart().catch((error: unknown) => {
+  handle ??= runAs('collect', coldStart).catch((error: unknown) => {
     handle = undefined;
     throw error;
   });
