@@ -49,8 +49,9 @@ export class SpeedLayer extends Construct {
         onFailure: new S3OnFailureDestination(props.failureBucket),
       }),
     );
-    // Least privilege: conditional updates and read-backs on the counters, puts under dead-letter/ only.
-    props.table.grant(this.function, 'dynamodb:UpdateItem', 'dynamodb:GetItem');
+    // Least privilege, as the call ledger measures it (test/ledger/): conditional updates of the counters and the
+    // cell writer's read-back, a strongly consistent Query of a cell's newest generation; puts under dead-letter/.
+    props.table.grant(this.function, 'dynamodb:UpdateItem', 'dynamodb:Query');
     props.bucket.grantPut(this.function, `${PREFIXES.deadLetter}*`);
   }
 }
