@@ -19,7 +19,7 @@ import type { IStream } from 'aws-cdk-lib/aws-kinesis';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { COLUMNS } from '../shared/event.js';
+import { COLUMNS, EVENT_LIMITS } from '../shared/event.js';
 import { PREFIXES, type Settings } from '../shared/resources.js';
 import { pageViewsFunction } from './function.js';
 
@@ -73,7 +73,9 @@ export class BatchLayer extends Construct {
           'projection.enabled': 'true',
           'projection.dt.type': 'date',
           'projection.dt.format': 'yyyy-MM-dd',
-          'projection.dt.range': '2020-01-01,NOW',
+          // From the oldest event time the validator accepts: Athena projects no partition before the range starts,
+          // so a later start would hide accepted events from every batch run (DuckDB locally would still count them).
+          'projection.dt.range': `${new Date(EVENT_LIMITS.minCreatedMs).toISOString().slice(0, 10)},NOW`,
           'projection.dt.interval': '1',
           'projection.dt.interval.unit': 'DAYS',
           'projection.hour.type': 'integer',
