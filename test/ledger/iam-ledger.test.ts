@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { TrinoSQL } from 'dt-sql-parser';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../infra/config.js';
 import { PageViewsStack } from '../../infra/stack.js';
@@ -80,6 +81,16 @@ describe('the call ledger against the synthesized roles', () => {
         .map((grant) => `${fn}: ${grant}`),
     );
     expect(unexplained).toEqual([]);
+  });
+
+  it('sent Athena only statements that a Trino grammar accepts', () => {
+    const statements = new Set(
+      entries
+        .filter((e) => e.kind === 'call' && e.service === 'athena' && e.operation === 'StartQueryExecution')
+        .map((e) => String(e.input?.QueryString)),
+    );
+    expect(statements.size).toBeGreaterThan(0);
+    for (const statement of statements) expect(new TrinoSQL().validate(statement)).toEqual([]);
   });
 
   it('fails, naming the call, when a grant the code needs is taken away', () => {
