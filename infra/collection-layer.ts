@@ -21,6 +21,7 @@ import {
 import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import type { IStream } from 'aws-cdk-lib/aws-kinesis';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -93,7 +94,13 @@ export class CollectionLayer extends Construct {
       define: { TRACKER_SCRIPT_BASE64: JSON.stringify(Buffer.from(tracker.script).toString('base64')) },
     });
     props.stream.grant(this.function, 'kinesis:PutRecords');
-    this.visitorKey.grantRead(this.function);
+    // GetSecretValue only: grantRead would add DescribeSecret, which the collector never calls.
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [this.visitorKey.secretArn],
+      }),
+    );
 
     this.api = new HttpApi(this, 'Api', {
       description: 'Page-view collector (public): POST /v1/events and the tracker script',
