@@ -27,8 +27,12 @@ export async function startMoto(): Promise<RunningMoto> {
   return {
     endpoint,
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
+      if (child.exitCode !== null) return;
+      // moto's server catches SIGTERM and may wait for idle keep-alive connections: give it a moment, then kill.
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 2000);
       await exited;
+      clearTimeout(killer);
     },
   };
 }
