@@ -3,7 +3,12 @@ import { LEDGER_DIR } from './test/support/aws-fidelity/ledger.js';
 
 export default defineConfig({
   test: {
-    reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
+    // `npm run test:endpoint` sets its own report file, so that it never replaces the one of `npm test`
+    // (which .ci/run reads); vitest's --outputFile does not override a file named here.
+    reporters: [
+      'default',
+      ['json', { outputFile: process.env.PAGEVIEWS_TEST_REPORT || '.vitest-report.json' }],
+    ],
     projects: [
       {
         test: {

@@ -19,7 +19,6 @@ const REQUIRED = [
     ]),
   ),
   ['batch', 'DuckDB: hourly views of 1M events'],
-  ['batch', 'DuckDB: hourly views of 10M events'],
   ['batch', 'Parquet bytes read per hourly run'],
   ...['1-hour', '24-hour', '7-day'].flatMap((range) =>
     [
