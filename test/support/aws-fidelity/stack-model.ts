@@ -159,7 +159,13 @@ export class StackModel {
     const workgroup = this.workgroup(names.athenaWorkgroup);
     const glueTable = this.glueTable(names.glueDatabase, names.glueTable);
     return {
-      table: (physical) => regional('dynamodb', `table/${names.tables[tableKeyOf(String(physical))]}`),
+      // A deployed bundle run against the emulators names the template's own tables; local code names its own.
+      table: (physical) => {
+        const key =
+          (Object.keys(names.tables) as TableKey[]).find((k) => names.tables[k] === physical) ??
+          tableKeyOf(String(physical));
+        return regional('dynamodb', `table/${names.tables[key]}`);
+      },
       // Each function names one bucket, one stream, one secret and one workgroup: the kind says which.
       bucket: () => bucketArn,
       object: (_bucket, key) => `${bucketArn}/${String(key)}`,
