@@ -34,6 +34,9 @@ export default defineConfig({
           hookTimeout: 120_000,
           // The emulators are shared: files run one at a time, each on its own resource names.
           fileParallelism: false,
+          // An explicit group, so that the ledger project's group comes after it: vitest runs the files of a
+          // project without file parallelism and without a group last, after every numbered group.
+          sequence: { groupOrder: 1 },
           // Every AWS call the functions' code makes is recorded here (shared/call-ledger.ts).
           env: { PAGEVIEWS_CALL_LEDGER: LEDGER_DIR },
         },
@@ -44,7 +47,7 @@ export default defineConfig({
           // after that project: a later group, whatever else runs in parallel.
           name: 'ledger',
           include: ['test/ledger/**/*.test.ts'],
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },
