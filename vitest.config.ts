@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { LEDGER_DIR } from './test/support/aws-fidelity/ledger.js';
 
 export default defineConfig({
   test: {
@@ -28,10 +29,27 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],
+          setupFiles: ['test/integration/support/ledger-marker.ts'],
           testTimeout: 300_000,
           hookTimeout: 120_000,
           // The emulators are shared: files run one at a time, each on its own resource names.
           fileParallelism: false,
+          // An explicit group, so that the ledger project's group comes after it: vitest runs the files of a
+          // project without file parallelism and without a group last, after every numbered group.
+          sequence: { groupOrder: 1 },
+          // Every AWS call the functions' code makes is recorded here (shared/call-ledger.ts).
+          env: { PAGEVIEWS_CALL_LEDGER: LEDGER_DIR },
+        },
+      },
+      {
+        test: {
+          // Checks the call ledger the integration project wrote against the synthesized template, so it runs
+          // after that project: a later group, whatever else runs in parallel.
+          name: 'ledger',
+          include: ['test/ledger/**/*.test.ts'],
+          sequence: { groupOrder: 2 },
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
         },
       },
     ],

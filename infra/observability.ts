@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import {
   Alarm,
   ComparisonOperator,
@@ -12,6 +12,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { DeliveryStream } from 'aws-cdk-lib/aws-kinesisfirehose';
 import type { IStream } from 'aws-cdk-lib/aws-kinesis';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -40,14 +41,47 @@ export class Observability extends Construct {
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
+    const topicKey = new Key(this, 'TopicKey', {
+      enableKeyRotation: true,
+      description: 'Encrypts the alarm topic',
+    });
     this.topic = new Topic(this, 'AlarmTopic', {
       displayName: 'Page-view pipeline alarms',
-      masterKey: new Key(this, 'TopicKey', {
-        enableKeyRotation: true,
-        description: 'Encrypts the alarm topic',
-      }),
+      masterKey: topicKey,
       enforceSSL: true,
     });
+    // CloudWatch publishes alarms itself, as cloudwatch.amazonaws.com: it needs the topic's key (SNS developer
+    // guide, "Key management": compatibility with event sources from AWS services: kms:Decrypt and
+    // kms:GenerateDataKey*) and, since the topic has a policy of its own (enforceSSL) instead of SNS's default, a
+    // statement there (AWS re:Post knowledge center, "cloudwatch-receive-sns-for-alarm-trigger"). Without them
+    // every alarm changes state and notifies no one.
+    const cloudwatch = new ServicePrincipal('cloudwatch.amazonaws.com');
+    const ownAlarms = {
+      ArnLike: {
+        'aws:SourceArn': Stack.of(this).formatArn({
+          service: 'cloudwatch',
+          resource: 'alarm',
+          resourceName: '*',
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      },
+    };
+    topicKey.addToResourcePolicy(
+      new PolicyStatement({
+        principals: [cloudwatch],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: ownAlarms,
+      }),
+    );
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        principals: [cloudwatch],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: ownAlarms,
+      }),
+    );
     if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
     const custom = (metricName: string, service: string, statistic = 'Sum') =>
       new Metric({

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { transformRecord } from '../lambdas/ingest/transform.js';
+import { runAs } from '../shared/call-ledger.js';
 import { PREFIXES } from '../shared/resources.js';
 import type { MasterRecord } from '../shared/event.js';
 import { parquetBytes } from './parquet.js';
@@ -140,18 +141,21 @@ export class FirehoseStandIn {
   private add(shardId: string, record: KinesisRecord): void {
     const data = Buffer.from(record.Data ?? new Uint8Array());
     const arrival = record.ApproximateArrivalTimestamp?.getTime() ?? Date.now();
-    const result = transformRecord({
-      recordId: record.SequenceNumber!,
-      approximateArrivalTimestamp: Date.now(),
-      data: data.toString('base64'),
-      kinesisRecordMetadata: {
-        shardId,
-        partitionKey: record.PartitionKey!,
-        approximateArrivalTimestamp: arrival,
-        sequenceNumber: record.SequenceNumber!,
-        subsequenceNumber: '',
-      },
-    });
+    // The transform Lambda's code, run as that function (the call ledger's tag; it makes no AWS calls).
+    const result = runAs('ingest', () =>
+      transformRecord({
+        recordId: record.SequenceNumber!,
+        approximateArrivalTimestamp: Date.now(),
+        data: data.toString('base64'),
+        kinesisRecordMetadata: {
+          shardId,
+          partitionKey: record.PartitionKey!,
+          approximateArrivalTimestamp: arrival,
+          sequenceNumber: record.SequenceNumber!,
+          subsequenceNumber: '',
+        },
+      }),
+    );
     const buffer = this.buffer;
     if (buffer.firstAt === 0) buffer.firstAt = Date.now();
     buffer.bytes += data.byteLength;

@@ -232,6 +232,9 @@ async function main(): Promise<void> {
     ...process.env,
     AWS_ENDPOINT_URL: endpoint,
     PAGEVIEWS_TEST_REPORT: report,
+    // This run's call ledger goes apart: it must not replace the one `npm test` wrote (and its ledger project
+    // checks), also when this command runs inside npm test (test/integration/test-endpoint.test.ts).
+    PAGEVIEWS_LEDGER_DIR: join(tmpdir(), `pageviews-endpoint-ledger-${process.pid}`),
   };
   if (!external) {
     // Every call goes to moto: per-service overrides would send some elsewhere.
@@ -282,6 +285,7 @@ async function main(): Promise<void> {
   );
   if (countLine) process.stdout.write(`${counts?.passed ?? 0} passed, ${counts?.failed ?? 0} failed\n`);
   if (started && code === 0) rmSync(started.log, { force: true });
+  rmSync(env.PAGEVIEWS_LEDGER_DIR!, { recursive: true, force: true });
   process.exitCode = code !== 0 ? code : !counts || counts.passed === 0 ? 1 : 0;
 }
 

@@ -8,6 +8,7 @@ import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { recordCalls } from './call-ledger.js';
 
 /**
  * The one factory for AWS SDK v3 clients. Endpoint overrides come from `AWS_ENDPOINT_URL` or the
@@ -77,6 +78,8 @@ export function createAwsClients(
     // A copy: the SDK marks credential objects it uses (a `$source` field), and callers' objects are shared.
     ...(options.credentials ? { credentials: { ...options.credentials } } : {}),
   });
+  // The call ledger (shared/call-ledger.ts) records each client's calls when the tests turn it on. The document
+  // client shares the DynamoDB client's middleware, so it is recorded there.
   const made = new Map<Service | 'documents', { destroy(): void }>();
   const once = <T extends { destroy(): void }>(key: Service | 'documents', make: () => T): T => {
     if (!made.has(key)) made.set(key, make());
@@ -84,10 +87,10 @@ export function createAwsClients(
   };
   const clients: AwsClients = {
     get kinesis() {
-      return once('kinesis', () => new KinesisClient(base('kinesis')));
+      return once('kinesis', () => recordCalls(new KinesisClient(base('kinesis')), 'kinesis'));
     },
     get dynamodb() {
-      return once('dynamodb', () => new DynamoDBClient(base('dynamodb')));
+      return once('dynamodb', () => recordCalls(new DynamoDBClient(base('dynamodb')), 'dynamodb'));
     },
     get documents() {
       return once('documents', () =>
@@ -96,10 +99,12 @@ export function createAwsClients(
     },
     get s3() {
       // Emulators serve buckets by path, not by virtual host.
-      return once('s3', () => new S3Client({ ...base('s3'), forcePathStyle: Boolean(endpoint('s3')) }));
+      return once('s3', () =>
+        recordCalls(new S3Client({ ...base('s3'), forcePathStyle: Boolean(endpoint('s3')) }), 's3'),
+      );
     },
     get athena() {
-      return once('athena', () => new AthenaClient(base('athena')));
+      return once('athena', () => recordCalls(new AthenaClient(base('athena')), 'athena'));
     },
     get secretsManager() {
       return once('secretsmanager', () => new SecretsManagerClient(base('secretsmanager')));

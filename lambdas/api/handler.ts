@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { ErrorResponse, StatusResponse } from '../../shared/api-types.js';
 import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
+import { runAs } from '../../shared/call-ledger.js';
 import { createBatchReader, type BatchReaderDeps } from '../../shared/batch/reader.js';
 import type { BatchViewReader, CountRow, SpeedCountReader } from '../../shared/counts.js';
 import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
@@ -60,7 +61,7 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     };
   }
 
-  return async (event) => {
+  const answer: ApiHandler = async (event) => {
     const method = event.requestContext?.http?.method ?? 'GET';
     const path = event.rawPath ?? '/';
     try {
@@ -83,6 +84,7 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
       return error(500, 'internal', 'internal error; see the function logs');
     }
   };
+  return (event) => runAs('api', () => answer(event));
 }
 
 /** The handler's readers from a config and clients (also used by the local stack). */

@@ -4,6 +4,7 @@ import type { Context, ScheduledEvent } from 'aws-lambda';
 import { createAthenaEngine } from '../../shared/batch/athena-engine.js';
 import { runBatch, type BatchDeps, type RunSummary } from '../../shared/batch/run.js';
 import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
+import { runAs } from '../../shared/call-ledger.js';
 import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
 import type { SqlEngine } from '../../shared/sql/index.js';
 
@@ -38,21 +39,23 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandler {
       event && 'from' in event && 'to' in event
         ? { fromMs: instant(event.from), toMs: instant(event.to) }
         : undefined;
-    return runBatch(
-      {
-        engine: deps.engine,
-        documents: deps.clients.documents,
-        s3: deps.clients.s3,
-        bucket: deps.config.names.bucket,
-        viewsTable: deps.config.names.tables.batchViews,
-        stateTable: deps.config.names.tables.batchState,
-        settings: deps.config.settings,
-        clock: deps.clock ?? Date.now,
-        ...(deps.beforePublish ? { beforePublish: deps.beforePublish } : {}),
-        ...(deps.log ? { log: deps.log } : {}),
-        ...(deps.onViewRequest ? { onViewRequest: deps.onViewRequest } : {}),
-      },
-      rebuild ? { rebuild } : {},
+    return runAs('batch', () =>
+      runBatch(
+        {
+          engine: deps.engine,
+          documents: deps.clients.documents,
+          s3: deps.clients.s3,
+          bucket: deps.config.names.bucket,
+          viewsTable: deps.config.names.tables.batchViews,
+          stateTable: deps.config.names.tables.batchState,
+          settings: deps.config.settings,
+          clock: deps.clock ?? Date.now,
+          ...(deps.beforePublish ? { beforePublish: deps.beforePublish } : {}),
+          ...(deps.log ? { log: deps.log } : {}),
+          ...(deps.onViewRequest ? { onViewRequest: deps.onViewRequest } : {}),
+        },
+        rebuild ? { rebuild } : {},
+      ),
     );
   };
 }
@@ -60,9 +63,11 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandler {
 const logger = new Logger({ serviceName: 'batch' });
 const metrics = new Metrics({ namespace: 'PageViews', serviceName: 'batch' });
 let handle: BatchHandler | undefined;
+let invocation: Pick<Context, 'getRemainingTimeInMillis'> | undefined;
 
 export const handler = async (event: BatchEvent, context: Context): Promise<RunSummary> => {
   logger.addContext(context);
+  invocation = context;
   if (!handle) {
     const config = configFromEnvironment();
     const clients = awsClients();
@@ -70,6 +75,8 @@ export const handler = async (event: BatchEvent, context: Context): Promise<RunS
       athena: clients.athena,
       workgroup: config.names.athenaWorkgroup,
       database: config.names.glueDatabase,
+      // Waiting on a query stops well before Lambda's timeout: the run then stops it and releases its lease.
+      remainingTimeMs: () => invocation?.getRemainingTimeInMillis() ?? Infinity,
     });
     handle = createBatchHandler({ clients, config, engine, log: (message) => logger.info(message) });
   }

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
+import { runAs } from '../../shared/call-ledger.js';
 import { markLanded } from '../../shared/batch/catalog.js';
 import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
 
@@ -26,11 +27,12 @@ export type CatalogHandler = (event: ObjectCreatedEvent) => Promise<{ hoursMarke
 
 export function createCatalogHandler(deps: CatalogHandlerDeps): CatalogHandler {
   const state = { documents: deps.clients.documents, tableName: deps.config.names.tables.batchState };
-  return async (event) => {
-    if (event.detail.bucket.name !== deps.config.names.bucket) return { hoursMarked: 0 };
-    const hoursMarked = await markLanded(state, [event.detail.object.key], (deps.clock ?? Date.now)());
-    return { hoursMarked };
-  };
+  return (event) =>
+    runAs('catalog', async () => {
+      if (event.detail.bucket.name !== deps.config.names.bucket) return { hoursMarked: 0 };
+      const hoursMarked = await markLanded(state, [event.detail.object.key], (deps.clock ?? Date.now)());
+      return { hoursMarked };
+    });
 }
 
 /** The EventBridge event S3 sends for a created object (what the local stand-in plays). */

@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { awsClients } from '../../shared/aws-clients.js';
+import { runAs } from '../../shared/call-ledger.js';
 import { configFromEnvironment } from '../../shared/resources.js';
 import { secretStageValue, secretStageValues } from '../../shared/secrets.js';
 import { collectorSettingsFromEnvironment } from './config.js';
@@ -16,20 +17,21 @@ import { putRecordsWriter } from './stream-writer.js';
 export type CollectHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
 export function createCollectHandler(collector: Collector): CollectHandler {
-  return async (event) => {
-    const body =
-      event.body === undefined
-        ? undefined
-        : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
-    const response = await collector({
-      method: event.requestContext.http.method,
-      path: event.rawPath,
-      headers: event.headers ?? {},
-      ...(body ? { body } : {}),
-      sourceIp: event.requestContext.http.sourceIp,
+  return (event) =>
+    runAs('collect', async () => {
+      const body =
+        event.body === undefined
+          ? undefined
+          : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+      const response = await collector({
+        method: event.requestContext.http.method,
+        path: event.rawPath,
+        headers: event.headers ?? {},
+        ...(body ? { body } : {}),
+        sourceIp: event.requestContext.http.sourceIp,
+      });
+      return response;
     });
-    return response;
-  };
 }
 
 /** The tracker script, built by esbuild and inlined at bundle time (infra/collection-layer.ts). */
@@ -82,7 +84,7 @@ async function coldStart(): Promise<CollectHandler> {
 }
 
 export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
-  handle ??= coldStart().catch((error: unknown) => {
+  handle ??= runAs('collect', coldStart).catch((error: unknown) => {
     handle = undefined;
     throw error;
   });

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, FirehoseTransformationEvent, FirehoseTransformationResult } from 'aws-lambda';
+import { runAs } from '../../shared/call-ledger.js';
 import { transformRecords } from './transform.js';
 
 /** Firehose transformation Lambda: validates records and returns their dt/hour partition keys. */
@@ -13,7 +14,7 @@ export const handler = async (
   context: Context,
 ): Promise<FirehoseTransformationResult> => {
   logger.addContext(context);
-  const records = transformRecords(event.records);
+  const records = runAs('ingest', () => transformRecords(event.records));
   let failed = 0;
   for (const record of records) {
     if (!record.rejection) continue;

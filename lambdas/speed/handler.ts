@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
+import { runAs } from '../../shared/call-ledger.js';
 import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
 import { GenerationCache, type CellWriteLimits } from './cell-writer.js';
 import { processSpeedBatch, type SpeedObserver } from './speed-layer.js';
@@ -27,19 +28,21 @@ export function createSpeedHandler(deps: SpeedHandlerDeps): SpeedHandler {
   // Lives as long as the handler: across the warm invocations of a Lambda instance.
   const cache = new GenerationCache();
   return (event, context) =>
-    processSpeedBatch(event.Records, {
-      documents: deps.clients.documents,
-      s3: deps.clients.s3,
-      tableName: deps.config.names.tables.speed,
-      bucket: deps.config.names.bucket,
-      retentionHours: deps.config.settings.speedRetentionHours,
-      clock: deps.clock ?? Date.now,
-      cache,
-      ...(deps.limits ? { limits: deps.limits } : {}),
-      ...(deps.observer ? { observer: deps.observer } : {}),
-      ...(deps.retryBaseMs !== undefined ? { retryBaseMs: deps.retryBaseMs } : {}),
-      ...(context ? { remainingTimeMs: () => context.getRemainingTimeInMillis() } : {}),
-    });
+    runAs('speed', () =>
+      processSpeedBatch(event.Records, {
+        documents: deps.clients.documents,
+        s3: deps.clients.s3,
+        tableName: deps.config.names.tables.speed,
+        bucket: deps.config.names.bucket,
+        retentionHours: deps.config.settings.speedRetentionHours,
+        clock: deps.clock ?? Date.now,
+        cache,
+        ...(deps.limits ? { limits: deps.limits } : {}),
+        ...(deps.observer ? { observer: deps.observer } : {}),
+        ...(deps.retryBaseMs !== undefined ? { retryBaseMs: deps.retryBaseMs } : {}),
+        ...(context ? { remainingTimeMs: () => context.getRemainingTimeInMillis() } : {}),
+      }),
+    );
 }
 
 const logger = new Logger({ serviceName: 'speed' });

@@ -1,5 +1,5 @@
 -- Hourly page views, errors (status 400 or above) and visitor sketches per dimension value, for the hours
--- [?2, ?3) of day ?1 (UTC). One scan with grouping sets per (value, visitor), then counts and sketches from
+-- from parameter 2 up to parameter 3 of the day in parameter 1 (UTC). One scan with grouping sets per (value, visitor), then counts and sketches from
 -- those; the predicate on the partition columns dt/hour prunes.
 -- Each page view counts once: copies of one Kinesis record (a Firehose re-delivery, a row repeated in an
 -- object) share (shardid, sequencenumber); a producer's re-sends share an eventid within their event hour.

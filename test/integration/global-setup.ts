@@ -1,5 +1,7 @@
+import { rmSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
 import { startEmulators, type RunningEmulators } from '../../local/emulators.js';
+import { LEDGER_DIR } from '../support/aws-fidelity/ledger.js';
 
 /** Starts the emulators once per test run (or uses AWS_ENDPOINT_URL, e.g. LocalStack) and stops them after. */
 let emulators: RunningEmulators | undefined;
@@ -18,6 +20,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // A fresh call ledger for this run (shared/call-ledger.ts); the ledger project checks it afterwards.
+  rmSync(LEDGER_DIR, { recursive: true, force: true });
   emulators = await startEmulators({
     onCrash: (service, detail) =>
       process.stderr.write(`\n!! ${service} emulator crashed during the tests: ${detail}\n`),
