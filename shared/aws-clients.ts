@@ -107,10 +107,12 @@ export function createAwsClients(
       return once('athena', () => recordCalls(new AthenaClient(base('athena')), 'athena'));
     },
     get secretsManager() {
-      return once('secretsmanager', () => new SecretsManagerClient(base('secretsmanager')));
+      return once('secretsmanager', () =>
+        recordCalls(new SecretsManagerClient(base('secretsmanager')), 'secretsmanager'),
+      );
     },
     get cloudfront() {
-      return once('cloudfront', () => new CloudFrontClient(base('cloudfront')));
+      return once('cloudfront', () => recordCalls(new CloudFrontClient(base('cloudfront')), 'cloudfront'));
     },
     endpoint,
     destroy() {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 export const LEDGER_ENV = 'PAGEVIEWS_CALL_LEDGER';
 
 /** The functions of the stack, by the folder of their handler under lambdas/. */
-export const FUNCTIONS = ['speed', 'ingest', 'batch', 'catalog', 'api', 'collect'] as const;
+export const FUNCTIONS = ['speed', 'ingest', 'batch', 'catalog', 'api', 'collect', 'origin-secret'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 /** One line of the ledger. `input` keeps only the fields that decide an IAM action or resource. */
@@ -52,6 +52,8 @@ const KEPT_FIELDS = [
   'StreamName',
   'StreamARN',
   'SecretId',
+  // A CloudFront distribution's id (GetDistributionConfig, UpdateDistribution).
+  'Id',
   'WorkGroup',
   'QueryString',
   'QueryExecutionContext',

@@ -12,10 +12,17 @@ import {
   UpdateSecretVersionStageCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { awsClients } from '../../shared/aws-clients.js';
+import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
+import { runAs } from '../../shared/call-ledger.js';
 import { ORIGIN_VERIFY_HEADER } from '../collect/edge.js';
 import { distributionIdFromEnvironment } from './config.js';
-import { rotateOriginSecret, type OriginHeader, type RotationStep, type SecretVersions } from './rotation.js';
+import {
+  rotateOriginSecret,
+  type OriginHeader,
+  type RotationDeps,
+  type RotationStep,
+  type SecretVersions,
+} from './rotation.js';
 
 /** Secrets Manager's rotation event (Secrets Manager user guide, "Lambda rotation functions"). */
 export interface RotationEvent {
@@ -105,14 +112,35 @@ export function distributionOriginHeader(client: CloudFrontClient, distributionI
   };
 }
 
+export interface RotationHandlerDeps {
+  readonly clients: Pick<AwsClients, 'secretsManager' | 'cloudfront'>;
+  /** The distribution whose origin header carries the secret. */
+  readonly distributionId: string;
+  /** Tests: how setSecret waits for the collectors' reload interval (rotation.ts). */
+  readonly settle?: Pick<RotationDeps, 'sleep' | 'settleMs'>;
+}
+
+export type RotationHandler = (event: RotationEvent) => Promise<void>;
+
+export function createRotationHandler(deps: RotationHandlerDeps): RotationHandler {
+  return (event) =>
+    runAs('origin-secret', async () => {
+      logger.info('rotation step', { step: event.Step, version: event.ClientRequestToken });
+      await rotateOriginSecret(event.Step, event.ClientRequestToken, {
+        secret: secretsManagerVersions(deps.clients.secretsManager, event.SecretId),
+        header: distributionOriginHeader(deps.clients.cloudfront, deps.distributionId),
+        ...deps.settle,
+      });
+    });
+}
+
 const logger = new Logger({ serviceName: 'origin-secret' });
+let handle: RotationHandler | undefined;
 
 export const handler = async (event: RotationEvent): Promise<void> => {
-  const distributionId = distributionIdFromEnvironment();
-  const clients = awsClients();
-  logger.info('rotation step', { step: event.Step, version: event.ClientRequestToken });
-  await rotateOriginSecret(event.Step, event.ClientRequestToken, {
-    secret: secretsManagerVersions(clients.secretsManager, event.SecretId),
-    header: distributionOriginHeader(clients.cloudfront, distributionId),
+  handle ??= createRotationHandler({
+    clients: awsClients(),
+    distributionId: distributionIdFromEnvironment(),
   });
+  await handle(event);
 };

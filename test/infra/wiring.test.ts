@@ -129,8 +129,11 @@ describe('wiring the emulators cannot check', () => {
   it("parses each function's environment with that function's own config loader, naming the stack's resources", () => {
     const t = model.model;
     const ref = (type: string) => t.idsOf(type).map((id) => t.ref(id));
-    for (const fn of FUNCTIONS) {
-      const { names, settings } = model.functions[fn].config;
+    const withConfig = FUNCTIONS.filter((fn) => model.functions[fn].config);
+    // Every function of the data path reads the resource config; the origin secret's rotation reads its own.
+    expect(FUNCTIONS.filter((fn) => !withConfig.includes(fn))).toEqual(['origin-secret']);
+    for (const fn of withConfig) {
+      const { names, settings } = model.configOf(fn);
       expect(ref('AWS::Kinesis::Stream')).toContain(names.stream);
       expect(ref('AWS::DynamoDB::GlobalTable').sort()).toEqual(Object.values(names.tables).sort());
       expect(ref('AWS::S3::Bucket')).toContain(names.bucket);
@@ -139,7 +142,31 @@ describe('wiring the emulators cannot check', () => {
       expect(ref('AWS::Athena::WorkGroup')).toContain(names.athenaWorkgroup);
       expect(settings).toEqual(stack.runtimeConfig.settings);
     }
-    expect(ref('AWS::SecretsManager::Secret')).toEqual([model.functions.collect.visitorKeySecretArn]);
+    // The collector's two secrets are the stack's two; the rotation rotates the one CloudFront sends and rewrites
+    // the header of the stack's one distribution.
+    const { collect, 'origin-secret': rotation } = model.functions;
+    expect(ref('AWS::SecretsManager::Secret').sort()).toEqual(
+      [collect.collector!.visitorKeySecretArn, collect.collector!.originSecretArn].sort(),
+    );
+    expect(collect.collector!.visitorKeySecretArn).not.toBe(collect.collector!.originSecretArn);
+    expect(rotation.secrets.originSecret).toBe(collect.collector!.originSecretArn);
+    expect(ref('AWS::CloudFront::Distribution')).toEqual([rotation.distributionId]);
+  });
+
+  it("parses the collector's sites and keep-lists back from its environment as configured", () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const configured = new PageViewsStack(app, 'PageViews', {
+      config: parseConfig({
+        collectorSites: 'shop.example,*.blog.example',
+        collectorKeepParams: JSON.stringify({ 'shop.example': ['id', 'page'], '*.blog.example': ['p'] }),
+      }),
+    });
+    const { collector } = new StackModel(Template.fromStack(configured).toJSON() as CfnTemplate).functions
+      .collect;
+    expect(collector!.sites.entries).toEqual(['shop.example', '*.blog.example']);
+    expect([...collector!.sites.keepFor('shop.example')]).toEqual(['id', 'page']);
+    expect([...collector!.sites.keepFor('en.blog.example')]).toEqual(['p']);
+    expect([...collector!.sites.keepFor('other.example')]).toEqual([]);
   });
 
   it('lets every service principal that publishes to a topic use the topic and its key', () => {
@@ -162,7 +189,7 @@ describe('wiring the emulators cannot check', () => {
   });
 
   it('declares one list of columns in Glue, in the event model and in the Parquet the local Firehose writes', async () => {
-    const { names } = model.functions.batch.config;
+    const { names } = model.configOf('batch');
     const glue = model.glueTable(names.glueDatabase, names.glueTable).input as {
       StorageDescriptor: { Columns: { Name: string; Type: string }[] };
     };
@@ -203,7 +230,7 @@ describe('wiring the emulators cannot check', () => {
   });
 
   it('projects a partition for every event time the validator accepts, at the path Firehose writes', () => {
-    const { names } = model.functions.batch.config;
+    const { names } = model.configOf('batch');
     const table = model.glueTable(names.glueDatabase, names.glueTable);
     const parameters = table.input.Parameters as Record<string, string>;
     expect(parameters['projection.enabled']).toBe('true');

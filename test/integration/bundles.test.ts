@@ -4,10 +4,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateWorkGroupCommand } from '@aws-sdk/client-athena';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { objectCreatedEvent } from '../../lambdas/catalog/handler.js';
+import { ORIGIN_VERIFY_HEADER } from '../../lambdas/collect/edge.js';
 import { apiEvent } from '../../local/api-events.js';
 import { kinesisEvent, KinesisRecordBuilder } from '../../local/kinesis-records.js';
 import { LOCAL_CREDENTIALS } from '../../local/emulators.js';
@@ -18,16 +24,17 @@ import type { FunctionName } from '../../shared/call-ledger.js';
 import { encodePageView } from '../../shared/event.js';
 import { speedPartitionKey } from '../../shared/keys.js';
 import { hourPartitionPath, HOUR_MS } from '../../shared/time.js';
-import { StackModel } from '../support/aws-fidelity/stack-model.js';
+import { localSecretName, StackModel } from '../support/aws-fidelity/stack-model.js';
 import type { CfnTemplate } from '../support/aws-fidelity/template.js';
-import { startMoto, type RunningMoto } from './support/moto.js';
+import { createOriginDistribution, startRotation, startMoto, type RunningMoto } from './support/moto.js';
 
 /**
  * The code that deploys, not the TypeScript sources: `cdk synth` bundles every function into cdk.out (esbuild,
  * as on a deployment), and each bundle is imported in a Node process of its own and runs one real event
- * against the emulators, with the environment the template gives it. Only endpoints are overridden, and the
- * visitor key's ARN (Secrets Manager is moto's here, which names its own ARNs). A module missing from a bundle,
- * a file not copied beside it (the batch SQL) or an environment variable the template forgets fails here.
+ * against the emulators, with the environment the template gives it. Only endpoints are overridden, and what names
+ * moto's resources (Secrets Manager and CloudFront are moto's here, which names its own ARNs and ids): the
+ * collector's two secret ARNs, the rotation's distribution id. A module missing from a bundle, a file not copied
+ * beside it (the batch SQL) or an environment variable the template forgets fails here.
  */
 
 const SITE = 'example.com';
@@ -96,7 +103,11 @@ describe('the bundled functions in cdk.out', () => {
   let stack: StackModel;
   let moto: RunningMoto;
   let clients: AwsClients;
-  let secretArn: string;
+  let secrets: SecretsManagerClient;
+  let visitorKeyArn: string;
+  let originSecretArn: string;
+  const originSecret = randomBytes(32).toString('base64url');
+  let distributionId: string;
   const now = Date.now();
 
   beforeAll(async () => {
@@ -108,10 +119,15 @@ describe('the bundled functions in cdk.out', () => {
     const emulators = inject('emulators');
     clients = createAwsClients({
       ...emulators,
-      endpoints: { ...emulators.endpoints, athena: moto.endpoint },
+      endpoints: {
+        ...emulators.endpoints,
+        athena: moto.endpoint,
+        secretsmanager: moto.endpoint,
+        cloudfront: moto.endpoint,
+      },
     });
     // The resources under the names the template gives the functions.
-    const { names } = stack.functions.speed.config;
+    const { names } = stack.configOf('speed');
     await provision(clients, names, { shards: 1 });
     await clients.athena.send(
       new CreateWorkGroupCommand({
@@ -119,17 +135,12 @@ describe('the bundled functions in cdk.out', () => {
         Configuration: { ResultConfiguration: { OutputLocation: `s3://${names.bucket}/athena-results/` } },
       }),
     );
-    const secrets = new SecretsManagerClient({
-      region: emulators.region,
-      endpoint: moto.endpoint,
-      credentials: LOCAL_CREDENTIALS,
-    });
-    secretArn = (
-      await secrets.send(
-        new CreateSecretCommand({ Name: `${prefix}-visitor-key`, SecretString: 'k'.repeat(64) }),
-      )
-    ).ARN!;
-    secrets.destroy();
+    secrets = clients.secretsManager;
+    const secret = async (name: string, value: string) =>
+      (await secrets.send(new CreateSecretCommand({ Name: name, SecretString: value }))).ARN!;
+    visitorKeyArn = await secret(localSecretName(prefix, 'visitorKey'), 'k'.repeat(64));
+    originSecretArn = await secret(localSecretName(prefix, 'originSecret'), originSecret);
+    distributionId = await createOriginDistribution(clients.cloudfront, originSecret);
   }, 600_000);
   afterAll(async () => {
     clients?.destroy();
@@ -137,12 +148,21 @@ describe('the bundled functions in cdk.out', () => {
     if (outdir) rmSync(outdir, { recursive: true, force: true });
   });
 
+  /** What names moto's resources instead of the template's. */
+  const motoNames = (): Partial<Record<FunctionName, Record<string, string>>> => ({
+    collect: { VISITOR_KEY_SECRET_ARN: visitorKeyArn, ORIGIN_SECRET_ARN: originSecretArn },
+    'origin-secret': { COLLECTOR_DISTRIBUTION_ID: distributionId },
+  });
+
   /** The function's template environment, endpoints pointed at the emulators, credentials the emulators take. */
   function environmentOf(fn: FunctionName): Record<string, string> {
     const { endpoints, region } = inject('emulators');
+    const overrides = motoNames()[fn] ?? {};
+    // Only names the template sets are replaced: a variable the template forgets still fails the bundle.
+    expect(Object.keys(overrides).filter((name) => !(name in stack.functions[fn].environment))).toEqual([]);
     return {
       ...stack.functions[fn].environment,
-      ...(fn === 'collect' ? { VISITOR_KEY_SECRET_ARN: secretArn } : {}),
+      ...overrides,
       PATH: process.env.PATH ?? '',
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -152,6 +172,7 @@ describe('the bundled functions in cdk.out', () => {
       AWS_ENDPOINT_URL_S3: endpoints.s3,
       AWS_ENDPOINT_URL_ATHENA: moto.endpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: moto.endpoint,
+      AWS_ENDPOINT_URL_CLOUDFRONT: moto.endpoint,
       // The bundles record their calls too (shared/call-ledger.ts is bundled into each).
       ...(process.env.PAGEVIEWS_CALL_LEDGER
         ? { PAGEVIEWS_CALL_LEDGER: process.env.PAGEVIEWS_CALL_LEDGER }
@@ -184,7 +205,7 @@ describe('the bundled functions in cdk.out', () => {
     expect(result).toEqual({ batchItemFailures: [] });
     const { Items } = await clients.documents.send(
       new QueryCommand({
-        TableName: stack.functions.speed.config.names.tables.speed,
+        TableName: stack.configOf('speed').names.tables.speed,
         KeyConditionExpression: 'pk = :pk',
         ExpressionAttributeValues: { ':pk': speedPartitionKey('total', now) },
       }),
@@ -237,7 +258,7 @@ describe('the bundled functions in cdk.out', () => {
   });
 
   it('catalog: marks the hour of a landed raw object dirty', async () => {
-    const { names } = stack.functions.catalog.config;
+    const { names } = stack.configOf('catalog');
     const { code, result, stderr } = await run(
       bundleOf('catalog'),
       environmentOf('catalog'),
@@ -248,7 +269,7 @@ describe('the bundled functions in cdk.out', () => {
   });
 
   it('batch: runs the SQL copied beside it as an Athena query and publishes H', async () => {
-    const { names } = stack.functions.batch.config;
+    const { names } = stack.configOf('batch');
     await markLanded(
       { documents: clients.documents, tableName: names.tables.batchState },
       [`raw/${hourPartitionPath(now - 2 * HOUR_MS)}/part.parquet`],
@@ -272,13 +293,14 @@ describe('the bundled functions in cdk.out', () => {
     expect(JSON.parse(body)).toMatchObject({ versions: { api: expect.any(String) } });
   });
 
-  it('collect: reads its key from Secrets Manager and puts a page view on the stream', async () => {
+  it('collect: reads its secrets from Secrets Manager and puts a page view that carries the origin secret on the stream', async () => {
     const event = {
       ...apiEvent('/v1/events', {}, 'POST'),
       headers: {
         origin: `https://${SITE}`,
         'content-type': 'application/json',
         'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+        [ORIGIN_VERIFY_HEADER]: originSecret,
       },
       body: JSON.stringify({ url: `https://${SITE}/collected` }),
     };
@@ -287,5 +309,25 @@ describe('the bundled functions in cdk.out', () => {
     const { statusCode, body } = result as { statusCode: number; body: string };
     expect(statusCode, body).toBe(202);
     expect((JSON.parse(body) as { accepted: unknown[] }).accepted).toHaveLength(1);
+  });
+
+  it('origin-secret: the createSecret step of a rotation stores a new pending value, the current one untouched', async () => {
+    const token = await startRotation(secrets, originSecretArn);
+    const { code, stderr } = await run(bundleOf('origin-secret'), environmentOf('origin-secret'), {
+      Step: 'createSecret',
+      SecretId: originSecretArn,
+      ClientRequestToken: token,
+    });
+    expect(code, stderr).toBe(0);
+    const { VersionIdsToStages } = await secrets.send(
+      new DescribeSecretCommand({ SecretId: originSecretArn }),
+    );
+    expect(VersionIdsToStages?.[token]).toEqual(['AWSPENDING']);
+    const value = (stage: string) =>
+      secrets
+        .send(new GetSecretValueCommand({ SecretId: originSecretArn, VersionStage: stage }))
+        .then((r) => r.SecretString);
+    expect(await value('AWSCURRENT')).toBe(originSecret);
+    expect(await value('AWSPENDING')).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 });

@@ -8,7 +8,7 @@ import type { Requirement } from './policy.js';
  * (or the service's guide) that says what the call needs.
  *
  * Sources: Service Authorization Reference, "Actions, resources, and condition keys" for Amazon DynamoDB,
- * Amazon S3, Amazon Kinesis, AWS Secrets Manager, Amazon Athena and AWS Glue; S3 API reference, GetObject
+ * Amazon S3, Amazon Kinesis, AWS Secrets Manager, Amazon CloudFront, Amazon Athena and AWS Glue; S3 API reference, GetObject
  * ("If the object you request doesn't exist, the error that Amazon S3 returns depends on whether you also have
  * the s3:ListBucket permission": 404 with it, 403 without) and DeleteObjects (s3:DeleteObject for each key);
  * Athena user guide, "Access to Amazon S3" (the caller's permissions pass through Athena to S3), "AWS managed
@@ -31,6 +31,8 @@ export interface CallResources {
   object(bucket: unknown, key: unknown): string;
   stream(physical: unknown): string;
   secret(physical: unknown): string;
+  /** The ARN of the CloudFront distribution the function names. */
+  distribution(physical: unknown): string;
   workgroup(physical: unknown): string;
   /** What Athena does with the caller's permissions for a query in this function's workgroup. */
   athenaQuery(): Requirement[];
@@ -60,6 +62,10 @@ const onTable =
       need(action, c.input.IndexName ? `${table}/index/${String(c.input.IndexName)}` : table, { context }),
     ];
   };
+
+const onSecret =
+  (action: string): IamRule =>
+  (c, on) => [need(action, on.secret(c.input.SecretId))];
 
 /** A read of one object: a missing key answers 404 only to a caller that may also list the bucket. */
 const objectRead: IamRule = (c, on) => [
@@ -104,8 +110,22 @@ export const IAM_ACTIONS: Readonly<Record<string, IamRule>> = {
     need('kinesis:PutRecord', on.stream(c.input.StreamName ?? c.input.StreamARN)),
   ],
 
-  'secretsmanager:GetSecretValue': (c, on) => [
-    need('secretsmanager:GetSecretValue', on.secret(c.input.SecretId)),
+  // Each Secrets Manager call is authorized by the action of its name on the secret (Service Authorization
+  // Reference, "Actions, resources, and condition keys for AWS Secrets Manager": DescribeSecret, GetSecretValue,
+  // PutSecretValue and UpdateSecretVersionStage, resource type Secret*).
+  'secretsmanager:GetSecretValue': onSecret('secretsmanager:GetSecretValue'),
+  'secretsmanager:DescribeSecret': onSecret('secretsmanager:DescribeSecret'),
+  'secretsmanager:PutSecretValue': onSecret('secretsmanager:PutSecretValue'),
+  'secretsmanager:UpdateSecretVersionStage': onSecret('secretsmanager:UpdateSecretVersionStage'),
+
+  // CloudFront (Service Authorization Reference, "Actions, resources, and condition keys for Amazon CloudFront"):
+  // GetDistributionConfig (Read) and UpdateDistribution (Write) on the distribution*, whose ARN has no region:
+  // arn:${Partition}:cloudfront::${Account}:distribution/${DistributionId}.
+  'cloudfront:GetDistributionConfig': (c, on) => [
+    need('cloudfront:GetDistributionConfig', on.distribution(c.input.Id)),
+  ],
+  'cloudfront:UpdateDistribution': (c, on) => [
+    need('cloudfront:UpdateDistribution', on.distribution(c.input.Id)),
   ],
 
   'athena:StartQueryExecution': (c, on) => [

@@ -1,4 +1,5 @@
-import { collectorSettingsFromEnvironment } from '../../../lambdas/collect/config.js';
+import { collectorSettingsFromEnvironment, type CollectorSettings } from '../../../lambdas/collect/config.js';
+import { distributionIdFromEnvironment } from '../../../lambdas/origin-secret/config.js';
 import { FUNCTIONS, type FunctionName } from '../../../shared/call-ledger.js';
 import {
   configFromEnvironment,
@@ -26,7 +27,24 @@ export const FUNCTION_PATHS: Readonly<Record<FunctionName, string>> = {
   catalog: 'Batch/CatalogFunction',
   api: 'Serving/Function',
   collect: 'Collection/Function',
+  'origin-secret': 'Collection/OriginSecretRotation',
 };
+
+/** The secrets of the stack, by what they are to the code. */
+export type SecretRole = 'visitorKey' | 'originSecret';
+
+const SECRET_SUFFIX: Readonly<Record<SecretRole, string>> = {
+  visitorKey: 'visitor-key',
+  originSecret: 'origin-secret',
+};
+
+/**
+ * The name a test gives a secret it creates for a function to read (on moto, which names its own ARNs): the
+ * ledger check tells by it which of the template's secrets a recorded call stands for.
+ */
+export function localSecretName(prefix: string, role: SecretRole): string {
+  return `${prefix}-${SECRET_SUFFIX[role]}`;
+}
 
 /**
  * AWS managed policies the roles attach, by name, as documented (AWS Managed Policy reference guide,
@@ -48,9 +66,15 @@ export interface DeployedFunction {
   readonly name: FunctionName;
   readonly id: string;
   readonly environment: Record<string, string>;
-  /** Parsed by the function's own loaders (shared/resources.ts and, for the collector, its settings). */
-  readonly config: RuntimeConfig;
-  readonly visitorKeySecretArn?: string;
+  /**
+   * Parsed by the function's own loaders: shared/resources.ts for every function of the data path (the origin
+   * secret's rotation reads none), the collector's settings, the rotation's distribution.
+   */
+  readonly config?: RuntimeConfig;
+  readonly collector?: CollectorSettings;
+  readonly distributionId?: string;
+  /** The secrets the function names, by role: from its environment, or (rotation) from its rotation schedule. */
+  readonly secrets: Readonly<Partial<Record<SecretRole, string>>>;
   readonly statements: readonly Statement[];
   readonly resources: CallResources;
   /** Calls AWS makes with this function's role: the event source mapping's reads, the runtime's logs. */
@@ -74,6 +98,18 @@ function tableKeyOf(physical: string): TableKey {
   return keys[0]!;
 }
 
+/** The role of a local secret, from its name or ARN (`localSecretName`; moto's ARNs end in `-` and 6 characters). */
+function secretRoleOf(physical: string): SecretRole {
+  const name = physical
+    .replace(/^arn:[^:]+:secretsmanager:[^:]*:[^:]*:secret:/, '')
+    .replace(/-[A-Za-z0-9]{6}$/, '');
+  const roles = (Object.keys(SECRET_SUFFIX) as SecretRole[]).filter((role) =>
+    name.endsWith(`-${SECRET_SUFFIX[role]}`),
+  );
+  if (roles.length !== 1) throw new ResourceMappingError(`${physical} is not a secret of localSecretName()`);
+  return roles[0]!;
+}
+
 export class StackModel {
   readonly model: TemplateModel;
   readonly functions: Readonly<Record<FunctionName, DeployedFunction>>;
@@ -84,6 +120,13 @@ export class StackModel {
       FunctionName,
       DeployedFunction
     >;
+  }
+
+  /** The shared resource config of a function of the data path. */
+  configOf(name: FunctionName): RuntimeConfig {
+    const { config } = this.functions[name];
+    if (!config) throw new ResourceMappingError(`the ${name} function reads no resource config`);
+    return config;
   }
 
   functionId(name: FunctionName): string {
@@ -134,28 +177,84 @@ export class StackModel {
     const environment = model.resolve(
       (properties.Environment as { Variables?: unknown } | undefined)?.Variables ?? {},
     ) as Record<string, string>;
-    const config = configFromEnvironment(environment);
-    const visitorKeySecretArn =
-      name === 'collect' ? collectorSettingsFromEnvironment(environment).visitorKeySecretArn : undefined;
+    // Each function's loaders, as its handler calls them at cold start.
+    const config = name === 'origin-secret' ? undefined : configFromEnvironment(environment);
+    const collector = name === 'collect' ? collectorSettingsFromEnvironment(environment) : undefined;
+    const distributionId = name === 'origin-secret' ? distributionIdFromEnvironment(environment) : undefined;
+    const secrets: Partial<Record<SecretRole, string>> = collector
+      ? { visitorKey: collector.visitorKeySecretArn, originSecret: collector.originSecretArn }
+      : name === 'origin-secret'
+        ? { originSecret: this.rotatedSecret(id) }
+        : {};
     const roleId = TemplateModel.target(properties.Role)!;
     const statements = [...this.roleStatements(roleId), ...this.resourceDenies()];
     return {
       name,
       id,
       environment,
-      config,
-      ...(visitorKeySecretArn ? { visitorKeySecretArn } : {}),
+      ...(config ? { config } : {}),
+      ...(collector ? { collector } : {}),
+      ...(distributionId ? { distributionId } : {}),
+      secrets,
       statements,
-      resources: this.resourcesOf(config, visitorKeySecretArn),
+      resources: this.resourcesOf(config, secrets, distributionId),
       serviceRequirements: this.serviceRequirements(id),
     };
   }
 
-  private resourcesOf(config: RuntimeConfig, secretArn: string | undefined): CallResources {
-    const { names } = config;
-    const bucketArn = `arn:${PARTITION}:s3:::${names.bucket}`;
+  /** The secret whose rotation schedule invokes a function (Secrets Manager passes it as the event's SecretId). */
+  private rotatedSecret(functionId: string): string {
+    const { model } = this;
+    const secrets = model
+      .idsOf('AWS::SecretsManager::RotationSchedule')
+      .map((id) => model.resource(id).Properties ?? {})
+      .filter((p) => TemplateModel.target(p.RotationLambdaARN) === functionId)
+      .map((p) => String(model.resolve(p.SecretId)));
+    if (secrets.length !== 1)
+      throw new ResourceMappingError(
+        `expected one rotation schedule for ${functionId}, found ${secrets.length}`,
+      );
+    return secrets[0]!;
+  }
+
+  private resourcesOf(
+    config: RuntimeConfig | undefined,
+    secrets: Partial<Record<SecretRole, string>>,
+    distributionId: string | undefined,
+  ): CallResources {
     const regional = (service: string, resource: string) =>
       `arn:${PARTITION}:${service}:${REGION}:${ACCOUNT}:${resource}`;
+    const noConfig = (): never => {
+      throw new ResourceMappingError('this function reads no resource config');
+    };
+    const secret = (physical: unknown) => {
+      const named = Object.values(secrets).find((arn) => arn === physical);
+      if (named) return named;
+      const arn = secrets[secretRoleOf(String(physical))];
+      if (!arn)
+        throw new ResourceMappingError(`this function names no ${secretRoleOf(String(physical))} secret`);
+      return arn;
+    };
+    const distribution = () => {
+      if (!distributionId) throw new ResourceMappingError('this function names no distribution');
+      // CloudFront is global: its ARNs have no region (Service Authorization Reference, CloudFront resource types).
+      return `arn:${PARTITION}:cloudfront::${ACCOUNT}:distribution/${distributionId}`;
+    };
+    if (!config) {
+      return {
+        table: noConfig,
+        bucket: noConfig,
+        object: noConfig,
+        stream: noConfig,
+        workgroup: noConfig,
+        athenaResultObject: noConfig,
+        athenaQuery: noConfig,
+        secret,
+        distribution,
+      };
+    }
+    const { names } = config;
+    const bucketArn = `arn:${PARTITION}:s3:::${names.bucket}`;
     const workgroup = this.workgroup(names.athenaWorkgroup);
     const glueTable = this.glueTable(names.glueDatabase, names.glueTable);
     return {
@@ -166,14 +265,12 @@ export class StackModel {
           tableKeyOf(String(physical));
         return regional('dynamodb', `table/${names.tables[key]}`);
       },
-      // Each function names one bucket, one stream, one secret and one workgroup: the kind says which.
+      // Each function names one bucket, one stream and one workgroup: the kind says which.
       bucket: () => bucketArn,
       object: (_bucket, key) => `${bucketArn}/${String(key)}`,
       stream: () => regional('kinesis', `stream/${names.stream}`),
-      secret: () => {
-        if (!secretArn) throw new ResourceMappingError('this function has no secret in its environment');
-        return secretArn;
-      },
+      secret,
+      distribution,
       workgroup: () => regional('athena', `workgroup/${names.athenaWorkgroup}`),
       athenaResultObject: () => `${workgroup.resultsArn}query-id.csv`,
       athenaQuery: () => {
