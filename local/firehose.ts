@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { transformRecord } from '../lambdas/ingest/transform.js';
+import type { DeliveryMetrics, DeliveryReading } from '../shared/batch/delivery.js';
 import { PREFIXES } from '../shared/resources.js';
 import type { MasterRecord } from '../shared/event.js';
 import { parquetBytes } from './parquet.js';
@@ -18,7 +19,9 @@ import { parquetBytes } from './parquet.js';
  * Plays Firehose with the stream as source: its own consumer of the stream, the same transform Lambda code,
  * buffering by size and time, one Parquet object per event-time partition per flush under
  * `raw/dt=YYYY-MM-DD/hour=HH/`, and failed records under `firehose-errors/processing-failed/`.
- * Checkpoints move only after the objects are written (at least once, like Firehose).
+ * Checkpoints move only after the objects are written (at least once, like Firehose). It reports what Firehose
+ * reports to CloudWatch about its delivery (`deliveryMetrics`: data freshness, how far behind the stream it
+ * reads), and can hold every delivery for a while past its buffer, to play a Firehose that lags.
  */
 
 export interface FirehoseStandInOptions {
@@ -32,6 +35,10 @@ export interface FirehoseStandInOptions {
   readonly bufferBytes: number;
   readonly stateDir?: string;
   readonly pollIntervalMs?: number;
+  /** Holds every delivery this long past its buffer (a lagging Firehose: throttled, retrying, behind). */
+  readonly deliveryDelaySeconds?: number;
+  /** The clock of buffer ages and data freshness. @default Date.now */
+  readonly clock?: () => number;
   readonly onFlush?: (result: FlushResult) => void;
   readonly onError?: (message: string, error: unknown) => void;
 }
@@ -46,6 +53,7 @@ interface Buffered {
   readonly partitions: Map<string, MasterRecord[]>;
   readonly failed: { data: string; errorMessage: string; arrival: number }[];
   bytes: number;
+  /** When the oldest buffered record entered (the stand-in's clock); 0 while empty. */
   firstAt: number;
   /** Per shard, the last record read into this buffer. */
   readonly reachedSequence: Map<string, string>;
@@ -67,12 +75,20 @@ export class FirehoseStandIn {
   private buffer = emptyBuffer();
   private checkpoints: Record<string, string> = {};
   private readonly caughtUpAt = new Map<string, number>();
+  /** Per shard, MillisBehindLatest of its last GetRecords. */
+  private readonly behindLatest = new Map<string, number>();
+  private shardCount = 0;
+  /** When the oldest record of the delivery under way entered; undefined when none is under way. */
+  private deliveringSince: number | undefined;
+  private readonly clock: () => number;
   private stopping = false;
   private loops: Promise<void>[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<FlushResult> | undefined;
 
-  constructor(private readonly options: FirehoseStandInOptions) {}
+  constructor(private readonly options: FirehoseStandInOptions) {
+    this.clock = options.clock ?? Date.now;
+  }
 
   private get checkpointFile(): string | undefined {
     return this.options.stateDir
@@ -92,9 +108,10 @@ export class FirehoseStandIn {
     const { Shards = [] } = await this.options.kinesis.send(
       new ListShardsCommand({ StreamName: this.options.streamName }),
     );
+    this.shardCount = Shards.length;
     this.loops = Shards.map((shard) => this.readShard(shard.ShardId!));
     this.timer = setInterval(() => {
-      const age = Date.now() - this.buffer.firstAt;
+      const age = this.clock() - this.buffer.firstAt;
       if (this.buffer.firstAt > 0 && age >= this.options.bufferSeconds * 1000)
         void this.flush().catch(() => undefined);
     }, 250);
@@ -122,6 +139,7 @@ export class FirehoseStandIn {
           new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }),
         );
         for (const record of response.Records ?? []) this.add(shardId, record);
+        this.behindLatest.set(shardId, response.MillisBehindLatest ?? 0);
         iterator = response.NextShardIterator;
         if (!iterator) return;
         if ((response.Records?.length ?? 0) === 0) {
@@ -153,7 +171,7 @@ export class FirehoseStandIn {
       },
     });
     const buffer = this.buffer;
-    if (buffer.firstAt === 0) buffer.firstAt = Date.now();
+    if (buffer.firstAt === 0) buffer.firstAt = this.clock();
     buffer.bytes += data.byteLength;
     buffer.reachedSequence.set(shardId, record.SequenceNumber!);
     if (!result.row || !result.metadata) {
@@ -180,6 +198,17 @@ export class FirehoseStandIn {
   private async writeBuffer(): Promise<FlushResult> {
     const buffer = this.buffer;
     this.buffer = emptyBuffer();
+    if (buffer.firstAt > 0) this.deliveringSince = buffer.firstAt;
+    try {
+      const delay = (this.options.deliveryDelaySeconds ?? 0) * 1000;
+      if (delay > 0 && buffer.firstAt > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      return await this.deliver(buffer);
+    } finally {
+      this.deliveringSince = undefined;
+    }
+  }
+
+  private async deliver(buffer: Buffered): Promise<FlushResult> {
     const { s3, bucket, streamName } = this.options;
     const now = Date.now();
     const objects: string[] = [];
@@ -248,6 +277,29 @@ export class FirehoseStandIn {
     writeFileSync(`${file}.tmp`, JSON.stringify(this.checkpoints));
     renameSync(`${file}.tmp`, file);
   }
+
+  /**
+   * What Firehose would report to CloudWatch now: the age of the oldest record not yet delivered (none when
+   * nothing is buffered or under way) and how far behind the stream its readers are (once every shard has
+   * answered a read; before that it reports nothing, as a Firehose that is not reading yet).
+   */
+  readonly deliveryMetrics: DeliveryMetrics = {
+    readings: async () => {
+      const now = this.clock();
+      const oldest = [this.deliveringSince, this.buffer.firstAt || undefined].filter(
+        (t): t is number => t !== undefined,
+      );
+      const reading: DeliveryReading = {
+        atMs: now,
+        recordsRead: 0,
+        ...(oldest.length > 0 ? { dataFreshnessMs: Math.max(0, now - Math.min(...oldest)) } : {}),
+        ...(this.shardCount > 0 && this.behindLatest.size >= this.shardCount
+          ? { millisBehindLatestMs: Math.max(...this.behindLatest.values()) }
+          : {}),
+      };
+      return [reading];
+    },
+  };
 
   /** Reads every record present in the stream now, then flushes them. */
   async drain(timeoutMs = 60_000): Promise<FlushResult> {

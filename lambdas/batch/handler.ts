@@ -22,6 +22,7 @@ export interface BatchHandlerDeps {
   readonly config: RuntimeConfig;
   readonly engine: SqlEngine;
   readonly clock?: () => number;
+  readonly delivery?: BatchDeps['delivery'];
   readonly beforePublish?: BatchDeps['beforePublish'];
   readonly log?: (message: string) => void;
   readonly onViewRequest?: BatchDeps['onViewRequest'];
@@ -48,6 +49,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandler {
         stateTable: deps.config.names.tables.batchState,
         settings: deps.config.settings,
         clock: deps.clock ?? Date.now,
+        ...(deps.delivery ? { delivery: deps.delivery } : {}),
         ...(deps.beforePublish ? { beforePublish: deps.beforePublish } : {}),
         ...(deps.log ? { log: deps.log } : {}),
         ...(deps.onViewRequest ? { onViewRequest: deps.onViewRequest } : {}),

@@ -17,6 +17,7 @@ import {
 } from '../time.js';
 import { deleteObjects, updateDay, type ViewStoreDeps } from '../views/store.js';
 import { clearDirtyHours, readDirtyHours, type DirtyHour } from './catalog.js';
+import type { DeliveryMetrics } from './delivery.js';
 import { acquireLease, publishHorizon, readHorizonState, recordRun } from './state.js';
 import { writeTotals, type UnstorableRow } from './views.js';
 
@@ -46,6 +47,11 @@ export interface BatchDeps {
   readonly stateTable: string;
   readonly settings: Settings;
   readonly clock: () => number;
+  /**
+   * What Firehose reports about its delivery (CloudWatch on AWS, the stand-in locally). Absent: everything the
+   * stream carried has landed (tests and benchmarks that land their data before they run).
+   */
+  readonly delivery?: DeliveryMetrics;
   /** Test hook: runs after the views are written and before H is published (a crash point). */
   readonly beforePublish?: () => Promise<void>;
   readonly log?: (message: string) => void;
