@@ -20,7 +20,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { COLUMNS } from '../shared/event.js';
-import { PREFIXES, type Settings } from '../shared/resources.js';
+import { DELIVERY_STREAM_ENV, PREFIXES, type Settings } from '../shared/resources.js';
 import { pageViewsFunction } from './function.js';
 
 export interface BatchLayerProps {
@@ -173,6 +173,12 @@ export class BatchLayer extends Construct {
           }),
         ],
       }),
+    );
+    // The delivery watermark (shared/batch/delivery.ts): Firehose's own metrics of this delivery stream.
+    // GetMetricData takes no resource ARN (CloudWatch permissions reference: Resource "*").
+    this.batchFunction.addEnvironment(DELIVERY_STREAM_ENV, this.deliveryStream.deliveryStreamName);
+    this.batchFunction.addToRolePolicy(
+      new PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }),
     );
     bucket.grantRead(this.batchFunction, `${PREFIXES.raw}*`);
     bucket.grantReadWrite(this.batchFunction, `${PREFIXES.athenaResults}*`);

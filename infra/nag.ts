@@ -28,7 +28,9 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   {
     rule: /^AwsSolutions-IAM5\[Resource::\*\]$/,
     path: /\/(Function|IngestFunction|BatchFunction|CatalogFunction)\/ServiceRole\/DefaultPolicy\/Resource$/,
-    reason: 'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) have no resource-level permissions.',
+    reason:
+      "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing), and the batch function's cloudwatch:GetMetricData " +
+      "(Firehose's delivery metrics, which bound the horizon), have no resource-level permissions.",
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::\*\]$/,

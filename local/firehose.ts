@@ -81,6 +81,10 @@ export class FirehoseStandIn {
   /** When the oldest record of the delivery under way entered; undefined when none is under way. */
   private deliveringSince: number | undefined;
   private readonly clock: () => number;
+  private releaseHeld: () => void = () => undefined;
+  private everyShardRead: () => void = () => undefined;
+  /** Resolves once every shard has answered a read (then the stand-in knows how far behind it is). */
+  private readonly shardsRead = new Promise<void>((resolve) => (this.everyShardRead = resolve));
   private stopping = false;
   private loops: Promise<void>[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -140,6 +144,7 @@ export class FirehoseStandIn {
         );
         for (const record of response.Records ?? []) this.add(shardId, record);
         this.behindLatest.set(shardId, response.MillisBehindLatest ?? 0);
+        if (this.behindLatest.size >= this.shardCount) this.everyShardRead();
         iterator = response.NextShardIterator;
         if (!iterator) return;
         if ((response.Records?.length ?? 0) === 0) {
@@ -201,7 +206,15 @@ export class FirehoseStandIn {
     if (buffer.firstAt > 0) this.deliveringSince = buffer.firstAt;
     try {
       const delay = (this.options.deliveryDelaySeconds ?? 0) * 1000;
-      if (delay > 0 && buffer.firstAt > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      // Held deliveries go out at once when the stand-in stops.
+      if (delay > 0 && buffer.firstAt > 0 && !this.stopping)
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.releaseHeld = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
       return await this.deliver(buffer);
     } finally {
       this.deliveringSince = undefined;
@@ -285,6 +298,10 @@ export class FirehoseStandIn {
    */
   readonly deliveryMetrics: DeliveryMetrics = {
     readings: async () => {
+      // A reading right after start waits briefly for the first reads, as the first datapoints on AWS.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.shardsRead, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+      clearTimeout(timer);
       const now = this.clock();
       const oldest = [this.deliveringSince, this.buffer.firstAt || undefined].filter(
         (t): t is number => t !== undefined,
@@ -314,6 +331,7 @@ export class FirehoseStandIn {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.releaseHeld();
     if (this.timer) clearInterval(this.timer);
     await Promise.all(this.loops);
     await this.flush().catch(() => undefined);

@@ -1,6 +1,7 @@
 import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import { AthenaClient } from '@aws-sdk/client-athena';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
@@ -13,7 +14,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
  * to AWS, LocalStack or the embedded emulators.
  */
 
-export const SERVICES = ['kinesis', 'dynamodb', 's3', 'athena'] as const;
+export const SERVICES = ['kinesis', 'dynamodb', 's3', 'athena', 'cloudwatch'] as const;
 export type Service = (typeof SERVICES)[number];
 
 export interface ClientOptions {
@@ -33,6 +34,8 @@ export interface AwsClients {
   readonly documents: DynamoDBDocumentClient;
   readonly s3: S3Client;
   readonly athena: AthenaClient;
+  /** Read by the batch function only: Firehose's delivery metrics (shared/batch/delivery.ts). */
+  readonly cloudwatch: CloudWatchClient;
   /** The endpoint override in force for a service, if any. */
   endpoint(service: Service): string | undefined;
   destroy(): void;
@@ -92,6 +95,9 @@ export function createAwsClients(
     },
     get athena() {
       return once('athena', () => new AthenaClient(base('athena')));
+    },
+    get cloudwatch() {
+      return once('cloudwatch', () => new CloudWatchClient(base('cloudwatch')));
     },
     endpoint,
     destroy() {

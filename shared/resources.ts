@@ -127,6 +127,12 @@ const ENV = {
   firehoseBufferMiB: 'FIREHOSE_BUFFER_MIB',
 } as const;
 
+/**
+ * The batch function's one name beyond the shared config: the Firehose delivery stream whose CloudWatch metrics
+ * give the delivery watermark (CloudFormation names it, after the shared environment is built).
+ */
+export const DELIVERY_STREAM_ENV = 'DELIVERY_STREAM_NAME';
+
 /** The Lambda environment variables that carry a config (set by the CDK app and the local stack). */
 export function configToEnvironment(config: RuntimeConfig): Record<string, string> {
   const { names, settings } = config;

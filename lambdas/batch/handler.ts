@@ -2,9 +2,15 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { createAthenaEngine } from '../../shared/batch/athena-engine.js';
+import { cloudWatchDeliveryMetrics } from '../../shared/batch/delivery.js';
 import { runBatch, type BatchDeps, type RunSummary } from '../../shared/batch/run.js';
 import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
-import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
+import {
+  ConfigError,
+  configFromEnvironment,
+  DELIVERY_STREAM_ENV,
+  type RuntimeConfig,
+} from '../../shared/resources.js';
 import type { SqlEngine } from '../../shared/sql/index.js';
 
 /** EventBridge schedule (or a rebuild request) → one batch run. Thin adapter over shared/batch/run.ts. */
@@ -73,7 +79,16 @@ export const handler = async (event: BatchEvent, context: Context): Promise<RunS
       workgroup: config.names.athenaWorkgroup,
       database: config.names.glueDatabase,
     });
-    handle = createBatchHandler({ clients, config, engine, log: (message) => logger.info(message) });
+    // H follows Firehose's delivery (docs/faults.md): without its metrics no hour could be proven landed.
+    const deliveryStreamName = process.env[DELIVERY_STREAM_ENV];
+    if (!deliveryStreamName) throw new ConfigError(`environment variable ${DELIVERY_STREAM_ENV} is not set`);
+    handle = createBatchHandler({
+      clients,
+      config,
+      engine,
+      delivery: cloudWatchDeliveryMetrics({ cloudwatch: clients.cloudwatch, deliveryStreamName }),
+      log: (message) => logger.info(message),
+    });
   }
   try {
     const summary = await handle(event);

@@ -17,7 +17,7 @@ import {
 } from '../time.js';
 import { deleteObjects, updateDay, type ViewStoreDeps } from '../views/store.js';
 import { clearDirtyHours, readDirtyHours, type DirtyHour } from './catalog.js';
-import type { DeliveryMetrics } from './delivery.js';
+import { deliveryWatermark, type DeliveryMetrics } from './delivery.js';
 import { acquireLease, publishHorizon, readHorizonState, recordRun } from './state.js';
 import { writeTotals, type UnstorableRow } from './views.js';
 
@@ -26,9 +26,10 @@ import { writeTotals, type UnstorableRow } from './views.js';
  * catalog's dirty marks), whatever their age, write the view rows that changed, and only then publish the
  * horizon H. H is the first hour not covered and only moves forward.
  *
- * H is set conservatively: an event lands in S3 at most `firehoseBufferSeconds` after it reached the stream,
- * so H = the hour boundary at or before now − buffer − safety margin. Objects that land later, for hours
- * before H (late events, a Firehose retry), mark their hour dirty again and the next run folds them in.
+ * H follows the data, not only the clock (docs/faults.md): it may pass an hour only when every record that
+ * reached the stream up to `SAFETY_MARGIN_MS` after the hour's end has landed in raw/, which the delivery
+ * watermark (shared/batch/delivery.ts) proves, and never later than the clock allows. Objects that land later
+ * for hours before H (late events, a redrive) mark their hour dirty again and the next run folds them in.
  */
 
 export const SAFETY_MARGIN_MS = 5 * MINUTE_MS;
@@ -84,9 +85,22 @@ export class BatchRangeError extends Error {
   override readonly name = 'BatchRangeError';
 }
 
-/** The newest H a run at `nowMs` may publish. */
-export function candidateHorizon(nowMs: number, settings: Settings): number {
+/**
+ * The newest H the clock allows at `nowMs`: a record lands at most `firehoseBufferSeconds` after it reached the
+ * stream when Firehose keeps up, so this is an upper bound, never a proof.
+ */
+export function clockHorizon(nowMs: number, settings: Settings): number {
   return hourBucket(nowMs - settings.firehoseBufferSeconds * 1000 - SAFETY_MARGIN_MS);
+}
+
+/**
+ * The newest H a run at `nowMs` may publish: at most what the clock allows, and no hour whose records (those
+ * that reached the stream by `SAFETY_MARGIN_MS` after it ended) may still be in flight. `watermarkMs` is the
+ * delivery watermark; undefined (nothing proven) allows no hour at all (-Infinity), Infinity everything.
+ */
+export function candidateHorizon(nowMs: number, settings: Settings, watermarkMs = Infinity): number {
+  if (watermarkMs === undefined) return -Infinity;
+  return Math.min(clockHorizon(nowMs, settings), hourBucket(watermarkMs - SAFETY_MARGIN_MS));
 }
 
 /** Hours grouped into runs of consecutive hours within one UTC day: one hourly query each. */
@@ -263,7 +277,13 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       for (let h = fromMs; h < toMs; h += HOUR_MS) hours.push(h);
       marks = dirty.filter((d) => d.hourMs >= fromMs && d.hourMs < toMs);
     } else {
-      horizonMs = Math.max(previous?.horizonMs ?? 0, candidateHorizon(startedAtMs, deps.settings));
+      const watermarkMs = deps.delivery
+        ? deliveryWatermark(await deps.delivery.readings(startedAtMs))
+        : Infinity;
+      horizonMs = Math.max(
+        previous?.horizonMs ?? 0,
+        candidateHorizon(startedAtMs, deps.settings, watermarkMs),
+      );
       const due = dirty.filter((d) => d.hourMs < horizonMs).sort((a, b) => a.hourMs - b.hourMs);
       marks = due.slice(0, MAX_HOURS_PER_RUN);
       const leftOver = due[MAX_HOURS_PER_RUN];
