@@ -149,12 +149,8 @@ export class BatchLayer extends Construct {
     const stack = Stack.of(this);
     this.batchFunction.addToRolePolicy(
       new PolicyStatement({
-        actions: [
-          'athena:StartQueryExecution',
-          'athena:GetQueryExecution',
-          'athena:GetQueryResults',
-          'athena:StopQueryExecution',
-        ],
+        // Results are read from their CSV file under athena-results/ (one GET), not with GetQueryResults.
+        actions: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:StopQueryExecution'],
         resources: [
           stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: props.workgroupName }),
         ],

@@ -76,6 +76,7 @@ export const handler = async (event: BatchEvent, context: Context): Promise<RunS
     const clients = awsClients();
     const engine = createAthenaEngine({
       athena: clients.athena,
+      s3: clients.s3,
       workgroup: config.names.athenaWorkgroup,
       database: config.names.glueDatabase,
     });
