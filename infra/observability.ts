@@ -17,6 +17,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { alarmToExpiryHours, HORIZON_LAG_ALARM_SECONDS } from '../shared/batch/lag.js';
 import type { Settings } from '../shared/resources.js';
 
 export interface ObservabilityProps {
@@ -130,6 +131,29 @@ export class Observability extends Construct {
       staleSeconds,
       'The published horizon H lags the clock by more than expected: batch runs are failing or not running',
       TreatMissingData.BREACHING,
+    );
+    // H stalled behind what the clock allows (a failing day, a lagging Firehose): the speed counters of the
+    // hours after H expire speedRetentionHours after their minute (shared/batch/lag.ts, docs/faults.md).
+    const candidateLag = new Metric({
+      namespace: 'PageViews',
+      metricName: 'HorizonCandidateLagSeconds',
+      dimensionsMap: { service: 'batch' },
+      statistic: 'Maximum',
+      period: Duration.minutes(props.settings.batchScheduleMinutes),
+    });
+    alarm(
+      'HorizonBehindCandidate',
+      candidateLag,
+      HORIZON_LAG_ALARM_SECONDS,
+      `H trails what the clock allows by more than ${HORIZON_LAG_ALARM_SECONDS / 3600} h; the speed counters it ` +
+        `leaves to the API expire ${alarmToExpiryHours(props.settings).toFixed(1)} h after this alarm`,
+      TreatMissingData.IGNORE,
+    );
+    alarm(
+      'BatchHoursOverRetryBudget',
+      custom('FailingHours', 'batch', 'Maximum'),
+      1,
+      'Hours failed to compute on every attempt of their retry budget; H stays before them (see the batch logs)',
     );
     alarm('Api5xx', api5xx, 1, 'The query API answered with server errors');
     alarm(

@@ -34,13 +34,19 @@ export interface BatchHandlerDeps {
   readonly onViewRequest?: BatchDeps['onViewRequest'];
 }
 
-export type BatchHandler = (event?: BatchEvent) => Promise<RunSummary>;
+export type BatchHandler = (
+  event?: BatchEvent,
+  options?: { readonly deadlineMs?: number },
+) => Promise<RunSummary>;
+
+/** Time a run keeps in hand to publish what it computed: no new day starts with less left. */
+export const PUBLISH_RESERVE_MS = 2 * 60_000;
 
 const instant = (value: string | number): number =>
   typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
 
 export function createBatchHandler(deps: BatchHandlerDeps): BatchHandler {
-  return (event) => {
+  return (event, options = {}) => {
     const rebuild =
       event && 'from' in event && 'to' in event
         ? { fromMs: instant(event.from), toMs: instant(event.to) }
@@ -56,6 +62,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandler {
         settings: deps.config.settings,
         clock: deps.clock ?? Date.now,
         ...(deps.delivery ? { delivery: deps.delivery } : {}),
+        ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
         ...(deps.beforePublish ? { beforePublish: deps.beforePublish } : {}),
         ...(deps.log ? { log: deps.log } : {}),
         ...(deps.onViewRequest ? { onViewRequest: deps.onViewRequest } : {}),
@@ -92,8 +99,21 @@ export const handler = async (event: BatchEvent, context: Context): Promise<RunS
     });
   }
   try {
-    const summary = await handle(event);
+    const summary = await handle(event, {
+      deadlineMs: Date.now() + context.getRemainingTimeInMillis() - PUBLISH_RESERVE_MS,
+    });
     logger.info('batch run finished', { ...summary });
+    // Alarmed above 2 h (infra/observability.ts): H stalled behind a failing day or a lagging Firehose.
+    if (summary.candidateLagMs !== undefined)
+      metrics.addMetric('HorizonCandidateLagSeconds', MetricUnit.Seconds, summary.candidateLagMs / 1000);
+    if (summary.watermarkMs !== undefined)
+      metrics.addMetric(
+        'DeliveryWatermarkLagSeconds',
+        MetricUnit.Seconds,
+        (Date.now() - summary.watermarkMs) / 1000,
+      );
+    metrics.addMetric('BatchHoursFailed', MetricUnit.Count, summary.failedHours);
+    metrics.addMetric('FailingHours', MetricUnit.Count, summary.hoursOverRetryBudget);
     if (summary.horizon) {
       metrics.addMetric(
         'HorizonLagSeconds',

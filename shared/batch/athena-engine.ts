@@ -65,7 +65,8 @@ export function createAthenaEngine(options: AthenaEngineOptions): SqlEngine {
       }
       const location = outputLocation ?? '';
       const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(location);
-      if (!match) throw new AthenaQueryError(`${name}: no result location for query ${id} (got "${location}")`);
+      if (!match)
+        throw new AthenaQueryError(`${name}: no result location for query ${id} (got "${location}")`);
       const object = await options.s3.send(new GetObjectCommand({ Bucket: match[1], Key: match[2] }));
       yield* viewRowsFromCsv(object.Body as AsyncIterable<Uint8Array>);
     },

@@ -373,6 +373,7 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
         for (const h of day.hours) computedHours.add(h);
         const cleared = day.hours.filter((h) => failing.has(h));
         if (cleared.length > 0) await clearFailures(state, cleared);
+        for (const h of cleared) failing.delete(h);
       } catch (error) {
         // A rebuild is asked for by hand: its caller hears of the failure. A scheduled run goes on with the
         // other days, and H stays before this one.
