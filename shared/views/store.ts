@@ -79,19 +79,25 @@ export function shardOf(value: string, shards: number): number {
   return valueHash(value) % shards;
 }
 
-const shardCount = (rows: number): number => {
+/** Lookup shards for a day of `rows` rows: a power of two, about SHARD_ROWS rows each. */
+export const shardCount = (rows: number): number => {
   let shards = 1;
   while (shards * SHARD_ROWS < rows) shards *= 2;
   return shards;
 };
 
-const manifestKey = (dimension: string, dayMs: number) => ({
+export const manifestKey = (dimension: string, dayMs: number) => ({
   pk: `store#${dimension}#${monthKey(dayMs)}`,
   sk: dayKey(dayMs),
 });
 
-const objectKey = (dimension: string, dayMs: number, kind: 'l' | 'r' | 'u', index: number, digest: string) =>
-  `${PREFIXES.batchViews}${dimension}/dt=${dayKey(dayMs)}/${kind}${index}-${digest}.json.gz`;
+export const objectKey = (
+  dimension: string,
+  dayMs: number,
+  kind: 'l' | 'r' | 'u',
+  index: number,
+  digest: string,
+) => `${PREFIXES.batchViews}${dimension}/dt=${dayKey(dayMs)}/${kind}${index}-${digest}.json.gz`;
 
 export const lookupKey = (m: Manifest, shard: number) =>
   objectKey(m.dimension, m.dayMs, 'l', shard, m.lookup[shard]!);
@@ -101,16 +107,17 @@ export const visitorKey = (m: Manifest, shard: number) =>
   objectKey(m.dimension, m.dayMs, 'u', shard, m.visitors[shard]!);
 
 /** The digest that names an object: of its JSON, so an object the day already holds is known before gzip. */
-const digestOf = (json: string): string => createHash('sha256').update(json).digest('base64url').slice(0, 16);
+export const digestOf = (json: string): string =>
+  createHash('sha256').update(json).digest('base64url').slice(0, 16);
 
 /** Lookup rows as stored: [value, hour of the day 0-23, views, errors], sorted by value then hour. */
-type LookupRow = [string, number, number, number];
+export type LookupRow = [string, number, number, number];
 /**
  * Visitor rows as stored, apart from the counts so that a count never reads a sketch: [value, hour, sketch]
  * per hour, and [value, DAY_ROW, sketch] for the whole day (the union of the hours), sorted by value then hour.
  */
-type VisitorRow = [string, number, StoredSketch];
-const DAY_ROW = 24;
+export type VisitorRow = [string, number, StoredSketch];
+export const DAY_ROW = 24;
 
 /** Ranked rows: [value, views of the day]. */
 export type RankedRow = readonly [string, number];
@@ -118,10 +125,10 @@ export type RankedRow = readonly [string, number];
  * Ranked rows as stored: the head chunk (the day's top 256 values) also carries each value's hourly rows
  * [hour, views, errors], so the counts of the values most queries ask for cost no lookup at all.
  */
-type StoredRankedRow = readonly [string, number, (readonly [number, number, number])[]?];
+export type StoredRankedRow = readonly [string, number, (readonly [number, number, number])[]?];
 
 /** Rows of `value` in a shard sorted by value: binary search to the first, then the run. */
-function runOf<R extends readonly [string, ...unknown[]]>(rows: readonly R[], value: string): R[] {
+export function runOf<R extends readonly [string, ...unknown[]]>(rows: readonly R[], value: string): R[] {
   let lo = 0;
   let hi = rows.length;
   while (lo < hi) {
@@ -134,7 +141,7 @@ function runOf<R extends readonly [string, ...unknown[]]>(rows: readonly R[], va
   return run;
 }
 
-async function getJson<T>(deps: ViewStoreDeps, key: string): Promise<T> {
+export async function getJson<T>(deps: ViewStoreDeps, key: string): Promise<T> {
   const response = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
   const bytes = await response.Body!.transformToByteArray();
   deps.onRequest?.({ kind: 'get', bytes: bytes.byteLength });
