@@ -18,6 +18,7 @@ import {
 import type { IStream } from 'aws-cdk-lib/aws-kinesis';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { COLUMNS } from '../shared/event.js';
 import { DELIVERY_STREAM_ENV, PREFIXES, type Settings } from '../shared/resources.js';
@@ -50,6 +51,8 @@ export class BatchLayer extends Construct {
   readonly schedule: Rule;
   readonly catalogFunction: NodejsFunction;
   readonly rawObjectCreated: Rule;
+  /** Object Created events the catalog target could not deliver. */
+  readonly catalogDeadLetters: Queue;
 
   constructor(scope: Construct, id: string, props: BatchLayerProps) {
     super(scope, id);
@@ -200,6 +203,13 @@ export class BatchLayer extends Construct {
       timeout: Duration.seconds(30),
     });
     props.stateTable.grant(this.catalogFunction, 'dynamodb:UpdateItem');
+    // A notification the catalog could not take after EventBridge's retries lands here (and is alarmed); the
+    // batch run's reconciliation marks its object's hour anyway (shared/batch/catalog.ts).
+    this.catalogDeadLetters = new Queue(this, 'CatalogDeadLetters', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
     this.rawObjectCreated = new Rule(this, 'RawObjectCreated', {
       description: 'Marks the event hour of each raw object dirty for the batch layer',
       eventPattern: {
@@ -211,6 +221,7 @@ export class BatchLayer extends Construct {
         new LambdaFunction(this.catalogFunction, {
           retryAttempts: 185,
           maxEventAge: Duration.hours(24),
+          deadLetterQueue: this.catalogDeadLetters,
         }),
       ],
     });

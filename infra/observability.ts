@@ -13,6 +13,7 @@ import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { DeliveryStream } from 'aws-cdk-lib/aws-kinesisfirehose';
 import type { IStream } from 'aws-cdk-lib/aws-kinesis';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -29,6 +30,9 @@ export interface ObservabilityProps {
   readonly deliveryStream: DeliveryStream;
   /** The public collector: alarms when the stream does not take its events. */
   readonly collectorFunction: NodejsFunction;
+  /** The catalog: its function and the dead-letter queue of its EventBridge target. */
+  readonly catalogFunction: NodejsFunction;
+  readonly catalogDeadLetters: IQueue;
   readonly settings: Settings;
   readonly alarmEmail?: string;
 }
@@ -154,6 +158,25 @@ export class Observability extends Construct {
       custom('FailingHours', 'batch', 'Maximum'),
       1,
       'Hours failed to compute on every attempt of their retry budget; H stays before them (see the batch logs)',
+    );
+    alarm(
+      'CatalogDeadLetters',
+      props.catalogDeadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      1,
+      'S3 Object Created events failed to reach the catalog after their retries (queue CatalogDeadLetters); ' +
+        'the batch run reconciles the last 48 h of partitions, older hours need a rebuild (docs/faults.md)',
+    );
+    alarm(
+      'CatalogErrors',
+      props.catalogFunction.metricErrors({ period: Duration.minutes(5) }),
+      1,
+      'The catalog function failed invocations (EventBridge retries them)',
+    );
+    alarm(
+      'ObjectsFoundUnmarked',
+      custom('UnmarkedObjectsFound', 'batch'),
+      1,
+      'A batch run found landed raw objects that no notification had marked (now marked): notifications are being lost',
     );
     alarm('Api5xx', api5xx, 1, 'The query API answered with server errors');
     alarm(

@@ -17,11 +17,18 @@ export interface S3NotificationOptions {
   readonly handler: CatalogHandler;
   readonly stateDir?: string;
   readonly pollIntervalMs?: number;
+  /**
+   * Share of notifications lost on the way (0 to 1): a lost one is never sent, as when EventBridge drops an
+   * event or the catalog target fails past its retries. The batch run's reconciliation must find its object.
+   */
+  readonly dropFraction?: number;
+  /** Random numbers in [0, 1) for the drops. @default Math.random */
+  readonly random?: () => number;
   readonly onError?: (message: string, error: unknown) => void;
 }
 
 export class S3NotificationStandIn {
-  readonly stats = { notified: 0, passes: 0 };
+  readonly stats = { notified: 0, dropped: 0, passes: 0 };
   private seen = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private passing: Promise<number> | undefined;
@@ -71,9 +78,13 @@ export class S3NotificationStandIn {
       for (const object of page.Contents ?? []) {
         const etag = object.ETag ?? '';
         if (this.seen.get(object.Key!) === etag) continue;
-        await handler(objectCreatedEvent(bucket, object.Key!));
+        const drop =
+          (this.options.dropFraction ?? 0) > 0 &&
+          (this.options.random ?? Math.random)() < this.options.dropFraction!;
+        if (drop) this.stats.dropped += 1;
+        else await handler(objectCreatedEvent(bucket, object.Key!));
         this.seen.set(object.Key!, etag);
-        notified += 1;
+        if (!drop) notified += 1;
       }
       token = page.NextContinuationToken;
     } while (token);

@@ -68,7 +68,8 @@ export interface TableDescription {
 export const TABLES = {
   speed: { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' },
   batchViews: { partitionKey: 'pk', sortKey: 'sk' },
-  batchState: { partitionKey: 'pk', sortKey: 'sk' },
+  // TTL for the catalog's per-hour sets of landed objects (shared/batch/catalog.ts); other items have none.
+  batchState: { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' },
 } as const satisfies Record<string, TableDescription>;
 
 export type TableKey = keyof typeof TABLES;

@@ -114,6 +114,7 @@ export const handler = async (event: BatchEvent, context: Context): Promise<RunS
       );
     metrics.addMetric('BatchHoursFailed', MetricUnit.Count, summary.failedHours);
     metrics.addMetric('FailingHours', MetricUnit.Count, summary.hoursOverRetryBudget);
+    metrics.addMetric('UnmarkedObjectsFound', MetricUnit.Count, summary.unmarkedObjects);
     if (summary.horizon) {
       metrics.addMetric(
         'HorizonLagSeconds',

@@ -18,7 +18,7 @@ import {
 import { DIMENSIONS } from '../event.js';
 import { RowSpill } from '../views/spill.js';
 import { deleteObjects, spillRow, updateDay, type ViewStoreDeps } from '../views/store.js';
-import { clearDirtyHours, readDirtyHours, type DirtyHour } from './catalog.js';
+import { clearDirtyHours, readDirtyHours, reconcileLanded, type DirtyHour } from './catalog.js';
 import { deliveryWatermark, type DeliveryMetrics } from './delivery.js';
 import { clearFailures, HOUR_RETRY_BUDGET, readFailingHours, recordFailures } from './retries.js';
 import { acquireLease, publishHorizon, readHorizonState, recordRun } from './state.js';
@@ -92,6 +92,8 @@ export interface RunSummary {
   readonly hoursOverRetryBudget: number;
   /** Due hours left for a later run: out of time, or a failing hour still in its backoff. */
   readonly deferredHours: number;
+  /** Landed objects that no notification had marked, found by this run's reconciliation (alarmed). */
+  readonly unmarkedObjects: number;
   /** How far H trails what the clock alone would allow (ms; alarmed above 2 h). */
   readonly candidateLagMs?: number;
   /** The delivery watermark the run read, if any. */
@@ -153,6 +155,7 @@ const EMPTY = {
   failedHours: 0,
   hoursOverRetryBudget: 0,
   deferredHours: 0,
+  unmarkedObjects: 0,
 };
 
 /** What computing some hours did. */
@@ -303,6 +306,14 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
   try {
     const previous = await readHorizonState(state);
     const version = `${toIso(startedAtMs)}-${lease.owner.slice(0, 8)}`;
+    // Objects whose notification was lost are marked now, before the marks are read (catalog.ts).
+    const reconciled = request.rebuild
+      ? undefined
+      : await reconcileLanded({ ...state, s3: deps.s3, bucket: deps.bucket }, startedAtMs);
+    if (reconciled?.unmarked.length)
+      deps.log?.(
+        `batch run ${version}: ${reconciled.unmarked.length} landed objects had no mark (a lost notification), now marked`,
+      );
     const [dirty, failing] = await Promise.all([readDirtyHours(state), readFailingHours(state)]);
     let due: DirtyHour[];
     let horizonMs: number;
@@ -445,6 +456,7 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       failedHours,
       hoursOverRetryBudget,
       deferredHours,
+      unmarkedObjects: reconciled?.unmarked.length ?? 0,
       ...(request.rebuild
         ? {}
         : { candidateLagMs: Math.max(0, clockHorizon(startedAtMs, deps.settings) - horizonMs) }),

@@ -70,10 +70,14 @@ export async function notifyLanded(stack: TestStack): Promise<number> {
 }
 
 /**
- * Lands everything on the stack's stream in S3 through the Firehose stand-in, notifies the catalog, with buffers large enough
- * that only draining flushes. Pass a `stateDir` to keep checkpoints between landings.
+ * Lands everything on the stack's stream in S3 through the Firehose stand-in, notifies the catalog (unless
+ * `notify` is false), with buffers large enough that only draining flushes. Pass a `stateDir` to keep
+ * checkpoints between landings.
  */
-export async function landOnS3(stack: TestStack, options: { stateDir?: string } = {}): Promise<FlushResult> {
+export async function landOnS3(
+  stack: TestStack,
+  { notify = true, ...options }: { stateDir?: string; notify?: boolean } = {},
+): Promise<FlushResult> {
   const firehose = new FirehoseStandIn({
     kinesis: stack.clients.kinesis,
     s3: stack.clients.s3,
@@ -87,7 +91,7 @@ export async function landOnS3(stack: TestStack, options: { stateDir?: string } 
   await firehose.start();
   try {
     const flushed = await firehose.drain();
-    await notifyLanded(stack);
+    if (notify) await notifyLanded(stack);
     return flushed;
   } finally {
     await firehose.stop();
