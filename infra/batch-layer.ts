@@ -51,6 +51,7 @@ export class BatchLayer extends Construct {
   readonly schedule: Rule;
   readonly catalogFunction: NodejsFunction;
   readonly rawObjectCreated: Rule;
+  readonly processingFailedObjectCreated: Rule;
   /** Object Created events the catalog target could not deliver. */
   readonly catalogDeadLetters: Queue;
 
@@ -216,6 +217,27 @@ export class BatchLayer extends Construct {
         source: ['aws.s3'],
         detailType: ['Object Created'],
         detail: { bucket: { name: [bucket.bucketName] }, object: { key: [{ prefix: PREFIXES.raw }] } },
+      },
+      targets: [
+        new LambdaFunction(this.catalogFunction, {
+          retryAttempts: 185,
+          maxEventAge: Duration.hours(24),
+          deadLetterQueue: this.catalogDeadLetters,
+        }),
+      ],
+    });
+
+    // Records Firehose set aside after its transform retries: counted by the catalog (alarmed) for a redrive.
+    this.processingFailedObjectCreated = new Rule(this, 'ProcessingFailedObjectCreated', {
+      description:
+        'Counts the objects of records Firehose could not process (npm run redrive puts them back)',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [bucket.bucketName] },
+          object: { key: [{ prefix: PREFIXES.processingFailed }] },
+        },
       },
       targets: [
         new LambdaFunction(this.catalogFunction, {

@@ -94,7 +94,7 @@ export class Observability extends Construct {
         threshold,
         evaluationPeriods: 1,
         comparisonOperator:
-          name === 'FirehoseDeliveryFailures'
+          name === 'FirehoseDeliveryFailures' || name === 'FirehoseTransformFailures'
             ? ComparisonOperator.LESS_THAN_THRESHOLD
             : ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: missing,
@@ -186,6 +186,23 @@ export class Observability extends Construct {
       'Firehose is late delivering to S3',
     );
     alarm('FirehoseDeliveryFailures', deliverySuccess, 1, 'Firehose failed deliveries to S3');
+    // Firehose developer guide, data transformation metrics: ExecuteProcessing.Success is the share of
+    // successful transform invocations. Failed batches go to processing-failed/ after the retries.
+    alarm(
+      'FirehoseTransformFailures',
+      props.deliveryStream.metric('ExecuteProcessing.Success', {
+        statistic: 'Minimum',
+        period: Duration.minutes(5),
+      }),
+      1,
+      'Firehose transform invocations failed; after their retries the records go to firehose-errors/processing-failed/',
+    );
+    alarm(
+      'ProcessingFailedObjects',
+      custom('ProcessingFailedObjects', 'catalog'),
+      1,
+      'Records are under firehose-errors/processing-failed/ and out of the master dataset: run npm run redrive (docs/faults.md)',
+    );
     const collected = custom('EventsAccepted', 'collect');
     const streamFailures = custom('StreamWriteFailures', 'collect');
     alarm(

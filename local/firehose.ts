@@ -9,7 +9,8 @@ import {
   type _Record as KinesisRecord,
 } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { transformRecord } from '../lambdas/ingest/transform.js';
+import type { FirehoseTransformationEventRecord } from 'aws-lambda';
+import { transformRecord, type TransformedRecord } from '../lambdas/ingest/transform.js';
 import type { DeliveryMetrics, DeliveryReading } from '../shared/batch/delivery.js';
 import { PREFIXES } from '../shared/resources.js';
 import type { MasterRecord } from '../shared/event.js';
@@ -37,6 +38,12 @@ export interface FirehoseStandInOptions {
   readonly pollIntervalMs?: number;
   /** Holds every delivery this long past its buffer (a lagging Firehose: throttled, retrying, behind). */
   readonly deliveryDelaySeconds?: number;
+  /**
+   * The transform (the ingest Lambda's code). A transform that throws plays a failed invocation: after its
+   * retries the record goes to processing-failed/ with errorCode Lambda.FunctionError, as Firehose writes it.
+   * @default transformRecord
+   */
+  readonly transform?: (record: FirehoseTransformationEventRecord) => TransformedRecord;
   /** The clock of buffer ages and data freshness. @default Date.now */
   readonly clock?: () => number;
   readonly onFlush?: (result: FlushResult) => void;
@@ -51,7 +58,7 @@ export interface FlushResult {
 
 interface Buffered {
   readonly partitions: Map<string, MasterRecord[]>;
-  readonly failed: { data: string; errorMessage: string; arrival: number }[];
+  readonly failed: { data: string; errorCode: string; errorMessage: string; arrival: number }[];
   bytes: number;
   /** When the oldest buffered record entered (the stand-in's clock); 0 while empty. */
   firstAt: number;
@@ -163,7 +170,7 @@ export class FirehoseStandIn {
   private add(shardId: string, record: KinesisRecord): void {
     const data = Buffer.from(record.Data ?? new Uint8Array());
     const arrival = record.ApproximateArrivalTimestamp?.getTime() ?? Date.now();
-    const result = transformRecord({
+    const input: FirehoseTransformationEventRecord = {
       recordId: record.SequenceNumber!,
       approximateArrivalTimestamp: Date.now(),
       data: data.toString('base64'),
@@ -174,7 +181,19 @@ export class FirehoseStandIn {
         sequenceNumber: record.SequenceNumber!,
         subsequenceNumber: '',
       },
-    });
+    };
+    let result: TransformedRecord;
+    let failure: { errorCode: string; errorMessage: string } | undefined;
+    try {
+      result = (this.options.transform ?? transformRecord)(input);
+    } catch (error) {
+      // Firehose skips a batch whose invocations all failed: its records go to the error prefix, unchanged.
+      failure = {
+        errorCode: 'Lambda.FunctionError',
+        errorMessage: error instanceof Error ? error.message : String(error),
+      };
+      result = { recordId: input.recordId, result: 'ProcessingFailed', data: input.data };
+    }
     const buffer = this.buffer;
     if (buffer.firstAt === 0) buffer.firstAt = this.clock();
     buffer.bytes += data.byteLength;
@@ -182,7 +201,8 @@ export class FirehoseStandIn {
     if (!result.row || !result.metadata) {
       buffer.failed.push({
         data: result.data,
-        errorMessage: result.rejection?.reason ?? 'rejected',
+        errorCode: failure?.errorCode ?? 'Lambda.ProcessingFailed',
+        errorMessage: failure?.errorMessage ?? result.rejection?.reason ?? 'rejected',
         arrival,
       });
       return;
@@ -241,7 +261,7 @@ export class FirehoseStandIn {
             JSON.stringify({
               attemptsMade: 1,
               arrivalTimestamp: f.arrival,
-              errorCode: 'Lambda.ProcessingFailed',
+              errorCode: f.errorCode,
               errorMessage: f.errorMessage,
               attemptEndingTimestamp: now,
               rawData: f.data,

@@ -239,10 +239,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       delivery: firehose.deliveryMetrics,
       log,
     });
+    const catalog = createCatalogHandler({ clients, config });
     const notifications = new S3NotificationStandIn({
       s3: clients.s3,
       bucket: names.bucket,
-      handler: createCatalogHandler({ clients, config }),
+      handler: async (event) => {
+        const result = await catalog(event);
+        if (result.processingFailed)
+          log(`Firehose set records aside: ${event.detail.object.key} (put them back with npm run redrive)`);
+        return result;
+      },
       ...(stateDir ? { stateDir } : {}),
       onError: (message, error) =>
         log(`${message}: ${error instanceof Error ? error.message : String(error)}`),

@@ -47,6 +47,8 @@ export const PREFIXES = {
   raw: 'raw/',
   /** Records Firehose could not convert or deliver. */
   firehoseErrors: 'firehose-errors/',
+  /** Inside it, records whose transform failed after its retries (alarmed; `npm run redrive` puts them back). */
+  processingFailed: 'firehose-errors/processing-failed/',
   /** Records the speed layer rejected, with the reason and the raw payload. */
   deadLetter: 'dead-letter/',
   /** Batches the speed layer gave up on after its retries (event source mapping on-failure). */

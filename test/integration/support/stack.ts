@@ -10,7 +10,7 @@ import {
   type Settings,
 } from '../../../shared/resources.js';
 import { createCatalogHandler } from '../../../lambdas/catalog/handler.js';
-import { FirehoseStandIn, type FlushResult } from '../../../local/firehose.js';
+import { FirehoseStandIn, type FirehoseStandInOptions, type FlushResult } from '../../../local/firehose.js';
 import { S3NotificationStandIn } from '../../../local/s3-notifications.js';
 import { provision } from '../../../local/provision.js';
 
@@ -76,7 +76,10 @@ export async function notifyLanded(stack: TestStack): Promise<number> {
  */
 export async function landOnS3(
   stack: TestStack,
-  { notify = true, ...options }: { stateDir?: string; notify?: boolean } = {},
+  {
+    notify = true,
+    ...options
+  }: Partial<Pick<FirehoseStandInOptions, 'stateDir' | 'transform'>> & { notify?: boolean } = {},
 ): Promise<FlushResult> {
   const firehose = new FirehoseStandIn({
     kinesis: stack.clients.kinesis,
