@@ -4,7 +4,7 @@ import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { CfnDatabase, CfnTable } from 'aws-cdk-lib/aws-glue';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Grant, PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import {
   DeliveryStream,
   InputFormat,
@@ -35,6 +35,35 @@ export interface BatchLayerProps {
   readonly settings: Settings;
   readonly bytesScannedCutoff: number;
   readonly environment: Record<string, string>;
+}
+
+/**
+ * The data bucket as the Firehose destination sees it: the S3 destination grants its role read-write on the
+ * bucket it is given, which includes s3:DeleteObject* everywhere. Firehose needs no delete (Firehose developer
+ * guide, "Grant Firehose access to an Amazon S3 destination": AbortMultipartUpload, GetBucketLocation,
+ * GetObject, ListBucket, ListBucketMultipartUploads, PutObject), so this bucket grants exactly those, and the
+ * object ones only under raw/ and firehose-errors/, where Firehose writes.
+ */
+function firehoseWritesOnly(bucket: IBucket): IBucket {
+  const destination = Object.create(bucket) as IBucket;
+  Object.defineProperty(destination, 'grantReadWrite', {
+    value: (grantee: IGrantable): Grant =>
+      Grant.addToPrincipal({
+        grantee,
+        actions: ['s3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'],
+        resourceArns: [bucket.bucketArn],
+      }).combine(
+        Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
+          resourceArns: [
+            bucket.arnForObjects(`${PREFIXES.raw}*`),
+            bucket.arnForObjects(`${PREFIXES.firehoseErrors}*`),
+          ],
+        }),
+      ),
+  });
+  return destination;
 }
 
 /**
@@ -108,7 +137,7 @@ export class BatchLayer extends Construct {
     });
     this.deliveryStream = new DeliveryStream(this, 'DeliveryStream', {
       source: new KinesisStreamSource(props.stream),
-      destination: new S3Bucket(bucket, {
+      destination: new S3Bucket(firehoseWritesOnly(bucket), {
         dataOutputPrefix: `${PREFIXES.raw}dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/`,
         errorOutputPrefix: `${PREFIXES.firehoseErrors}!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/`,
         bufferingInterval: Duration.seconds(settings.firehoseBufferSeconds),

@@ -52,10 +52,11 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
       'Object access limited to one prefix of the data bucket (raw/, dead-letter/, dead-letter/batch/, athena-results/, or batch-views/ where the view store keeps its objects).',
   },
   {
-    rule: /^AwsSolutions-IAM5\[Resource::<StorageData\w+\.Arn>\/\*\]$/,
+    rule: /^AwsSolutions-IAM5\[Resource::<StorageData\w+\.Arn>\/(raw|firehose-errors)\/\*\]$/,
     path: /\/DeliveryStream\/S3 Destination Role\/DefaultPolicy\/Resource$/,
     reason:
-      'Firehose delivers Parquet under raw/ and failures under firehose-errors/, with prefixes computed per record.',
+      'Firehose delivers Parquet under raw/ and failures under firehose-errors/, with prefixes computed per record ' +
+      '(put and read only: it holds no delete right on the master dataset).',
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::<StorageSpeedFailures\w+\.Arn>\/\*\]$/,
