@@ -88,6 +88,14 @@ describe('the template holds what keeps the pipeline exact through faults', () =
     });
   });
 
+  it('sizes the batch function for a bounded run: one vCPU, and /tmp for the spill of a day', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      MemorySize: 1769,
+      EphemeralStorage: { Size: 2048 },
+      Environment: { Variables: Match.objectLike({ [DELIVERY_STREAM_ENV]: Match.anyValue() }) },
+    });
+  });
+
   it('keeps the catalog’s landed sets with a TTL in the batch-state table', () => {
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
