@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -137,6 +138,12 @@ describe('the template holds what keeps the pipeline exact through faults', () =
 describe('the config check keeps time between the stalled-horizon alarm and speed-counter expiry', () => {
   it(`leaves ${MIN_RESPONSE_HOURS} h or more with the defaults (${alarmToExpiryHours(DEFAULT_SETTINGS).toFixed(1)} h)`, () => {
     expect(alarmToExpiryHours(DEFAULT_SETTINGS)).toBeGreaterThanOrEqual(MIN_RESPONSE_HOURS);
+  });
+
+  it('is the gap the README and docs/faults.md state', () => {
+    const gap = alarmToExpiryHours(DEFAULT_SETTINGS);
+    expect(readFileSync('README.md', 'utf8')).toContain(`about ${Math.floor(gap)} h before the first speed`);
+    expect(readFileSync('docs/faults.md', 'utf8')).toContain(`${gap.toFixed(2)} h with the defaults`);
   });
 
   it('refuses a retention that would leave less, naming the alarm, and takes the least that leaves enough', () => {
