@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiHandler, readersFor, type AnsweredRequest } from '../../lambdas/api/handler.js';
 import { runBatch } from '../../shared/batch/run.js';
@@ -8,8 +5,7 @@ import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { DAY_MS, HOUR_MS, hourBucket, MINUTE_MS, toIso } from '../../shared/time.js';
 import { apiEvent } from '../../local/api-events.js';
-import { createDuckDbEngine } from '../../local/athena-duckdb.js';
-import { landOnS3, testStack, type TestStack } from './support/stack.js';
+import { batchDeps, landOnS3, localEngine, testStack, type TestStack } from './support/stack.js';
 
 describe("each request's store requests, counted on the real readers", () => {
   let stack: TestStack;
@@ -20,20 +16,7 @@ describe("each request's store requests, counted on the real readers", () => {
     const records = [...new PageViewGenerator({ seed: 71, startMs: now - DAY_MS, rate: 1 / 120 }).take(700)];
     await putRecordsReliably(stack.clients.kinesis, stack.names.stream, records);
     await landOnS3(stack);
-    await runBatch({
-      engine: createDuckDbEngine({
-        s3: stack.clients.s3,
-        bucket: stack.names.bucket,
-        cacheDir: mkdtempSync(join(tmpdir(), 'duck-bounds-')),
-      }),
-      documents: stack.clients.documents,
-      s3: stack.clients.s3,
-      bucket: stack.names.bucket,
-      viewsTable: stack.names.tables.batchViews,
-      stateTable: stack.names.tables.batchState,
-      settings: stack.config.settings,
-      clock: () => now,
-    });
+    await runBatch(batchDeps(stack, localEngine(stack), now));
   });
   afterAll(() => stack.destroy());
 

@@ -2,7 +2,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBatchReader } from '../../shared/batch/reader.js';
 import { readFailingHours, HOUR_RETRY_BUDGET } from '../../shared/batch/retries.js';
 import { clockHorizon, runBatch, type BatchDeps } from '../../shared/batch/run.js';
 import { readDirtyHours } from '../../shared/batch/catalog.js';
@@ -11,9 +10,8 @@ import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import type { SqlEngine } from '../../shared/sql/index.js';
 import { DAY_MS, dayBucket, HOUR_MS, hourBucket, MINUTE_MS, toIso } from '../../shared/time.js';
-import { createDuckDbEngine, type DuckDbEngine } from '../../local/athena-duckdb.js';
 import { truthCounts } from '../support/ground-truth.js';
-import { landOnS3, testStack, type TestStack } from './support/stack.js';
+import { batchDeps, batchReader, landOnS3, localEngine, testStack, type TestStack } from './support/stack.js';
 
 /** The engine, except that queries of one day fail after their first chunk of rows (a hostile or broken hour). */
 function failingOn(engine: SqlEngine, day: () => string | undefined): SqlEngine & { calls: string[] } {
@@ -35,7 +33,6 @@ function failingOn(engine: SqlEngine, day: () => string | undefined): SqlEngine 
 
 describe('a failing day does not stall the batch layer', () => {
   let stack: TestStack;
-  let engine: DuckDbEngine;
   const sent: PageView[] = [];
   // Three UTC days of history, the last ending an hour ago.
   const now = hourBucket(Date.now()) + 20 * MINUTE_MS;
@@ -46,35 +43,13 @@ describe('a failing day does not stall the batch layer', () => {
   // The stand-in's checkpoints persist between landings, so each landing writes only the new records.
   const landing = { stateDir: mkdtempSync(join(tmpdir(), 'firehose-faults-')) };
 
-  const deps = (clock: number, extra: Partial<BatchDeps> = {}): BatchDeps => ({
-    engine: wrapped,
-    documents: stack.clients.documents,
-    s3: stack.clients.s3,
-    bucket: stack.names.bucket,
-    viewsTable: stack.names.tables.batchViews,
-    stateTable: stack.names.tables.batchState,
-    settings: stack.config.settings,
-    clock: () => clock,
-    ...extra,
-  });
+  const deps = (clock: number, extra: Partial<BatchDeps> = {}) => batchDeps(stack, wrapped, clock, extra);
   const state = () => ({ documents: stack.clients.documents, tableName: stack.names.tables.batchState });
-  const reader = () =>
-    createBatchReader({
-      documents: stack.clients.documents,
-      s3: stack.clients.s3,
-      bucket: stack.names.bucket,
-      viewsTable: stack.names.tables.batchViews,
-      stateTable: stack.names.tables.batchState,
-    });
+  const reader = () => batchReader(stack);
 
   beforeAll(async () => {
     stack = await testStack('batch-faults', { settings: { firehoseBufferSeconds: 60 } });
-    engine = createDuckDbEngine({
-      s3: stack.clients.s3,
-      bucket: stack.names.bucket,
-      cacheDir: mkdtempSync(join(tmpdir(), 'duck-faults-')),
-    });
-    wrapped = failingOn(engine, () => failing);
+    wrapped = failingOn(localEngine(stack), () => failing);
     const records = [
       ...new PageViewGenerator({ seed: 31, startMs: first, rate: 1 / 300 }).take(
         Math.floor((now - 2 * HOUR_MS - first) / 300_000),

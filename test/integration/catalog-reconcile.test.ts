@@ -4,17 +4,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCatalogHandler } from '../../lambdas/catalog/handler.js';
 import { readDirtyHours } from '../../shared/batch/catalog.js';
-import { createBatchReader } from '../../shared/batch/reader.js';
 import { runBatch } from '../../shared/batch/run.js';
 import type { PageView } from '../../shared/event.js';
 import { PageViewGenerator, seededRandom } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { HOUR_MS, hourBucket, MINUTE_MS } from '../../shared/time.js';
-import { createDuckDbEngine } from '../../local/athena-duckdb.js';
 import { S3NotificationStandIn } from '../../local/s3-notifications.js';
 import { allBreakdownRows } from '../support/breakdown.js';
 import { truthCounts } from '../support/ground-truth.js';
-import { landOnS3, testStack, type TestStack } from './support/stack.js';
+import { batchDeps, batchReader, landOnS3, localEngine, testStack, type TestStack } from './support/stack.js';
 
 describe('every landed object is counted, even when its notification is lost', () => {
   let stack: TestStack;
@@ -53,32 +51,12 @@ describe('every landed object is counted, even when its notification is lost', (
     // Without reconciliation some hours would never be computed.
     expect([...hoursWithData].filter((h) => !marked.has(h)).length).toBeGreaterThan(0);
 
-    const engine = createDuckDbEngine({
-      s3: stack.clients.s3,
-      bucket: stack.names.bucket,
-      cacheDir: mkdtempSync(join(tmpdir(), 'duck-reconcile-')),
-    });
-    const deps = {
-      engine,
-      documents: stack.clients.documents,
-      s3: stack.clients.s3,
-      bucket: stack.names.bucket,
-      viewsTable: stack.names.tables.batchViews,
-      stateTable: stack.names.tables.batchState,
-      settings: stack.config.settings,
-      clock: () => now,
-    };
+    const deps = batchDeps(stack, localEngine(stack), now);
     const summary = await runBatch(deps);
     // Exactly the objects whose notification was lost.
     expect(summary.unmarkedObjects).toBe(notifications.stats.dropped);
     expect(summary.hours).toBe(hoursWithData.size);
-    const reader = createBatchReader({
-      documents: stack.clients.documents,
-      s3: stack.clients.s3,
-      bucket: stack.names.bucket,
-      viewsTable: stack.names.tables.batchViews,
-      stateTable: stack.names.tables.batchState,
-    });
+    const reader = batchReader(stack);
     const horizon = summary.horizon!;
     expect(
       await reader.readTotals({ fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),

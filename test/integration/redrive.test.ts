@@ -1,23 +1,26 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createCatalogHandler, objectCreatedEvent } from '../../lambdas/catalog/handler.js';
 import { transformRecord } from '../../lambdas/ingest/transform.js';
 import type { RedriveSummary } from '../../lambdas/ingest/redrive.js';
-import { createBatchReader } from '../../shared/batch/reader.js';
 import { runBatch, type BatchDeps } from '../../shared/batch/run.js';
 import { decodeBase64PageView, type PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { PREFIXES } from '../../shared/resources.js';
 import { HOUR_MS, hourBucket, MINUTE_MS } from '../../shared/time.js';
-import { createDuckDbEngine } from '../../local/athena-duckdb.js';
 import { allBreakdownRows } from '../support/breakdown.js';
 import { truthCounts } from '../support/ground-truth.js';
-import { landOnS3, notifyLanded, testStack, type TestStack } from './support/stack.js';
+import {
+  batchDeps,
+  batchReader,
+  landOnS3,
+  localEngine,
+  notifyLanded,
+  testStack,
+  type TestStack,
+} from './support/stack.js';
 
 describe('records Firehose could not process come back with npm run redrive', () => {
   let stack: TestStack;
@@ -49,20 +52,7 @@ describe('records Firehose could not process come back with npm run redrive', ()
 
   beforeAll(async () => {
     stack = await testStack('redrive');
-    deps = {
-      engine: createDuckDbEngine({
-        s3: stack.clients.s3,
-        bucket: stack.names.bucket,
-        cacheDir: mkdtempSync(join(tmpdir(), 'duck-redrive-')),
-      }),
-      documents: stack.clients.documents,
-      s3: stack.clients.s3,
-      bucket: stack.names.bucket,
-      viewsTable: stack.names.tables.batchViews,
-      stateTable: stack.names.tables.batchState,
-      settings: stack.config.settings,
-      clock: () => now,
-    };
+    deps = batchDeps(stack, localEngine(stack), now);
     const records = [
       ...new PageViewGenerator({ seed: 61, startMs: first, rate: 1 / 60, malformedFraction: 0.05 }).take(300),
     ];
@@ -80,14 +70,7 @@ describe('records Firehose could not process come back with npm run redrive', ()
   });
   afterAll(() => stack.destroy());
 
-  const reader = () =>
-    createBatchReader({
-      documents: stack.clients.documents,
-      s3: stack.clients.s3,
-      bucket: stack.names.bucket,
-      viewsTable: stack.names.tables.batchViews,
-      stateTable: stack.names.tables.batchState,
-    });
+  const reader = () => batchReader(stack);
   async function expectExact(): Promise<void> {
     const horizon = (await reader().readHorizon())!;
     expect(
