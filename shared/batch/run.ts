@@ -117,7 +117,7 @@ export function clockHorizon(nowMs: number, settings: Settings): number {
  * that reached the stream by `SAFETY_MARGIN_MS` after it ended) may still be in flight. `watermarkMs` is the
  * delivery watermark; undefined (nothing proven) allows no hour at all (-Infinity), Infinity everything.
  */
-export function candidateHorizon(nowMs: number, settings: Settings, watermarkMs = Infinity): number {
+export function candidateHorizon(nowMs: number, settings: Settings, watermarkMs: number | undefined): number {
   if (watermarkMs === undefined) return -Infinity;
   return Math.min(clockHorizon(nowMs, settings), hourBucket(watermarkMs - SAFETY_MARGIN_MS));
 }
@@ -341,6 +341,14 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
         candidateHorizon(startedAtMs, deps.settings, watermarkMs),
       );
       due = dirty.filter((d) => d.hourMs < horizonMs).sort((a, b) => a.hourMs - b.hourMs);
+      if (!previous && horizonMs <= 0) {
+        // Nothing is proven landed yet (Firehose reports nothing): no horizon to publish, nothing to compute.
+        return {
+          outcome: 'skipped',
+          detail: 'no horizon yet: the delivery watermark proves nothing landed',
+          ...EMPTY,
+        };
+      }
     }
     // Days in order, each once; failing days after the others, and only once their backoff has passed.
     const days = byDay(due.slice(0, MAX_HOURS_PER_RUN).map((d) => d.hourMs));

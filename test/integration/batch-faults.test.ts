@@ -114,6 +114,16 @@ describe('a failing day does not stall the batch layer', () => {
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
   });
 
+  it('moves H nowhere while Firehose reports nothing, or reads records but delivers none', async () => {
+    const before = (await reader().readHorizon())!;
+    const later = now + 20 * HOUR_MS;
+    for (const readings of [[], [{ atMs: later - MINUTE_MS, millisBehindLatestMs: 0, recordsRead: 40 }]]) {
+      const run = await runBatch(deps(later, { delivery: { readings: async () => readings } }));
+      expect(run.horizon!.horizonMs).toBe(before.horizonMs);
+      expect(run.candidateLagMs).toBe(clockHorizon(later, stack.config.settings) - before.horizonMs);
+    }
+  });
+
   it('starts no day past its deadline, and H waits for the days it left', async () => {
     const late = [
       ...new PageViewGenerator({ seed: 32, startMs: first + 3 * HOUR_MS, rate: 1 / 60 }).take(20),
