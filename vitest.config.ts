@@ -2,7 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
+    // `npm run test:endpoint` sets its own report file, so that it never replaces the one of `npm test`
+    // (which .ci/run reads); vitest's --outputFile does not override a file named here.
+    reporters: [
+      'default',
+      ['json', { outputFile: process.env.PAGEVIEWS_TEST_REPORT || '.vitest-report.json' }],
+    ],
     projects: [
       {
         test: {

@@ -5,7 +5,9 @@ import {
   type Collector,
   type CollectRequest,
 } from '../lambdas/collect/collector.js';
+import { ORIGIN_VERIFY_HEADER } from '../lambdas/collect/edge.js';
 import { createCollectHandler } from '../lambdas/collect/handler.js';
+import { fixedOriginSecret } from '../lambdas/collect/origin-verify.js';
 import { SiteAllowList } from '../lambdas/collect/sites.js';
 import { putRecordsWriter, type EventStreamWriter } from '../lambdas/collect/stream-writer.js';
 import { buildTracker } from '../lambdas/collect/tracker.js';
@@ -15,6 +17,13 @@ import { startEmulators } from '../local/emulators.js';
 import { startHttpApi } from '../local/http-server.js';
 import { provision } from '../local/provision.js';
 import { benchMain } from './cli.js';
+import {
+  collectionInputs,
+  estimateCollectionCost,
+  estimatePreviousCollectionCost,
+  HTTPS_FLOOR_PER_MILLION,
+  trackerLoadsWithin,
+} from './cost-model.js';
 import { cpuSeconds, percentile } from './stats.js';
 import type { BenchFigure, BenchSection } from './types.js';
 
@@ -25,6 +34,8 @@ import type { BenchFigure, BenchSection } from './types.js';
  */
 
 const SITE = 'https://shop.example';
+/** The origin secret the requests carry, as CloudFront's would. */
+const ORIGIN_SECRET = 'bench origin secret';
 const USER_AGENT =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36';
 const BATCH = 50;
@@ -67,15 +78,17 @@ function request(events: number): CollectRequest {
       origin: SITE,
       'user-agent': USER_AGENT,
       'cloudfront-viewer-country': 'DE',
+      'cloudfront-viewer-address': `198.51.100.${sequence % 250}:443`,
+      [ORIGIN_VERIFY_HEADER]: ORIGIN_SECRET,
     },
     body: Buffer.from(JSON.stringify(events === 1 ? body[0] : body)),
-    sourceIp: `198.51.100.${sequence % 250}`,
+    sourceIp: '130.176.0.1',
   };
 }
 
 const median = (samples: readonly number[]) => percentile(samples, 50);
 
-/** `total` single-event requests over HTTP, `concurrency` at a time. */
+/** `total` single-event requests over HTTP, as the collector's function URL passes them, `concurrency` at a time. */
 async function overHttp(collect: Collector, total: number, concurrency: number) {
   const server = await startHttpApi({
     handler: async () => ({ statusCode: 404 }),
@@ -117,6 +130,7 @@ export const collectBench: BenchSection = async ({ quick, log }) => {
     const config = {
       sites: new SiteAllowList(['shop.example']),
       visitorKey: 'bench key, not a secret at all',
+      origin: fixedOriginSecret(ORIGIN_SECRET),
     };
     const collector = (writer: EventStreamWriter): Collector => createCollector({ writer, config });
     const ours = collector(putRecordsWriter(clients.kinesis, names.stream));
@@ -128,7 +142,7 @@ export const collectBench: BenchSection = async ({ quick, log }) => {
     };
     const figures: BenchFigure[] = [];
 
-    // Tracker-shaped requests over HTTP, as API Gateway would pass them: to the stream, and to a counting sink
+    // Tracker-shaped requests over HTTP, as a function URL passes them: to the stream, and to a counting sink
     // (what the HTTP front and the collector take when the stream is not the limit).
     const total = quick ? 1500 : 8000;
     const concurrency = 16;
@@ -224,6 +238,51 @@ export const collectBench: BenchSection = async ({ quick, log }) => {
       unit: 'bytes',
       note: `${tracker.bytes} bytes minified (esbuild), gzip level 9`,
     });
+
+    // What collection costs at 1,000 page views/s with the handler time measured here (bench/cost-model.ts).
+    const cost = collectionInputs({
+      pageViewsPerSecond: 1000,
+      measuredLambdaMs: median(singles),
+      trackerGzipBytes: tracker.gzipBytes,
+    });
+    const estimate = estimateCollectionCost(cost.ours);
+    const previous = estimatePreviousCollectionCost(cost.previous);
+    const perMillion = (usd: number) => Number(usd.toFixed(3));
+    const millions = estimate.total / estimate.perMillionEvents;
+    figures.push(
+      {
+        section: 'collect',
+        metric: 'collection cost per million page views at 1,000 page views/s',
+        value: perMillion(estimate.perMillionEvents),
+        unit: 'USD',
+        baseline: perMillion(previous.perMillionEvents),
+        ratio: Number((previous.perMillionEvents / estimate.perMillionEvents).toFixed(2)),
+        note:
+          `CloudFront + WAF rate rule per IP + function URL Lambda, ${cost.ours.trackerLoadsPerPageView} /pv.js loads per page view; ` +
+          'baseline: the previous design (HTTP API, no WAF, /pv.js every page view); line items below',
+      },
+      {
+        section: 'collect',
+        metric: 'collection cost floor per million page views',
+        value: perMillion(HTTPS_FLOOR_PER_MILLION),
+        unit: 'USD',
+        note: `CloudFront's HTTPS request price; this design's lines at their floors (WAF per request, one Lambda invocation, no /pv.js loads): $${(estimate.floorTotal / millions).toFixed(2)}`,
+      },
+      ...estimate.lines.map((line) => ({
+        section: 'collect',
+        metric: `collection per million page views: ${line.service}, ${line.item}`,
+        value: perMillion(line.usd / millions),
+        unit: 'USD',
+        note: `floor $${(line.floorUsd / millions).toFixed(3)}`,
+      })),
+      {
+        section: 'collect',
+        metric: '/pv.js loads per page view that keep collection within $2.00 per million',
+        value: Number(trackerLoadsWithin(2, cost.ours).toFixed(3)),
+        unit: 'loads',
+        note: 'each load costs a CloudFront request and a WAF inspection; a site that inlines or hosts the script loads none',
+      },
+    );
     return figures;
   } finally {
     clients.destroy();

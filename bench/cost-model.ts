@@ -63,6 +63,16 @@ export const PRICES_US_EAST_1 = {
     /** Data transfer from CloudFront to the origin (request bodies), per GB. */
     toOriginPerGb: 0.02,
   },
+  waf: {
+    /** Per web ACL and per rule, per month; requests the web ACL inspects, per million (AWS WAF pricing). */
+    webAclMonth: 5,
+    ruleMonth: 1,
+    perMillionRequests: 0.6,
+  },
+  secretsManager: {
+    secretMonth: 0.4,
+    perTenThousandCalls: 0.05,
+  },
 } as const;
 
 export type Prices = typeof PRICES_US_EAST_1;
@@ -343,52 +353,207 @@ export interface CollectionInputs {
   readonly eventsPerRequest: number;
   /** Bytes CloudFront passes to the origin per request (body and forwarded headers). */
   readonly requestBytes: number;
-  /** Bytes of a collector response (headers and JSON). */
+  /** Bytes of a collector response as the viewer receives it (headers and JSON). */
   readonly responseBytes: number;
-  /** Loads of /pv.js per page view from CloudFront's cache (browsers cache it for an hour: 1 is the upper bound). */
+  /**
+   * Loads of the tracker script from CloudFront per page view. This design: its URL is immutable and browsers keep
+   * it a year, so it is loaded once per browser and site while the cache entry lives (an assumption, printed).
+   * The previous design: up to every page view (an hour's caching; 1 is its upper bound).
+   */
   readonly trackerLoadsPerPageView: number;
-  /** Bytes of one /pv.js response (gzipped script and headers). */
+  /** Bytes of one tracker response (gzipped script and headers). */
   readonly trackerBytes: number;
-  /** Collector Lambda duration per request (bench: handler time per request). */
+  /** Collector Lambda duration per request. */
   readonly lambdaMsPerRequest: number;
   readonly lambdaMemoryGb: number;
 }
 
-export function estimateCollectionCost(inputs: CollectionInputs, p: Prices = PRICES_US_EAST_1): CostEstimate {
-  const pageViews = inputs.pageViewsPerSecond * SECONDS_PER_MONTH;
-  const requests = pageViews / Math.max(1, inputs.eventsPerRequest);
-  const trackerLoads = pageViews * inputs.trackerLoadsPerPageView;
-  const lines: CostLine[] = [
+/** What collection cannot cost less than on AWS over HTTPS: CloudFront's price of the request itself. */
+export const HTTPS_FLOOR_PER_MILLION = PRICES_US_EAST_1.cloudfront.perTenThousandHttpsRequests * 100;
+
+/** A collection line and the least it could cost for the same page views (docs/collector.md, "Cost"). */
+export interface CollectionLine extends CostLine {
+  readonly floorUsd: number;
+}
+
+export interface CollectionEstimate extends CostEstimate {
+  readonly lines: readonly CollectionLine[];
+  readonly floorTotal: number;
+}
+
+/**
+ * This design: CloudFront with a WAF rate rule per IP in front of the collector's function URL. Floors per line:
+ * the beacon's CloudFront request (the HTTPS floor), the WAF's per-request price (the price of per-client limits),
+ * one Lambda invocation per request with no compute, no /pv.js loads (a site that inlines or hosts the script),
+ * and the bytes as they are.
+ */
+export function estimateCollectionCost(
+  inputs: CollectionInputs,
+  p: Prices = PRICES_US_EAST_1,
+): CollectionEstimate {
+  const { pageViews, requests, trackerLoads, https, responses, scriptBytes, toOrigin, invocations, lambda } =
+    collectionTraffic(inputs, p);
+  const waf = (n: number) => (n / 1e6) * p.waf.perMillionRequests;
+  // Containers: the requests in flight at once, each recycled every couple of hours; a cold start reads the
+  // visitor key and the origin secret's three stages.
+  const containers = Math.max(1, (inputs.pageViewsPerSecond * inputs.lambdaMsPerRequest) / 1000);
+  const secretReads = containers * 12 * 30 * 4;
+  const lines: CollectionLine[] = [
     {
       service: 'CloudFront',
-      item: 'HTTPS requests (collector + /pv.js)',
-      usd: ((requests + trackerLoads) / 1e4) * p.cloudfront.perTenThousandHttpsRequests,
+      item: 'HTTPS requests: page views',
+      usd: https(requests),
+      floorUsd: https(requests),
+    },
+    {
+      service: 'CloudFront',
+      item: `HTTPS requests: /pv.js loads (${inputs.trackerLoadsPerPageView} per page view)`,
+      usd: https(trackerLoads),
+      floorUsd: 0,
     },
     {
       service: 'CloudFront',
       item: 'data out (responses, /pv.js)',
-      usd:
-        ((requests * inputs.responseBytes + trackerLoads * inputs.trackerBytes) / GB) *
-        p.cloudfront.dataOutPerGb,
+      usd: responses + scriptBytes,
+      floorUsd: responses,
     },
+    { service: 'CloudFront', item: 'data to the origin (request bodies)', usd: toOrigin, floorUsd: toOrigin },
+    {
+      service: 'WAF',
+      item: 'requests inspected (rate rule per IP)',
+      usd: waf(requests + trackerLoads),
+      floorUsd: waf(requests),
+    },
+    { service: 'WAF', item: 'web ACL and its rule', usd: p.waf.webAclMonth + p.waf.ruleMonth, floorUsd: 0 },
+    { service: 'Lambda', item: 'collector invocations and compute', usd: lambda, floorUsd: invocations },
+    {
+      service: 'Secrets Manager',
+      item: 'visitor key, origin secret, reads at cold starts',
+      usd: 2 * p.secretsManager.secretMonth + (secretReads / 1e4) * p.secretsManager.perTenThousandCalls,
+      floorUsd: 0,
+    },
+  ];
+  const estimate = summarise(lines, pageViews);
+  return {
+    ...estimate,
+    lines,
+    floorTotal: lines.reduce((sum, line) => sum + line.floorUsd, 0),
+  };
+}
+
+/**
+ * The previous design, for comparison: CloudFront (no WAF) in front of an HTTP API of the collector's own, which
+ * added $1 per million requests for a global throttle, and /pv.js cached for an hour.
+ */
+export function estimatePreviousCollectionCost(
+  inputs: CollectionInputs,
+  p: Prices = PRICES_US_EAST_1,
+): CostEstimate {
+  const { pageViews, requests, trackerLoads, https, responses, scriptBytes, toOrigin, lambda } =
+    collectionTraffic(inputs, p);
+  const lines: CostLine[] = [
     {
       service: 'CloudFront',
-      item: 'data to the origin (request bodies)',
-      usd: ((requests * inputs.requestBytes) / GB) * p.cloudfront.toOriginPerGb,
+      item: 'HTTPS requests (collector + /pv.js)',
+      usd: https(requests + trackerLoads),
     },
+    { service: 'CloudFront', item: 'data out (responses, /pv.js)', usd: responses + scriptBytes },
+    { service: 'CloudFront', item: 'data to the origin (request bodies)', usd: toOrigin },
     {
-      // /pv.js reaches the API only on a CloudFront cache miss: about once an hour per edge, negligible.
       service: 'API Gateway',
       item: 'collector HTTP API requests',
       usd: (requests / 1e6) * p.apiGateway.perMillionRequests,
     },
-    {
-      service: 'Lambda',
-      item: 'collector invocations and compute',
-      usd:
-        (requests / 1e6) * p.lambda.perMillionRequests +
-        ((requests * inputs.lambdaMsPerRequest) / 1000) * inputs.lambdaMemoryGb * p.lambda.gbSecond,
-    },
+    { service: 'Lambda', item: 'collector invocations and compute', usd: lambda },
   ];
   return summarise(lines, pageViews);
+}
+
+/** The traffic of collection in a month and what its parts cost, whichever design carries it. */
+function collectionTraffic(inputs: CollectionInputs, p: Prices) {
+  const pageViews = inputs.pageViewsPerSecond * SECONDS_PER_MONTH;
+  const requests = pageViews / Math.max(1, inputs.eventsPerRequest);
+  const trackerLoads = pageViews * inputs.trackerLoadsPerPageView;
+  const dataOut = (bytes: number) => (bytes / GB) * p.cloudfront.dataOutPerGb;
+  const invocations = (requests / 1e6) * p.lambda.perMillionRequests;
+  return {
+    pageViews,
+    requests,
+    trackerLoads,
+    https: (n: number) => (n / 1e4) * p.cloudfront.perTenThousandHttpsRequests,
+    responses: dataOut(requests * inputs.responseBytes),
+    scriptBytes: dataOut(trackerLoads * inputs.trackerBytes),
+    toOrigin: ((requests * inputs.requestBytes) / GB) * p.cloudfront.toOriginPerGb,
+    invocations,
+    lambda:
+      invocations +
+      ((requests * inputs.lambdaMsPerRequest) / 1000) * inputs.lambdaMemoryGb * p.lambda.gbSecond,
+  };
+}
+
+/** The most /pv.js loads per page view that keep collection within `targetPerMillion`, all else as given. */
+export function trackerLoadsWithin(
+  targetPerMillion: number,
+  inputs: CollectionInputs,
+  p: Prices = PRICES_US_EAST_1,
+): number {
+  const at = (loads: number) =>
+    estimateCollectionCost({ ...inputs, trackerLoadsPerPageView: loads }, p).perMillionEvents;
+  const [base, slope] = [at(0), at(1) - at(0)];
+  return Math.max(0, (targetPerMillion - base) / slope);
+}
+
+/**
+ * The assumptions of the collection estimate, in one place (scripts/cost.ts prints them, bench/collect.ts reports
+ * with them). Bytes: a tracker request carries ~150 B of JSON and its forwarded headers; a response, its JSON,
+ * CORS, HSTS and nosniff headers and CloudFront's own. /pv.js: one load per 20 page views by default, i.e. a
+ * browser views 20 pages of a site while it keeps the immutable script (Yahoo measured ~20% of page views with
+ * an empty cache in 2007, for resources cached far shorter: `--tracker-loads-per-page-view 0.2` shows that case).
+ * Lambda: the measured handler time, but at least 10 ms, a PutRecords round trip on AWS.
+ */
+export const COLLECTION_ASSUMPTIONS = {
+  requestBytes: 700,
+  responseBytes: 500,
+  trackerLoadsPerPageView: 0.05,
+  trackerHeaderBytes: 500,
+  lambdaMemoryGb: 0.25,
+  minLambdaMsPerRequest: 10,
+  /** The previous design's tracker loads: every page view at most (an hour's caching). */
+  previousTrackerLoadsPerPageView: 1,
+  /** The previous design's response headers were fewer (no HSTS, nosniff): what its estimate assumed. */
+  previousResponseBytes: 300,
+  previousTrackerHeaderBytes: 300,
+} as const;
+
+export function collectionInputs(options: {
+  readonly pageViewsPerSecond: number;
+  /** Collector handler time per single-event request, measured (bench). */
+  readonly measuredLambdaMs: number;
+  readonly trackerGzipBytes: number;
+  readonly trackerLoadsPerPageView?: number;
+}): { readonly ours: CollectionInputs; readonly previous: CollectionInputs } {
+  const a = COLLECTION_ASSUMPTIONS;
+  const common = {
+    pageViewsPerSecond: options.pageViewsPerSecond,
+    eventsPerRequest: 1,
+    requestBytes: a.requestBytes,
+    lambdaMemoryGb: a.lambdaMemoryGb,
+  };
+  return {
+    ours: {
+      ...common,
+      responseBytes: a.responseBytes,
+      trackerLoadsPerPageView: options.trackerLoadsPerPageView ?? a.trackerLoadsPerPageView,
+      trackerBytes: options.trackerGzipBytes + a.trackerHeaderBytes,
+      lambdaMsPerRequest: Math.max(a.minLambdaMsPerRequest, options.measuredLambdaMs),
+    },
+    // As the previous estimate had it (the $3.32 of issue 24): the measured handler time as it was.
+    previous: {
+      ...common,
+      responseBytes: a.previousResponseBytes,
+      trackerLoadsPerPageView: a.previousTrackerLoadsPerPageView,
+      trackerBytes: options.trackerGzipBytes + a.previousTrackerHeaderBytes,
+      lambdaMsPerRequest: options.measuredLambdaMs,
+    },
+  };
 }

@@ -1,16 +1,18 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { configFromContext, ConfigError } from './config.js';
-import { PageViewsStack } from './stack.js';
+import { addPageViewsStacks } from './stack.js';
 
-/** `npx cdk synth|deploy`: one stack, configured from CDK context (see README "Deploying to AWS"). */
+/**
+ * `npx cdk synth|deploy`: the system's stack (and, outside us-east-1, the collector's web ACL in a stack there),
+ * configured from CDK context (see README "Deploying to AWS").
+ */
 const app = new App();
 try {
   const config = configFromContext(app.node);
-  new PageViewsStack(app, app.node.tryGetContext('stackName') ?? 'PageViews', {
-    config,
-    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-    description: 'Serverless Lambda Architecture for page-view analytics',
+  addPageViewsStacks(app, app.node.tryGetContext('stackName') ?? 'PageViews', config, {
+    ...(process.env.CDK_DEFAULT_ACCOUNT ? { account: process.env.CDK_DEFAULT_ACCOUNT } : {}),
+    ...(process.env.CDK_DEFAULT_REGION ? { region: process.env.CDK_DEFAULT_REGION } : {}),
   });
   // cdk-nag's AwsSolutions pack: synth fails on any finding that is not acknowledged with a reason.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -1,5 +1,6 @@
 import type { Node } from 'constructs';
-import { SiteAllowList } from '../lambdas/collect/sites.js';
+import { DEFAULT_RATE_RULE, RATE_WINDOWS_SECONDS } from '../lambdas/collect/edge.js';
+import { SiteAllowList, type KeepParameters } from '../lambdas/collect/sites.js';
 import { alarmAfterHours, MIN_RESPONSE_HOURS } from '../shared/batch/lag.js';
 import {
   DEFAULT_SETTINGS,
@@ -38,16 +39,27 @@ export interface PageViewsConfig {
   readonly athenaBytesScannedCutoff: number;
   /** Host names (or `*.domain`) the public collector takes page views for. @default none: every event refused */
   readonly collectorSites: readonly string[];
-  /** Throttling of `POST /v1/events` (requests/s and burst). @default 500, 1000 */
-  readonly collectorRateLimit: number;
-  readonly collectorBurstLimit: number;
-  /** ARN of a WAF web ACL (CLOUDFRONT scope, us-east-1) to put in front of the collector. @default none */
+  /** Query parameters each site keeps in its urls, by site entry. @default none: every parameter is removed */
+  readonly collectorKeepParams: KeepParameters;
+  /**
+   * The per-client limit (a WAF rate-based rule): requests per viewer IP in any trailing window.
+   * @default 2000 per 300 s
+   */
+  readonly collectorIpRateLimit: number;
+  readonly collectorIpRateWindowSeconds: number;
+  /**
+   * ARN of a WAF web ACL (CLOUDFRONT scope, us-east-1) to put in front of the collector instead of its own.
+   * @default none: the collector's own web ACL with the rate rule
+   */
   readonly collectorWebAclArn?: string;
 }
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
+
+/** Keys of earlier versions, refused with what replaced them rather than silently ignored. */
+const RETIRED_KEYS = ['collectorRateLimit', 'collectorBurstLimit'] as const;
 
 export const CONTEXT_KEYS = [
   'namesPrefix',
@@ -71,9 +83,11 @@ export const CONTEXT_KEYS = [
   'apiBurstLimit',
   'athenaBytesScannedCutoff',
   'collectorSites',
-  'collectorRateLimit',
-  'collectorBurstLimit',
+  'collectorKeepParams',
+  'collectorIpRateLimit',
+  'collectorIpRateWindowSeconds',
   'collectorWebAclArn',
+  ...RETIRED_KEYS,
 ] as const;
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
 
@@ -192,6 +206,50 @@ export function parseConfig(context: Partial<Record<ContextKey, unknown>>): Page
   } catch (error) {
     problems.push(`collectorSites: ${(error as Error).message}`);
   }
+  for (const key of RETIRED_KEYS) {
+    if (context[key] !== undefined)
+      problems.push(
+        `${key}: removed with the collector's API Gateway; the per-client limit is collectorIpRateLimit (requests ` +
+          `per viewer IP per collectorIpRateWindowSeconds), a WAF rate rule`,
+      );
+  }
+  let collectorKeepParams: KeepParameters = {};
+  if (context.collectorKeepParams !== undefined) {
+    const raw = context.collectorKeepParams;
+    try {
+      const parsed: unknown = typeof raw === 'string' ? JSON.parse(raw) : raw;
+      if (
+        typeof parsed !== 'object' ||
+        parsed === null ||
+        Array.isArray(parsed) ||
+        !Object.values(parsed).every((v) => Array.isArray(v) && v.every((n) => typeof n === 'string'))
+      )
+        throw new Error('shape');
+      collectorKeepParams = parsed as KeepParameters;
+    } catch {
+      problems.push(
+        `collectorKeepParams: ${String(raw)} must be a JSON object of site → parameter names, e.g. {"shop.example":["id","page"]}`,
+      );
+    }
+  }
+  try {
+    new SiteAllowList(collectorSites, collectorKeepParams);
+  } catch (error) {
+    // A bad site list is reported above already; here only what the keep-lists add.
+    if ((error as Error).message.startsWith('keep-list'))
+      problems.push(`collectorKeepParams: ${(error as Error).message}`);
+  }
+  const collectorIpRateWindowSeconds = int(
+    'collectorIpRateWindowSeconds',
+    DEFAULT_RATE_RULE.windowSeconds,
+    60,
+    600,
+  );
+  if (!(RATE_WINDOWS_SECONDS as readonly number[]).includes(collectorIpRateWindowSeconds)) {
+    problems.push(
+      `collectorIpRateWindowSeconds: ${collectorIpRateWindowSeconds} must be one of ${RATE_WINDOWS_SECONDS.join(', ')} (what WAF allows)`,
+    );
+  }
   const collectorWebAclArn =
     context.collectorWebAclArn === undefined ? undefined : String(context.collectorWebAclArn);
   if (
@@ -216,8 +274,9 @@ export function parseConfig(context: Partial<Record<ContextKey, unknown>>): Page
     apiBurstLimit: int('apiBurstLimit', 100, 1, 5_000),
     athenaBytesScannedCutoff: int('athenaBytesScannedCutoff', 10 * 1024 ** 3, 10 * 1024 ** 2, 1024 ** 4),
     collectorSites,
-    collectorRateLimit: int('collectorRateLimit', 500, 1, 10_000),
-    collectorBurstLimit: int('collectorBurstLimit', 1000, 1, 5_000),
+    collectorKeepParams,
+    collectorIpRateLimit: int('collectorIpRateLimit', DEFAULT_RATE_RULE.limit, 10, 2_000_000_000),
+    collectorIpRateWindowSeconds,
     ...(collectorWebAclArn ? { collectorWebAclArn } : {}),
   };
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);

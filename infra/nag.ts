@@ -27,7 +27,7 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   },
   {
     rule: /^AwsSolutions-IAM5\[Resource::\*\]$/,
-    path: /\/(Function|IngestFunction|BatchFunction|CatalogFunction)\/ServiceRole\/DefaultPolicy\/Resource$/,
+    path: /\/(Function|IngestFunction|BatchFunction|CatalogFunction|OriginSecretRotation)\/ServiceRole\/DefaultPolicy\/Resource$/,
     reason:
       "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing), and the batch function's cloudwatch:GetMetricData " +
       "(Firehose's delivery metrics, which bound the horizon), have no resource-level permissions.",
@@ -70,7 +70,7 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   },
   {
     rule: /^AwsSolutions-L1$/,
-    path: /\/(Function|IngestFunction|BatchFunction|CatalogFunction)\/Resource$/,
+    path: /\/(Function|IngestFunction|BatchFunction|CatalogFunction|OriginSecretRotation)\/Resource$/,
     reason:
       'nodejs22.x is the runtime this project builds and tests for; a newer runtime is adopted deliberately, after the suite passes on it.',
   },
@@ -86,13 +86,6 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     path: /\/DeliveryStream\/Resource$/,
     reason:
       'A delivery stream with a Kinesis stream source cannot take server-side encryption; the source stream is KMS-encrypted.',
-  },
-  {
-    rule: /^AwsSolutions-APIG4$/,
-    path: /\/Collection\/Api\//,
-    reason:
-      'The collector is public by design (browsers send page views without credentials; ARCHITECTURE decision 10). ' +
-      'Stage and route throttling, a 64 KiB body cap and the site allow-list bound what it takes; the query API keeps its authorization.',
   },
   {
     rule: /^AwsSolutions-SMG4$/,

@@ -217,6 +217,14 @@ export class Observability extends Construct {
       1,
       'The collector function failed invocations',
     );
+    const originUnverified = custom('OriginUnverified', 'collect');
+    alarm(
+      'CollectorOriginUnverified',
+      originUnverified,
+      100,
+      'The collector refused many requests without a current origin secret: its function URL is called directly, ' +
+        'or CloudFront sends a value the collector does not accept (a failed rotation refuses every page view)',
+    );
 
     this.dashboard = new Dashboard(this, 'Dashboard', {
       widgets: [
@@ -254,5 +262,12 @@ export class Observability extends Construct {
         ],
       ],
     });
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Collector: refused (not via CloudFront, wrong site), url parameters removed, ages clamped',
+        left: [originUnverified, custom('SiteRefused', 'collect')],
+        right: [custom('UrlParametersRemoved', 'collect'), custom('EventAgeClamped', 'collect')],
+      }),
+    );
   }
 }

@@ -1,8 +1,10 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Token, type App, type Environment, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { trackerScriptTag } from '../lambdas/collect/tracker-asset.js';
 import { configToEnvironment, resourceNames, type RuntimeConfig } from '../shared/resources.js';
 import { BatchLayer } from './batch-layer.js';
 import { CollectionLayer } from './collection-layer.js';
+import { CollectorEdgeStack } from './collector-waf.js';
 import type { PageViewsConfig } from './config.js';
 import { Ingestion } from './ingestion.js';
 import { acknowledgeReviewedFindings } from './nag.js';
@@ -13,6 +15,8 @@ import { Storage } from './storage.js';
 
 export interface PageViewsStackProps extends StackProps {
   readonly config: PageViewsConfig;
+  /** The collector's web ACL made by an edge stack in us-east-1 (addPageViewsStacks). @default config's, or its own */
+  readonly collectorWebAclArn?: string;
 }
 
 /** The whole system: one construct per layer, wired by the names in shared/resources.ts. */
@@ -84,13 +88,14 @@ export class PageViewsStack extends Stack {
       rateLimit: config.apiRateLimit,
       burstLimit: config.apiBurstLimit,
     });
+    const webAclArn = config.collectorWebAclArn ?? props.collectorWebAclArn;
     this.collection = new CollectionLayer(this, 'Collection', {
       stream: this.ingestion.stream,
       environment,
       sites: config.collectorSites,
-      rateLimit: config.collectorRateLimit,
-      burstLimit: config.collectorBurstLimit,
-      ...(config.collectorWebAclArn ? { webAclArn: config.collectorWebAclArn } : {}),
+      keepParameters: config.collectorKeepParams,
+      rateRule: { limit: config.collectorIpRateLimit, windowSeconds: config.collectorIpRateWindowSeconds },
+      ...(webAclArn ? { webAclArn } : {}),
     });
     this.observability = new Observability(this, 'Observability', {
       stream: this.ingestion.stream,
@@ -115,8 +120,13 @@ export class PageViewsStack extends Stack {
       description: 'Public page-view collector (POST /v1/events) and tracker script (/pv.js), via CloudFront',
     });
     new CfnOutput(this, 'TrackerScriptTag', {
-      value: `<script defer src="${this.collection.url}/pv.js"></script>`,
-      description: 'Add this tag to every page of a site listed in collectorSites',
+      value: trackerScriptTag(this.collection.url, this.collection.tracker),
+      description:
+        'Add this tag to every page of a site listed in collectorSites (its URL is immutable, its SRI hash pins it)',
+    });
+    new CfnOutput(this, 'TrackerIntegrity', {
+      value: this.collection.tracker.integrity,
+      description: 'SRI hash of the tracker script (the integrity attribute of TrackerScriptTag)',
     });
     this.suppressReviewedFindings(config);
   }
@@ -133,17 +143,39 @@ export class PageViewsStack extends Stack {
             },
           ]
         : []),
-      ...(config.collectorWebAclArn
-        ? []
-        : [
-            {
-              rule: /^AwsSolutions-CFR2$/,
-              path: /\/Collection\/Distribution\/Resource$/,
-              reason:
-                'No web ACL was configured (collectorWebAclArn); the README says what one would add. Throttling, the ' +
-                'body cap and the site allow-list still hold without it.',
-            },
-          ]),
     ]);
   }
+}
+
+/**
+ * The app's stacks: the system, and, when it deploys outside us-east-1 without a web ACL of the operator's, a small
+ * stack in us-east-1 with the collector's web ACL (a CLOUDFRONT-scope web ACL exists only there), whose ARN the
+ * main stack reads through CDK's cross-region references. `npx cdk deploy --all` deploys both, the edge stack first.
+ */
+export function addPageViewsStacks(
+  app: App,
+  id: string,
+  config: PageViewsConfig,
+  env: Environment = {},
+): { readonly main: PageViewsStack; readonly edge?: CollectorEdgeStack } {
+  const description = 'Serverless Lambda Architecture for page-view analytics';
+  const region = env.region;
+  const elsewhere = region !== undefined && !Token.isUnresolved(region) && region !== 'us-east-1';
+  if (config.collectorWebAclArn || !elsewhere) {
+    return { main: new PageViewsStack(app, id, { config, env, description }) };
+  }
+  const edge = new CollectorEdgeStack(app, `${id}CollectorEdge`, {
+    env: { ...env, region: 'us-east-1' },
+    crossRegionReferences: true,
+    description: `${description}: the collector's WAF web ACL (CLOUDFRONT scope, us-east-1)`,
+    rateRule: { limit: config.collectorIpRateLimit, windowSeconds: config.collectorIpRateWindowSeconds },
+  });
+  const main = new PageViewsStack(app, id, {
+    config,
+    env,
+    description,
+    crossRegionReferences: true,
+    collectorWebAclArn: edge.webAcl.arn,
+  });
+  return { main, edge };
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listen } from './http-server.js';
 
 /**
  * A small web site that carries the tracker, for trying collection locally: three pages and a single-page app
@@ -41,8 +42,9 @@ export interface RunningDemoSite {
 }
 
 export interface DemoSiteOptions {
-  /** Where pages load the tracker from, e.g. http://127.0.0.1:3000/pv.js. */
+  /** Where pages load the tracker from, e.g. http://127.0.0.1:3002/pv.<version>.js, and its SRI hash. */
   readonly trackerSrc: string;
+  readonly trackerIntegrity: string;
   readonly port?: number;
   readonly host?: string;
 }
@@ -54,7 +56,7 @@ export async function startDemoSite(options: DemoSiteOptions): Promise<RunningDe
   const layout = readFileSync(join(PAGES_DIR, 'layout.html'), 'utf8');
   const spa = readFileSync(join(PAGES_DIR, 'spa.js'), 'utf8');
   const page = (values: Record<string, string>) =>
-    fill(layout, { TRACKER_SRC: options.trackerSrc, ...values });
+    fill(layout, { TRACKER_SRC: options.trackerSrc, TRACKER_INTEGRITY: options.trackerIntegrity, ...values });
   const app = page({
     TITLE: 'Overview',
     TEXT: APP_TEXT,
@@ -75,20 +77,5 @@ export async function startDemoSite(options: DemoSiteOptions): Promise<RunningDe
     response.writeHead(html ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
     response.end(html ?? '<!doctype html><title>Not found</title><h1>Not found</h1>');
   });
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, resolve);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    url: `http://${host}:${port}`,
-    server,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await listen(server, options.port, options.host)), server };
 }

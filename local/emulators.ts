@@ -203,9 +203,10 @@ async function awaitReady(
   );
 }
 
-const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+export const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+/** A signal to a detached child's whole process group (the child and all it started). */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || exited(child)) return;
   try {
     process.kill(-child.pid, signal);
@@ -214,18 +215,34 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** An emulator under its supervisor. */
-interface Supervised {
+/** A server (an emulator, or moto_server for `npm run test:endpoint`) under its supervisor. */
+export interface Supervised {
   readonly child: ChildProcess;
-  /** The emulator's own pid, as the supervisor reports it. */
+  /** The server's own pid, as the supervisor reports it. */
   readonly pid: Promise<number>;
   stderrTail: string;
 }
 
+export interface SupervisedCommand {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+}
+
 function supervise(service: EmulatedService, port: number, dataDir: string | undefined): Supervised {
-  const { command, args, env } = commandFor(service, port, dataDir);
   // DynamoDB Local writes a metadata file into its working directory: keep it out of the repository.
-  const cwd = dataDir ?? tmpdir();
+  return superviseCommand(service, commandFor(service, port, dataDir), dataDir ?? tmpdir());
+}
+
+/**
+ * Starts a command under emulator-supervisor.mjs, which stops it when this process ends, however it ends.
+ * `what` names it in errors.
+ */
+export function superviseCommand(
+  what: string,
+  { command, args, env }: SupervisedCommand,
+  cwd: string,
+): Supervised {
   // A process group of its own: a terminal's Ctrl-C goes to the stack, which stops the emulators last.
   const child = spawn(process.execPath, [SUPERVISOR, String(SUPERVISOR_STOP_GRACE_MS), command, ...args], {
     env,
@@ -243,7 +260,7 @@ function supervise(service: EmulatedService, port: number, dataDir: string | und
         const line = /^(\d+)\n/.exec(text);
         if (line) resolve(Number(line[1]));
       });
-      child.once('exit', () => reject(new EmulatorError(`the ${service} emulator's supervisor exited`)));
+      child.once('exit', () => reject(new EmulatorError(`the supervisor of ${what} exited`)));
     }),
   };
   supervised.pid.catch(() => undefined);
@@ -253,8 +270,8 @@ function supervise(service: EmulatedService, port: number, dataDir: string | und
   return supervised;
 }
 
-/** SIGTERM to the emulator, then SIGKILL to its process group (supervisor included) if it outlasts the grace. */
-async function stopSupervised(supervised: Supervised, graceMs: number): Promise<void> {
+/** SIGTERM to the server, then SIGKILL to its process group (supervisor included) if it outlasts the grace. */
+export async function stopSupervised(supervised: Supervised, graceMs: number): Promise<void> {
   const { child } = supervised;
   if (exited(child)) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -144,15 +144,22 @@ export async function startHttpApi(options: HttpApiServerOptions): Promise<Runni
         });
     });
   });
+  return { ...(await listen(server, options.port, options.host)), server };
+}
+
+/** Listens on `host:port` (0 picks a free port); `close` also ends the connections still open. */
+export async function listen(
+  server: Server,
+  port = 0,
+  host = '127.0.0.1',
+): Promise<{ readonly url: string; close(): Promise<void> }> {
   await new Promise<void>((resolvePromise, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolvePromise);
+    server.listen(port, host, resolvePromise);
   });
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
-    server,
+    url: `http://${host}:${typeof address === 'object' && address ? address.port : 0}`,
     close: () =>
       new Promise((resolvePromise) => {
         server.closeAllConnections();

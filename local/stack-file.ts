@@ -7,10 +7,14 @@ import type { ResourceNames } from '../shared/resources.js';
 export interface StackFile {
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
-  readonly endpoints: Readonly<Record<Exclude<Service, 'athena' | 'cloudwatch'>, string>>;
+  readonly endpoints: Readonly<
+    Record<Exclude<Service, 'athena' | 'cloudwatch' | 'secretsmanager' | 'cloudfront'>, string>
+  >;
   readonly names: ResourceNames;
   /** Base URL of the local HTTP API (API Gateway stand-in), once it is up. */
   readonly apiUrl?: string;
+  /** `POST` page views here: the collector's CloudFront stand-in. */
+  readonly collectorUrl?: string;
   readonly pid: number;
   /** Process ids of the embedded emulators (empty with AWS_ENDPOINT_URL). */
   readonly emulatorPids: readonly number[];

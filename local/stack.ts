@@ -1,20 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
 import { createCatalogHandler } from '../lambdas/catalog/handler.js';
 import { S3NotificationStandIn } from './s3-notifications.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
-import {
-  createCollector,
-  EVENTS_PATH,
-  TRACKER_PATH,
-  type CollectorMetric,
-} from '../lambdas/collect/collector.js';
-import { createCollectHandler } from '../lambdas/collect/handler.js';
-import { SiteAllowList } from '../lambdas/collect/sites.js';
-import { putRecordsWriter } from '../lambdas/collect/stream-writer.js';
-import { buildTracker } from '../lambdas/collect/tracker.js';
+import type { CollectorMetric } from '../lambdas/collect/collector.js';
 import { createSpeedHandler } from '../lambdas/speed/handler.js';
 import type { SpeedObserver } from '../lambdas/speed/speed-layer.js';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
@@ -29,6 +19,8 @@ import {
   type Settings,
 } from '../shared/resources.js';
 import { createDuckDbEngine } from './athena-duckdb.js';
+import type { RunningCloudFront } from './cloudfront.js';
+import { startLocalCollector, type LocalCollectorOptions } from './collector.js';
 import { EMULATED, startEmulators, type EmulatedService, type RunningEmulators } from './emulators.js';
 import { KinesisEventSourceMapping, s3OnFailureStore } from './event-source-mapping.js';
 import { FirehoseStandIn } from './firehose.js';
@@ -56,7 +48,8 @@ const KINESIS_STOP_GRACE_MS = 7000;
 export interface LocalStackOptions {
   /** State between runs (emulator data, checkpoints, Parquet cache); absent keeps everything ephemeral. */
   readonly dataDir?: string;
-  readonly ports?: Partial<Record<EmulatedService | 'api', number>>;
+  /** `collector`: the CloudFront stand-in in front of the collector (the collector itself takes any free port). */
+  readonly ports?: Partial<Record<EmulatedService | 'api' | 'collector', number>>;
   readonly names?: ResourceNames;
   readonly shards?: number;
   readonly settings?: Partial<Settings>;
@@ -68,10 +61,12 @@ export interface LocalStackOptions {
   /** Static files the HTTP server serves outside /v1/ (the dashboard). */
   readonly staticDir?: string;
   /**
-   * The public collector at /v1/events and /pv.js: the sites it takes page views for (default 127.0.0.1 and
-   * localhost, where the demo site runs) and the visitor-hash key (default: random for this run).
+   * The public collector (/v1/events, /pv.<version>.js) behind a CloudFront stand-in: the sites it takes page views
+   * for (default 127.0.0.1 and localhost, where the demo site runs), their keep-lists, the visitor-hash key
+   * (default: random for this run), the WAF rate rule (default the deployed one), the stand-in's geo database,
+   * and, for tests, network faults at the edge and a wrapper around the collector's stream writer.
    */
-  readonly collector?: { readonly sites?: readonly string[]; readonly visitorKey?: string };
+  readonly collector?: Omit<LocalCollectorOptions, 'kinesis' | 'streamName' | 'observer' | 'port'>;
   /** Serve the demo site (pages that load the tracker) on this port; 0 picks a free one. Absent: no demo site. */
   readonly demoSitePort?: number;
   /** Endpoints of emulators already running (tests); otherwise they are started here. */
@@ -104,9 +99,14 @@ export interface LocalStack {
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   readonly apiUrl: string;
-  /** POST page views here (the tracker does). */
+  /** POST page views here (the tracker does): the CloudFront stand-in. */
   readonly collectorUrl: string;
+  /** The collector itself, as its function URL is reachable: it refuses every request that skipped the edge. */
+  readonly collectorOriginUrl: string;
+  /** The versioned tracker URL, and the tag with its SRI hash. */
   readonly trackerUrl: string;
+  readonly trackerTag: string;
+  readonly edge: RunningCloudFront;
   readonly demoSiteUrl?: string;
   readonly pids: readonly number[];
   readonly esm: KinesisEventSourceMapping;
@@ -138,6 +138,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   if (stateDir) mkdirSync(stateDir, { recursive: true });
   // Before any emulator starts, so that a taken API port costs no start-up time.
   if (options.ports?.api) await assertPortFree('api', options.ports.api);
+  if (options.ports?.collector) await assertPortFree('collector', options.ports.collector);
 
   const started: RunningEmulators | undefined = options.emulators
     ? undefined
@@ -254,23 +255,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
     });
     const collected: Partial<Record<CollectorMetric, number>> = {};
-    const collect = createCollectHandler(
-      createCollector({
-        writer: putRecordsWriter(clients.kinesis, names.stream),
-        config: {
-          sites: new SiteAllowList(options.collector?.sites ?? ['127.0.0.1', 'localhost']),
-          visitorKey: options.collector?.visitorKey ?? randomBytes(32).toString('base64'),
-          trackerScript: buildTracker().script,
-        },
-        observer: {
-          count: (metric, value) => (collected[metric] = (collected[metric] ?? 0) + value),
-          error: (message, error) =>
-            log(`collector: ${message}: ${error instanceof Error ? error.message : String(error)}`),
-        },
-      }),
-    );
+    const collector = await startLocalCollector({
+      kinesis: clients.kinesis,
+      streamName: names.stream,
+      ...options.collector,
+      observer: {
+        count: (metric, value) => (collected[metric] = (collected[metric] ?? 0) + value),
+        error: (message, error) =>
+          log(`collector: ${message}: ${error instanceof Error ? error.message : String(error)}`),
+      },
+      port: options.ports?.collector ?? 0,
+    });
     const api = await startHttpApi({
-      routes: [{ paths: [EVENTS_PATH, TRACKER_PATH], handler: collect }],
       handler: createApiHandler({
         ...readersFor(clients, config),
         retentionHours: settings.speedRetentionHours,
@@ -283,7 +279,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     let demoSite: RunningDemoSite | undefined;
     if (options.demoSitePort !== undefined) {
-      demoSite = await startDemoSite({ trackerSrc: `${api.url}${TRACKER_PATH}`, port: options.demoSitePort });
+      demoSite = await startDemoSite({
+        trackerSrc: collector.trackerUrl,
+        trackerIntegrity: collector.tracker.integrity,
+        port: options.demoSitePort,
+      });
     }
     await esm.start();
     await firehose.start();
@@ -322,8 +322,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: emulators.region,
       credentials: emulators.credentials,
       apiUrl: api.url,
-      collectorUrl: `${api.url}${EVENTS_PATH}`,
-      trackerUrl: `${api.url}${TRACKER_PATH}`,
+      collectorUrl: collector.collectorUrl,
+      collectorOriginUrl: collector.originUrl,
+      trackerUrl: collector.trackerUrl,
+      trackerTag: collector.trackerTag,
+      edge: collector.edge,
       ...(demoSite ? { demoSiteUrl: demoSite.url } : {}),
       pids: started?.pids ?? [],
       esm,
@@ -357,6 +360,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           'Firehose stand-in': firehose.stop(),
           'S3 notifications': notifications.stop(),
           'HTTP API': api.close(),
+          'collector and its CloudFront stand-in': collector.close(),
           ...(demoSite ? { 'demo site': demoSite.close() } : {}),
         };
         const pending = new Set(Object.keys(parts));

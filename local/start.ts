@@ -36,7 +36,8 @@ driven by local stand-ins for the event source mapping, Firehose, the schedule a
   --firehose-delay SEC   hold every Firehose delivery SEC seconds past its buffer (a lagging Firehose:
                          H waits for the data, docs/faults.md)
   --fresh                start from empty state (deletes .local/)
-  --api-port N           HTTP API port (default 3000; 0 = any free port); also serves the collector and /pv.js
+  --api-port N           HTTP API port (default 3000; 0 = any free port)
+  --collector-port N     the collector's CloudFront stand-in: /v1/events and the tracker (default 3002; 0 = any)
   --site-port N          demo site that loads the tracker (default 3001; 0 = any free port)
   --kinesis-port N, --dynamodb-port N, --s3-port N
                          emulator ports (defaults ${DEFAULT_PORTS.kinesis}, ${DEFAULT_PORTS.dynamodb}, ${DEFAULT_PORTS.s3}; 0 = any free port)
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
       fresh: { type: 'boolean', default: false },
       'api-port': { type: 'string', default: '3000' },
       'site-port': { type: 'string', default: '3001' },
+      'collector-port': { type: 'string', default: '3002' },
       'kinesis-port': { type: 'string', default: String(DEFAULT_PORTS.kinesis) },
       'dynamodb-port': { type: 'string', default: String(DEFAULT_PORTS.dynamodb) },
       's3-port': { type: 'string', default: String(DEFAULT_PORTS.s3) },
@@ -96,6 +98,7 @@ async function main(): Promise<void> {
       dynamodb: port('dynamodb-port', values['dynamodb-port']),
       s3: port('s3-port', values['s3-port']),
       api: port('api-port', values['api-port']),
+      collector: port('collector-port', values['collector-port']),
     },
     shards,
     batchIntervalMs: batchInterval * 1000,
@@ -117,6 +120,7 @@ async function main(): Promise<void> {
     endpoints: stack.endpoints,
     names: stack.config.names,
     apiUrl: stack.apiUrl,
+    collectorUrl: stack.collectorUrl,
     pid: process.pid,
     emulatorPids: stack.pids,
     startedAt: new Date().toISOString(),
@@ -130,8 +134,8 @@ async function main(): Promise<void> {
     `    GET ${stack.apiUrl}/v1/status`,
     `    GET ${stack.apiUrl}/v1/openapi.json`,
     ...(existsSync(dashboard) ? [`  Dashboard      ${stack.apiUrl}/`] : []),
-    `  Collector      POST ${stack.collectorUrl}   (public; sites 127.0.0.1, localhost)`,
-    `  Tracker        ${stack.trackerUrl}   <script defer src="${stack.trackerUrl}"></script>`,
+    `  Collector      POST ${stack.collectorUrl}   (public, via a CloudFront stand-in; sites 127.0.0.1, localhost)`,
+    `  Tracker        ${stack.trackerTag}`,
     ...(stack.demoSiteUrl
       ? [
           `  Demo site      ${stack.demoSiteUrl}/   (pages and a single-page app at /app/ that load the tracker)`,

@@ -9,7 +9,12 @@ import { asRecords, parquetBytes } from '../local/parquet.js';
 import type { BenchReport } from '../bench/run.js';
 import { buildTracker } from '../lambdas/collect/tracker.js';
 import {
+  collectionInputs,
+  COLLECTION_ASSUMPTIONS,
   estimateCollectionCost,
+  estimatePreviousCollectionCost,
+  HTTPS_FLOOR_PER_MILLION,
+  trackerLoadsWithin,
   estimateMonthlyCost,
   estimateNaiveMonthlyCost,
   PRICES_US_EAST_1,
@@ -33,6 +38,8 @@ const USAGE = `usage: npm run cost -- [options]
   --urls-per-day N        distinct urls per day (default 10000); sets the speed writes and the view store
   --batching-window S     the speed mapping's batching window in seconds (default ${DEFAULT_SPEED_SOURCE.maxBatchingWindowSeconds})
   --retention-months N    months of Parquet kept in S3 (default 12)
+  --tracker-loads-per-page-view F
+                          loads of the immutable /pv.js per page view (default ${COLLECTION_ASSUMPTIONS.trackerLoadsPerPageView})
 
 Prints the monthly bill by service next to the naive design, every line item and every assumption.
 Per-event figures are measured now; per-query figures come from bench/results (npm run bench).`;
@@ -75,6 +82,10 @@ async function main(): Promise<void> {
       'retention-months': { type: 'string', default: '12' },
       'batching-window': { type: 'string', default: String(DEFAULT_SPEED_SOURCE.maxBatchingWindowSeconds) },
       'urls-per-day': { type: 'string', default: '10000' },
+      'tracker-loads-per-page-view': {
+        type: 'string',
+        default: String(COLLECTION_ASSUMPTIONS.trackerLoadsPerPageView),
+      },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -97,6 +108,10 @@ async function main(): Promise<void> {
   })!;
   const window = parseNumber(values['batching-window'], '--batching-window', { min: 0, max: 300 })!;
   const urlsPerDay = parseNumber(values['urls-per-day'], '--urls-per-day', { min: 1, max: 1e9 })!;
+  const trackerLoads = parseNumber(values['tracker-loads-per-page-view'], '--tracker-loads-per-page-view', {
+    min: 0,
+    max: 1,
+  })!;
   const assumptions: string[] = [];
 
   // Measured now: sizes, and writes per record at the batch size this rate gives each shard.
@@ -209,30 +224,47 @@ async function main(): Promise<void> {
     ...assumptions.map((a) => `  ${a}`),
   ];
 
-  // Collection from browsers: CloudFront, the collector's HTTP API and Lambda, before the stream.
+  // Collection from browsers: CloudFront, its WAF and the collector Lambda, before the stream.
   const collectorMs = figure('handler time per single-event request');
   // Said in the lines below (bench figure or assumed), not in the assumptions, which are printed already.
-  const collectorLambdaMs = collectorMs?.value ?? 10;
+  const measuredMs = collectorMs?.value ?? COLLECTION_ASSUMPTIONS.minLambdaMsPerRequest;
   const tracker = buildTracker();
-  const collection = estimateCollectionCost({
+  const collect = collectionInputs({
     pageViewsPerSecond: eventsPerSecond,
-    eventsPerRequest: 1,
-    requestBytes: 700,
-    responseBytes: 300,
-    trackerLoadsPerPageView: 1,
-    trackerBytes: tracker.gzipBytes + 300,
-    lambdaMsPerRequest: collectorLambdaMs,
-    lambdaMemoryGb: 0.25,
+    measuredLambdaMs: measuredMs,
+    trackerGzipBytes: tracker.gzipBytes,
+    trackerLoadsPerPageView: trackerLoads,
   });
+  const collection = estimateCollectionCost(collect.ours);
+  const previous = estimatePreviousCollectionCost(collect.previous);
+  const millions = (eventsPerSecond * SECONDS_PER_MONTH) / 1e6;
+  const perM = (monthly: number) => usd(monthly / millions).padStart(9);
+  const sensitivity = [0, 0.05, 0.2, 1].map(
+    (loads) =>
+      `${loads} → ${usd(estimateCollectionCost({ ...collect.ours, trackerLoadsPerPageView: loads }).perMillionEvents)}`,
+  );
   out.push(
     '',
     `Collection from browsers (the tracker, one page view per request), added when events come from web pages:`,
-    ...collection.lines.map(itemLine),
-    `  ${'total per month'.padEnd(61)} ${usd(collection.total).padStart(12)}`,
-    `  ${'per million page views'.padEnd(61)} ${usd(collection.perMillionEvents).padStart(12)}`,
-    `  assumed: 700 B to the origin and 300 B back per request; every page view loads /pv.js (${tracker.gzipBytes} B gzipped)`,
-    `  from CloudFront's cache (browsers keep it an hour, so this is the upper bound); collector Lambda 256 MB,`,
-    `  ${collectorLambdaMs.toString()} ms per request${collectorMs ? ` (bench: handler time per single-event request, ${path})` : ' (assumed)'}; CloudFront free tier not counted`,
+    `  ${'service'.padEnd(16)} ${'item'.padEnd(52)} ${'per month'.padStart(12)} ${'per M'.padStart(9)} ${'floor/M'.padStart(9)}`,
+    ...collection.lines.map(
+      (l) =>
+        `  ${l.service.padEnd(16)} ${l.item.padEnd(52)} ${usd(l.usd).padStart(12)} ${perM(l.usd)} ${perM(l.floorUsd)}`,
+    ),
+    `  ${'total per month'.padEnd(69)} ${usd(collection.total).padStart(12)} ${perM(collection.total)} ${perM(collection.floorTotal)}`,
+    '',
+    `  per million page views: ${usd(collection.perMillionEvents)}   (HTTPS floor: CloudFront's request price, ${usd(HTTPS_FLOOR_PER_MILLION)};` +
+      ` floor of this design's lines: ${usd(collection.floorTotal / millions)}; previous design: ${usd(previous.perMillionEvents)})`,
+    `  previous design (CloudFront → collector HTTP API → Lambda, no WAF, /pv.js cached an hour):`,
+    ...previous.lines.map(
+      (l) => `    ${l.service.padEnd(14)} ${l.item.padEnd(52)} ${usd(l.usd).padStart(12)} ${perM(l.usd)}`,
+    ),
+    `  /pv.js loads per page view → per million page views: ${sensitivity.join(', ')};` +
+      ` at most ${trackerLoadsWithin(2, collect.ours).toFixed(3)} keep collection within $2.00`,
+    `  assumed: ${COLLECTION_ASSUMPTIONS.requestBytes} B to the origin and ${COLLECTION_ASSUMPTIONS.responseBytes} B back per request; ${trackerLoads} loads of`,
+    `  /pv.js (${tracker.gzipBytes} B gzipped, immutable for a year) per page view (--tracker-loads-per-page-view); WAF on every request;`,
+    `  collector Lambda 256 MB, ${collect.ours.lambdaMsPerRequest} ms per request (${collectorMs ? `bench: ${measuredMs} ms handler time per single-event request, ${path}` : 'assumed'}; at least`,
+    `  ${COLLECTION_ASSUMPTIONS.minLambdaMsPerRequest} ms, a PutRecords round trip on AWS); CloudFront free tier not counted`,
   );
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -1,11 +1,13 @@
 import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import { AthenaClient } from '@aws-sdk/client-athena';
+import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 /**
@@ -14,8 +16,19 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
  * to AWS, LocalStack or the embedded emulators.
  */
 
-export const SERVICES = ['kinesis', 'dynamodb', 's3', 'athena', 'cloudwatch'] as const;
+export const SERVICES = [
+  'kinesis',
+  'dynamodb',
+  's3',
+  'athena',
+  'secretsmanager',
+  'cloudfront',
+  'cloudwatch',
+] as const;
 export type Service = (typeof SERVICES)[number];
+
+/** The SDK's name of a service in `AWS_ENDPOINT_URL_<SERVICE>`, where it is not the upper-cased id. */
+const ENDPOINT_VARIABLE: Partial<Record<Service, string>> = { secretsmanager: 'SECRETS_MANAGER' };
 
 export interface ClientOptions {
   readonly region?: string;
@@ -34,6 +47,8 @@ export interface AwsClients {
   readonly documents: DynamoDBDocumentClient;
   readonly s3: S3Client;
   readonly athena: AthenaClient;
+  readonly secretsManager: SecretsManagerClient;
+  readonly cloudfront: CloudFrontClient;
   /** Read by the batch function only: Firehose's delivery metrics (shared/batch/delivery.ts). */
   readonly cloudwatch: CloudWatchClient;
   /** The endpoint override in force for a service, if any. */
@@ -45,7 +60,8 @@ export function endpointFromEnvironment(
   service: Service,
   env: NodeJS.ProcessEnv = process.env,
 ): string | undefined {
-  return env[`AWS_ENDPOINT_URL_${service.toUpperCase()}`] || env.AWS_ENDPOINT_URL || undefined;
+  const name = ENDPOINT_VARIABLE[service] ?? service.toUpperCase();
+  return env[`AWS_ENDPOINT_URL_${name}`] || env.AWS_ENDPOINT_URL || undefined;
 }
 
 function httpHandler(maxSockets: number): NodeHttpHandler {
@@ -95,6 +111,12 @@ export function createAwsClients(
     },
     get athena() {
       return once('athena', () => new AthenaClient(base('athena')));
+    },
+    get secretsManager() {
+      return once('secretsmanager', () => new SecretsManagerClient(base('secretsmanager')));
+    },
+    get cloudfront() {
+      return once('cloudfront', () => new CloudFrontClient(base('cloudfront')));
     },
     get cloudwatch() {
       return once('cloudwatch', () => new CloudWatchClient(base('cloudwatch')));

@@ -1,15 +1,21 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { ISO_3166_ALPHA2 } from '../../shared/countries.js';
 import { decodePageView, encodePageView, type Violation } from '../../shared/event.js';
 import type { ProducerRecord } from '../../shared/kinesis-producer.js';
+import { ORIGIN_VERIFY_HEADER, VIEWER_ADDRESS_HEADER, VIEWER_COUNTRY_HEADER } from './edge.js';
 import { browserToken, eventTime, isBot, VisitorIds } from './enrich.js';
-import { hostOf, type SiteAllowList } from './sites.js';
+import type { OriginCheck } from './origin-verify.js';
+import { originOf, requestSite, type SiteAllowList, type SiteRule } from './sites.js';
 import type { EventStreamWriter } from './stream-writer.js';
+import { trackerAsset, trackerPathVersion, TRACKER_PATH, type TrackerAsset } from './tracker-asset.js';
+import { normalizePageUrl } from './urls.js';
 
 /**
  * The public collector: `POST /v1/events` takes page views from browsers (one event or a batch, as JSON or as
- * the text/plain body `navigator.sendBeacon` sends), enriches them, validates them with the pipeline's own
- * validator, and puts the accepted ones on the stream. `GET /pv.js` serves the tracker script.
+ * the text/plain body `navigator.sendBeacon` sends), decides every field a browser cannot prove (time, browser,
+ * country, visitor, shard), validates the events with the pipeline's own validator, and puts the accepted ones on
+ * the stream. `GET /pv.<version>.js` serves the tracker script. Every byte a caller sends is hostile: only
+ * requests that carry CloudFront's origin secret are served at all (docs/collector.md).
  * Plain request in, plain response out: the Lambda handler and the local HTTP server adapt to it.
  */
 
@@ -29,8 +35,8 @@ export const COLLECTOR_LIMITS = {
   retryAfterSeconds: 2,
 } as const;
 
-/** Why the collector turned an event down: the validator's violation, or a site that is not allowed. */
-export type CollectViolation = Violation | 'site_not_allowed';
+/** Why the collector turned an event down: the validator's violation. */
+export type CollectViolation = Violation;
 
 export interface CollectResult {
   /** Stored on the stream, by position in the request and the eventId it was stored with. */
@@ -56,7 +62,7 @@ export interface CollectRequest {
   /** Header names in lower case. */
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly body?: Uint8Array;
-  /** The client's address as the front door saw it (behind CloudFront, `cloudfront-viewer-address` wins). */
+  /** The address that connected to the collector: CloudFront's, behind it (the viewer's is a CloudFront header). */
   readonly sourceIp: string;
 }
 
@@ -70,10 +76,13 @@ export type CollectorMetric =
   | 'EventsAccepted'
   | 'EventsRejected'
   | 'BotEventsDropped'
-  | 'ClientClockCorrected'
+  | 'EventAgeClamped'
+  | 'UrlParametersRemoved'
   | 'RecordsResent'
   | 'StreamWriteFailures'
-  | 'RequestsRefused';
+  | 'RequestsRefused'
+  | 'OriginUnverified'
+  | 'SiteRefused';
 
 export interface CollectorObserver {
   count(metric: CollectorMetric, value: number): void;
@@ -84,7 +93,9 @@ export interface CollectorConfig {
   readonly sites: SiteAllowList;
   /** Secret key of the visitor hash (Secrets Manager on AWS; never in code). */
   readonly visitorKey: string | Uint8Array;
-  /** The built tracker script served at /pv.js. */
+  /** The origin secret check: only requests that came through CloudFront are served. */
+  readonly origin: OriginCheck;
+  /** The built tracker script served at /pv.<version>.js. */
   readonly trackerScript?: string;
 }
 
@@ -99,7 +110,7 @@ export interface CollectorDeps {
 export type Collector = (request: CollectRequest) => Promise<CollectResponse>;
 
 export const EVENTS_PATH = '/v1/events';
-export const TRACKER_PATH = '/pv.js';
+export { TRACKER_PATH };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -111,9 +122,8 @@ export function createCollector(deps: CollectorDeps): Collector {
   const count = (metric: CollectorMetric, value: number) => {
     if (value > 0) deps.observer?.count(metric, value);
   };
-  const tracker = deps.config.trackerScript;
-  const trackerEtag = tracker
-    ? `"${createHash('sha256').update(tracker).digest('base64url').slice(0, 22)}"`
+  const tracker: TrackerAsset | undefined = deps.config.trackerScript
+    ? trackerAsset(deps.config.trackerScript)
     : undefined;
 
   function respond(
@@ -134,20 +144,38 @@ export function createCollector(deps: CollectorDeps): Collector {
   }
   const refuse = (statusCode: number, code: string, message: string, headers?: Record<string, string>) =>
     respond(statusCode, { error: { code, message } }, headers);
+  const refuseSite = (rule: SiteRule, message: string) => {
+    count('SiteRefused', 1);
+    return refuse(403, rule, message, { vary: 'Origin' });
+  };
 
-  function serveTracker(request: CollectRequest): CollectResponse {
-    if (!tracker || !trackerEtag) return refuse(404, 'not_found', 'no tracker script configured');
+  function serveTracker(request: CollectRequest, version: string | undefined): CollectResponse {
+    if (!tracker) return refuse(404, 'not_found', 'no tracker script configured');
+    // Another version is a script this collector no longer has: the page's tag (and its SRI hash) needs updating.
+    if (version !== undefined && version !== tracker.version) {
+      return refuse(
+        404,
+        'not_found',
+        `tracker version ${version} is not served; the current one is ${tracker.path}`,
+      );
+    }
     const headers = {
       'content-type': 'text/javascript; charset=utf-8',
-      // CloudFront and browsers keep it an hour: a new tracker reaches every page within the hour.
-      'cache-control': 'public, max-age=3600',
-      etag: trackerEtag,
+      // A versioned URL never changes content: browsers and CloudFront keep it a year. /pv.js, an hour.
+      'cache-control': version === undefined ? 'public, max-age=3600' : 'public, max-age=31536000, immutable',
+      etag: tracker.etag,
+      // The tag loads it with crossorigin (SRI needs CORS for a script of another origin); it is public.
+      'access-control-allow-origin': '*',
     };
-    if (request.headers['if-none-match'] === trackerEtag) return { statusCode: 304, headers, body: '' };
-    return { statusCode: 200, headers, body: request.method === 'HEAD' ? '' : tracker };
+    if (request.headers['if-none-match'] === tracker.etag) return { statusCode: 304, headers, body: '' };
+    return { statusCode: 200, headers, body: request.method === 'HEAD' ? '' : tracker.script };
   }
 
-  async function collect(request: CollectRequest, cors: Record<string, string>): Promise<CollectResponse> {
+  async function collect(
+    request: CollectRequest,
+    site: { origin: string; host: string },
+    cors: Record<string, string>,
+  ): Promise<CollectResponse> {
     const body = request.body ?? new Uint8Array();
     if (body.byteLength > COLLECTOR_LIMITS.maxBodyBytes) {
       return refuse(
@@ -188,6 +216,18 @@ export function createCollector(deps: CollectorDeps): Collector {
         cors,
       );
     }
+    // A page counts views of itself only: every url that names a site must name the request's.
+    const foreign = items.findIndex((item) => {
+      const url = (item as { url?: unknown } | null)?.url;
+      const origin = typeof url === 'string' ? originOf(url) : undefined;
+      return origin !== undefined && origin !== site.origin;
+    });
+    if (foreign >= 0) {
+      return refuseSite(
+        'url_host_mismatch',
+        `event ${foreign}: its url is not on ${site.origin}, the site the request comes from`,
+      );
+    }
     const userAgent = request.headers['user-agent'] ?? '';
     if (isBot(userAgent)) {
       count('BotEventsDropped', items.length);
@@ -195,30 +235,34 @@ export function createCollector(deps: CollectorDeps): Collector {
     }
 
     const now = clock();
-    const ip = clientIp(request);
+    // Decided here, never taken from the body: country and address from CloudFront, browser from the User-Agent.
+    const viewerCountry = request.headers[VIEWER_COUNTRY_HEADER];
     // A code CloudFront knows and the schema does not (e.g. XK) is an unknown country, not a reason to refuse.
-    const viewerCountry = request.headers['cloudfront-viewer-country'];
-    const country = viewerCountry && (ISO_3166_ALPHA2.has(viewerCountry) ? viewerCountry : 'ZZ');
+    const country = viewerCountry && ISO_3166_ALPHA2.has(viewerCountry) ? viewerCountry : 'ZZ';
     const browser = browserToken(userAgent);
+    const visitor = visitors.visitorId(site.host, viewerIp(request), userAgent, now);
+    const keep = sites.keepFor(site.host);
     const rejected: CollectResult['rejected'][number][] = [];
     const valid: { index: number; eventId: string; record: ProducerRecord }[] = [];
-    let corrected = 0;
+    let clamped = 0;
+    let removedParameters = 0;
     items.forEach((item, index) => {
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
         rejected.push({ index, violation: 'not_object', reason: 'expected a JSON object' });
         return;
       }
       const fields = item as Record<string, unknown>;
-      const time = eventTime(fields.created, now);
-      if (time.corrected) corrected += 1;
-      const site = typeof fields.url === 'string' ? hostOf(fields.url) : undefined;
+      const time = eventTime(fields.age, now);
+      const normalized = typeof fields.url === 'string' ? normalizePageUrl(fields.url, keep) : undefined;
+      // The body says only which page (url), its HTTP status (a claim, checked for 100-599), how long ago, and
+      // the page view's identity for deduplication; everything else in it is ignored.
       const candidate = {
         created: time.created,
-        url: fields.url,
+        url: normalized?.url ?? fields.url,
         status: fields.status ?? 200,
-        country: country ?? fields.country ?? 'ZZ',
-        browser: fields.browser ?? browser,
-        userId: fields.userId ?? (site ? visitors.visitorId(site, ip, userAgent, now) : undefined),
+        country,
+        browser,
+        userId: visitor,
         eventId: fields.eventId ?? newEventId(),
       };
       // The pipeline's own rules, on the exact bytes that go to the stream (record size included).
@@ -227,23 +271,20 @@ export function createCollector(deps: CollectorDeps): Collector {
         rejected.push({ index, ...checked.rejection });
         return;
       }
-      const host = hostOf(checked.event.url);
-      if (host === undefined || !sites.allowsHost(host)) {
-        rejected.push({
-          index,
-          violation: 'site_not_allowed',
-          reason: `url: ${host ?? '(no host)'} is not a site this collector takes page views for`,
-        });
-        return;
-      }
+      if (time.clamped) clamped += 1;
+      removedParameters += normalized?.removedParameters ?? 0;
       const eventId = checked.event.eventId!;
       valid.push({
         index,
         eventId,
-        record: { data: Buffer.from(encodePageView(checked.event)), partitionKey: eventId },
+        record: {
+          data: Buffer.from(encodePageView(checked.event)),
+          partitionKey: visitors.partitionKey(visitor, eventId, now),
+        },
       });
     });
-    count('ClientClockCorrected', corrected);
+    count('EventAgeClamped', clamped);
+    count('UrlParametersRemoved', removedParameters);
     count('EventsRejected', rejected.length);
     if (valid.length === 0) return respond(400, { accepted: [], rejected, dropped: 0 }, cors);
 
@@ -269,24 +310,31 @@ export function createCollector(deps: CollectorDeps): Collector {
   }
 
   return async (request) => {
+    // First of all: a request that did not come through CloudFront is answered with nothing but a refusal.
+    if (!(await deps.config.origin.verify(request.headers[ORIGIN_VERIFY_HEADER]))) {
+      count('OriginUnverified', 1);
+      return refuse(
+        403,
+        'origin_unverified',
+        'the collector is reached only through its CloudFront distribution',
+      );
+    }
     const method = request.method.toUpperCase();
-    if (request.path === TRACKER_PATH) {
+    const trackerPath = trackerPathVersion(request.path);
+    if (trackerPath) {
       if (method !== 'GET' && method !== 'HEAD') {
-        return refuse(405, 'method_not_allowed', `${TRACKER_PATH} answers GET`, { allow: 'GET, HEAD' });
+        return refuse(405, 'method_not_allowed', `${request.path} answers GET`, { allow: 'GET, HEAD' });
       }
-      return serveTracker(request);
+      return serveTracker(request, trackerPath.version);
     }
     if (request.path !== EVENTS_PATH) return refuse(404, 'not_found', `no route for ${request.path}`);
 
-    // A browser says where the page is; a server-to-server sender has no Origin and is checked by url host.
+    const site = requestSite(request.headers, sites);
+    if (!site.ok) return refuseSite(site.rule, site.message);
+    // Only a browser's own Origin is echoed; a beacon identified by its Referer reads no answer anyway.
     const origin = request.headers.origin;
-    if (origin !== undefined && !sites.allowsOrigin(origin)) {
-      return refuse(403, 'origin_not_allowed', `origin ${origin} is not a site this collector serves`, {
-        vary: 'Origin',
-      });
-    }
     const cors: Record<string, string> =
-      origin === undefined ? { vary: 'Origin' } : { 'access-control-allow-origin': origin, vary: 'Origin' };
+      origin === site.origin ? { 'access-control-allow-origin': origin, vary: 'Origin' } : { vary: 'Origin' };
     if (method === 'OPTIONS') {
       return respond(204, undefined, {
         ...cors,
@@ -301,17 +349,17 @@ export function createCollector(deps: CollectorDeps): Collector {
         allow: 'POST, OPTIONS',
       });
     }
-    return collect(request, cors);
+    return collect(request, site, cors);
   };
 }
 
 /**
- * The client's address, used only inside the visitor hash. Behind CloudFront the API sees an edge address:
- * CloudFront's `CloudFront-Viewer-Address` (`ip:port`, set by CloudFront, forwarded by the origin request policy)
- * names the viewer.
+ * The viewer's address, used only inside the visitor hash. CloudFront's `CloudFront-Viewer-Address` (`ip:port`)
+ * names it; the collector is reached through CloudFront only, so the header is CloudFront's. Without it (a
+ * distribution whose policy lost the header) the connecting address stands in.
  */
-export function clientIp(request: CollectRequest): string {
-  const viewer = request.headers['cloudfront-viewer-address'];
+export function viewerIp(request: CollectRequest): string {
+  const viewer = request.headers[VIEWER_ADDRESS_HEADER];
   if (viewer) return viewer.slice(0, viewer.lastIndexOf(':')) || viewer;
   return request.sourceIp;
 }

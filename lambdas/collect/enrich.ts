@@ -1,7 +1,6 @@
 import { createHmac } from 'node:crypto';
 import Bowser from 'bowser';
 import { isbot } from 'isbot';
-import { EVENT_LIMITS } from '../../shared/event.js';
 import { dayBucket } from '../../shared/time.js';
 
 /**
@@ -36,29 +35,22 @@ export function isBot(userAgent: string): boolean {
 }
 
 /**
- * How far a page's own clock may be from the collector's. A browser sends a page view the moment it happens,
- * so a larger difference is a wrong clock, not a late event. Ahead: the validator's own future bound. Behind:
- * an hour, which covers a producer's retries (a retry keeps its `created`, so it lands in the same hour and the
- * batch layer can drop it by eventId).
+ * Event time is the collector's receive time. A tracker may say how long ago the page view happened (`age`, in
+ * milliseconds by the page's own clock, which is never compared with ours: only a duration on one clock is used),
+ * so that a retried beacon keeps the time of its first attempt and lands in the same hour, where the batch layer
+ * counts its eventId once. The age counts up to `maxMs`: a page view can be placed at most five minutes before it
+ * was received, which covers the tracker's retries (docs/collector.md) and no more, so no sender can put page
+ * views into hours the batch layer has already computed.
  */
-export const CLIENT_CLOCK = {
-  maxAheadMs: EVENT_LIMITS.maxFutureSkewMs,
-  maxBehindMs: 60 * 60_000,
-} as const;
+export const EVENT_AGE = { maxMs: 5 * 60_000 } as const;
 
 /**
- * Event time of a page view: the page's `created` when it is an integer within CLIENT_CLOCK of the collector's
- * clock, the collector's clock when it is absent or out of that window (`corrected`). Other values (a string, a
- * fraction) are left for the validator to name.
+ * `created` of a page view received at `receivedMs` with the tracker's `age`: anything but a non-negative number
+ * counts as 0, and an age beyond EVENT_AGE is cut to it (`clamped`).
  */
-export function eventTime(created: unknown, nowMs: number): { created: unknown; corrected: boolean } {
-  if (created === undefined) return { created: nowMs, corrected: false };
-  if (!Number.isInteger(created)) return { created, corrected: false };
-  const skew = (created as number) - nowMs;
-  if (skew > CLIENT_CLOCK.maxAheadMs || -skew > CLIENT_CLOCK.maxBehindMs) {
-    return { created: nowMs, corrected: true };
-  }
-  return { created, corrected: false };
+export function eventTime(age: unknown, receivedMs: number): { created: number; clamped: boolean } {
+  const ms = typeof age === 'number' && Number.isFinite(age) && age > 0 ? Math.floor(age) : 0;
+  return { created: receivedMs - Math.min(ms, EVENT_AGE.maxMs), clamped: ms > EVENT_AGE.maxMs };
 }
 
 /**
@@ -91,6 +83,18 @@ export class VisitorIds {
   visitorId(site: string, ip: string, userAgent: string, nowMs: number): string {
     return createHmac('sha256', this.saltFor(nowMs))
       .update(`${site}\0${ip}\0${userAgent}`)
+      .digest()
+      .subarray(0, 16)
+      .toString('base64url');
+  }
+
+  /**
+   * The Kinesis partition key of an event: keyed by the day's salt, so no sender can choose its shard (a chosen
+   * eventId could otherwise aim every record at one shard), and the same for a visitor's retries of one page view.
+   */
+  partitionKey(visitorId: string, eventId: string, nowMs: number): string {
+    return createHmac('sha256', this.saltFor(nowMs))
+      .update(`partition\0${visitorId}\0${eventId}`)
       .digest()
       .subarray(0, 16)
       .toString('base64url');

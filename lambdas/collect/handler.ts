@@ -1,14 +1,17 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { awsClients } from '../../shared/aws-clients.js';
 import { configFromEnvironment } from '../../shared/resources.js';
+import { secretStageValue, secretStageValues } from '../../shared/secrets.js';
 import { collectorSettingsFromEnvironment } from './config.js';
 import { createCollector, type Collector, type CollectorObserver } from './collector.js';
+import { createOriginVerifier } from './origin-verify.js';
 import { putRecordsWriter } from './stream-writer.js';
 
-/** API Gateway HTTP API (payload v2) → the collector. Thin adapter over collector.ts. */
+/**
+ * Lambda function URL (the same payload v2 event as an HTTP API) → the collector. Thin adapter over collector.ts.
+ */
 
 export type CollectHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -46,16 +49,29 @@ let handle: Promise<CollectHandler> | undefined;
 async function coldStart(): Promise<CollectHandler> {
   const config = configFromEnvironment();
   const settings = collectorSettingsFromEnvironment();
-  const secret = await new SecretsManagerClient({}).send(
-    new GetSecretValueCommand({ SecretId: settings.visitorKeySecretArn }),
+  const clients = awsClients();
+  const visitorKey = await secretStageValue(
+    clients.secretsManager,
+    settings.visitorKeySecretArn,
+    'AWSCURRENT',
   );
-  if (!secret.SecretString) throw new Error('the visitor key secret has no string value');
+  if (!visitorKey) throw new Error('the visitor key secret has no string value');
+  const origin = createOriginVerifier({
+    load: () =>
+      secretStageValues(clients.secretsManager, settings.originSecretArn, [
+        'AWSCURRENT',
+        'AWSPENDING',
+        'AWSPREVIOUS',
+      ]),
+    onReloadError: (error) => logger.error('reading the origin secret failed', error as Error),
+  });
   return createCollectHandler(
     createCollector({
-      writer: putRecordsWriter(awsClients().kinesis, config.names.stream),
+      writer: putRecordsWriter(clients.kinesis, config.names.stream),
       config: {
         sites: settings.sites,
-        visitorKey: secret.SecretString,
+        visitorKey,
+        origin,
         ...(typeof TRACKER_SCRIPT_BASE64 === 'string'
           ? { trackerScript: Buffer.from(TRACKER_SCRIPT_BASE64, 'base64').toString('utf8') }
           : {}),

@@ -19,7 +19,6 @@ const REQUIRED = [
     ]),
   ),
   ['batch', 'DuckDB: hourly views of 1M events'],
-  ['batch', 'DuckDB: hourly views of 10M events'],
   ['batch', 'Parquet bytes read per hourly run'],
   ...['1-hour', '24-hour', '7-day'].flatMap((range) =>
     [
@@ -52,6 +51,8 @@ const REQUIRED = [
   ['collect', 'handler time per event in 50-event batches'],
   ['collect', 'CPU per event: parse, validate, enrich'],
   ['collect', 'tracker script /pv.js, gzipped'],
+  ['collect', 'collection cost per million page views at 1,000 page views/s'],
+  ['collect', 'collection cost floor per million page views'],
   ['sketch', 'bytes of a'],
   ['sketch', '7 days of hourly buckets: parse + union + estimate visitors'],
 ] as const;

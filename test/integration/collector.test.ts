@@ -1,11 +1,5 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  PutRecordsCommand,
-  type PutRecordsCommandOutput,
-} from '@aws-sdk/client-kinesis';
+import { PutRecordsCommand, type PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   COLLECTOR_LIMITS,
@@ -16,45 +10,26 @@ import {
   type CollectRequest,
   type CollectResult,
 } from '../../lambdas/collect/collector.js';
+import { ORIGIN_VERIFY_HEADER } from '../../lambdas/collect/edge.js';
 import { createCollectHandler } from '../../lambdas/collect/handler.js';
+import { fixedOriginSecret } from '../../lambdas/collect/origin-verify.js';
 import { SiteAllowList } from '../../lambdas/collect/sites.js';
 import { putRecordsWriter } from '../../lambdas/collect/stream-writer.js';
 import { buildTracker } from '../../lambdas/collect/tracker.js';
-import { validatePageView, type PageView } from '../../shared/event.js';
+import { trackerAsset } from '../../lambdas/collect/tracker-asset.js';
 import { startHttpApi, type RunningHttpApi } from '../../local/http-server.js';
 import { testStack, type TestStack } from './support/stack.js';
+import { streamEvents as streamEventsOf } from './support/stream.js';
 
 const SITE = 'http://shop.example';
 const FIREFOX = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
 const GOOGLEBOT = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
 const VIEWER_IP = '203.0.113.7';
+/** What CloudFront adds to every request it sends: these tests play CloudFront in front of the collector. */
+const ORIGIN_SECRET = 'the origin secret of these tests';
 
-/** Every record on the stream, decoded (the test's stream has one shard, read from its start). */
-async function streamEvents(stack: TestStack): Promise<PageView[]> {
-  const kinesis = stack.clients.kinesis;
-  const { Shards = [] } = await kinesis.send(new ListShardsCommand({ StreamName: stack.names.stream }));
-  const events: PageView[] = [];
-  for (const shard of Shards) {
-    let { ShardIterator } = await kinesis.send(
-      new GetShardIteratorCommand({
-        StreamName: stack.names.stream,
-        ShardId: shard.ShardId!,
-        ShardIteratorType: 'TRIM_HORIZON',
-      }),
-    );
-    for (;;) {
-      const page = await kinesis.send(new GetRecordsCommand({ ShardIterator }));
-      for (const record of page.Records ?? []) {
-        const checked = validatePageView(JSON.parse(new TextDecoder().decode(record.Data)), Date.now());
-        if (!checked.ok) throw new Error(`an invalid record reached the stream: ${checked.rejection.reason}`);
-        events.push(checked.event);
-      }
-      if (!page.Records?.length || !page.NextShardIterator) break;
-      ShardIterator = page.NextShardIterator;
-    }
-  }
-  return events;
-}
+/** Every record on the test's stream, decoded. */
+const streamEvents = (stack: TestStack) => streamEventsOf(stack.clients.kinesis, stack.names.stream);
 
 /**
  * The real client with PutRecords throttled: `failing(call, entries)` names the entries of a call that the
@@ -104,11 +79,17 @@ describe('the collector on a real stream', () => {
   let stack: TestStack;
   const counts: Partial<Record<CollectorMetric, number>> = {};
   const sites = new SiteAllowList(['shop.example', '*.blog.example']);
-  const collectorOn = (kinesis: KinesisClient) =>
+  const collectorOn = (kinesis: KinesisClient, clock?: () => number) =>
     createCollector({
       writer: putRecordsWriter(kinesis, stack.names.stream, { maxAttempts: 3, baseDelayMs: 1 }),
-      config: { sites, visitorKey: 'a test key that is long enough', trackerScript: buildTracker().script },
+      config: {
+        sites,
+        visitorKey: 'a test key that is long enough',
+        origin: fixedOriginSecret(ORIGIN_SECRET),
+        trackerScript: buildTracker().script,
+      },
       observer: { count: (metric, value) => (counts[metric] = (counts[metric] ?? 0) + value) },
+      ...(clock ? { clock } : {}),
     });
   let collect: ReturnType<typeof createCollector>;
 
@@ -120,10 +101,12 @@ describe('the collector on a real stream', () => {
       origin: SITE,
       'user-agent': FIREFOX,
       'cloudfront-viewer-country': 'DE',
+      'cloudfront-viewer-address': `${VIEWER_IP}:51234`,
+      [ORIGIN_VERIFY_HEADER]: ORIGIN_SECRET,
       ...headers,
     },
     body: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)),
-    sourceIp: VIEWER_IP,
+    sourceIp: '130.176.0.1',
   });
   const result = (response: { body: string }) => JSON.parse(response.body) as CollectResult;
   let tag = 0;
@@ -146,8 +129,16 @@ describe('the collector on a real stream', () => {
         42,
         { url, status: 700 },
         { url, eventId: 'has a space' },
-        { url: 'http://elsewhere.example/' },
-        { url: `http://www.blog.example/post`, userId: 'signed-in-42', status: 404 },
+        { url: 12 },
+        // Fields the server decides are ignored, whatever the body says; status stays the page's claim.
+        {
+          url: page('/signed-in'),
+          userId: 'signed-in-42',
+          browser: 'IE',
+          country: 'KP',
+          created: 1,
+          status: 404,
+        },
       ]),
     );
     expect(response.statusCode).toBe(202);
@@ -160,14 +151,14 @@ describe('the collector on a real stream', () => {
       [2, 'not_object'],
       [3, 'status_out_of_range'],
       [4, 'event_id_invalid'],
-      [5, 'site_not_allowed'],
+      [5, 'wrong_type'],
     ]);
 
     const stored = (await streamEvents(stack)).filter((e) =>
       body.accepted.some((a) => a.eventId === e.eventId),
     );
     expect(stored).toHaveLength(2);
-    const [fromTracker, signedIn] = [
+    const [fromTracker, claiming] = [
       stored.find((e) => e.eventId === 'pv-1')!,
       stored.find((e) => e.eventId !== 'pv-1')!,
     ];
@@ -175,8 +166,9 @@ describe('the collector on a real stream', () => {
     expect(fromTracker.created).toBeGreaterThanOrEqual(before);
     expect(fromTracker.created).toBeLessThanOrEqual(Date.now());
     expect(fromTracker.userId).toMatch(/^[A-Za-z0-9_-]{22}$/);
-    expect(signedIn).toMatchObject({ userId: 'signed-in-42', status: 404 });
-    expect(signedIn.eventId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(claiming).toMatchObject({ status: 404, country: 'DE', browser: 'FF', userId: fromTracker.userId });
+    expect(claiming.created).toBeGreaterThanOrEqual(before);
+    expect(claiming.eventId).toMatch(/^[0-9a-f-]{36}$/);
     expect(JSON.stringify(stored)).not.toContain(VIEWER_IP);
   });
 
@@ -203,11 +195,11 @@ describe('the collector on a real stream', () => {
     const invalid = await collect(
       post([
         { url, status: 'ok' },
-        { url, created: 1.5 },
+        { url, status: 99 },
       ]),
     );
     expect(invalid.statusCode).toBe(400);
-    expect(result(invalid).rejected.map((r) => r.violation)).toEqual(['wrong_type', 'created_not_integer']);
+    expect(result(invalid).rejected.map((r) => r.violation)).toEqual(['wrong_type', 'status_out_of_range']);
     const notJson = await collect(post('{"url":'));
     expect(notJson.statusCode).toBe(400);
     expect(JSON.parse(notJson.body).error.code).toBe('not_json');
@@ -242,35 +234,43 @@ describe('the collector on a real stream', () => {
     expect((await streamEvents(stack)).filter((e) => e.url === url)).toEqual([]);
   });
 
-  it('keeps the page clock within the window and replaces it outside, with the collector clock', async () => {
+  it("dates a page view by the receive time less the tracker's age, within five minutes", async () => {
     const url = page();
     const now = Date.now();
-    const response = await collect(
+    const response = await collectorOn(
+      stack.clients.kinesis,
+      () => now,
+    )(
       post([
-        { url, eventId: 'recent', created: now - 5 * 60_000 },
-        { url, eventId: 'stale', created: now - 2 * 3600_000 },
-        { url, eventId: 'ahead', created: now + 20 * 60_000 },
+        { url, eventId: 'fresh' },
+        { url, eventId: 'retried', age: 90_000 },
+        { url, eventId: 'ancient', age: 2 * 3600_000, created: now - 2 * 3600_000 },
       ]),
     );
     expect(response.statusCode).toBe(202);
     const stored = new Map(
-      (await streamEvents(stack)).filter((e) => e.url === url).map((e) => [e.eventId, e]),
+      (await streamEvents(stack)).filter((e) => e.url === url).map((e) => [e.eventId, e.created]),
     );
-    expect(stored.get('recent')!.created).toBe(now - 5 * 60_000);
-    for (const id of ['stale', 'ahead']) {
-      expect(stored.get(id)!.created).toBeGreaterThanOrEqual(now);
-      expect(stored.get(id)!.created).toBeLessThanOrEqual(Date.now());
-    }
+    expect(Object.fromEntries(stored)).toEqual({ fresh: now, retried: now - 90_000, ancient: now - 300_000 });
+    expect(counts.EventAgeClamped).toBeGreaterThanOrEqual(1);
   });
 
   it('stores a retried request again under the same eventIds, byte for byte, for the batch layer to count once', async () => {
     const url = page();
-    const request = post([
-      { url, eventId: 'retry-a', created: Date.now() },
-      { url: page('/b'), eventId: 'retry-b', created: Date.now() },
-    ]);
-    const first = await collect(request);
-    const second = await collect(request);
+    const sentAt = Date.now();
+    const attempt = (retriedAfterMs: number) =>
+      collectorOn(
+        stack.clients.kinesis,
+        () => sentAt + retriedAfterMs,
+      )(
+        post([
+          { url, eventId: 'retry-a', age: retriedAfterMs },
+          { url: page('/b'), eventId: 'retry-b', age: retriedAfterMs },
+        ]),
+      );
+    // The retry arrives 4 s later and says so: the same time, visitor and shard, hence the same record.
+    const first = await attempt(0);
+    const second = await attempt(4000);
     expect(first.statusCode).toBe(202);
     expect(result(second).accepted).toEqual(result(first).accepted);
     const stored = (await streamEvents(stack)).filter((e) => e.eventId?.startsWith('retry-'));
@@ -337,14 +337,11 @@ describe('the collector on a real stream', () => {
     expect((await streamEvents(stack)).filter((e) => e.url === url)).toEqual([]);
   });
 
-  describe('over HTTP, as API Gateway passes requests', () => {
+  describe('over HTTP, as a function URL passes the requests CloudFront sends', () => {
     let server: RunningHttpApi;
+    const fromCloudFront = { [ORIGIN_VERIFY_HEADER]: ORIGIN_SECRET };
     beforeAll(async () => {
-      const handler = createCollectHandler(collect);
-      server = await startHttpApi({
-        handler: async () => ({ statusCode: 418 }),
-        routes: [{ paths: [EVENTS_PATH, TRACKER_PATH], handler }],
-      });
+      server = await startHttpApi({ handler: createCollectHandler(collect) });
     });
     afterAll(() => server.close());
 
@@ -352,6 +349,7 @@ describe('the collector on a real stream', () => {
       const response = await fetch(`${server.url}${EVENTS_PATH}`, {
         method: 'OPTIONS',
         headers: {
+          ...fromCloudFront,
           origin: 'https://www.blog.example',
           'access-control-request-method': 'POST',
           'access-control-request-headers': 'content-type',
@@ -369,30 +367,53 @@ describe('the collector on a real stream', () => {
       for (const method of ['OPTIONS', 'POST']) {
         const response = await fetch(`${server.url}${EVENTS_PATH}`, {
           method,
-          headers: { origin: 'https://evil.example', 'content-type': 'text/plain', 'user-agent': FIREFOX },
+          headers: {
+            ...fromCloudFront,
+            origin: 'https://evil.example',
+            'content-type': 'text/plain',
+            'user-agent': FIREFOX,
+          },
           ...(method === 'POST' ? { body: JSON.stringify({ url }) } : {}),
         });
         expect(response.status).toBe(403);
+        expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+          'origin_not_allowed',
+        );
         expect(response.headers.get('access-control-allow-origin')).toBeNull();
       }
       expect((await streamEvents(stack)).filter((e) => e.url === url)).toEqual([]);
     });
 
-    it('serves the tracker with a validator for caches', async () => {
-      const response = await fetch(`${server.url}${TRACKER_PATH}`);
+    it('serves the tracker at its versioned URL for a year, with CORS for SRI and a validator for caches', async () => {
+      const asset = trackerAsset(buildTracker().script);
+      const response = await fetch(`${server.url}${asset.path}`, { headers: fromCloudFront });
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
-      expect(await response.text()).toBe(buildTracker().script);
+      expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(response.headers.get('access-control-allow-origin')).toBe('*');
+      expect(await response.text()).toBe(asset.script);
       const etag = response.headers.get('etag')!;
-      const again = await fetch(`${server.url}${TRACKER_PATH}`, { headers: { 'if-none-match': etag } });
+      const again = await fetch(`${server.url}${asset.path}`, {
+        headers: { ...fromCloudFront, 'if-none-match': etag },
+      });
       expect(again.status).toBe(304);
+      // The unversioned URL of earlier tags: the same script, an hour; another version: gone.
+      const unversioned = await fetch(`${server.url}${TRACKER_PATH}`, { headers: fromCloudFront });
+      expect(unversioned.headers.get('cache-control')).toBe('public, max-age=3600');
+      expect(await unversioned.text()).toBe(asset.script);
+      expect((await fetch(`${server.url}/pv.000000000000.js`, { headers: fromCloudFront })).status).toBe(404);
     });
 
     it('takes a beacon body over HTTP', async () => {
       const url = page();
       const response = await fetch(`${server.url}${EVENTS_PATH}`, {
         method: 'POST',
-        headers: { origin: SITE, 'content-type': 'text/plain;charset=UTF-8', 'user-agent': FIREFOX },
+        headers: {
+          ...fromCloudFront,
+          origin: SITE,
+          'content-type': 'text/plain;charset=UTF-8',
+          'user-agent': FIREFOX,
+        },
         body: JSON.stringify({ url, eventId: 'http-1' }),
       });
       expect(response.status).toBe(202);

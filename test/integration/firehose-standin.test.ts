@@ -8,6 +8,7 @@ import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { PREFIXES } from '../../shared/resources.js';
 import { hourPartitionPath, HOUR_MS } from '../../shared/time.js';
 import { duckdbConnection } from '../../local/duckdb.js';
+import { expectSequenceNumber } from './support/kinesis-contract.js';
 import { landOnS3, testStack, type TestStack } from './support/stack.js';
 
 describe('Firehose stand-in', () => {
@@ -83,7 +84,11 @@ describe('Firehose stand-in', () => {
     expect(landed.sort()).toEqual(valid.map((e) => JSON.stringify(e)).sort());
     // Every row keeps the identity of the Kinesis record that carried it: one per record, none repeated.
     expect(new Set(identities).size).toBe(valid.length);
-    for (const identity of identities) expect(identity).toMatch(/^shardId-\d{12}\/\d{20,}$/);
+    for (const identity of identities) {
+      const [shardId, sequenceNumber] = identity.split('/');
+      expect(shardId).toMatch(/^shardId-\d{12}$/);
+      expectSequenceNumber(sequenceNumber);
+    }
 
     const errors = (await objects(PREFIXES.firehoseErrors)).flatMap((o) =>
       new TextDecoder()

@@ -11,6 +11,8 @@ declare module 'vitest' {
       region: string;
       credentials: { accessKeyId: string; secretAccessKey: string };
       pids: number[];
+      /** True on the emulators started here (kinesis-local…), false on AWS_ENDPOINT_URL (LocalStack, moto). */
+      embedded: boolean;
     };
   }
 }
@@ -25,6 +27,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     region: emulators.region,
     credentials: emulators.credentials,
     pids: [...emulators.pids],
+    embedded: emulators.embedded,
   });
   return async () => {
     await emulators?.stop();

@@ -65,9 +65,14 @@ describe('npm start', () => {
       'the printed demo site URL',
       () => /Demo site\s+(http:\/\/\S+?)\/\s/.exec(stack.output())?.[1],
     );
-    expect(stack.output()).toContain(`Collector      POST ${file.apiUrl}/v1/events`);
-    expect((await fetch(`${file.apiUrl}/pv.js`)).status).toBe(200);
-    expect(await (await fetch(`${demoSite}/app/reports`)).text()).toContain(`src="${file.apiUrl}/pv.js"`);
+    // The collector answers behind its CloudFront stand-in; the tag carries the versioned URL and its SRI hash.
+    expect(file.collectorUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/events$/);
+    expect(stack.output()).toContain(`Collector      POST ${file.collectorUrl}`);
+    const edge = file.collectorUrl!.replace('/v1/events', '');
+    const tag = /<script defer src="([^"]+)" integrity="(sha384-[^"]+)"/.exec(stack.output());
+    expect(tag?.[1]).toMatch(new RegExp(`^${edge}/pv\\.[0-9a-f]{12}\\.js$`));
+    expect((await fetch(tag![1]!)).status).toBe(200);
+    expect(await (await fetch(`${demoSite}/app/reports`)).text()).toContain(`src="${tag![1]}"`);
     const from = hourBucket(Date.now());
     const url = `${file.apiUrl}/v1/pageviews?from=${toIso(from)}&to=${toIso(from + HOUR_MS)}&granularity=minute`;
     const counted = await until('counted page views', async () => {

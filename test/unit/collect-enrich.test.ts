@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { clientIp, type CollectRequest } from '../../lambdas/collect/collector.js';
+import { viewerIp, type CollectRequest } from '../../lambdas/collect/collector.js';
 import {
   browserToken,
-  CLIENT_CLOCK,
+  EVENT_AGE,
   eventTime,
   isBot,
   OTHER_BROWSER,
   VisitorIds,
 } from '../../lambdas/collect/enrich.js';
-import { SiteAllowList, SiteListError } from '../../lambdas/collect/sites.js';
+import { requestSite, SiteAllowList, SiteListError } from '../../lambdas/collect/sites.js';
 import { buildTracker } from '../../lambdas/collect/tracker.js';
 import { DAY_MS } from '../../shared/time.js';
 
@@ -48,25 +48,20 @@ describe('browser from the User-Agent', () => {
   });
 });
 
-describe('event time from a page clock', () => {
+describe('event time: the receive time, less the age a tracker reports, within a window', () => {
   const now = Date.UTC(2026, 10, 25, 12, 0, 0);
-  it('stamps the collector clock when the page sends none', () => {
-    expect(eventTime(undefined, now)).toEqual({ created: now, corrected: false });
+  it('is the receive time when the tracker says nothing, or nothing usable', () => {
+    for (const age of [undefined, 0, -5000, 'yesterday', Number.NaN, Number.POSITIVE_INFINITY, { ms: 5 }]) {
+      expect(eventTime(age, now)).toEqual({ created: now, clamped: false });
+    }
   });
-  it('keeps a page clock inside the window, at both edges', () => {
-    expect(eventTime(now + CLIENT_CLOCK.maxAheadMs, now)).toEqual({
-      created: now + CLIENT_CLOCK.maxAheadMs,
-      corrected: false,
-    });
-    expect(eventTime(now - CLIENT_CLOCK.maxBehindMs, now).created).toBe(now - CLIENT_CLOCK.maxBehindMs);
+  it("places a retried beacon at its first attempt's time, to the millisecond, up to the window", () => {
+    expect(eventTime(1234.9, now)).toEqual({ created: now - 1234, clamped: false });
+    expect(eventTime(EVENT_AGE.maxMs, now)).toEqual({ created: now - EVENT_AGE.maxMs, clamped: false });
   });
-  it('replaces a page clock just outside the window', () => {
-    expect(eventTime(now + CLIENT_CLOCK.maxAheadMs + 1, now)).toEqual({ created: now, corrected: true });
-    expect(eventTime(now - CLIENT_CLOCK.maxBehindMs - 1, now)).toEqual({ created: now, corrected: true });
-  });
-  it('leaves values that are not integers for the validator to name', () => {
-    expect(eventTime('yesterday', now)).toEqual({ created: 'yesterday', corrected: false });
-    expect(eventTime(1.5, now)).toEqual({ created: 1.5, corrected: false });
+  it('cuts an age beyond the window to the window, so no one can write into hours long computed', () => {
+    expect(eventTime(EVENT_AGE.maxMs + 1, now)).toEqual({ created: now - EVENT_AGE.maxMs, clamped: true });
+    expect(eventTime(30 * 24 * 3600_000, now)).toEqual({ created: now - EVENT_AGE.maxMs, clamped: true });
   });
 });
 
@@ -102,9 +97,17 @@ describe('cookieless visitor ids', () => {
     expect(id()).not.toContain('203');
     expect(() => new VisitorIds('short')).toThrow(RangeError);
   });
+
+  it('derives the partition key from the visitor and the eventId, so a chosen eventId cannot choose a shard', () => {
+    const key = (eventId: string, visitor = id()) => ids.partitionKey(visitor, eventId, noon);
+    expect(key('pv-1')).toBe(key('pv-1'));
+    expect(key('pv-1')).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(new Set([key('pv-1'), key('pv-2'), key('pv-1', id('blog.example'))]).size).toBe(3);
+    expect(key('pv-1')).not.toContain('pv-1');
+  });
 });
 
-describe('client address', () => {
+describe('viewer address', () => {
   const request = (headers: Record<string, string>): CollectRequest => ({
     method: 'POST',
     path: '/v1/events',
@@ -112,11 +115,11 @@ describe('client address', () => {
     sourceIp: '192.0.2.1',
   });
   it('takes the viewer address CloudFront adds, IPv4 or IPv6, without the port', () => {
-    expect(clientIp(request({ 'cloudfront-viewer-address': '203.0.113.7:46532' }))).toBe('203.0.113.7');
-    expect(clientIp(request({ 'cloudfront-viewer-address': '2001:db8::1:46532' }))).toBe('2001:db8::1');
+    expect(viewerIp(request({ 'cloudfront-viewer-address': '203.0.113.7:46532' }))).toBe('203.0.113.7');
+    expect(viewerIp(request({ 'cloudfront-viewer-address': '2001:db8::1:46532' }))).toBe('2001:db8::1');
   });
-  it('falls back to the address the front door saw', () => {
-    expect(clientIp(request({}))).toBe('192.0.2.1');
+  it('falls back to the connecting address', () => {
+    expect(viewerIp(request({}))).toBe('192.0.2.1');
   });
 });
 
@@ -126,19 +129,77 @@ describe('site allow-list', () => {
     expect(sites.allowsHost('shop.example')).toBe(true);
     expect(sites.allowsHost('SHOP.example')).toBe(true);
     expect(sites.allowsHost('www.blog.example')).toBe(true);
-    expect(sites.allowsOrigin('https://a.b.blog.example')).toBe(true);
-    expect(sites.allowsOrigin('http://127.0.0.1:3001')).toBe(true);
+    expect(sites.allowsHost('a.b.blog.example')).toBe(true);
   });
   it('refuses other hosts, look-alikes, the bare wildcard domain and opaque origins', () => {
     expect(sites.allowsHost('blog.example')).toBe(false);
     expect(sites.allowsHost('shop.example.evil')).toBe(false);
     expect(sites.allowsHost('evilblog.example')).toBe(false);
-    expect(sites.allowsOrigin('null')).toBe(false);
-    expect(sites.allowsOrigin('file:///tmp/x.html')).toBe(false);
   });
   it('rejects entries that are not host names', () => {
     expect(() => new SiteAllowList(['https://shop.example'])).toThrow(SiteListError);
     expect(() => SiteAllowList.parse('shop.example, shop.example:443')).toThrow(/shop.example:443/);
+  });
+});
+
+describe('the site a browser request comes from', () => {
+  const sites = new SiteAllowList(['shop.example', '*.blog.example', '127.0.0.1']);
+  it('is its Origin, scheme, host and port, when the site is allowed', () => {
+    expect(requestSite({ origin: 'http://127.0.0.1:3001' }, sites)).toEqual({
+      ok: true,
+      origin: 'http://127.0.0.1:3001',
+      host: '127.0.0.1',
+    });
+    expect(
+      requestSite({ origin: 'https://a.b.blog.example', referer: 'https://x.example/' }, sites),
+    ).toMatchObject({
+      ok: true,
+      origin: 'https://a.b.blog.example',
+    });
+  });
+  it("is a beacon's Referer when it carries no Origin, or only Origin: null", () => {
+    for (const headers of [
+      { referer: 'https://shop.example/cart?x=1' },
+      { origin: 'null', referer: 'https://shop.example/' },
+    ]) {
+      expect(requestSite(headers, sites)).toEqual({
+        ok: true,
+        origin: 'https://shop.example',
+        host: 'shop.example',
+      });
+    }
+  });
+  it('names the rule a request breaks: no site named, or a site not on the list', () => {
+    expect(requestSite({}, sites)).toMatchObject({ ok: false, rule: 'origin_required' });
+    expect(requestSite({ origin: 'null' }, sites)).toMatchObject({ ok: false, rule: 'origin_required' });
+    for (const origin of [
+      'https://evil.example',
+      'https://blog.example',
+      'file:///tmp/x.html',
+      'not a url',
+    ]) {
+      expect(requestSite({ origin }, sites)).toMatchObject({ ok: false, rule: 'origin_not_allowed' });
+    }
+    expect(requestSite({ referer: 'https://shop.example.evil/' }, sites)).toMatchObject({
+      ok: false,
+      rule: 'origin_not_allowed',
+    });
+  });
+});
+
+describe('keep-lists: the query parameters a site keeps', () => {
+  const sites = new SiteAllowList(['shop.example', '*.blog.example'], {
+    'shop.example': ['id', 'page'],
+    '*.blog.example': ['p'],
+  });
+  it('belong to the entries that match a host', () => {
+    expect([...sites.keepFor('shop.example')]).toEqual(['id', 'page']);
+    expect([...sites.keepFor('www.blog.example')]).toEqual(['p']);
+    expect(sites.keepFor('elsewhere.example').size).toBe(0);
+  });
+  it('must name listed sites and plain parameter names', () => {
+    expect(() => new SiteAllowList(['shop.example'], { 'other.example': ['id'] })).toThrow(/other.example/);
+    expect(() => new SiteAllowList(['shop.example'], { 'shop.example': ['a=b'] })).toThrow(/a=b/);
   });
 });
 

@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  collectionInputs,
   estimateCollectionCost,
   estimateMonthlyCost,
   estimateNaiveMonthlyCost,
+  estimatePreviousCollectionCost,
+  HTTPS_FLOOR_PER_MILLION,
+  SECONDS_PER_MONTH,
+  trackerLoadsWithin,
   type CollectionInputs,
   type CostInputs,
 } from '../../bench/cost-model.js';
@@ -83,37 +88,57 @@ describe('cost model', () => {
 });
 
 describe('collection cost', () => {
+  const inputs1000 = collectionInputs({
+    pageViewsPerSecond: 1000,
+    measuredLambdaMs: 3,
+    trackerGzipBytes: 850,
+  });
   const collection = (overrides: Partial<CollectionInputs> = {}): CollectionInputs => ({
-    pageViewsPerSecond: 100,
-    eventsPerRequest: 1,
-    requestBytes: 700,
-    responseBytes: 300,
-    trackerLoadsPerPageView: 1,
-    trackerBytes: 900,
-    lambdaMsPerRequest: 10,
-    lambdaMemoryGb: 0.25,
+    ...inputs1000.ours,
     ...overrides,
   });
 
-  it('charges CloudFront, API Gateway and Lambda, adding up to the total', () => {
+  it('charges CloudFront, the WAF, Lambda and the two secrets, no API Gateway, adding up to the total', () => {
     const estimate = estimateCollectionCost(collection());
-    expect(Object.keys(estimate.byService).sort()).toEqual(['API Gateway', 'CloudFront', 'Lambda']);
+    expect(Object.keys(estimate.byService).sort()).toEqual([
+      'CloudFront',
+      'Lambda',
+      'Secrets Manager',
+      'WAF',
+    ]);
     expect(estimate.total).toBeCloseTo(
       estimate.lines.reduce((sum, line) => sum + line.usd, 0),
       6,
     );
+    for (const line of estimate.lines) expect(line.floorUsd).toBeLessThanOrEqual(line.usd);
   });
 
-  it('costs the same per million page views at any rate, and about $3 at these inputs', () => {
-    const small = estimateCollectionCost(collection({ pageViewsPerSecond: 10 }));
+  it('costs at most $2.00 per million page views at 1,000/s, per-client limits included, above the $1.00 floor', () => {
+    const ours = estimateCollectionCost(collection());
+    expect(ours.perMillionEvents).toBeLessThanOrEqual(2);
+    expect(ours.perMillionEvents).toBeGreaterThan(HTTPS_FLOOR_PER_MILLION);
+    // The WAF's $0.60 per million and a Lambda invocation's $0.20 sit on top of CloudFront's request.
+    expect(ours.floorTotal / (1000 * SECONDS_PER_MONTH * 1e-6)).toBeGreaterThan(1.8);
+    const previous = estimatePreviousCollectionCost(inputs1000.previous);
+    expect(previous.perMillionEvents).toBeGreaterThan(3);
+    expect(previous.byService['API Gateway']).toBeGreaterThan(0);
+  });
+
+  it('grows by a CloudFront request and a WAF inspection per /pv.js load, and says how many loads fit in $2.00', () => {
+    const at = (loads: number) =>
+      estimateCollectionCost(collection({ trackerLoadsPerPageView: loads })).perMillionEvents;
+    // $1.00 + $0.60, and the script's bytes out (about 1.3 KB at $0.085/GB).
+    expect(at(1) - at(0)).toBeGreaterThan(1.6);
+    expect(at(1) - at(0)).toBeLessThan(1.75);
+    const fit = trackerLoadsWithin(2, collection());
+    expect(at(fit)).toBeCloseTo(2, 6);
+    expect(fit).toBeGreaterThan(0.05);
+  });
+
+  it('spreads its monthly fees over traffic, and costs less when senders batch events into fewer requests', () => {
+    const small = estimateCollectionCost(collection({ pageViewsPerSecond: 1 }));
     const large = estimateCollectionCost(collection({ pageViewsPerSecond: 10_000 }));
-    expect(large.perMillionEvents).toBeCloseTo(small.perMillionEvents, 6);
-    // 2 CloudFront requests ($2), 1 API request ($1), a Lambda request and 2.5 ms of 1 GB-s: about $3.3.
-    expect(small.perMillionEvents).toBeGreaterThan(3);
-    expect(small.perMillionEvents).toBeLessThan(3.6);
-  });
-
-  it('costs less when senders batch events into fewer requests', () => {
+    expect(small.perMillionEvents).toBeGreaterThan(large.perMillionEvents);
     const single = estimateCollectionCost(collection());
     const batched = estimateCollectionCost(collection({ eventsPerRequest: 20, trackerLoadsPerPageView: 0 }));
     expect(batched.total).toBeLessThan(single.total / 5);

@@ -22,8 +22,8 @@ export interface NpmProcess {
 }
 
 /** The environment without endpoint overrides: these tests are about the emulators the stack starts. */
-function embeddedEnvironment(dir: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, PAGEVIEWS_LOCAL_DIR: dir };
+function embeddedEnvironment(dir: string, extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, PAGEVIEWS_LOCAL_DIR: dir };
   for (const name of Object.keys(env)) if (name.startsWith('AWS_ENDPOINT_URL')) delete env[name];
   return env;
 }
@@ -32,9 +32,10 @@ export function newStateDir(): string {
   return mkdtempSync(join(tmpdir(), 'pageviews-start-'));
 }
 
-export function npm(args: readonly string[], dir = newStateDir()): NpmProcess {
+/** `extra` adds to the environment (e.g. another PATH). */
+export function npm(args: readonly string[], dir = newStateDir(), extra: NodeJS.ProcessEnv = {}): NpmProcess {
   const child = spawn('npm', args, {
-    env: embeddedEnvironment(dir),
+    env: embeddedEnvironment(dir, extra),
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -66,6 +67,8 @@ export const ANY_PORTS = [
   '--api-port',
   '0',
   '--site-port',
+  '0',
+  '--collector-port',
   '0',
   '--kinesis-port',
   '0',
