@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { deliveryWatermark, type DeliveryReading } from '../../shared/batch/delivery.js';
+import type {
+  CloudWatchClient,
+  GetMetricDataCommand,
+  GetMetricDataCommandInput,
+} from '@aws-sdk/client-cloudwatch';
+import {
+  cloudWatchDeliveryMetrics,
+  deliveryWatermark,
+  type DeliveryReading,
+} from '../../shared/batch/delivery.js';
 import { candidateHorizon, clockHorizon } from '../../shared/batch/run.js';
 import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { HOUR_MS, MINUTE_MS } from '../../shared/time.js';
@@ -46,5 +55,45 @@ describe('the candidate horizon', () => {
     expect(candidateHorizon(now, DEFAULT_SETTINGS, now + HOUR_MS)).toBe(T);
     // Nothing proven (Firehose blocked, or silent): no hour.
     expect(candidateHorizon(now, DEFAULT_SETTINGS, undefined)).toBe(-Infinity);
+  });
+});
+
+describe("Firehose's delivery metrics from CloudWatch", () => {
+  it('asks GetMetricData for the three metrics of the delivery stream and reads seconds of freshness as ms', async () => {
+    const sent: GetMetricDataCommandInput[] = [];
+    const p = (minutes: number) => new Date(T + minutes * MINUTE_MS);
+    const cloudwatch = {
+      send: async (command: GetMetricDataCommand) => {
+        sent.push(command.input);
+        return {
+          MetricDataResults: [
+            { Id: 'freshness', Timestamps: [p(2), p(1)], Values: [95, 310] },
+            { Id: 'behind', Timestamps: [p(2), p(1), p(0)], Values: [0, 4_000, 0] },
+            { Id: 'read', Timestamps: [p(2), p(1), p(0)], Values: [120, 80, 0] },
+          ],
+        };
+      },
+    } as unknown as CloudWatchClient;
+    const metrics = cloudWatchDeliveryMetrics({ cloudwatch, deliveryStreamName: 'pv-delivery' });
+    const readings = await metrics.readings(T + 3 * MINUTE_MS);
+    expect(readings).toEqual([
+      { atMs: T, millisBehindLatestMs: 0, recordsRead: 0 },
+      { atMs: T + MINUTE_MS, dataFreshnessMs: 310_000, millisBehindLatestMs: 4_000, recordsRead: 80 },
+      { atMs: T + 2 * MINUTE_MS, dataFreshnessMs: 95_000, millisBehindLatestMs: 0, recordsRead: 120 },
+    ]);
+    expect(deliveryWatermark(readings)).toBe(T + 2 * MINUTE_MS - 310_000 - 4_000);
+    const queries = sent[0]!.MetricDataQueries!.map((q) => ({
+      metric: q.MetricStat!.Metric!.MetricName,
+      namespace: q.MetricStat!.Metric!.Namespace,
+      dimensions: q.MetricStat!.Metric!.Dimensions,
+      stat: q.MetricStat!.Stat,
+    }));
+    const dimensions = [{ Name: 'DeliveryStreamName', Value: 'pv-delivery' }];
+    expect(queries).toEqual([
+      { metric: 'DeliveryToS3.DataFreshness', namespace: 'AWS/Firehose', dimensions, stat: 'Maximum' },
+      { metric: 'KinesisMillisBehindLatest', namespace: 'AWS/Firehose', dimensions, stat: 'Maximum' },
+      { metric: 'DataReadFromKinesisStream.Records', namespace: 'AWS/Firehose', dimensions, stat: 'Sum' },
+    ]);
+    expect(sent[0]!.EndTime!.getTime() - sent[0]!.StartTime!.getTime()).toBe(20 * MINUTE_MS);
   });
 });
