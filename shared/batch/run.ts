@@ -306,7 +306,14 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
   try {
     const previous = await readHorizonState(state);
     const version = `${toIso(startedAtMs)}-${lease.owner.slice(0, 8)}`;
-    // Objects whose notification was lost are marked now, before the marks are read (catalog.ts).
+    // The watermark first: what it proves landed is in S3 now, so the reconciliation's listing and the marks
+    // read after it cover it (an object landing after this reading is for the next run).
+    const watermarkMs = request.rebuild
+      ? undefined
+      : deps.delivery
+        ? deliveryWatermark(await deps.delivery.readings(startedAtMs))
+        : Infinity;
+    // Objects whose notification was lost (or is still on its way) are marked now, before the marks are read.
     const reconciled = request.rebuild
       ? undefined
       : await reconcileLanded({ ...state, s3: deps.s3, bucket: deps.bucket }, startedAtMs);
@@ -317,7 +324,6 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
     const [dirty, failing] = await Promise.all([readDirtyHours(state), readFailingHours(state)]);
     let due: DirtyHour[];
     let horizonMs: number;
-    let watermarkMs: number | undefined;
     if (request.rebuild) {
       const { fromMs, toMs } = request.rebuild;
       if (fromMs % HOUR_MS !== 0 || toMs % HOUR_MS !== 0 || toMs <= fromMs) {
@@ -335,7 +341,6 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       for (let h = fromMs; h < toMs; h += HOUR_MS)
         due.push(dirty.find((d) => d.hourMs === h) ?? { hourMs: h, v: Number.NaN });
     } else {
-      watermarkMs = deps.delivery ? deliveryWatermark(await deps.delivery.readings(startedAtMs)) : Infinity;
       horizonMs = Math.max(
         previous?.horizonMs ?? 0,
         candidateHorizon(startedAtMs, deps.settings, watermarkMs),
