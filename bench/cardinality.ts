@@ -10,6 +10,7 @@ import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
 import { createBatchReader } from '../shared/batch/reader.js';
 import { hourRuns, type RunSummary } from '../shared/batch/run.js';
 import { DEFAULT_SETTINGS, PREFIXES, resourceNames, type RuntimeConfig } from '../shared/resources.js';
+import { collectRows } from '../shared/sql/index.js';
 import {
   DAY_MS,
   dayBucket,
@@ -248,8 +249,9 @@ export const cardinalityBench: BenchSection = async ({ quick, log, urls }) => {
         let naiveRows = 0;
         for (const run of hourRuns(windowHours)) {
           const partitions = run.hours.map((h) => hourPartitionPath(h));
-          naiveRows += (await engine.query('hourly_views', [run.dt, run.fromHour, run.toHour], partitions))
-            .length;
+          naiveRows += (
+            await collectRows(engine.query('hourly_views', [run.dt, run.fromHour, run.toHour], partitions))
+          ).length;
         }
         const naiveBytes = engine.stats.bytesScanned - before;
         const distinct = await distinctUrls(dir, dayBucket(lastHour) - DAY_MS);

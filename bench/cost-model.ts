@@ -2,6 +2,7 @@
  * Monthly AWS bill of the pipeline at a steady event rate, from measured per-event figures and list prices.
  * Pure arithmetic: scripts/cost.ts measures the inputs and prints the result.
  */
+import { RECONCILE_HOURS } from '../shared/batch/catalog.js';
 
 /** us-east-1 on-demand list prices (USD) as published on the AWS pricing pages; checked 2026-11. */
 export const PRICES_US_EAST_1 = {
@@ -38,6 +39,12 @@ export const PRICES_US_EAST_1 = {
     storageGbMonth: 0.023,
     perThousandPuts: 0.005,
     perThousandGets: 0.0004,
+    /** LIST requests are billed as PUT, COPY and POST are. */
+    perThousandLists: 0.005,
+  },
+  cloudwatch: {
+    /** GetMetricData, per 1,000 metrics requested. */
+    perThousandMetricsRequested: 0.01,
   },
   athena: {
     perTbScanned: 5,
@@ -309,6 +316,26 @@ function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
               ((computingRuns * store.puts) / 1000) * p.s3.perThousandPuts +
               ((computingRuns * store.gets) / 1000) * p.s3.perThousandGets +
               ((store.storedBytesPerDay * 30 * inputs.retentionMonths) / GB) * p.s3.storageGbMonth,
+          },
+          {
+            // docs/faults.md: one LIST per reconciled partition every run, whatever landed.
+            service: 'S3',
+            item: `catalog reconciliation: LIST of ${RECONCILE_HOURS + 1} raw partitions every run`,
+            usd: ((inputs.batchRunsPerMonth * (RECONCILE_HOURS + 1)) / 1000) * p.s3.perThousandLists,
+          },
+          {
+            // The landed set: one more UpdateItem per object; reconciliation reads each hour's set (eventually
+            // consistent: half a read unit per 4 KB).
+            service: 'DynamoDB',
+            item: "catalog: landed sets (an update per object) and the reconciliation's reads",
+            usd:
+              (firehoseObjects / 1e6) * p.dynamodb.perMillionWrites +
+              ((inputs.batchRunsPerMonth * (RECONCILE_HOURS + 1) * 0.5) / 1e6) * p.dynamodb.perMillionReads,
+          },
+          {
+            service: 'CloudWatch',
+            item: 'delivery watermark: GetMetricData of 3 Firehose metrics every run',
+            usd: ((inputs.batchRunsPerMonth * 3) / 1000) * p.cloudwatch.perThousandMetricsRequested,
           },
           {
             service: 'S3',

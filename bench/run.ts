@@ -18,6 +18,7 @@ const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchSection>]> = 
   ['freshness', async () => (await import('./freshness.js')).freshnessBench],
   ['collect', async () => (await import('./collect.js')).collectBench],
   ['sketch', async () => (await import('./sketch.js')).sketchBench],
+  ['flood', async () => (await import('./flood.js')).floodBench],
 ];
 
 export interface BenchReport {

@@ -4,7 +4,7 @@ import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { CfnDatabase, CfnTable } from 'aws-cdk-lib/aws-glue';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Grant, PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import {
   DeliveryStream,
   InputFormat,
@@ -18,9 +18,10 @@ import {
 import type { IStream } from 'aws-cdk-lib/aws-kinesis';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { COLUMNS, EVENT_LIMITS } from '../shared/event.js';
-import { PREFIXES, type Settings } from '../shared/resources.js';
+import { DELIVERY_STREAM_ENV, PREFIXES, type Settings } from '../shared/resources.js';
 import { pageViewsFunction } from './function.js';
 
 export interface BatchLayerProps {
@@ -37,6 +38,35 @@ export interface BatchLayerProps {
 }
 
 /**
+ * The data bucket as the Firehose destination sees it: the S3 destination grants its role read-write on the
+ * bucket it is given, which includes s3:DeleteObject* everywhere. Firehose needs no delete (Firehose developer
+ * guide, "Grant Firehose access to an Amazon S3 destination": AbortMultipartUpload, GetBucketLocation,
+ * GetObject, ListBucket, ListBucketMultipartUploads, PutObject), so this bucket grants exactly those, and the
+ * object ones only under raw/ and firehose-errors/, where Firehose writes.
+ */
+function firehoseWritesOnly(bucket: IBucket): IBucket {
+  const destination = Object.create(bucket) as IBucket;
+  Object.defineProperty(destination, 'grantReadWrite', {
+    value: (grantee: IGrantable): Grant =>
+      Grant.addToPrincipal({
+        grantee,
+        actions: ['s3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'],
+        resourceArns: [bucket.bucketArn],
+      }).combine(
+        Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
+          resourceArns: [
+            bucket.arnForObjects(`${PREFIXES.raw}*`),
+            bucket.arnForObjects(`${PREFIXES.firehoseErrors}*`),
+          ],
+        }),
+      ),
+  });
+  return destination;
+}
+
+/**
  * The master dataset and the batch views: Firehose (stream source, validating transform Lambda, dynamic
  * partitioning by event hour, Parquet conversion against the Glue table), a Glue table with partition
  * projection, an Athena workgroup, and the scheduled batch Lambda.
@@ -50,6 +80,9 @@ export class BatchLayer extends Construct {
   readonly schedule: Rule;
   readonly catalogFunction: NodejsFunction;
   readonly rawObjectCreated: Rule;
+  readonly processingFailedObjectCreated: Rule;
+  /** Object Created events the catalog target could not deliver. */
+  readonly catalogDeadLetters: Queue;
 
   constructor(scope: Construct, id: string, props: BatchLayerProps) {
     super(scope, id);
@@ -106,7 +139,7 @@ export class BatchLayer extends Construct {
     });
     this.deliveryStream = new DeliveryStream(this, 'DeliveryStream', {
       source: new KinesisStreamSource(props.stream),
-      destination: new S3Bucket(bucket, {
+      destination: new S3Bucket(firehoseWritesOnly(bucket), {
         dataOutputPrefix: `${PREFIXES.raw}dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/`,
         errorOutputPrefix: `${PREFIXES.firehoseErrors}!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/`,
         bufferingInterval: Duration.seconds(settings.firehoseBufferSeconds),
@@ -140,9 +173,11 @@ export class BatchLayer extends Construct {
     this.batchFunction = pageViewsFunction(this, 'BatchFunction', {
       name: 'batch',
       environment: props.environment,
-      // A run that adds an hour rebuilds that day of the view store in memory: at 1M urls/day about two million
-      // hourly rows (README "Performance"). Lambda bills memory only for the seconds a run takes.
-      memorySize: 3008,
+      // A run's memory no longer grows with a day's rows (they spill to /tmp: shared/views/spill.ts; the flood
+      // bench runs an hour of 2M distinct urls in under 0.5 GB RSS): 1,769 MB is one full vCPU for the JSON
+      // and gzip work, and 2 GiB of /tmp holds the spill of a day of millions of rows.
+      memorySize: 1769,
+      ephemeralStorageSize: Size.gibibytes(2),
       timeout: Duration.minutes(10),
       // One run at a time, on top of the batch layer's own lease.
       reservedConcurrentExecutions: 1,
@@ -151,12 +186,8 @@ export class BatchLayer extends Construct {
     const stack = Stack.of(this);
     this.batchFunction.addToRolePolicy(
       new PolicyStatement({
-        actions: [
-          'athena:StartQueryExecution',
-          'athena:GetQueryExecution',
-          'athena:GetQueryResults',
-          'athena:StopQueryExecution',
-        ],
+        // Results are read from their CSV file under athena-results/ (one GET), not with GetQueryResults.
+        actions: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:StopQueryExecution'],
         resources: [
           stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: props.workgroupName }),
         ],
@@ -188,6 +219,12 @@ export class BatchLayer extends Construct {
           }),
         ],
       }),
+    );
+    // The delivery watermark (shared/batch/delivery.ts): Firehose's own metrics of this delivery stream.
+    // GetMetricData takes no resource ARN (CloudWatch permissions reference: Resource "*").
+    this.batchFunction.addEnvironment(DELIVERY_STREAM_ENV, this.deliveryStream.deliveryStreamName);
+    this.batchFunction.addToRolePolicy(
+      new PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }),
     );
     const objects = (prefix: string, ...actions: string[]) =>
       this.batchFunction.addToRolePolicy(
@@ -237,6 +274,13 @@ export class BatchLayer extends Construct {
       timeout: Duration.seconds(30),
     });
     props.stateTable.grant(this.catalogFunction, 'dynamodb:UpdateItem');
+    // A notification the catalog could not take after EventBridge's retries lands here (and is alarmed); the
+    // batch run's reconciliation marks its object's hour anyway (shared/batch/catalog.ts).
+    this.catalogDeadLetters = new Queue(this, 'CatalogDeadLetters', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
     this.rawObjectCreated = new Rule(this, 'RawObjectCreated', {
       description: 'Marks the event hour of each raw object dirty for the batch layer',
       eventPattern: {
@@ -248,6 +292,28 @@ export class BatchLayer extends Construct {
         new LambdaFunction(this.catalogFunction, {
           retryAttempts: 185,
           maxEventAge: Duration.hours(24),
+          deadLetterQueue: this.catalogDeadLetters,
+        }),
+      ],
+    });
+
+    // Records Firehose set aside after its transform retries: counted by the catalog (alarmed) for a redrive.
+    this.processingFailedObjectCreated = new Rule(this, 'ProcessingFailedObjectCreated', {
+      description:
+        'Counts the objects of records Firehose could not process (npm run redrive puts them back)',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [bucket.bucketName] },
+          object: { key: [{ prefix: PREFIXES.processingFailed }] },
+        },
+      },
+      targets: [
+        new LambdaFunction(this.catalogFunction, {
+          retryAttempts: 185,
+          maxEventAge: Duration.hours(24),
+          deadLetterQueue: this.catalogDeadLetters,
         }),
       ],
     });

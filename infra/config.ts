@@ -1,6 +1,7 @@
 import type { Node } from 'constructs';
 import { DEFAULT_RATE_RULE, RATE_WINDOWS_SECONDS } from '../lambdas/collect/edge.js';
 import { SiteAllowList, type KeepParameters } from '../lambdas/collect/sites.js';
+import { alarmAfterHours, MIN_RESPONSE_HOURS } from '../shared/batch/lag.js';
 import {
   DEFAULT_SETTINGS,
   DEFAULT_SPEED_SOURCE,
@@ -133,12 +134,19 @@ export function parseConfig(context: Partial<Record<ContextKey, unknown>>): Page
     // Firehose requires at least 64 MiB when it converts records to Parquet.
     firehoseBufferMiB: int('firehoseBufferMiB', DEFAULT_SETTINGS.firehoseBufferMiB, 64, 128),
   };
-  // Speed counters must outlive the wait for the batch run that covers them, with margin.
+  // Speed counters must outlive the wait for the batch run that covers them, with margin, and must outlive
+  // the alarm on a stalled H by MIN_RESPONSE_HOURS, so that someone can act before answers drop (docs/faults.md).
   const coverHours = 2 + settings.firehoseBufferSeconds / 3600 + settings.batchScheduleMinutes / 60;
-  if (settings.speedRetentionHours < coverHours * 2) {
+  const leastHours = Math.max(
+    Math.ceil(coverHours * 2),
+    Math.ceil(alarmAfterHours(settings) + MIN_RESPONSE_HOURS),
+  );
+  if (settings.speedRetentionHours < leastHours) {
     problems.push(
       `speedRetentionHours: ${settings.speedRetentionHours} h is too short; counters must live at least ` +
-        `${Math.ceil(coverHours * 2)} h (twice the ~${coverHours.toFixed(1)} h between an event and the batch run that covers it)`,
+        `${leastHours} h: twice the ~${coverHours.toFixed(1)} h between an event and the batch run that covers it, ` +
+        `and ${MIN_RESPONSE_HOURS} h past the alarm on a stalled horizon, which fires up to ` +
+        `${alarmAfterHours(settings).toFixed(1)} h after H stalls`,
     );
   }
   const parallelizationFactor = int('parallelizationFactor', 1, 1, 10);

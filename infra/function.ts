@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, type Size } from 'aws-cdk-lib';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -14,6 +14,8 @@ export interface PageViewsFunctionProps {
   readonly name: string;
   readonly environment: Record<string, string>;
   readonly memorySize?: number;
+  /** /tmp size. @default 512 MiB */
+  readonly ephemeralStorageSize?: Size;
   readonly timeout?: Duration;
   readonly reservedConcurrentExecutions?: number;
   /** Identifiers replaced by constant expressions at bundle time (esbuild `define`). */
@@ -67,6 +69,7 @@ export function pageViewsFunction(
     runtime: Runtime.NODEJS_22_X,
     architecture: Architecture.ARM_64,
     memorySize: props.memorySize ?? 512,
+    ...(props.ephemeralStorageSize ? { ephemeralStorageSize: props.ephemeralStorageSize } : {}),
     timeout: props.timeout ?? Duration.seconds(60),
     environment: {
       NODE_OPTIONS: '--enable-source-maps',

@@ -14,10 +14,12 @@ import type { DeliveryStream } from 'aws-cdk-lib/aws-kinesisfirehose';
 import type { IStream } from 'aws-cdk-lib/aws-kinesis';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { alarmToExpiryHours, HORIZON_LAG_ALARM_SECONDS } from '../shared/batch/lag.js';
 import type { Settings } from '../shared/resources.js';
 
 export interface ObservabilityProps {
@@ -29,6 +31,9 @@ export interface ObservabilityProps {
   readonly deliveryStream: DeliveryStream;
   /** The public collector: alarms when the stream does not take its events. */
   readonly collectorFunction: NodejsFunction;
+  /** The catalog: its function and the dead-letter queue of its EventBridge target. */
+  readonly catalogFunction: NodejsFunction;
+  readonly catalogDeadLetters: IQueue;
   readonly settings: Settings;
   readonly alarmEmail?: string;
 }
@@ -123,7 +128,7 @@ export class Observability extends Construct {
         threshold,
         evaluationPeriods: 1,
         comparisonOperator:
-          name === 'FirehoseDeliveryFailures'
+          name === 'FirehoseDeliveryFailures' || name === 'FirehoseTransformFailures'
             ? ComparisonOperator.LESS_THAN_THRESHOLD
             : ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: missing,
@@ -165,6 +170,48 @@ export class Observability extends Construct {
       'The published horizon H lags the clock by more than expected: batch runs are failing or not running',
       TreatMissingData.BREACHING,
     );
+    // H stalled behind what the clock allows (a failing day, a lagging Firehose): the speed counters of the
+    // hours after H expire speedRetentionHours after their minute (shared/batch/lag.ts, docs/faults.md).
+    const candidateLag = new Metric({
+      namespace: 'PageViews',
+      metricName: 'HorizonCandidateLagSeconds',
+      dimensionsMap: { service: 'batch' },
+      statistic: 'Maximum',
+      period: Duration.minutes(props.settings.batchScheduleMinutes),
+    });
+    alarm(
+      'HorizonBehindCandidate',
+      candidateLag,
+      HORIZON_LAG_ALARM_SECONDS,
+      `H trails what the clock allows by more than ${HORIZON_LAG_ALARM_SECONDS / 3600} h; the speed counters it ` +
+        `leaves to the API expire ${alarmToExpiryHours(props.settings).toFixed(1)} h after this alarm`,
+      TreatMissingData.IGNORE,
+    );
+    alarm(
+      'BatchHoursOverRetryBudget',
+      custom('FailingHours', 'batch', 'Maximum'),
+      1,
+      'Hours failed to compute on every attempt of their retry budget; H stays before them (see the batch logs)',
+    );
+    alarm(
+      'CatalogDeadLetters',
+      props.catalogDeadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      1,
+      'S3 Object Created events failed to reach the catalog after their retries (queue CatalogDeadLetters); ' +
+        'the batch run reconciles the last 48 h of partitions, older hours need a rebuild (docs/faults.md)',
+    );
+    alarm(
+      'CatalogErrors',
+      props.catalogFunction.metricErrors({ period: Duration.minutes(5) }),
+      1,
+      'The catalog function failed invocations (EventBridge retries them)',
+    );
+    alarm(
+      'ObjectsFoundUnmarked',
+      custom('UnmarkedObjectsFound', 'batch'),
+      1,
+      'A batch run found landed raw objects that no notification had marked (now marked): notifications are being lost',
+    );
     alarm('Api5xx', api5xx, 1, 'The query API answered with server errors');
     alarm(
       'FirehoseFreshness',
@@ -173,6 +220,23 @@ export class Observability extends Construct {
       'Firehose is late delivering to S3',
     );
     alarm('FirehoseDeliveryFailures', deliverySuccess, 1, 'Firehose failed deliveries to S3');
+    // Firehose developer guide, data transformation metrics: ExecuteProcessing.Success is the share of
+    // successful transform invocations. Failed batches go to processing-failed/ after the retries.
+    alarm(
+      'FirehoseTransformFailures',
+      props.deliveryStream.metric('ExecuteProcessing.Success', {
+        statistic: 'Minimum',
+        period: Duration.minutes(5),
+      }),
+      1,
+      'Firehose transform invocations failed; after their retries the records go to firehose-errors/processing-failed/',
+    );
+    alarm(
+      'ProcessingFailedObjects',
+      custom('ProcessingFailedObjects', 'catalog'),
+      1,
+      'Records are under firehose-errors/processing-failed/ and out of the master dataset: run npm run redrive (docs/faults.md)',
+    );
     const collected = custom('EventsAccepted', 'collect');
     const streamFailures = custom('StreamWriteFailures', 'collect');
     alarm(

@@ -105,6 +105,8 @@ export class PageViewsStack extends Stack {
       api: this.serving.api,
       deliveryStream: this.batch.deliveryStream,
       collectorFunction: this.collection.function,
+      catalogFunction: this.batch.catalogFunction,
+      catalogDeadLetters: this.batch.catalogDeadLetters,
       settings: config.settings,
       ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     });

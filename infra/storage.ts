@@ -10,6 +10,9 @@ import {
 import { Construct } from 'constructs';
 import { PREFIXES, TABLES, type TableKey } from '../shared/resources.js';
 
+/** Days a raw object's previous version is kept after it was overwritten or deleted: the time to restore it. */
+export const RAW_NONCURRENT_DAYS = 30;
+
 /**
  * The data bucket (raw Parquet, dead letters, Athena results) and the three tables, from shared/resources.ts.
  * Physical names are left to CloudFormation so that several stacks can live in one account.
@@ -35,21 +38,45 @@ export class Storage extends Construct {
       encryption: BucketEncryption.S3_MANAGED,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      versioned: false,
+      // The master dataset's second copy: an overwritten or deleted raw object keeps its previous version for
+      // RAW_NONCURRENT_DAYS (restore: docs/faults.md). Elsewhere noncurrent versions go after a day.
+      versioned: true,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'data/',
       // "Object Created" events tell the batch layer which event hours received objects (its catalog).
       eventBridgeEnabled: true,
       lifecycleRules: [
-        { id: 'athena-results', prefix: PREFIXES.athenaResults, expiration: Duration.days(7) },
-        { id: 'dead-letters', prefix: PREFIXES.deadLetter, expiration: Duration.days(90) },
-        { id: 'firehose-errors', prefix: PREFIXES.firehoseErrors, expiration: Duration.days(90) },
+        {
+          id: 'athena-results',
+          prefix: PREFIXES.athenaResults,
+          expiration: Duration.days(7),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        {
+          id: 'dead-letters',
+          prefix: PREFIXES.deadLetter,
+          expiration: Duration.days(90),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        {
+          id: 'firehose-errors',
+          prefix: PREFIXES.firehoseErrors,
+          expiration: Duration.days(90),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
         {
           id: 'raw-to-infrequent-access',
           prefix: PREFIXES.raw,
           transitions: [{ storageClass: { value: 'STANDARD_IA' }, transitionAfter: Duration.days(30) }],
+          noncurrentVersionExpiration: Duration.days(RAW_NONCURRENT_DAYS),
         },
-        { id: 'abort-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        // View objects are replaced and deleted by every run that changes a day: their old versions are waste.
+        { id: 'batch-views', prefix: PREFIXES.batchViews, noncurrentVersionExpiration: Duration.days(1) },
+        {
+          id: 'abort-uploads',
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+          expiredObjectDeleteMarker: true,
+        },
       ],
       // The master dataset is the source of truth for every view: never delete it with the stack.
       removalPolicy: RemovalPolicy.RETAIN,

@@ -4,7 +4,7 @@ import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/
 import { COLUMNS } from '../shared/event.js';
 import { decodeSqlSketch } from '../shared/sketch/index.js';
 import { PREFIXES } from '../shared/resources.js';
-import { loadSql, type SqlEngine, type SqlName, type ViewRow } from '../shared/sql/index.js';
+import { collectRows, loadSql, type SqlEngine, type SqlName, type ViewRow } from '../shared/sql/index.js';
 import { duckdbConnection, sqlString } from './duckdb.js';
 
 /**
@@ -42,11 +42,36 @@ export interface DuckDbEngine extends SqlEngine {
  * Runs a batch-view SQL file over local Parquet files laid out as `…/dt=…/hour=…/…` (hive partitioning),
  * with the Trino compatibility macros, and returns its rows.
  */
-export async function runViewSql(
+export function runViewSql(
   name: SqlName,
   parameters: readonly string[],
   files: readonly string[],
 ): Promise<ViewRow[]> {
+  return collectRows(streamViewSql(name, parameters, files));
+}
+
+const viewRow = (row: Record<string, unknown>): ViewRow => ({
+  bucketMs: Number(row.bucket_ms),
+  dimension: String(row.dimension),
+  value: String(row.value),
+  views: Number(row.views),
+  errors: Number(row.errors),
+  ...(row.sketch_form === null
+    ? {}
+    : {
+        visitors: decodeSqlSketch(
+          String(row.sketch_form),
+          (row.sketch as { items: readonly (number | bigint)[] }).items,
+        ),
+      }),
+});
+
+/** The rows of a batch-view SQL file over local Parquet files, streamed in DuckDB's chunks (2,048 rows). */
+export async function* streamViewSql(
+  name: SqlName,
+  parameters: readonly string[],
+  files: readonly string[],
+): AsyncGenerator<ViewRow[]> {
   const connection = await duckdbConnection();
   try {
     for (const macro of TRINO_COMPAT_MACROS) await connection.run(macro);
@@ -60,22 +85,8 @@ export async function runViewSql(
       const columns = COLUMNS.map((c) => `${c.name} ${DUCKDB_TYPES[c.type]}`).join(', ');
       await connection.run(`CREATE OR REPLACE TEMP TABLE raw_events (${columns}, dt VARCHAR, hour VARCHAR)`);
     }
-    const result = await connection.runAndReadAll(loadSql(name), [...parameters]);
-    return result.getRowObjects().map((row) => ({
-      bucketMs: Number(row.bucket_ms),
-      dimension: String(row.dimension),
-      value: String(row.value),
-      views: Number(row.views),
-      errors: Number(row.errors),
-      ...(row.sketch_form === null
-        ? {}
-        : {
-            visitors: decodeSqlSketch(
-              String(row.sketch_form),
-              (row.sketch as { items: readonly (number | bigint)[] }).items,
-            ),
-          }),
-    }));
+    const result = await connection.stream(loadSql(name), [...parameters]);
+    for await (const chunk of result.yieldRowObjects()) yield chunk.map(viewRow);
   } finally {
     connection.closeSync();
   }
@@ -123,15 +134,15 @@ export function createDuckDbEngine(options: DuckDbEngineOptions): DuckDbEngine {
   return {
     stats,
     executed,
-    async query(
+    async *query(
       name: SqlName,
       parameters: readonly string[],
       partitions: readonly string[],
-    ): Promise<ViewRow[]> {
+    ): AsyncGenerator<ViewRow[]> {
       const files = (await Promise.all(partitions.map(fetchPartition))).flat();
       executed.push(loadSql(name));
       stats.queries += 1;
-      return runViewSql(name, parameters, files);
+      yield* streamViewSql(name, parameters, files);
     },
   };
 }

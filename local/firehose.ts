@@ -9,7 +9,9 @@ import {
   type _Record as KinesisRecord,
 } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { transformRecord } from '../lambdas/ingest/transform.js';
+import type { FirehoseTransformationEventRecord } from 'aws-lambda';
+import { transformRecord, type TransformedRecord } from '../lambdas/ingest/transform.js';
+import type { DeliveryMetrics, DeliveryReading } from '../shared/batch/delivery.js';
 import { runAs } from '../shared/call-ledger.js';
 import { PREFIXES } from '../shared/resources.js';
 import type { MasterRecord } from '../shared/event.js';
@@ -19,7 +21,9 @@ import { parquetBytes } from './parquet.js';
  * Plays Firehose with the stream as source: its own consumer of the stream, the same transform Lambda code,
  * buffering by size and time, one Parquet object per event-time partition per flush under
  * `raw/dt=YYYY-MM-DD/hour=HH/`, and failed records under `firehose-errors/processing-failed/`.
- * Checkpoints move only after the objects are written (at least once, like Firehose).
+ * Checkpoints move only after the objects are written (at least once, like Firehose). It reports what Firehose
+ * reports to CloudWatch about its delivery (`deliveryMetrics`: data freshness, how far behind the stream it
+ * reads), and can hold every delivery for a while past its buffer, to play a Firehose that lags.
  */
 
 export interface FirehoseStandInOptions {
@@ -33,6 +37,16 @@ export interface FirehoseStandInOptions {
   readonly bufferBytes: number;
   readonly stateDir?: string;
   readonly pollIntervalMs?: number;
+  /** Holds every delivery this long past its buffer (a lagging Firehose: throttled, retrying, behind). */
+  readonly deliveryDelaySeconds?: number;
+  /**
+   * The transform (the ingest Lambda's code). A transform that throws plays a failed invocation: after its
+   * retries the record goes to processing-failed/ with errorCode Lambda.FunctionError, as Firehose writes it.
+   * @default transformRecord
+   */
+  readonly transform?: (record: FirehoseTransformationEventRecord) => TransformedRecord;
+  /** The clock of buffer ages and data freshness. @default Date.now */
+  readonly clock?: () => number;
   readonly onFlush?: (result: FlushResult) => void;
   readonly onError?: (message: string, error: unknown) => void;
 }
@@ -45,8 +59,9 @@ export interface FlushResult {
 
 interface Buffered {
   readonly partitions: Map<string, MasterRecord[]>;
-  readonly failed: { data: string; errorMessage: string; arrival: number }[];
+  readonly failed: { data: string; errorCode: string; errorMessage: string; arrival: number }[];
   bytes: number;
+  /** When the oldest buffered record entered (the stand-in's clock); 0 while empty. */
   firstAt: number;
   /** Per shard, the last record read into this buffer. */
   readonly reachedSequence: Map<string, string>;
@@ -68,12 +83,24 @@ export class FirehoseStandIn {
   private buffer = emptyBuffer();
   private checkpoints: Record<string, string> = {};
   private readonly caughtUpAt = new Map<string, number>();
+  /** Per shard, MillisBehindLatest of its last GetRecords. */
+  private readonly behindLatest = new Map<string, number>();
+  private shardCount = 0;
+  /** When the oldest record of the delivery under way entered; undefined when none is under way. */
+  private deliveringSince: number | undefined;
+  private readonly clock: () => number;
+  private releaseHeld: () => void = () => undefined;
+  private everyShardRead: () => void = () => undefined;
+  /** Resolves once every shard has answered a read (then the stand-in knows how far behind it is). */
+  private readonly shardsRead = new Promise<void>((resolve) => (this.everyShardRead = resolve));
   private stopping = false;
   private loops: Promise<void>[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<FlushResult> | undefined;
 
-  constructor(private readonly options: FirehoseStandInOptions) {}
+  constructor(private readonly options: FirehoseStandInOptions) {
+    this.clock = options.clock ?? Date.now;
+  }
 
   private get checkpointFile(): string | undefined {
     return this.options.stateDir
@@ -93,9 +120,10 @@ export class FirehoseStandIn {
     const { Shards = [] } = await this.options.kinesis.send(
       new ListShardsCommand({ StreamName: this.options.streamName }),
     );
+    this.shardCount = Shards.length;
     this.loops = Shards.map((shard) => this.readShard(shard.ShardId!));
     this.timer = setInterval(() => {
-      const age = Date.now() - this.buffer.firstAt;
+      const age = this.clock() - this.buffer.firstAt;
       if (this.buffer.firstAt > 0 && age >= this.options.bufferSeconds * 1000)
         void this.flush().catch(() => undefined);
     }, 250);
@@ -123,6 +151,8 @@ export class FirehoseStandIn {
           new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }),
         );
         for (const record of response.Records ?? []) this.add(shardId, record);
+        this.behindLatest.set(shardId, response.MillisBehindLatest ?? 0);
+        if (this.behindLatest.size >= this.shardCount) this.everyShardRead();
         iterator = response.NextShardIterator;
         if (!iterator) return;
         if ((response.Records?.length ?? 0) === 0) {
@@ -141,29 +171,40 @@ export class FirehoseStandIn {
   private add(shardId: string, record: KinesisRecord): void {
     const data = Buffer.from(record.Data ?? new Uint8Array());
     const arrival = record.ApproximateArrivalTimestamp?.getTime() ?? Date.now();
-    // The transform Lambda's code, run as that function (the call ledger's tag; it makes no AWS calls).
-    const result = runAs('ingest', () =>
-      transformRecord({
-        recordId: record.SequenceNumber!,
-        approximateArrivalTimestamp: Date.now(),
-        data: data.toString('base64'),
-        kinesisRecordMetadata: {
-          shardId,
-          partitionKey: record.PartitionKey!,
-          approximateArrivalTimestamp: arrival,
-          sequenceNumber: record.SequenceNumber!,
-          subsequenceNumber: '',
-        },
-      }),
-    );
+    const input: FirehoseTransformationEventRecord = {
+      recordId: record.SequenceNumber!,
+      approximateArrivalTimestamp: Date.now(),
+      data: data.toString('base64'),
+      kinesisRecordMetadata: {
+        shardId,
+        partitionKey: record.PartitionKey!,
+        approximateArrivalTimestamp: arrival,
+        sequenceNumber: record.SequenceNumber!,
+        subsequenceNumber: '',
+      },
+    };
+    let result: TransformedRecord;
+    let failure: { errorCode: string; errorMessage: string } | undefined;
+    try {
+      // The transform Lambda's code, run as that function (the call ledger's tag; it makes no AWS calls).
+      result = runAs('ingest', () => (this.options.transform ?? transformRecord)(input));
+    } catch (error) {
+      // Firehose skips a batch whose invocations all failed: its records go to the error prefix, unchanged.
+      failure = {
+        errorCode: 'Lambda.FunctionError',
+        errorMessage: error instanceof Error ? error.message : String(error),
+      };
+      result = { recordId: input.recordId, result: 'ProcessingFailed', data: input.data };
+    }
     const buffer = this.buffer;
-    if (buffer.firstAt === 0) buffer.firstAt = Date.now();
+    if (buffer.firstAt === 0) buffer.firstAt = this.clock();
     buffer.bytes += data.byteLength;
     buffer.reachedSequence.set(shardId, record.SequenceNumber!);
     if (!result.row || !result.metadata) {
       buffer.failed.push({
         data: result.data,
-        errorMessage: result.rejection?.reason ?? 'rejected',
+        errorCode: failure?.errorCode ?? 'Lambda.ProcessingFailed',
+        errorMessage: failure?.errorMessage ?? result.rejection?.reason ?? 'rejected',
         arrival,
       });
       return;
@@ -184,6 +225,25 @@ export class FirehoseStandIn {
   private async writeBuffer(): Promise<FlushResult> {
     const buffer = this.buffer;
     this.buffer = emptyBuffer();
+    if (buffer.firstAt > 0) this.deliveringSince = buffer.firstAt;
+    try {
+      const delay = (this.options.deliveryDelaySeconds ?? 0) * 1000;
+      // Held deliveries go out at once when the stand-in stops.
+      if (delay > 0 && buffer.firstAt > 0 && !this.stopping)
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.releaseHeld = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      return await this.deliver(buffer);
+    } finally {
+      this.deliveringSince = undefined;
+    }
+  }
+
+  private async deliver(buffer: Buffered): Promise<FlushResult> {
     const { s3, bucket, streamName } = this.options;
     const now = Date.now();
     const objects: string[] = [];
@@ -203,7 +263,7 @@ export class FirehoseStandIn {
             JSON.stringify({
               attemptsMade: 1,
               arrivalTimestamp: f.arrival,
-              errorCode: 'Lambda.ProcessingFailed',
+              errorCode: f.errorCode,
               errorMessage: f.errorMessage,
               attemptEndingTimestamp: now,
               rawData: f.data,
@@ -253,6 +313,33 @@ export class FirehoseStandIn {
     renameSync(`${file}.tmp`, file);
   }
 
+  /**
+   * What Firehose would report to CloudWatch now: the age of the oldest record not yet delivered (none when
+   * nothing is buffered or under way) and how far behind the stream its readers are (once every shard has
+   * answered a read; before that it reports nothing, as a Firehose that is not reading yet).
+   */
+  readonly deliveryMetrics: DeliveryMetrics = {
+    readings: async () => {
+      // A reading right after start waits briefly for the first reads, as the first datapoints on AWS.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.shardsRead, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+      clearTimeout(timer);
+      const now = this.clock();
+      const oldest = [this.deliveringSince, this.buffer.firstAt || undefined].filter(
+        (t): t is number => t !== undefined,
+      );
+      const reading: DeliveryReading = {
+        atMs: now,
+        recordsRead: 0,
+        ...(oldest.length > 0 ? { dataFreshnessMs: Math.max(0, now - Math.min(...oldest)) } : {}),
+        ...(this.shardCount > 0 && this.behindLatest.size >= this.shardCount
+          ? { millisBehindLatestMs: Math.max(...this.behindLatest.values()) }
+          : {}),
+      };
+      return [reading];
+    },
+  };
+
   /** Reads every record present in the stream now, then flushes them. */
   async drain(timeoutMs = 60_000): Promise<FlushResult> {
     const since = Date.now();
@@ -266,6 +353,7 @@ export class FirehoseStandIn {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.releaseHeld();
     if (this.timer) clearInterval(this.timer);
     await Promise.all(this.loops);
     await this.flush().catch(() => undefined);

@@ -5,8 +5,8 @@ import { objectCreatedEvent, type CatalogHandler } from '../lambdas/catalog/hand
 import { PREFIXES } from '../shared/resources.js';
 
 /**
- * Plays S3's "Object Created" notifications to EventBridge for `raw/`: s3rver sends none, so this lists the
- * prefix, and every object it has not seen (or whose ETag changed) becomes one event for the catalog handler,
+ * Plays S3's "Object Created" notifications to EventBridge for `raw/` and `firehose-errors/processing-failed/`:
+ * s3rver sends none, so this lists the prefixes, and every object it has not seen (or whose ETag changed) becomes one event for the catalog handler,
  * whoever wrote it (the Firehose stand-in, a test, a user copying files). `sync()` runs a pass now: the local
  * scheduler calls it before each batch run, so a run always sees what has landed.
  */
@@ -17,11 +17,18 @@ export interface S3NotificationOptions {
   readonly handler: CatalogHandler;
   readonly stateDir?: string;
   readonly pollIntervalMs?: number;
+  /**
+   * Share of notifications lost on the way (0 to 1): a lost one is never sent, as when EventBridge drops an
+   * event or the catalog target fails past its retries. The batch run's reconciliation must find its object.
+   */
+  readonly dropFraction?: number;
+  /** Random numbers in [0, 1) for the drops. @default Math.random */
+  readonly random?: () => number;
   readonly onError?: (message: string, error: unknown) => void;
 }
 
 export class S3NotificationStandIn {
-  readonly stats = { notified: 0, passes: 0 };
+  readonly stats = { notified: 0, dropped: 0, passes: 0 };
   private seen = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private passing: Promise<number> | undefined;
@@ -58,25 +65,32 @@ export class S3NotificationStandIn {
 
   private async pass(): Promise<number> {
     const { s3, bucket, handler } = this.options;
-    let token: string | undefined;
     let notified = 0;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: PREFIXES.raw,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const object of page.Contents ?? []) {
-        const etag = object.ETag ?? '';
-        if (this.seen.get(object.Key!) === etag) continue;
-        await handler(objectCreatedEvent(bucket, object.Key!));
-        this.seen.set(object.Key!, etag);
-        notified += 1;
-      }
-      token = page.NextContinuationToken;
-    } while (token);
+    // The prefixes the stack's EventBridge rules send to the catalog: the master dataset, and failed records.
+    for (const prefix of [PREFIXES.raw, PREFIXES.processingFailed]) {
+      let token: string | undefined;
+      do {
+        const page = await s3.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        );
+        for (const object of page.Contents ?? []) {
+          const etag = object.ETag ?? '';
+          if (this.seen.get(object.Key!) === etag) continue;
+          const drop =
+            (this.options.dropFraction ?? 0) > 0 &&
+            (this.options.random ?? Math.random)() < this.options.dropFraction!;
+          if (drop) this.stats.dropped += 1;
+          else await handler(objectCreatedEvent(bucket, object.Key!));
+          this.seen.set(object.Key!, etag);
+          if (!drop) notified += 1;
+        }
+        token = page.NextContinuationToken;
+      } while (token);
+    }
     this.stats.passes += 1;
     this.stats.notified += notified;
     if (notified > 0) this.save();

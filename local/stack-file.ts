@@ -7,7 +7,9 @@ import type { ResourceNames } from '../shared/resources.js';
 export interface StackFile {
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
-  readonly endpoints: Readonly<Record<Exclude<Service, 'athena' | 'secretsmanager' | 'cloudfront'>, string>>;
+  readonly endpoints: Readonly<
+    Record<Exclude<Service, 'athena' | 'cloudwatch' | 'secretsmanager' | 'cloudfront'>, string>
+  >;
   readonly names: ResourceNames;
   /** Base URL of the local HTTP API (API Gateway stand-in), once it is up. */
   readonly apiUrl?: string;

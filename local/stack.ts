@@ -54,6 +54,8 @@ export interface LocalStackOptions {
   readonly shards?: number;
   readonly settings?: Partial<Settings>;
   readonly batchIntervalMs?: number;
+  /** Holds every Firehose delivery this many seconds past its buffer (a lagging Firehose). @default 0 */
+  readonly firehoseDelaySeconds?: number;
   /** Run the batch layer once at start-up. @default true */
   readonly runBatchAtStart?: boolean;
   /** Static files the HTTP server serves outside /v1/ (the dashboard). */
@@ -216,6 +218,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       bufferSeconds: settings.firehoseBufferSeconds,
       bufferBytes: settings.firehoseBufferMiB * 1024 * 1024,
       pollIntervalMs: 500,
+      ...(options.firehoseDelaySeconds ? { deliveryDelaySeconds: options.firehoseDelaySeconds } : {}),
       ...(stateDir ? { stateDir } : {}),
       onError: (message, error) =>
         logFailure(`${message}: ${error instanceof Error ? error.message : String(error)}`),
@@ -229,11 +232,24 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ),
     });
     // Its log says when a run starts computing, so that a stop during a run can be seen for what it is.
-    const batchHandler = createBatchHandler({ clients, config, engine, log });
+    // H follows what the stand-in has delivered, as it follows Firehose's metrics on AWS.
+    const batchHandler = createBatchHandler({
+      clients,
+      config,
+      engine,
+      delivery: firehose.deliveryMetrics,
+      log,
+    });
+    const catalog = createCatalogHandler({ clients, config });
     const notifications = new S3NotificationStandIn({
       s3: clients.s3,
       bucket: names.bucket,
-      handler: createCatalogHandler({ clients, config }),
+      handler: async (event) => {
+        const result = await catalog(event);
+        if (result.processingFailed)
+          log(`Firehose set records aside: ${event.detail.object.key} (put them back with npm run redrive)`);
+        return result;
+      },
       ...(stateDir ? { stateDir } : {}),
       onError: (message, error) =>
         log(`${message}: ${error instanceof Error ? error.message : String(error)}`),

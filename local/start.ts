@@ -33,6 +33,8 @@ driven by local stand-ins for the event source mapping, Firehose, the schedule a
   --generate RATE        also send generated page views at RATE events/s
   --shards N             shards of the local stream (default 2)
   --batch-interval SEC   seconds between batch runs (default 60)
+  --firehose-delay SEC   hold every Firehose delivery SEC seconds past its buffer (a lagging Firehose:
+                         H waits for the data, docs/faults.md)
   --fresh                start from empty state (deletes .local/)
   --api-port N           HTTP API port (default 3000; 0 = any free port)
   --collector-port N     the collector's CloudFront stand-in: /v1/events and the tracker (default 3002; 0 = any)
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
       generate: { type: 'string' },
       shards: { type: 'string', default: '2' },
       'batch-interval': { type: 'string', default: '60' },
+      'firehose-delay': { type: 'string', default: '0' },
       fresh: { type: 'boolean', default: false },
       'api-port': { type: 'string', default: '3000' },
       'site-port': { type: 'string', default: '3001' },
@@ -69,6 +72,7 @@ async function main(): Promise<void> {
   const rate = parseNumber(values.generate, '--generate', { min: 0.001, max: 100_000 });
   const shards = parseNumber(values.shards, '--shards', { min: 1, max: 50 })!;
   const batchInterval = parseNumber(values['batch-interval'], '--batch-interval', { min: 1 })!;
+  const firehoseDelay = parseNumber(values['firehose-delay'], '--firehose-delay', { min: 0, max: 86_400 })!;
   if (!Number.isInteger(shards)) throw new UsageError('--shards must be a whole number');
   const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
   // Log lines are best effort: a reader that went away (`npm start | head`) must not crash the stack mid-work.
@@ -98,6 +102,7 @@ async function main(): Promise<void> {
     },
     shards,
     batchIntervalMs: batchInterval * 1000,
+    firehoseDelaySeconds: firehoseDelay,
     staticDir: dashboard,
     demoSitePort: port('site-port', values['site-port']),
     log,

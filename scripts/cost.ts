@@ -220,7 +220,7 @@ async function main(): Promise<void> {
     `  API: ${inputs.dynamoReadsPerQuery} DynamoDB reads and ${inputs.apiLambdaMsPerQuery} ms Lambda per query (24-hour query by url, bench)`,
     `  view store at ${urlsPerDay.toLocaleString('en-US')} distinct urls/day (--urls-per-day): per computing run ~${storeWork.puts.toFixed(0)} S3 PUTs and ~${storeWork.gets.toFixed(0)} GETs (lookup shards of ~1,000 rows; an upper bound: every url seen in every hour); ${inputs.viewGetsPerQuery} GETs per API query`,
     `  naive batch views: every row of a 6 h + 1 h window rewritten in DynamoDB every run (the previous design)`,
-    `  S3: ${retentionMonths} months of Parquet kept; CloudWatch, KMS and data transfer are not included`,
+    `  S3: ${retentionMonths} months of Parquet kept; CloudWatch (beyond the GetMetricData of the delivery watermark), KMS and data transfer are not included`,
     ...assumptions.map((a) => `  ${a}`),
   ];
 

@@ -88,10 +88,12 @@ export interface StatusResponse {
 
 export interface ErrorResponse {
   readonly error: {
-    /** e.g. `invalid_parameter`, `not_found`. */
+    /** e.g. `invalid_parameter`, `range_in_future`, `request_too_large`, `not_found`. */
     readonly code: string;
     /** The query parameter at fault, when there is one. */
     readonly parameter?: string;
+    /** For `request_too_large`: every parameter whose narrowing lowers the request's cost. */
+    readonly parameters?: readonly string[];
     readonly message: string;
   };
 }

@@ -2,6 +2,7 @@ import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
@@ -16,7 +17,15 @@ import { recordCalls } from './call-ledger.js';
  * to AWS, LocalStack or the embedded emulators.
  */
 
-export const SERVICES = ['kinesis', 'dynamodb', 's3', 'athena', 'secretsmanager', 'cloudfront'] as const;
+export const SERVICES = [
+  'kinesis',
+  'dynamodb',
+  's3',
+  'athena',
+  'secretsmanager',
+  'cloudfront',
+  'cloudwatch',
+] as const;
 export type Service = (typeof SERVICES)[number];
 
 /** The SDK's name of a service in `AWS_ENDPOINT_URL_<SERVICE>`, where it is not the upper-cased id. */
@@ -41,6 +50,8 @@ export interface AwsClients {
   readonly athena: AthenaClient;
   readonly secretsManager: SecretsManagerClient;
   readonly cloudfront: CloudFrontClient;
+  /** Read by the batch function only: Firehose's delivery metrics (shared/batch/delivery.ts). */
+  readonly cloudwatch: CloudWatchClient;
   /** The endpoint override in force for a service, if any. */
   endpoint(service: Service): string | undefined;
   destroy(): void;
@@ -113,6 +124,9 @@ export function createAwsClients(
     },
     get cloudfront() {
       return once('cloudfront', () => recordCalls(new CloudFrontClient(base('cloudfront')), 'cloudfront'));
+    },
+    get cloudwatch() {
+      return once('cloudwatch', () => new CloudWatchClient(base('cloudwatch')));
     },
     endpoint,
     destroy() {

@@ -66,12 +66,13 @@ function summarize(input: Record<string, unknown>): Record<string, unknown> {
   for (const field of KEPT_FIELDS) if (input[field] !== undefined) kept[field] = input[field];
   // An S3 key names the object; a DynamoDB key is item data, which no IAM decision here depends on.
   if (typeof kept.Key !== 'string') delete kept.Key;
-  // Batch operations name their resources inside: the tables of a BatchWriteItem, the keys of a DeleteObjects.
+  // Batch operations name their resources inside: the tables of a BatchWriteItem (with the kinds of request, Put
+  // or Delete) or of a BatchGetItem (whose entry is one { Keys } object), the keys of a DeleteObjects.
   if (input.RequestItems && typeof input.RequestItems === 'object') {
     kept.RequestItems = Object.fromEntries(
-      Object.entries(input.RequestItems as Record<string, unknown[]>).map(([table, requests]) => [
+      Object.entries(input.RequestItems as Record<string, unknown>).map(([table, requests]) => [
         table,
-        [...new Set(requests.map((r) => Object.keys(r as object)[0]))],
+        Array.isArray(requests) ? [...new Set(requests.map((r) => Object.keys(r as object)[0]))] : ['Keys'],
       ]),
     );
   }

@@ -47,6 +47,8 @@ export const PREFIXES = {
   raw: 'raw/',
   /** Records Firehose could not convert or deliver. */
   firehoseErrors: 'firehose-errors/',
+  /** Inside it, records whose transform failed after its retries (alarmed; `npm run redrive` puts them back). */
+  processingFailed: 'firehose-errors/processing-failed/',
   /** Records the speed layer rejected, with the reason and the raw payload. */
   deadLetter: 'dead-letter/',
   /** Batches the speed layer gave up on after its retries (event source mapping on-failure). */
@@ -68,7 +70,8 @@ export interface TableDescription {
 export const TABLES = {
   speed: { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' },
   batchViews: { partitionKey: 'pk', sortKey: 'sk' },
-  batchState: { partitionKey: 'pk', sortKey: 'sk' },
+  // TTL for the catalog's per-hour sets of landed objects (shared/batch/catalog.ts); other items have none.
+  batchState: { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' },
 } as const satisfies Record<string, TableDescription>;
 
 export type TableKey = keyof typeof TABLES;
@@ -126,6 +129,12 @@ const ENV = {
   firehoseBufferSeconds: 'FIREHOSE_BUFFER_SECONDS',
   firehoseBufferMiB: 'FIREHOSE_BUFFER_MIB',
 } as const;
+
+/**
+ * The batch function's one name beyond the shared config: the Firehose delivery stream whose CloudWatch metrics
+ * give the delivery watermark (CloudFormation names it, after the shared environment is built).
+ */
+export const DELIVERY_STREAM_ENV = 'DELIVERY_STREAM_NAME';
 
 /** The Lambda environment variables that carry a config (set by the CDK app and the local stack). */
 export function configToEnvironment(config: RuntimeConfig): Record<string, string> {

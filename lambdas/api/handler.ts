@@ -11,6 +11,15 @@ import { toIso } from '../../shared/time.js';
 import { answerLive } from './live.js';
 import { answerPageViews } from './merge.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
+import {
+  countingStoreRequests,
+  metering,
+  narrowable,
+  plannedStoreRequests,
+  RequestTooLargeError,
+  STORE_REQUEST_CEILING,
+  StoreRequestMeter,
+} from './budget.js';
 import { minuteFloor, ParameterError, parsePageViewsQuery } from './params.js';
 
 /** API Gateway HTTP API (payload v2) → the query API. Thin adapter over params.ts and merge.ts. */
@@ -24,6 +33,18 @@ export interface ApiHandlerDeps {
   readonly retentionHours: number;
   readonly clock?: () => number;
   readonly onError?: (error: unknown) => void;
+  /**
+   * Called once per request with what it cost the stores (readers built by `readersFor` count their requests
+   * into it; budget.ts): the Lambda logs it.
+   */
+  readonly onAnswered?: (request: AnsweredRequest) => void;
+}
+
+export interface AnsweredRequest {
+  readonly path: string;
+  readonly statusCode: number;
+  readonly storeRequests: number;
+  readonly query: Readonly<Record<string, string | undefined>>;
 }
 
 export type ApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -34,8 +55,16 @@ const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResul
   body: JSON.stringify(body),
 });
 
-const error = (statusCode: number, code: string, message: string, parameter?: string) =>
-  json(statusCode, { error: { code, message, ...(parameter ? { parameter } : {}) } } satisfies ErrorResponse);
+const error = (
+  statusCode: number,
+  code: string,
+  message: string,
+  parameter?: string,
+  parameters?: readonly string[],
+) =>
+  json(statusCode, {
+    error: { code, message, ...(parameter ? { parameter } : {}), ...(parameters ? { parameters } : {}) },
+  } satisfies ErrorResponse);
 
 export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
   const clock = deps.clock ?? Date.now;
@@ -61,7 +90,32 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     };
   }
 
-  const answer: ApiHandler = async (event) => {
+  async function pageViews(params: Readonly<Record<string, string | undefined>>) {
+    const now = clock();
+    const query = parsePageViewsQuery(params, minuteFloor(now, deps.retentionHours), now);
+    const horizon = await deps.batch.readHorizon();
+    const planned = plannedStoreRequests(query, horizon);
+    if (planned > STORE_REQUEST_CEILING) throw new RequestTooLargeError(planned, narrowable(query));
+    return answerPageViews({ speed: deps.speed, batch: deps.batch, batchCache }, query, horizon ?? null);
+  }
+
+  return (event) =>
+    runAs('api', async () => {
+      const path = event.rawPath ?? '/';
+      const query = event.queryStringParameters ?? {};
+      const meter = new StoreRequestMeter(() => {
+        try {
+          return narrowable(parsePageViewsQuery(query, minuteFloor(clock(), deps.retentionHours), clock()));
+        } catch {
+          return ['from', 'to'];
+        }
+      });
+      const result = await metering(meter, () => answer(event));
+      deps.onAnswered?.({ path, statusCode: result.statusCode ?? 200, storeRequests: meter.count, query });
+      return result;
+    });
+
+  async function answer(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     const method = event.requestContext?.http?.method ?? 'GET';
     const path = event.rawPath ?? '/';
     try {
@@ -72,19 +126,15 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
       if (path === '/v1/openapi.json') return json(200, OPENAPI_DOCUMENT);
       if (path === '/v1/status') return json(200, await status());
       if (path === '/v1/live') return json(200, await answerLive(deps.speed, clock()));
-      const query = parsePageViewsQuery(
-        event.queryStringParameters ?? {},
-        minuteFloor(clock(), deps.retentionHours),
-      );
-      return json(200, await answerPageViews({ speed: deps.speed, batch: deps.batch, batchCache }, query));
+      return json(200, await pageViews(event.queryStringParameters ?? {}));
     } catch (caught) {
-      if (caught instanceof ParameterError)
-        return error(400, 'invalid_parameter', caught.message, caught.parameter);
+      if (caught instanceof ParameterError) return error(400, caught.code, caught.message, caught.parameter);
+      if (caught instanceof RequestTooLargeError)
+        return error(400, 'request_too_large', caught.message, caught.parameters[0], caught.parameters);
       deps.onError?.(caught);
       return error(500, 'internal', 'internal error; see the function logs');
     }
-  };
-  return (event) => runAs('api', () => answer(event));
+  }
 }
 
 /** The handler's readers from a config and clients (also used by the local stack). */
@@ -94,12 +144,13 @@ export function readersFor(
   onRequest?: BatchReaderDeps['onRequest'],
 ) {
   const { tables } = config.names;
+  // Every store request also counts into the request's meter (budget.ts), whoever else watches.
   return {
     speed: createSpeedReader({
       documents: clients.documents,
       tableName: tables.speed,
       clock: Date.now,
-      ...(onRequest ? { onRequest: () => onRequest({ kind: 'query' }) } : {}),
+      onRequest: countingStoreRequests(onRequest ? () => onRequest({ kind: 'query' }) : undefined),
     }),
     batch: createBatchReader({
       documents: clients.documents,
@@ -107,7 +158,7 @@ export function readersFor(
       bucket: config.names.bucket,
       viewsTable: tables.batchViews,
       stateTable: tables.batchState,
-      ...(onRequest ? { onRequest } : {}),
+      onRequest: countingStoreRequests(onRequest),
     }),
   };
 }
@@ -122,6 +173,7 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
       ...readersFor(awsClients(), config),
       retentionHours: config.settings.speedRetentionHours,
       onError: (caught) => logger.error('request failed', caught as Error),
+      onAnswered: (request) => logger.info('answered', { ...request }),
     });
   }
   return handle(event);

@@ -220,9 +220,14 @@ function metricFields(metrics: readonly Metric[], views: number, errors: number)
   };
 }
 
-export async function answerPageViews(deps: MergeDeps, query: PageViewsQuery): Promise<PageViewsResponse> {
+/** The answer to a query; `known` is the horizon when the caller has read it already (null: none published). */
+export async function answerPageViews(
+  deps: MergeDeps,
+  query: PageViewsQuery,
+  known?: HorizonState | null,
+): Promise<PageViewsResponse> {
   const { fromMs, toMs, granularity, by, top } = query;
-  const horizon = await deps.batch.readHorizon();
+  const horizon = known === undefined ? await deps.batch.readHorizon() : (known ?? undefined);
   const plan = planOf(deps, query, horizon);
   const starts = bucketStarts(fromMs, toMs, granularity);
   const index = new Map(starts.map((s, i) => [s, i]));

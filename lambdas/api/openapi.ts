@@ -1,5 +1,6 @@
 import { DIMENSIONS } from '../../shared/event.js';
 import { GRANULARITIES } from '../../shared/time.js';
+import { STORE_REQUEST_CEILING } from './budget.js';
 import { METRICS, ORDERS, QUERY_LIMITS } from './params.js';
 
 /** The OpenAPI 3.1 description of the query API; test/unit/api-handler.test.ts checks real answers against it. */
@@ -23,8 +24,23 @@ const errorSchema = {
       type: 'object',
       required: ['code', 'message'],
       properties: {
-        code: { type: 'string', enum: ['invalid_parameter', 'not_found', 'method_not_allowed', 'internal'] },
+        code: {
+          type: 'string',
+          enum: [
+            'invalid_parameter',
+            'range_in_future',
+            'request_too_large',
+            'not_found',
+            'method_not_allowed',
+            'internal',
+          ],
+        },
         parameter: { type: 'string' },
+        parameters: {
+          type: 'array',
+          items: { type: 'string' },
+          description: 'With request_too_large: every parameter whose narrowing lowers the cost.',
+        },
         message: { type: 'string' },
       },
     },
@@ -44,6 +60,12 @@ export const OPENAPI_DOCUMENT = {
       get: {
         operationId: 'getPageViews',
         summary: 'Page views over [from, to) as a time series, optionally broken down by a dimension',
+        description:
+          `At most ${QUERY_LIMITS.maxBuckets} buckets per answer, and at most ${STORE_REQUEST_CEILING} store requests ` +
+          '(DynamoDB queries and their pages, S3 reads) per request: twice the bucket cap and 100, enough for the ' +
+          'totals and one breakdown of every bucket of the largest answer. A query whose plan needs more is refused ' +
+          'before it reads anything, and one that reaches the ceiling while it runs is stopped there, both with a ' +
+          '400 request_too_large naming the parameters to narrow.',
         parameters: [
           {
             name: 'from',
@@ -101,7 +123,10 @@ export const OPENAPI_DOCUMENT = {
             content: { 'application/json': { schema: { $ref: '#/components/schemas/PageViews' } } },
           },
           '400': {
-            description: 'A parameter is missing, malformed or out of bounds',
+            description:
+              'A parameter is missing, malformed or out of bounds (invalid_parameter); `to` lies more than ' +
+              `${QUERY_LIMITS.maxFutureMs / 3_600_000} hours after now (range_in_future); or the query would make more than ` +
+              `${STORE_REQUEST_CEILING} store requests (request_too_large), with \`parameters\` naming what to narrow`,
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
           },
         },

@@ -17,6 +17,8 @@ export const QUERY_LIMITS = {
   defaultTop: 10,
   /** Minute buckets come from the speed layer's minute counters, which live this long (minus a margin). */
   minuteMarginHours: 1,
+  /** `to` may lie at most this far after now: nothing is counted later than 15 minutes ahead. */
+  maxFutureMs: 24 * HOUR_MS,
 } as const;
 
 /** What an answer can report for each bucket, the range and each breakdown value. */
@@ -44,6 +46,8 @@ export class ParameterError extends Error {
   constructor(
     readonly parameter: string,
     message: string,
+    /** The error code of the answer: `invalid_parameter`, or `range_in_future`. */
+    readonly code: 'invalid_parameter' | 'range_in_future' = 'invalid_parameter',
   ) {
     super(message);
   }
@@ -70,10 +74,12 @@ function instant(parameter: string, raw: string | undefined): number {
 /**
  * Parses and checks a /v1/pageviews query.
  * @param minuteFloorMs the oldest instant minute data exists for (now minus the speed retention).
+ * @param nowMs the clock: `to` may lie at most `QUERY_LIMITS.maxFutureMs` after it.
  */
 export function parsePageViewsQuery(
   params: Readonly<Record<string, string | undefined>>,
   minuteFloorMs: number,
+  nowMs = Date.now(),
 ): PageViewsQuery {
   for (const name of Object.keys(params)) {
     if (!(ALLOWED as readonly string[]).includes(name)) {
@@ -97,6 +103,15 @@ export function parsePageViewsQuery(
         `${name} must fall on a ${granularity} boundary (UTC) for granularity=${granularity}`,
       );
     }
+  }
+  if (toMs > nowMs + QUERY_LIMITS.maxFutureMs) {
+    // Every hour after now would still cost a store request and count nothing (a far-future range made tens of
+    // thousands of DynamoDB queries).
+    throw new ParameterError(
+      'to',
+      `to must be at most ${QUERY_LIMITS.maxFutureMs / HOUR_MS} hours after now (${new Date(nowMs).toISOString()}); nothing is counted later`,
+      'range_in_future',
+    );
   }
   const buckets = (toMs - fromMs) / GRANULARITY_MS[granularity];
   if (buckets > QUERY_LIMITS.maxBuckets) {

@@ -2,10 +2,16 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { createAthenaEngine } from '../../shared/batch/athena-engine.js';
+import { cloudWatchDeliveryMetrics } from '../../shared/batch/delivery.js';
 import { runBatch, type BatchDeps, type RunSummary } from '../../shared/batch/run.js';
 import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
 import { runAs } from '../../shared/call-ledger.js';
-import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
+import {
+  ConfigError,
+  configFromEnvironment,
+  DELIVERY_STREAM_ENV,
+  type RuntimeConfig,
+} from '../../shared/resources.js';
 import type { SqlEngine } from '../../shared/sql/index.js';
 
 /** EventBridge schedule (or a rebuild request) → one batch run. Thin adapter over shared/batch/run.ts. */
@@ -23,18 +29,25 @@ export interface BatchHandlerDeps {
   readonly config: RuntimeConfig;
   readonly engine: SqlEngine;
   readonly clock?: () => number;
+  readonly delivery?: BatchDeps['delivery'];
   readonly beforePublish?: BatchDeps['beforePublish'];
   readonly log?: (message: string) => void;
   readonly onViewRequest?: BatchDeps['onViewRequest'];
 }
 
-export type BatchHandler = (event?: BatchEvent) => Promise<RunSummary>;
+export type BatchHandler = (
+  event?: BatchEvent,
+  options?: { readonly deadlineMs?: number },
+) => Promise<RunSummary>;
+
+/** Time a run keeps in hand to publish what it computed: no new day starts with less left. */
+export const PUBLISH_RESERVE_MS = 2 * 60_000;
 
 const instant = (value: string | number): number =>
   typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
 
 export function createBatchHandler(deps: BatchHandlerDeps): BatchHandler {
-  return (event) => {
+  return (event, options = {}) => {
     const rebuild =
       event && 'from' in event && 'to' in event
         ? { fromMs: instant(event.from), toMs: instant(event.to) }
@@ -50,6 +63,8 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandler {
           stateTable: deps.config.names.tables.batchState,
           settings: deps.config.settings,
           clock: deps.clock ?? Date.now,
+          ...(deps.delivery ? { delivery: deps.delivery } : {}),
+          ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
           ...(deps.beforePublish ? { beforePublish: deps.beforePublish } : {}),
           ...(deps.log ? { log: deps.log } : {}),
           ...(deps.onViewRequest ? { onViewRequest: deps.onViewRequest } : {}),
@@ -73,16 +88,40 @@ export const handler = async (event: BatchEvent, context: Context): Promise<RunS
     const clients = awsClients();
     const engine = createAthenaEngine({
       athena: clients.athena,
+      s3: clients.s3,
       workgroup: config.names.athenaWorkgroup,
       database: config.names.glueDatabase,
       // Waiting on a query stops well before Lambda's timeout: the run then stops it and releases its lease.
       remainingTimeMs: () => invocation?.getRemainingTimeInMillis() ?? Infinity,
     });
-    handle = createBatchHandler({ clients, config, engine, log: (message) => logger.info(message) });
+    // H follows Firehose's delivery (docs/faults.md): without its metrics no hour could be proven landed.
+    const deliveryStreamName = process.env[DELIVERY_STREAM_ENV];
+    if (!deliveryStreamName) throw new ConfigError(`environment variable ${DELIVERY_STREAM_ENV} is not set`);
+    handle = createBatchHandler({
+      clients,
+      config,
+      engine,
+      delivery: cloudWatchDeliveryMetrics({ cloudwatch: clients.cloudwatch, deliveryStreamName }),
+      log: (message) => logger.info(message),
+    });
   }
   try {
-    const summary = await handle(event);
+    const summary = await handle(event, {
+      deadlineMs: Date.now() + context.getRemainingTimeInMillis() - PUBLISH_RESERVE_MS,
+    });
     logger.info('batch run finished', { ...summary });
+    // Alarmed above 2 h (infra/observability.ts): H stalled behind a failing day or a lagging Firehose.
+    if (summary.candidateLagMs !== undefined)
+      metrics.addMetric('HorizonCandidateLagSeconds', MetricUnit.Seconds, summary.candidateLagMs / 1000);
+    if (summary.watermarkMs !== undefined)
+      metrics.addMetric(
+        'DeliveryWatermarkLagSeconds',
+        MetricUnit.Seconds,
+        (Date.now() - summary.watermarkMs) / 1000,
+      );
+    metrics.addMetric('BatchHoursFailed', MetricUnit.Count, summary.failedHours);
+    metrics.addMetric('FailingHours', MetricUnit.Count, summary.hoursOverRetryBudget);
+    metrics.addMetric('UnmarkedObjectsFound', MetricUnit.Count, summary.unmarkedObjects);
     if (summary.horizon) {
       metrics.addMetric(
         'HorizonLagSeconds',

@@ -1,20 +1,23 @@
 import {
   GetQueryExecutionCommand,
-  GetQueryResultsCommand,
   StartQueryExecutionCommand,
   StopQueryExecutionCommand,
   type AthenaClient,
 } from '@aws-sdk/client-athena';
-import { decodeSqlSketch } from '../sketch/index.js';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { loadSql, type SqlEngine, type SqlName, type ViewRow } from '../sql/index.js';
+import { viewRowsFromCsv } from './athena-results.js';
 
 /**
  * The batch SQL on Athena (engine v3): StartQueryExecution in the batch workgroup (which enforces the result
- * location and the bytes-scanned cutoff), polling with backoff, results read with GetQueryResults.
+ * location and the bytes-scanned cutoff), polling with backoff, and the result streamed from its CSV file in
+ * the result location (shared/batch/athena-results.ts), a chunk of rows at a time.
  */
 
 export interface AthenaEngineOptions {
   readonly athena: AthenaClient;
+  /** Reads the result file; the batch role may read the workgroup's result location. */
+  readonly s3: S3Client;
   readonly workgroup: string;
   readonly database: string;
   /** Give up on a query after this long. @default 600000 */
@@ -49,7 +52,7 @@ export function createAthenaEngine(options: AthenaEngineOptions): SqlEngine {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const clock = options.clock ?? Date.now;
   return {
-    async query(name: SqlName, parameters: readonly string[]): Promise<ViewRow[]> {
+    async *query(name: SqlName, parameters: readonly string[]): AsyncGenerator<ViewRow[]> {
       const { QueryExecutionId: id } = await options.athena.send(
         new StartQueryExecutionCommand({
           QueryString: loadSql(name),
@@ -63,12 +66,16 @@ export function createAthenaEngine(options: AthenaEngineOptions): SqlEngine {
         options.timeoutMs ?? 600_000,
         (options.remainingTimeMs?.() ?? Infinity) - (options.reserveMs ?? QUERY_RESERVE_MS),
       );
+      let outputLocation: string | undefined;
       for (let delay = 250; ; delay = Math.min(5000, delay * 2)) {
         const { QueryExecution } = await options.athena.send(
           new GetQueryExecutionCommand({ QueryExecutionId: id }),
         );
         const state = QueryExecution?.Status?.State;
-        if (state === 'SUCCEEDED') break;
+        if (state === 'SUCCEEDED') {
+          outputLocation = QueryExecution?.ResultConfiguration?.OutputLocation;
+          break;
+        }
         if (state === 'FAILED' || state === 'CANCELLED') {
           throw new AthenaQueryError(
             `${name} ${state}: ${QueryExecution?.Status?.StateChangeReason ?? 'no reason given'}`,
@@ -83,34 +90,12 @@ export function createAthenaEngine(options: AthenaEngineOptions): SqlEngine {
         }
         await sleep(Math.max(0, Math.min(delay, waitMs - (clock() - started))));
       }
-      const rows: ViewRow[] = [];
-      let token: string | undefined;
-      let header = true;
-      do {
-        const page = await options.athena.send(
-          new GetQueryResultsCommand({ QueryExecutionId: id, ...(token ? { NextToken: token } : {}) }),
-        );
-        for (const row of page.ResultSet?.Rows ?? []) {
-          if (header) {
-            header = false;
-            continue;
-          }
-          const data = row.Data ?? [];
-          const [bucket, dimension, value, views, errors] = data.map((d) => d.VarCharValue ?? '');
-          const [form, sketch] = [data[5]?.VarCharValue, data[6]?.VarCharValue];
-          rows.push({
-            bucketMs: Number(bucket),
-            dimension: dimension!,
-            value: value!,
-            views: Number(views),
-            errors: Number(errors),
-            // Athena prints arrays as "[1, 2, 3]"; a row without visitor hashes has NULL (no VarCharValue).
-            ...(form && sketch ? { visitors: decodeSqlSketch(form, sketch) } : {}),
-          });
-        }
-        token = page.NextToken;
-      } while (token);
-      return rows;
+      const location = outputLocation ?? '';
+      const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(location);
+      if (!match)
+        throw new AthenaQueryError(`${name}: no result location for query ${id} (got "${location}")`);
+      const object = await options.s3.send(new GetObjectCommand({ Bucket: match[1], Key: match[2] }));
+      yield* viewRowsFromCsv(object.Body as AsyncIterable<Uint8Array>);
     },
   };
 }

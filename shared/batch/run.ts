@@ -15,8 +15,12 @@ import {
   MINUTE_MS,
   toIso,
 } from '../time.js';
-import { deleteObjects, updateDay, type ViewStoreDeps } from '../views/store.js';
-import { clearDirtyHours, readDirtyHours, type DirtyHour } from './catalog.js';
+import { DIMENSIONS } from '../event.js';
+import { RowSpill } from '../views/spill.js';
+import { deleteObjects, spillRow, updateDay, type ViewStoreDeps } from '../views/store.js';
+import { clearDirtyHours, readDirtyHours, reconcileLanded, type DirtyHour } from './catalog.js';
+import { deliveryWatermark, type DeliveryMetrics } from './delivery.js';
+import { clearFailures, HOUR_RETRY_BUDGET, readFailingHours, recordFailures } from './retries.js';
 import { acquireLease, publishHorizon, readHorizonState, recordRun } from './state.js';
 import { writeTotals, type UnstorableRow } from './views.js';
 
@@ -25,9 +29,10 @@ import { writeTotals, type UnstorableRow } from './views.js';
  * catalog's dirty marks), whatever their age, write the view rows that changed, and only then publish the
  * horizon H. H is the first hour not covered and only moves forward.
  *
- * H is set conservatively: an event lands in S3 at most `firehoseBufferSeconds` after it reached the stream,
- * so H = the hour boundary at or before now − buffer − safety margin. Objects that land later, for hours
- * before H (late events, a Firehose retry), mark their hour dirty again and the next run folds them in.
+ * H follows the data, not only the clock (docs/faults.md): it may pass an hour only when every record that
+ * reached the stream up to `SAFETY_MARGIN_MS` after the hour's end has landed in raw/, which the delivery
+ * watermark (shared/batch/delivery.ts) proves, and never later than the clock allows. Objects that land later
+ * for hours before H (late events, a redrive) mark their hour dirty again and the next run folds them in.
  */
 
 export const SAFETY_MARGIN_MS = 5 * MINUTE_MS;
@@ -46,6 +51,15 @@ export interface BatchDeps {
   readonly stateTable: string;
   readonly settings: Settings;
   readonly clock: () => number;
+  /**
+   * What Firehose reports about its delivery (CloudWatch on AWS, the stand-in locally). Absent: everything the
+   * stream carried has landed (tests and benchmarks that land their data before they run).
+   */
+  readonly delivery?: DeliveryMetrics;
+  /** No new day is started after this instant (the Lambda's remaining time, less what publishing needs). */
+  readonly deadlineMs?: number;
+  /** Where a day's rows spill while its views are rebuilt (the function's /tmp). @default the OS temp folder */
+  readonly spillDir?: string;
   /** Test hook: runs after the views are written and before H is published (a crash point). */
   readonly beforePublish?: () => Promise<void>;
   readonly log?: (message: string) => void;
@@ -72,15 +86,40 @@ export interface RunSummary {
   /** Rows the views table refused for good: kept under dead-letter/batch/ (and alarmed), not retried. */
   readonly unstorableRows: number;
   readonly queries: number;
+  /** Hours whose computation failed in this run (their day is retried after a backoff; H stays before them). */
+  readonly failedHours: number;
+  /** Hours failing `HOUR_RETRY_BUDGET` times or more in a row (alarmed). */
+  readonly hoursOverRetryBudget: number;
+  /** Due hours left for a later run: out of time, or a failing hour still in its backoff. */
+  readonly deferredHours: number;
+  /** Landed objects that no notification had marked, found by this run's reconciliation (alarmed). */
+  readonly unmarkedObjects: number;
+  /** How far H trails what the clock alone would allow (ms; alarmed above 2 h). */
+  readonly candidateLagMs?: number;
+  /** The delivery watermark the run read, if any. */
+  readonly watermarkMs?: number;
 }
 
 export class BatchRangeError extends Error {
   override readonly name = 'BatchRangeError';
 }
 
-/** The newest H a run at `nowMs` may publish. */
-export function candidateHorizon(nowMs: number, settings: Settings): number {
+/**
+ * The newest H the clock allows at `nowMs`: a record lands at most `firehoseBufferSeconds` after it reached the
+ * stream when Firehose keeps up, so this is an upper bound, never a proof.
+ */
+export function clockHorizon(nowMs: number, settings: Settings): number {
   return hourBucket(nowMs - settings.firehoseBufferSeconds * 1000 - SAFETY_MARGIN_MS);
+}
+
+/**
+ * The newest H a run at `nowMs` may publish: at most what the clock allows, and no hour whose records (those
+ * that reached the stream by `SAFETY_MARGIN_MS` after it ended) may still be in flight. `watermarkMs` is the
+ * delivery watermark; undefined (nothing proven) allows no hour at all (-Infinity), Infinity everything.
+ */
+export function candidateHorizon(nowMs: number, settings: Settings, watermarkMs: number | undefined): number {
+  if (watermarkMs === undefined) return -Infinity;
+  return Math.min(clockHorizon(nowMs, settings), hourBucket(watermarkMs - SAFETY_MARGIN_MS));
 }
 
 /** Hours grouped into runs of consecutive hours within one UTC day: one hourly query each. */
@@ -106,77 +145,108 @@ export function hourRuns(
   return runs;
 }
 
-const EMPTY = { hours: 0, rowsWritten: 0, objectsWritten: 0, objectsKept: 0, unstorableRows: 0, queries: 0 };
+const EMPTY = {
+  hours: 0,
+  rowsWritten: 0,
+  objectsWritten: 0,
+  objectsKept: 0,
+  unstorableRows: 0,
+  queries: 0,
+  failedHours: 0,
+  hoursOverRetryBudget: 0,
+  deferredHours: 0,
+  unmarkedObjects: 0,
+};
 
-/** Computes the given hours and writes what changed: totals to DynamoDB, breakdowns to the view store. */
-async function computeHours(deps: BatchDeps, hours: readonly number[], version: string) {
-  let queries = 0;
-  const rows: ViewRow[] = [];
-  for (const run of hourRuns(hours)) {
-    const partitions = run.hours.map((h) => hourPartitionPath(h));
-    // A loop, not push(...rows): a day of a million urls is more arguments than a call can take.
-    for (const row of await deps.engine.query('hourly_views', [run.dt, run.fromHour, run.toHour], partitions))
-      rows.push(row);
-    queries += 1;
-  }
-  const totals = await writeTotals(
-    { documents: deps.documents, tableName: deps.viewsTable },
-    hours,
-    rows.filter((r) => r.dimension === 'total' && r.value === TOTAL_VALUE),
-    version,
+/** What computing some hours did. */
+interface Computed {
+  queries: number;
+  rowsWritten: number;
+  objectsWritten: number;
+  objectsKept: number;
+  unstorable: UnstorableRow[];
+  replaced: string[];
+}
+
+/**
+ * Computes some hours of one UTC day and writes what changed: totals to DynamoDB, breakdowns to the view
+ * store. The query results stream through: totals (one row per hour) are kept, every other row goes into its
+ * dimension's spill (shared/views/spill.ts), so memory does not grow with the day's distinct values.
+ */
+async function computeDay(
+  deps: BatchDeps,
+  store: ViewStoreDeps,
+  dayMs: number,
+  hours: readonly number[],
+  version: string,
+): Promise<Computed> {
+  const spills = new Map(
+    DIMENSIONS.map((d) => [d as string, new RowSpill(deps.spillDir ? { dir: deps.spillDir } : {})]),
   );
-
-  const store: ViewStoreDeps = {
-    s3: deps.s3,
-    bucket: deps.bucket,
-    documents: deps.documents,
-    tableName: deps.viewsTable,
-    ...(deps.onViewRequest ? { onRequest: deps.onViewRequest } : {}),
-  };
-  const days = new Map<string, { dimension: string; dayMs: number; hours: number[]; rows: ViewRow[] }>();
-  const dimensions = new Set(rows.filter((r) => r.dimension !== 'total').map((r) => r.dimension));
-  for (const hourMs of hours) {
-    for (const dimension of dimensions) {
-      const dayMs = dayBucket(hourMs);
-      const key = `${dimension}@${dayMs}`;
-      const day = days.get(key) ?? { dimension, dayMs, hours: [], rows: [] };
-      day.hours.push(hourMs);
-      days.set(key, day);
+  try {
+    let queries = 0;
+    const totals: ViewRow[] = [];
+    for (const run of hourRuns(hours)) {
+      const partitions = run.hours.map((h) => hourPartitionPath(h));
+      for await (const chunk of deps.engine.query(
+        'hourly_views',
+        [run.dt, run.fromHour, run.toHour],
+        partitions,
+      )) {
+        for (const row of chunk) {
+          if (row.dimension === 'total') {
+            if (row.value === TOTAL_VALUE) totals.push(row);
+            continue;
+          }
+          const spill = spills.get(row.dimension);
+          if (!spill) throw new Error(`hourly_views returned an unknown dimension ${row.dimension}`);
+          spillRow(spill, dayMs, {
+            hourMs: row.bucketMs,
+            value: row.value,
+            views: row.views,
+            errors: row.errors,
+            ...(row.visitors ? { visitors: row.visitors } : {}),
+          });
+        }
+      }
+      queries += 1;
     }
+    const written = await writeTotals(
+      { documents: deps.documents, tableName: deps.viewsTable },
+      hours,
+      totals,
+      version,
+    );
+    const computed: Computed = {
+      queries,
+      rowsWritten: written.written,
+      objectsWritten: 0,
+      objectsKept: 0,
+      unstorable: written.unstorable,
+      replaced: [],
+    };
+    // Every dimension of the day, even one without rows now: a recomputed hour's rows replace the old ones.
+    for (const [dimension, spill] of spills) {
+      const result = await updateDay(store, { dimension, dayMs, hours, rows: spill });
+      computed.objectsWritten += result.objectsWritten + (result.manifestWritten ? 1 : 0);
+      computed.objectsKept += result.objectsKept;
+      for (const key of result.replaced) computed.replaced.push(key);
+    }
+    return computed;
+  } finally {
+    for (const spill of spills.values()) spill.dispose();
   }
-  for (const row of rows) {
-    if (row.dimension === 'total') continue;
-    days.get(`${row.dimension}@${dayBucket(row.bucketMs)}`)!.rows.push(row);
+}
+
+/** The due hours by UTC day, oldest first: a day is the unit of work (its views are rebuilt together). */
+function byDay(hours: readonly number[]): { dayMs: number; hours: number[] }[] {
+  const days = new Map<number, number[]>();
+  for (const hourMs of [...new Set(hours)].sort((a, b) => a - b)) {
+    const day = days.get(dayBucket(hourMs));
+    if (day) day.push(hourMs);
+    else days.set(dayBucket(hourMs), [hourMs]);
   }
-  let objectsWritten = 0;
-  let objectsKept = 0;
-  const replaced: string[] = [];
-  for (const day of days.values()) {
-    const result = await updateDay(store, {
-      dimension: day.dimension,
-      dayMs: day.dayMs,
-      hours: day.hours,
-      rows: day.rows.map((r) => ({
-        hourMs: r.bucketMs,
-        value: r.value,
-        views: r.views,
-        errors: r.errors,
-        ...(r.visitors ? { visitors: r.visitors } : {}),
-      })),
-    });
-    objectsWritten += result.objectsWritten + (result.manifestWritten ? 1 : 0);
-    objectsKept += result.objectsKept;
-    for (const key of result.replaced) replaced.push(key);
-  }
-  return {
-    queries,
-    rowsWritten: totals.written,
-    unstorable: totals.unstorable,
-    objectsWritten,
-    objectsKept,
-    replaced,
-    store,
-  };
+  return [...days.entries()].map(([dayMs, list]) => ({ dayMs, hours: list }));
 }
 
 /** Keeps refused view rows, with the error, under `dead-letter/batch/`: one object per run version. */
@@ -236,9 +306,23 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
   try {
     const previous = await readHorizonState(state);
     const version = `${toIso(startedAtMs)}-${lease.owner.slice(0, 8)}`;
-    const dirty = await readDirtyHours(state);
-    let hours: number[];
-    let marks: DirtyHour[];
+    // The watermark first: what it proves landed is in S3 now, so the reconciliation's listing and the marks
+    // read after it cover it (an object landing after this reading is for the next run).
+    const watermarkMs = request.rebuild
+      ? undefined
+      : deps.delivery
+        ? deliveryWatermark(await deps.delivery.readings(startedAtMs))
+        : Infinity;
+    // Objects whose notification was lost (or is still on its way) are marked now, before the marks are read.
+    const reconciled = request.rebuild
+      ? undefined
+      : await reconcileLanded({ ...state, s3: deps.s3, bucket: deps.bucket }, startedAtMs);
+    if (reconciled?.unmarked.length)
+      deps.log?.(
+        `batch run ${version}: ${reconciled.unmarked.length} landed objects had no mark (a lost notification), now marked`,
+      );
+    const [dirty, failing] = await Promise.all([readDirtyHours(state), readFailingHours(state)]);
+    let due: DirtyHour[];
     let horizonMs: number;
     if (request.rebuild) {
       const { fromMs, toMs } = request.rebuild;
@@ -253,39 +337,117 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
         );
       }
       horizonMs = previous.horizonMs;
-      hours = [];
-      for (let h = fromMs; h < toMs; h += HOUR_MS) hours.push(h);
-      marks = dirty.filter((d) => d.hourMs >= fromMs && d.hourMs < toMs);
+      due = [];
+      for (let h = fromMs; h < toMs; h += HOUR_MS)
+        due.push(dirty.find((d) => d.hourMs === h) ?? { hourMs: h, v: Number.NaN });
     } else {
-      horizonMs = Math.max(previous?.horizonMs ?? 0, candidateHorizon(startedAtMs, deps.settings));
-      const due = dirty.filter((d) => d.hourMs < horizonMs).sort((a, b) => a.hourMs - b.hourMs);
-      marks = due.slice(0, MAX_HOURS_PER_RUN);
-      const leftOver = due[MAX_HOURS_PER_RUN];
-      // H may not pass an hour with data that this run leaves for the next.
-      if (leftOver) horizonMs = Math.max(previous?.horizonMs ?? 0, Math.min(horizonMs, leftOver.hourMs));
-      hours = marks.map((d) => d.hourMs);
+      horizonMs = Math.max(
+        previous?.horizonMs ?? 0,
+        candidateHorizon(startedAtMs, deps.settings, watermarkMs),
+      );
+      due = dirty.filter((d) => d.hourMs < horizonMs).sort((a, b) => a.hourMs - b.hourMs);
+      if (!previous && horizonMs <= 0) {
+        // Nothing is proven landed yet (Firehose reports nothing): no horizon to publish, nothing to compute.
+        return {
+          outcome: 'skipped',
+          detail: 'no horizon yet: the delivery watermark proves nothing landed',
+          ...EMPTY,
+        };
+      }
     }
+    // Days in order, each once; failing days after the others, and only once their backoff has passed.
+    const days = byDay(due.slice(0, MAX_HOURS_PER_RUN).map((d) => d.hourMs));
+    const isFailing = (day: { hours: number[] }) => day.hours.some((h) => failing.has(h));
+    const ready = (day: { hours: number[] }) =>
+      request.rebuild !== undefined ||
+      day.hours.every((h) => (failing.get(h)?.nextAttemptAtMs ?? 0) <= startedAtMs);
+    const ordered = [...days.filter((d) => !isFailing(d)), ...days.filter((d) => isFailing(d) && ready(d))];
     deps.log?.(
-      `batch run ${version}: computing ${hours.length} hours that received objects` +
-        (hours.length ? ` in [${toIso(Math.min(...hours))}, ${toIso(Math.max(...hours) + HOUR_MS)})` : ''),
+      `batch run ${version}: computing ${due.length} hours that received objects` +
+        (due.length ? ` in [${toIso(due[0]!.hourMs)}, ${toIso(due[due.length - 1]!.hourMs + HOUR_MS)})` : ''),
     );
-    const { unstorable, replaced, store, ...computed } = await computeHours(deps, hours, version);
+
+    const store: ViewStoreDeps = {
+      s3: deps.s3,
+      bucket: deps.bucket,
+      documents: deps.documents,
+      tableName: deps.viewsTable,
+      ...(deps.onViewRequest ? { onRequest: deps.onViewRequest } : {}),
+    };
+    const totals: Computed = {
+      queries: 0,
+      rowsWritten: 0,
+      objectsWritten: 0,
+      objectsKept: 0,
+      unstorable: [],
+      replaced: [],
+    };
+    const computedHours = new Set<number>();
+    let failedHours = 0;
+    for (const day of ordered) {
+      if (deps.deadlineMs !== undefined && deps.clock() >= deps.deadlineMs) break;
+      try {
+        const result = await computeDay(deps, store, day.dayMs, day.hours, version);
+        totals.queries += result.queries;
+        totals.rowsWritten += result.rowsWritten;
+        totals.objectsWritten += result.objectsWritten;
+        totals.objectsKept += result.objectsKept;
+        totals.unstorable.push(...result.unstorable);
+        totals.replaced.push(...result.replaced);
+        for (const h of day.hours) computedHours.add(h);
+        const cleared = day.hours.filter((h) => failing.has(h));
+        if (cleared.length > 0) await clearFailures(state, cleared);
+        for (const h of cleared) failing.delete(h);
+      } catch (error) {
+        // A rebuild is asked for by hand: its caller hears of the failure. A scheduled run goes on with the
+        // other days, and H stays before this one.
+        if (request.rebuild) throw error;
+        failedHours += day.hours.length;
+        const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        deps.log?.(
+          `batch run ${version}: day ${toIso(day.dayMs).slice(0, 10)} failed, retried after a backoff: ${message}`,
+        );
+        const recorded = await recordFailures(
+          state,
+          day.hours,
+          failing,
+          message,
+          startedAtMs,
+          deps.settings.batchScheduleMinutes * MINUTE_MS,
+        );
+        for (const f of recorded) failing.set(f.hourMs, f);
+      }
+    }
+    // H never passes a due hour this run did not compute (failed, out of time, in its backoff, or beyond
+    // the most hours one run takes).
+    const uncomputed = due.filter((d) => !computedHours.has(d.hourMs));
+    if (!request.rebuild && uncomputed.length > 0)
+      horizonMs = Math.max(previous?.horizonMs ?? 0, Math.min(horizonMs, uncomputed[0]!.hourMs));
+    const hours = [...computedHours].sort((a, b) => a - b);
     // H covers every storable row: the refused ones are kept aside first, so none is lost.
-    await setAsideUnstorable(deps, version, unstorable);
+    await setAsideUnstorable(deps, version, totals.unstorable);
     await deps.beforePublish?.();
     const horizon: HorizonState = {
       horizonMs,
       version,
       publishedAtMs: deps.clock(),
-      computedFromMs: hours.length ? Math.min(...hours) : horizonMs,
-      computedToMs: hours.length ? Math.max(...hours) + HOUR_MS : horizonMs,
+      computedFromMs: hours.length ? hours[0]! : horizonMs,
+      computedToMs: hours.length ? hours[hours.length - 1]! + HOUR_MS : horizonMs,
     };
     const published = await publishHorizon(state, horizon);
-    if (published) await clearDirtyHours(state, marks);
-    await collectGarbage(deps, store, version, replaced);
+    if (published)
+      await clearDirtyHours(
+        state,
+        due.filter((d) => computedHours.has(d.hourMs) && !Number.isNaN(d.v)),
+      );
+    await collectGarbage(deps, store, version, totals.replaced);
+    const hoursOverRetryBudget = [...failing.values()].filter((f) => f.attempts >= HOUR_RETRY_BUDGET).length;
+    const deferredHours = uncomputed.length - failedHours;
     const detail = published
-      ? `H = ${toIso(horizonMs)}; ${hours.length} hours computed, ${computed.rowsWritten} total rows and ` +
-        `${computed.objectsWritten} view objects written (${computed.objectsKept} unchanged)`
+      ? `H = ${toIso(horizonMs)}; ${hours.length} hours computed, ${totals.rowsWritten} total rows and ` +
+        `${totals.objectsWritten} view objects written (${totals.objectsKept} unchanged)` +
+        (failedHours ? `; ${failedHours} hours failed` : '') +
+        (deferredHours ? `; ${deferredHours} hours left for a later run` : '')
       : 'a later horizon was published meanwhile; this run published nothing';
     await recordRun(state, {
       startedAtMs,
@@ -299,8 +461,19 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       detail,
       ...(published ? { horizon } : {}),
       hours: hours.length,
-      ...computed,
-      unstorableRows: unstorable.length,
+      queries: totals.queries,
+      rowsWritten: totals.rowsWritten,
+      objectsWritten: totals.objectsWritten,
+      objectsKept: totals.objectsKept,
+      unstorableRows: totals.unstorable.length,
+      failedHours,
+      hoursOverRetryBudget,
+      deferredHours,
+      unmarkedObjects: reconciled?.unmarked.length ?? 0,
+      ...(request.rebuild
+        ? {}
+        : { candidateLagMs: Math.max(0, clockHorizon(startedAtMs, deps.settings) - horizonMs) }),
+      ...(watermarkMs !== undefined && Number.isFinite(watermarkMs) ? { watermarkMs } : {}),
     };
   } catch (error) {
     await recordRun(state, {

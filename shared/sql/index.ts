@@ -36,9 +36,22 @@ export interface ViewRow {
 /** The SQL engine behind the batch layer: Athena on AWS, DuckDB locally. */
 export interface SqlEngine {
   /**
-   * Runs a named query with positional parameters (strings).
+   * Runs a named query with positional parameters (strings). Its rows come in chunks of a few thousand, so that
+   * no caller has to hold a whole result (an hour of a million urls is millions of rows).
    * @param partitions the raw partitions (`dt=…/hour=…`) the query may touch: a local engine fetches only
    *   these; Athena prunes by the SQL's own predicate.
    */
-  query(name: SqlName, parameters: readonly string[], partitions: readonly string[]): Promise<ViewRow[]>;
+  query(
+    name: SqlName,
+    parameters: readonly string[],
+    partitions: readonly string[],
+  ): AsyncIterable<readonly ViewRow[]>;
+}
+
+/** Every row of a query, in one array: for results known to be small (tests, benchmarks' baselines). */
+export async function collectRows(chunks: AsyncIterable<readonly ViewRow[]>): Promise<ViewRow[]> {
+  const rows: ViewRow[] = [];
+  // A loop, not push(...chunk): a chunk can be more arguments than a call takes.
+  for await (const chunk of chunks) for (const row of chunk) rows.push(row);
+  return rows;
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -14,6 +15,15 @@ import {
   type VisitorSketch,
 } from '../sketch/index.js';
 import { DAY_MS, HOUR_MS } from '../time.js';
+import {
+  LineReader,
+  RowSpill,
+  SPILL_PARTITIONS,
+  valueHash,
+  type RowSpillOptions,
+  type SpilledRow,
+  type StoredSketch,
+} from './spill.js';
 
 /**
  * The store of breakdown views (counts per dimension value), built for values without number: a day of a
@@ -64,29 +74,30 @@ export interface ViewStoreDeps {
 export const SHARD_ROWS = 1000;
 export const FIRST_CHUNK_ROWS = 256;
 
-/** FNV-1a over UTF-16 code units: cheap, stable, and only balances shards (no security role). */
+/** The shard of a value among `shards` (a power of two): by a hash of the value. */
 export function shardOf(value: string, shards: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < value.length; i += 1) {
-    hash ^= value.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % shards;
+  return valueHash(value) % shards;
 }
 
-const shardCount = (rows: number): number => {
+/** Lookup shards for a day of `rows` rows: a power of two, about SHARD_ROWS rows each. */
+export const shardCount = (rows: number): number => {
   let shards = 1;
   while (shards * SHARD_ROWS < rows) shards *= 2;
   return shards;
 };
 
-const manifestKey = (dimension: string, dayMs: number) => ({
+export const manifestKey = (dimension: string, dayMs: number) => ({
   pk: `store#${dimension}#${monthKey(dayMs)}`,
   sk: dayKey(dayMs),
 });
 
-const objectKey = (dimension: string, dayMs: number, kind: 'l' | 'r' | 'u', index: number, digest: string) =>
-  `${PREFIXES.batchViews}${dimension}/dt=${dayKey(dayMs)}/${kind}${index}-${digest}.json.gz`;
+export const objectKey = (
+  dimension: string,
+  dayMs: number,
+  kind: 'l' | 'r' | 'u',
+  index: number,
+  digest: string,
+) => `${PREFIXES.batchViews}${dimension}/dt=${dayKey(dayMs)}/${kind}${index}-${digest}.json.gz`;
 
 export const lookupKey = (m: Manifest, shard: number) =>
   objectKey(m.dimension, m.dayMs, 'l', shard, m.lookup[shard]!);
@@ -96,18 +107,17 @@ export const visitorKey = (m: Manifest, shard: number) =>
   objectKey(m.dimension, m.dayMs, 'u', shard, m.visitors[shard]!);
 
 /** The digest that names an object: of its JSON, so an object the day already holds is known before gzip. */
-const digestOf = (json: string): string => createHash('sha256').update(json).digest('base64url').slice(0, 16);
+export const digestOf = (json: string): string =>
+  createHash('sha256').update(json).digest('base64url').slice(0, 16);
 
-/** An encoded visitor sketch in a stored row: sorted hashes, or base64 registers. */
-type StoredSketch = number[] | string;
 /** Lookup rows as stored: [value, hour of the day 0-23, views, errors], sorted by value then hour. */
-type LookupRow = [string, number, number, number];
+export type LookupRow = [string, number, number, number];
 /**
  * Visitor rows as stored, apart from the counts so that a count never reads a sketch: [value, hour, sketch]
  * per hour, and [value, DAY_ROW, sketch] for the whole day (the union of the hours), sorted by value then hour.
  */
-type VisitorRow = [string, number, StoredSketch];
-const DAY_ROW = 24;
+export type VisitorRow = [string, number, StoredSketch];
+export const DAY_ROW = 24;
 
 /** Ranked rows: [value, views of the day]. */
 export type RankedRow = readonly [string, number];
@@ -115,10 +125,10 @@ export type RankedRow = readonly [string, number];
  * Ranked rows as stored: the head chunk (the day's top 256 values) also carries each value's hourly rows
  * [hour, views, errors], so the counts of the values most queries ask for cost no lookup at all.
  */
-type StoredRankedRow = readonly [string, number, (readonly [number, number, number])[]?];
+export type StoredRankedRow = readonly [string, number, (readonly [number, number, number])[]?];
 
 /** Rows of `value` in a shard sorted by value: binary search to the first, then the run. */
-function runOf<R extends readonly [string, ...unknown[]]>(rows: readonly R[], value: string): R[] {
+export function runOf<R extends readonly [string, ...unknown[]]>(rows: readonly R[], value: string): R[] {
   let lo = 0;
   let hi = rows.length;
   while (lo < hi) {
@@ -131,7 +141,7 @@ function runOf<R extends readonly [string, ...unknown[]]>(rows: readonly R[], va
   return run;
 }
 
-async function getJson<T>(deps: ViewStoreDeps, key: string): Promise<T> {
+export async function getJson<T>(deps: ViewStoreDeps, key: string): Promise<T> {
   const response = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
   const bytes = await response.Body!.transformToByteArray();
   deps.onRequest?.({ kind: 'get', bytes: bytes.byteLength });
@@ -193,40 +203,42 @@ export async function readManifests(
   return manifests;
 }
 
-/** The rows of a day outside the `skipped` hours (hour starts), read from its lookup and visitor shards. */
-async function readDay(
+/** The day's stored rows outside the `skipped` hours (hour starts) into a spill, shard by shard. */
+async function spillKept(
   deps: ViewStoreDeps,
   manifest: Manifest,
   skipped: ReadonlySet<number>,
-): Promise<StoreRow[]> {
-  const rows: StoreRow[] = [];
-  const sketches = new Map<string, VisitorSketch>();
+  spill: RowSpill,
+): Promise<void> {
   await allLimited(
     manifest.lookup.map((_, shard) => shard),
-    32,
+    16,
     async (shard) => {
       const [counts, visitors] = await Promise.all([
         getJson<LookupRow[]>(deps, lookupKey(manifest, shard)),
         manifest.visitors.length ? getJson<VisitorRow[]>(deps, visitorKey(manifest, shard)) : [],
       ]);
+      const sketches = new Map<string, StoredSketch>();
       for (const [value, hour, sketch] of visitors)
-        if (hour !== DAY_ROW && !skipped.has(manifest.dayMs + hour * HOUR_MS))
-          sketches.set(`${hour}\n${value}`, decode(sketch));
+        if (hour !== DAY_ROW) sketches.set(`${hour}\n${value}`, sketch);
       for (const [value, hour, views, errors] of counts) {
-        const hourMs = manifest.dayMs + hour * HOUR_MS;
-        if (skipped.has(hourMs)) continue;
-        const visitors = sketches.get(`${hour}\n${value}`);
-        rows.push({
-          hourMs,
-          value,
-          views,
-          errors,
-          ...(visitors ? { visitors } : {}),
-        });
+        if (skipped.has(manifest.dayMs + hour * HOUR_MS)) continue;
+        const sketch = sketches.get(`${hour}\n${value}`);
+        spill.add(sketch === undefined ? [value, hour, views, errors] : [value, hour, views, errors, sketch]);
       }
     },
   );
-  return rows;
+}
+
+/** A row of a recomputed hour into a day's spill (rows without page views are not stored). */
+export function spillRow(spill: RowSpill, dayMs: number, row: StoreRow): void {
+  if (row.views <= 0) return;
+  const hour = (row.hourMs - dayMs) / HOUR_MS;
+  spill.add(
+    row.visitors
+      ? [row.value, hour, row.views, row.errors, encodeSketch(row.visitors)]
+      : [row.value, hour, row.views, row.errors],
+  );
 }
 
 export interface DayUpdate {
@@ -234,7 +246,15 @@ export interface DayUpdate {
   readonly dayMs: number;
   /** The hours recomputed: their rows replace whatever the day held for them. */
   readonly hours: readonly number[];
-  readonly rows: readonly StoreRow[];
+  /**
+   * The recomputed hours' rows: a spill the caller filled (`spillRow`; a batch run streams query results into
+   * one) or a list. The day's other rows join them in the same spill.
+   */
+  readonly rows: RowSpill | Iterable<StoreRow>;
+  /** Where a list's rows spill. */
+  readonly spill?: RowSpillOptions;
+  /** Most rows in a ranked chunk. @default RANK_CHUNK_MAX_ROWS */
+  readonly maxChunkRows?: number;
 }
 
 export interface DayUpdateResult {
@@ -245,9 +265,131 @@ export interface DayUpdateResult {
   readonly replaced: string[];
 }
 
+/** Most rows in one ranked chunk after the head: chunks grow 4× from 256 up to this. */
+export const RANK_CHUNK_MAX_ROWS = 65_536;
+
+const byValueThenHour = (
+  a: readonly [string, number, ...unknown[]],
+  b: readonly [string, number, ...unknown[]],
+) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]);
+/** Rank order: day count descending, ties by value. */
+const byRank = (a: RankedRow, b: RankedRow) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+/** Writes a day's objects as they are built: only those the previous manifest does not name, 16 at a time. */
+class ObjectWriter {
+  objects = 0;
+  written = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(
+    private readonly deps: ViewStoreDeps,
+    private readonly dimension: string,
+    private readonly dayMs: number,
+    private readonly before: ReadonlySet<string>,
+  ) {}
+
+  /** The object's digest; its PUT is under way (or not needed) when this resolves. */
+  async add(kind: 'l' | 'r' | 'u', index: number, value: unknown): Promise<string> {
+    const json = JSON.stringify(value);
+    const digest = digestOf(json);
+    const key = objectKey(this.dimension, this.dayMs, kind, index, digest);
+    this.objects += 1;
+    if (this.before.has(key)) return digest;
+    while (this.inFlight.size >= 16) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+    const body = gzipSync(json);
+    this.written += 1;
+    const put = (async () => {
+      this.deps.onRequest?.({ kind: 'put', bytes: body.byteLength });
+      await this.deps.s3.send(
+        new PutObjectCommand({
+          Bucket: this.deps.bucket,
+          Key: key,
+          Body: body,
+          ContentType: 'application/json',
+          ContentEncoding: 'gzip',
+        }),
+      );
+    })()
+      .catch((error: unknown) => void (this.failure ??= error))
+      .finally(() => this.inFlight.delete(put));
+    this.inFlight.add(put);
+    return digest;
+  }
+
+  /** Waits for every PUT; throws the first failure. */
+  async done(): Promise<void> {
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+}
+
+/** The head values of a day's ranking, with their hourly rows: the best `size` offered so far. */
+class HeadValues {
+  readonly rows: [string, number, (readonly [number, number, number])[]][] = [];
+  constructor(private readonly size: number) {}
+
+  wants(value: string, views: number): boolean {
+    const worst = this.rows[this.rows.length - 1];
+    return this.rows.length < this.size || byRank([value, views], [worst![0], worst![1]]) < 0;
+  }
+
+  offer(value: string, views: number, hours: (readonly [number, number, number])[]): void {
+    if (!this.wants(value, views)) return;
+    let lo = 0;
+    let hi = this.rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (byRank([this.rows[mid]![0], this.rows[mid]![1]], [value, views]) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.rows.splice(lo, 0, [value, views, hours]);
+    if (this.rows.length > this.size) this.rows.pop();
+  }
+}
+
+/** Sorted runs of ranked rows merged into one ranking (k-way, with a binary heap). */
+function* mergeRuns(runs: readonly (() => RankedRow | undefined)[]): Generator<RankedRow> {
+  const heap: { row: RankedRow; run: number }[] = [];
+  const less = (i: number, j: number) => byRank(heap[i]!.row, heap[j]!.row) < 0;
+  const swap = (i: number, j: number) => ([heap[i], heap[j]] = [heap[j]!, heap[i]!]);
+  const push = (row: RankedRow | undefined, run: number) => {
+    if (row === undefined) return;
+    heap.push({ row, run });
+    for (let i = heap.length - 1; i > 0 && less(i, (i - 1) >> 1); i = (i - 1) >> 1) swap(i, (i - 1) >> 1);
+  };
+  runs.forEach((next, run) => push(next(), run));
+  while (heap.length > 0) {
+    const { row, run } = heap[0]!;
+    yield row;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && less(l, m)) m = l;
+        if (r < heap.length && less(r, m)) m = r;
+        if (m === i) break;
+        swap(i, m);
+        i = m;
+      }
+    }
+    push(runs[run]!(), run);
+  }
+}
+
 /**
  * Replaces the rows of some hours of a day and rewrites the objects whose content changed. Nothing is
  * written when the recomputed hours hold the same counts as before.
+ *
+ * Memory stays bounded whatever the day holds: its rows (the recomputed hours' and the day's others, read
+ * back shard by shard) go into a spill split by a hash of the value; the lookup and visitor shards are built
+ * one group of spill parts at a time (a shard's rows are all in one group), each group's values ranked into a
+ * sorted run, and the runs merged into the ranked chunks as they are written. Objects are PUT as they are
+ * built, and the manifest, which names them, only after every PUT.
  */
 export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise<DayUpdateResult> {
   const { dimension, dayMs } = update;
@@ -257,109 +399,131 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   const everyHour = Array.from({ length: 24 }, (_, hour) => dayMs + hour * HOUR_MS).every((hourMs) =>
     recomputed.has(hourMs),
   );
-  const kept = previous && !everyHour ? await readDay(deps, previous, recomputed) : [];
-  const rows = [...kept, ...update.rows.filter((r) => r.views > 0)];
+  const own = !(update.rows instanceof RowSpill);
+  const spill = update.rows instanceof RowSpill ? update.rows : new RowSpill(update.spill);
+  try {
+    if (own) for (const row of update.rows as Iterable<StoreRow>) spillRow(spill, dayMs, row);
+    if (previous && !everyHour) await spillKept(deps, previous, recomputed, spill);
 
-  // Lookup shards: rows by value then hour, split by a hash of the value; visitor shards alike.
-  const shards = shardCount(rows.length);
-  const byShard: LookupRow[][] = Array.from({ length: shards }, () => []);
-  const visitorsByShard: VisitorRow[][] = Array.from({ length: shards }, () => []);
-  const dayVisitors = new Map<string, VisitorSketch[]>();
-  for (const row of rows) {
-    const shard = shardOf(row.value, shards);
-    const hour = (row.hourMs - dayMs) / HOUR_MS;
-    byShard[shard]!.push([row.value, hour, row.views, row.errors]);
-    if (!row.visitors) continue;
-    visitorsByShard[shard]!.push([row.value, hour, encodeSketch(row.visitors)]);
-    dayVisitors.set(row.value, [...(dayVisitors.get(row.value) ?? []), row.visitors]);
-  }
-  for (const [value, sketches] of dayVisitors)
-    visitorsByShard[shardOf(value, shards)]!.push([value, DAY_ROW, encodeSketch(unionAll(sketches))]);
-  // Objects by content digest: only those the previous manifest does not name are gzip'd and written.
-  const before = new Set(previous ? objectKeys(previous) : []);
-  const fresh: { key: string; body: Buffer }[] = [];
-  let objects = 0;
-  const addObject = (kind: 'l' | 'r' | 'u', index: number, value: unknown): string => {
-    const json = JSON.stringify(value);
-    const digest = digestOf(json);
-    const key = objectKey(dimension, dayMs, kind, index, digest);
-    objects += 1;
-    if (!before.has(key)) fresh.push({ key, body: gzipSync(json) });
-    return digest;
-  };
-  const byValueThenHour = (a: [string, number, ...unknown[]], b: [string, number, ...unknown[]]) =>
-    a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1];
-  const lookup = byShard.map((shard, index) => {
-    shard.sort(byValueThenHour);
-    return addObject('l', index, shard);
-  });
-  const visitors = dayVisitors.size
-    ? visitorsByShard.map((shard, index) => {
-        shard.sort(byValueThenHour);
-        return addObject('u', index, shard);
-      })
-    : [];
+    const shards = shardCount(spill.count);
+    const groups = Math.min(shards, SPILL_PARTITIONS);
+    const withVisitors = spill.withSketch > 0;
+    const before = new Set(previous ? objectKeys(previous) : []);
+    const writer = new ObjectWriter(deps, dimension, dayMs, before);
+    const lookup = new Array<string>(shards);
+    const visitors = new Array<string>(withVisitors ? shards : 0);
+    const head = new HeadValues(FIRST_CHUNK_ROWS);
+    const runs: (() => RankedRow | undefined)[] = [];
+    for (let group = 0; group < groups; group += 1) {
+      const byShard = new Map<number, SpilledRow[]>();
+      for (const row of spill.rowsOf(groups, group)) {
+        const shard = valueHash(row[0]) % shards;
+        const list = byShard.get(shard);
+        if (list) list.push(row);
+        else byShard.set(shard, [row]);
+      }
+      const ranked: RankedRow[] = [];
+      for (let shard = group; shard < shards; shard += groups) {
+        const rows = (byShard.get(shard) ?? []).sort(byValueThenHour);
+        byShard.delete(shard);
+        lookup[shard] = await writer.add(
+          'l',
+          shard,
+          rows.map(([value, hour, views, errors]): LookupRow => [value, hour, views, errors]),
+        );
+        const visitorRows: VisitorRow[] = [];
+        // Each value's run of rows (sorted by value then hour): its day total, day sketch and head hours.
+        for (let i = 0; i < rows.length;) {
+          const value = rows[i]![0];
+          let end = i;
+          let views = 0;
+          const sketches: StoredSketch[] = [];
+          for (; end < rows.length && rows[end]![0] === value; end += 1) {
+            const [, hour, count, , sketch] = rows[end]!;
+            views += count;
+            if (sketch !== undefined) {
+              visitorRows.push([value, hour, sketch]);
+              sketches.push(sketch);
+            }
+          }
+          if (sketches.length > 0)
+            visitorRows.push([value, DAY_ROW, encodeSketch(unionAll(sketches.map((s) => decode(s))))]);
+          ranked.push([value, views]);
+          if (head.wants(value, views))
+            head.offer(
+              value,
+              views,
+              rows.slice(i, end).map(([, hour, count, errors]) => [hour, count, errors] as const),
+            );
+          i = end;
+        }
+        if (withVisitors) visitors[shard] = await writer.add('u', shard, visitorRows);
+      }
+      ranked.sort(byRank);
+      runs.push(sortedRun(spill, group, ranked));
+    }
 
-  // Ranked chunks: day totals by value, descending, ties by value.
-  const totals = new Map<string, number>();
-  for (const row of rows) totals.set(row.value, (totals.get(row.value) ?? 0) + row.views);
-  const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  // A head value's hourly rows: its run in its lookup shard (sorted above by value then hour).
-  const headRow = (value: string, views: number): StoredRankedRow => [
-    value,
-    views,
-    runOf(byShard[shardOf(value, shards)]!, value).map(
-      ([, hour, hourViews, errors]) => [hour, hourViews, errors] as const,
-    ),
-  ];
-  const rank: { digest: string; rows: number }[] = [];
-  for (let start = 0, size = FIRST_CHUNK_ROWS; start < ranked.length || rank.length === 0; size *= 4) {
-    const chunk: StoredRankedRow[] = ranked
-      .slice(start, start + size)
-      .map(([value, views]): StoredRankedRow => (start === 0 ? headRow(value, views) : [value, views]));
-    rank.push({ digest: addObject('r', rank.length, chunk), rows: chunk.length });
-    start += size;
-    if (start >= ranked.length) break;
-  }
+    // Ranked chunks: 256, 1,024, 4,096, … rows, at most RANK_CHUNK_MAX_ROWS each; the head carries hours.
+    const headHours = new Map(head.rows.map(([value, , hours]) => [value, hours]));
+    const rank: { digest: string; rows: number }[] = [];
+    let chunk: StoredRankedRow[] = [];
+    let size = FIRST_CHUNK_ROWS;
+    const emit = async () => {
+      rank.push({ digest: await writer.add('r', rank.length, chunk), rows: chunk.length });
+      chunk = [];
+      size = Math.min(size * 4, update.maxChunkRows ?? RANK_CHUNK_MAX_ROWS);
+    };
+    let values = 0;
+    for (const [value, views] of mergeRuns(runs)) {
+      values += 1;
+      chunk.push(rank.length === 0 ? [value, views, headHours.get(value)!] : [value, views]);
+      if (chunk.length >= size) await emit();
+    }
+    if (chunk.length > 0 || rank.length === 0) await emit();
+    await writer.done();
 
-  const manifest: Manifest = {
-    dimension,
-    dayMs,
-    lookup,
-    visitors,
-    rank,
-    rows: rows.length,
-    values: totals.size,
-  };
-  await allLimited(fresh, 16, async (object) => {
-    deps.onRequest?.({ kind: 'put', bytes: object.body.byteLength });
-    await deps.s3.send(
-      new PutObjectCommand({
-        Bucket: deps.bucket,
-        Key: object.key,
-        Body: object.body,
-        ContentType: 'application/json',
-        ContentEncoding: 'gzip',
-      }),
-    );
-  });
-  const after = new Set(objectKeys(manifest));
-  const changed = fresh.length > 0 || before.size !== after.size;
-  if (changed) {
-    deps.onRequest?.({ kind: 'put' });
-    await deps.documents.send(
-      new PutCommand({
-        TableName: deps.tableName,
-        Item: { ...manifestKey(dimension, dayMs), ...manifest },
-      }),
-    );
+    const manifest: Manifest = { dimension, dayMs, lookup, visitors, rank, rows: spill.count, values };
+    const after = new Set(objectKeys(manifest));
+    const changed = writer.written > 0 || before.size !== after.size;
+    if (changed) {
+      deps.onRequest?.({ kind: 'put' });
+      await deps.documents.send(
+        new PutCommand({
+          TableName: deps.tableName,
+          Item: { ...manifestKey(dimension, dayMs), ...manifest },
+        }),
+      );
+    }
+    return {
+      objectsWritten: writer.written,
+      objectsKept: writer.objects - writer.written,
+      manifestWritten: changed,
+      replaced: [...before].filter((key) => !after.has(key)),
+    };
+  } finally {
+    if (own) spill.dispose();
   }
-  return {
-    objectsWritten: fresh.length,
-    objectsKept: objects - fresh.length,
-    manifestWritten: changed,
-    replaced: [...before].filter((key) => !after.has(key)),
-  };
+}
+
+/** A group's ranked values as a run the merge reads one row at a time: from disk once the spill is on disk. */
+function sortedRun(spill: RowSpill, group: number, ranked: RankedRow[]): () => RankedRow | undefined {
+  const file = spill.runFile(`rank-${group}.jsonl`);
+  if (!file) {
+    let i = 0;
+    return () => ranked[i++];
+  }
+  const lines: string[] = [];
+  for (const row of ranked) {
+    lines.push(JSON.stringify(row));
+    if (lines.length >= 4096) {
+      appendFileSync(file, lines.join('\n') + '\n');
+      lines.length = 0;
+    }
+  }
+  appendFileSync(file, lines.join('\n') + (lines.length ? '\n' : ''));
+  ranked.length = 0;
+  const reader = new LineReader<RankedRow>(file);
+  return () => reader.next();
 }
 
 export function objectKeys(manifest: Manifest): string[] {

@@ -11,7 +11,7 @@ import { readHorizonState } from '../../shared/batch/state.js';
 import type { MasterRecord, PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
-import { SQL_NAMES } from '../../shared/sql/index.js';
+import { collectRows, SQL_NAMES } from '../../shared/sql/index.js';
 import type { BatchWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { TOTAL_VALUE } from '../../shared/counts.js';
 import { viewKeys } from '../../shared/keys.js';
@@ -209,9 +209,11 @@ describe('batch layer on the local stack', () => {
       },
       { step: 'initialize' },
     );
-    const athenaEngine = createAthenaEngine({ athena, workgroup: 'w', database: 'd' });
+    const athenaEngine = createAthenaEngine({ athena, s3: stack.clients.s3, workgroup: 'w', database: 'd' });
     for (const name of SQL_NAMES) {
-      await expect(athenaEngine.query(name, ['2026-01-01', '00', '24'], [])).rejects.toThrow('captured');
+      await expect(collectRows(athenaEngine.query(name, ['2026-01-01', '00', '24'], []))).rejects.toThrow(
+        'captured',
+      );
     }
     const files = SQL_NAMES.map((name) =>
       readFileSync(new URL(`../../shared/sql/${name}.sql`, import.meta.url), 'utf8'),

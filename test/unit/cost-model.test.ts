@@ -56,6 +56,7 @@ describe('cost model', () => {
     expect(Object.keys(estimate.byService).sort()).toEqual([
       'API Gateway',
       'Athena',
+      'CloudWatch',
       'DynamoDB',
       'Firehose',
       'Kinesis',

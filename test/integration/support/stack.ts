@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, inject } from 'vitest';
 import type { PageViewsResponse } from '../../../shared/api-types.js';
 import { createAwsClients, type AwsClients } from '../../../shared/aws-clients.js';
@@ -10,7 +13,12 @@ import {
   type Settings,
 } from '../../../shared/resources.js';
 import { createCatalogHandler } from '../../../lambdas/catalog/handler.js';
-import { FirehoseStandIn, type FlushResult } from '../../../local/firehose.js';
+import { createBatchReader } from '../../../shared/batch/reader.js';
+import type { BatchDeps } from '../../../shared/batch/run.js';
+import type { BatchViewReader } from '../../../shared/counts.js';
+import type { SqlEngine } from '../../../shared/sql/index.js';
+import { createDuckDbEngine, type DuckDbEngine } from '../../../local/athena-duckdb.js';
+import { FirehoseStandIn, type FirehoseStandInOptions, type FlushResult } from '../../../local/firehose.js';
 import { S3NotificationStandIn } from '../../../local/s3-notifications.js';
 import { provision } from '../../../local/provision.js';
 
@@ -70,10 +78,17 @@ export async function notifyLanded(stack: TestStack): Promise<number> {
 }
 
 /**
- * Lands everything on the stack's stream in S3 through the Firehose stand-in, notifies the catalog, with buffers large enough
- * that only draining flushes. Pass a `stateDir` to keep checkpoints between landings.
+ * Lands everything on the stack's stream in S3 through the Firehose stand-in, notifies the catalog (unless
+ * `notify` is false), with buffers large enough that only draining flushes. Pass a `stateDir` to keep
+ * checkpoints between landings.
  */
-export async function landOnS3(stack: TestStack, options: { stateDir?: string } = {}): Promise<FlushResult> {
+export async function landOnS3(
+  stack: TestStack,
+  {
+    notify = true,
+    ...options
+  }: Partial<Pick<FirehoseStandInOptions, 'stateDir' | 'transform'>> & { notify?: boolean } = {},
+): Promise<FlushResult> {
   const firehose = new FirehoseStandIn({
     kinesis: stack.clients.kinesis,
     s3: stack.clients.s3,
@@ -87,7 +102,7 @@ export async function landOnS3(stack: TestStack, options: { stateDir?: string } 
   await firehose.start();
   try {
     const flushed = await firehose.drain();
-    await notifyLanded(stack);
+    if (notify) await notifyLanded(stack);
     return flushed;
   } finally {
     await firehose.stop();
@@ -143,4 +158,44 @@ export async function getPageViews(
   const response = await fetch(`${apiUrl}/v1/pageviews?${new URLSearchParams(query).toString()}`);
   expect(response.status).toBe(200);
   return (await response.json()) as PageViewsResponse;
+}
+
+/** The local Athena (DuckDB) over the stack's bucket, with its Parquet cache in a temporary folder. */
+export function localEngine(stack: TestStack): DuckDbEngine {
+  return createDuckDbEngine({
+    s3: stack.clients.s3,
+    bucket: stack.names.bucket,
+    cacheDir: mkdtempSync(join(tmpdir(), 'duck-')),
+  });
+}
+
+/** A batch run's dependencies on the stack, on a clock that stands at `nowMs`. */
+export function batchDeps(
+  stack: TestStack,
+  engine: SqlEngine,
+  nowMs: number,
+  extra: Partial<BatchDeps> = {},
+): BatchDeps {
+  return {
+    engine,
+    documents: stack.clients.documents,
+    s3: stack.clients.s3,
+    bucket: stack.names.bucket,
+    viewsTable: stack.names.tables.batchViews,
+    stateTable: stack.names.tables.batchState,
+    settings: stack.config.settings,
+    clock: () => nowMs,
+    ...extra,
+  };
+}
+
+/** The batch views' reader on the stack. */
+export function batchReader(stack: TestStack): BatchViewReader {
+  return createBatchReader({
+    documents: stack.clients.documents,
+    s3: stack.clients.s3,
+    bucket: stack.names.bucket,
+    viewsTable: stack.names.tables.batchViews,
+    stateTable: stack.names.tables.batchState,
+  });
 }
