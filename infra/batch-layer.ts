@@ -258,9 +258,13 @@ export class BatchLayer extends Construct {
       'dynamodb:BatchWriteItem',
       'dynamodb:Query',
     );
+    // BatchGetItem and UpdateItem: the reconciliation reads the landed sets of the last 48 hours and marks
+    // what a lost notification left unmarked (shared/batch/catalog.ts).
     props.stateTable.grant(
       this.batchFunction,
       'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:UpdateItem',
       'dynamodb:PutItem',
       'dynamodb:DeleteItem',
       'dynamodb:Query',

@@ -126,7 +126,7 @@ export function createAwsClients(
       return once('cloudfront', () => recordCalls(new CloudFrontClient(base('cloudfront')), 'cloudfront'));
     },
     get cloudwatch() {
-      return once('cloudwatch', () => new CloudWatchClient(base('cloudwatch')));
+      return once('cloudwatch', () => recordCalls(new CloudWatchClient(base('cloudwatch')), 'cloudwatch'));
     },
     endpoint,
     destroy() {

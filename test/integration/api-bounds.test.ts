@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiHandler, readersFor, type AnsweredRequest } from '../../lambdas/api/handler.js';
-import { runBatch } from '../../shared/batch/run.js';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { DAY_MS, HOUR_MS, hourBucket, MINUTE_MS, toIso } from '../../shared/time.js';
 import { apiEvent } from '../../local/api-events.js';
-import { batchDeps, landOnS3, localEngine, testStack, type TestStack } from './support/stack.js';
+import { batchDeps, batchRun, landOnS3, localEngine, testStack, type TestStack } from './support/stack.js';
 
 describe("each request's store requests, counted on the real readers", () => {
   let stack: TestStack;
@@ -16,7 +15,7 @@ describe("each request's store requests, counted on the real readers", () => {
     const records = [...new PageViewGenerator({ seed: 71, startMs: now - DAY_MS, rate: 1 / 120 }).take(700)];
     await putRecordsReliably(stack.clients.kinesis, stack.names.stream, records);
     await landOnS3(stack);
-    await runBatch(batchDeps(stack, localEngine(stack), now));
+    await batchRun(batchDeps(stack, localEngine(stack), now));
   });
   afterAll(() => stack.destroy());
 

@@ -5,6 +5,7 @@ import {
   type AthenaClient,
   type QueryExecution,
 } from '@aws-sdk/client-athena';
+import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { TrinoSQL } from 'dt-sql-parser';
@@ -13,9 +14,10 @@ import { createBatchHandler } from '../../lambdas/batch/handler.js';
 import { createAwsClients, type AwsClients } from '../../shared/aws-clients.js';
 import { AthenaQueryTimeoutError, createAthenaEngine } from '../../shared/batch/athena-engine.js';
 import { markLanded, readDirtyHours } from '../../shared/batch/catalog.js';
+import { cloudWatchDeliveryMetrics } from '../../shared/batch/delivery.js';
 import { readFailingHours } from '../../shared/batch/retries.js';
 import { DEFAULT_SETTINGS, type RuntimeConfig } from '../../shared/resources.js';
-import { hourPartitionPath, HOUR_MS } from '../../shared/time.js';
+import { hourPartitionPath, HOUR_MS, MINUTE_MS } from '../../shared/time.js';
 import { ATHENA_CSV_HEADER } from '../../local/athena-csv.js';
 import { startMoto, type RunningMoto } from './support/moto.js';
 import { testStack, type TestStack } from './support/stack.js';
@@ -43,7 +45,7 @@ describe('the batch layer on Athena', () => {
     const emulators = inject('emulators');
     clients = createAwsClients({
       ...emulators,
-      endpoints: { ...emulators.endpoints, athena: moto.endpoint },
+      endpoints: { ...emulators.endpoints, athena: moto.endpoint, cloudwatch: moto.endpoint },
     });
     config = { names: stack.names, settings: DEFAULT_SETTINGS };
     await clients.athena.send(
@@ -176,5 +178,54 @@ describe('the batch layer on Athena', () => {
     expect(lease).toBeUndefined();
     expect((await readDirtyHours(state())).map((d) => d.hourMs)).toContain(hourMs);
     slow.destroy();
+  });
+
+  it("bounds H by Firehose's delivery metrics as CloudWatch answers them (GetMetricData)", async () => {
+    const fresh = await testStack('athena-delivery');
+    const freshConfig = { names: fresh.names, settings: DEFAULT_SETTINGS };
+    const freshState = { documents: fresh.clients.documents, tableName: fresh.names.tables.batchState };
+    const deliveryStreamName = `${fresh.names.bucket}-delivery`;
+    // Firehose publishes these itself on AWS; here the test plays it. The newest minute says the oldest record
+    // not yet in S3 is 45 minutes old: nothing from before 11:43 is still in flight, and the hour 11:00 may be.
+    const metric = (MetricName: string, Value: number) => ({
+      MetricName,
+      Dimensions: [{ Name: 'DeliveryStreamName', Value: deliveryStreamName }],
+      Timestamp: new Date(NOW - 2 * MINUTE_MS),
+      Value,
+    });
+    await clients.cloudwatch.send(
+      new PutMetricDataCommand({
+        Namespace: 'AWS/Firehose',
+        MetricData: [
+          metric('DeliveryToS3.DataFreshness', 45 * 60),
+          metric('KinesisMillisBehindLatest', 0),
+          metric('DataReadFromKinesisStream.Records', 100),
+        ],
+      }),
+    );
+    const hours = [NOW - 2.5 * HOUR_MS, NOW - 1.5 * HOUR_MS].map((t) => Math.floor(t / HOUR_MS) * HOUR_MS);
+    for (const hourMs of hours)
+      await markLanded(freshState, [`raw/${hourPartitionPath(hourMs)}/part-0.parquet`], NOW);
+    const engine = createAthenaEngine({
+      athena: clients.athena,
+      s3: clients.s3,
+      workgroup: stack.names.athenaWorkgroup,
+      database: stack.names.glueDatabase,
+      sleep: () => Promise.resolve(),
+    });
+    const delivery = cloudWatchDeliveryMetrics({ cloudwatch: clients.cloudwatch, deliveryStreamName });
+
+    const summary = await createBatchHandler({
+      clients: { documents: fresh.clients.documents, s3: clients.s3 },
+      config: freshConfig,
+      engine,
+      delivery,
+      clock: () => NOW,
+    })();
+
+    // The clock alone would allow 12:00; the metrics allow 11:00, so the hour 11:00 waits for a later run.
+    expect(summary).toMatchObject({ outcome: 'published', hours: 1, horizon: { horizonMs: hours[1] } });
+    expect((await readDirtyHours(freshState)).map((d) => d.hourMs)).toContain(hours[1]);
+    fresh.destroy();
   });
 });

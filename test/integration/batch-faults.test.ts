@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFailingHours, HOUR_RETRY_BUDGET } from '../../shared/batch/retries.js';
-import { clockHorizon, runBatch, type BatchDeps } from '../../shared/batch/run.js';
+import { clockHorizon, type BatchDeps } from '../../shared/batch/run.js';
 import { readDirtyHours } from '../../shared/batch/catalog.js';
 import type { PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
@@ -11,7 +11,15 @@ import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import type { SqlEngine } from '../../shared/sql/index.js';
 import { DAY_MS, dayBucket, HOUR_MS, hourBucket, MINUTE_MS, toIso } from '../../shared/time.js';
 import { truthCounts } from '../support/ground-truth.js';
-import { batchDeps, batchReader, landOnS3, localEngine, testStack, type TestStack } from './support/stack.js';
+import {
+  batchDeps,
+  batchRun,
+  batchReader,
+  landOnS3,
+  localEngine,
+  testStack,
+  type TestStack,
+} from './support/stack.js';
 
 /** The engine, except that queries of one day fail after their first chunk of rows (a hostile or broken hour). */
 function failingOn(engine: SqlEngine, day: () => string | undefined): SqlEngine & { calls: string[] } {
@@ -62,7 +70,7 @@ describe('a failing day does not stall the batch layer', () => {
   afterAll(() => stack.destroy());
 
   it('computes the other days, keeps H before the failing one, and retries it only after its backoff', async () => {
-    const summary = await runBatch(deps(now));
+    const summary = await batchRun(deps(now));
     const badStart = first + DAY_MS;
     const badHours = new Set(
       sent.filter((e) => dayBucket(e.created) === badStart).map((e) => hourBucket(e.created)),
@@ -87,7 +95,7 @@ describe('a failing day does not stall the batch layer', () => {
 
     // A run before the backoff (one schedule period after the first failure) has passed does not try it again.
     const calls = wrapped.calls.length;
-    const next = await runBatch(deps(now + 5 * MINUTE_MS));
+    const next = await batchRun(deps(now + 5 * MINUTE_MS));
     expect(wrapped.calls.slice(calls)).not.toContain(badDay);
     expect(next).toMatchObject({ failedHours: 0, deferredHours: badHours.size });
     expect(next.horizon!.horizonMs).toBe(horizon.horizonMs);
@@ -98,13 +106,13 @@ describe('a failing day does not stall the batch layer', () => {
     let summary;
     for (let attempt = 2; attempt <= HOUR_RETRY_BUDGET; attempt += 1) {
       clock += 4 * stack.config.settings.batchScheduleMinutes * MINUTE_MS;
-      summary = await runBatch(deps(clock));
+      summary = await batchRun(deps(clock));
       expect(summary.failedHours, `attempt ${attempt}`).toBeGreaterThan(0);
     }
     expect(summary!.hoursOverRetryBudget).toBe(summary!.failedHours);
     failing = undefined;
     clock += 4 * stack.config.settings.batchScheduleMinutes * MINUTE_MS;
-    const fixed = await runBatch(deps(clock));
+    const fixed = await batchRun(deps(clock));
     expect(fixed).toMatchObject({ failedHours: 0, hoursOverRetryBudget: 0, deferredHours: 0 });
     expect(fixed.horizon!.horizonMs).toBe(clockHorizon(clock, stack.config.settings));
     expect((await readFailingHours(state())).size).toBe(0);
@@ -118,7 +126,7 @@ describe('a failing day does not stall the batch layer', () => {
     const before = (await reader().readHorizon())!;
     const later = now + 20 * HOUR_MS;
     for (const readings of [[], [{ atMs: later - MINUTE_MS, millisBehindLatestMs: 0, recordsRead: 40 }]]) {
-      const run = await runBatch(deps(later, { delivery: { readings: async () => readings } }));
+      const run = await batchRun(deps(later, { delivery: { readings: async () => readings } }));
       expect(run.horizon!.horizonMs).toBe(before.horizonMs);
       expect(run.candidateLagMs).toBe(clockHorizon(later, stack.config.settings) - before.horizonMs);
     }
@@ -133,13 +141,13 @@ describe('a failing day does not stall the batch layer', () => {
     await landOnS3(stack, landing);
     const clock = now + 10 * HOUR_MS;
     const before = (await reader().readHorizon())!;
-    const out = await runBatch(deps(clock, { deadlineMs: clock }));
+    const out = await batchRun(deps(clock, { deadlineMs: clock }));
     expect(out).toMatchObject({
       hours: 0,
       deferredHours: new Set(late.map((r) => hourBucket(r.event!.created))).size,
     });
     expect(out.horizon!.horizonMs).toBe(before.horizonMs);
-    const done = await runBatch(deps(clock));
+    const done = await batchRun(deps(clock));
     expect(done.horizon!.horizonMs).toBe(clockHorizon(clock, stack.config.settings));
     const horizon = done.horizon!;
     expect(

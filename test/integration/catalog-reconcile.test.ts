@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCatalogHandler } from '../../lambdas/catalog/handler.js';
 import { readDirtyHours } from '../../shared/batch/catalog.js';
-import { runBatch } from '../../shared/batch/run.js';
 import type { PageView } from '../../shared/event.js';
 import { PageViewGenerator, seededRandom } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
@@ -12,7 +11,15 @@ import { HOUR_MS, hourBucket, MINUTE_MS } from '../../shared/time.js';
 import { S3NotificationStandIn } from '../../local/s3-notifications.js';
 import { allBreakdownRows } from '../support/breakdown.js';
 import { truthCounts } from '../support/ground-truth.js';
-import { batchDeps, batchReader, landOnS3, localEngine, testStack, type TestStack } from './support/stack.js';
+import {
+  batchDeps,
+  batchRun,
+  batchReader,
+  landOnS3,
+  localEngine,
+  testStack,
+  type TestStack,
+} from './support/stack.js';
 
 describe('every landed object is counted, even when its notification is lost', () => {
   let stack: TestStack;
@@ -52,7 +59,7 @@ describe('every landed object is counted, even when its notification is lost', (
     expect([...hoursWithData].filter((h) => !marked.has(h)).length).toBeGreaterThan(0);
 
     const deps = batchDeps(stack, localEngine(stack), now);
-    const summary = await runBatch(deps);
+    const summary = await batchRun(deps);
     // Exactly the objects whose notification was lost.
     expect(summary.unmarkedObjects).toBe(notifications.stats.dropped);
     expect(summary.hours).toBe(hoursWithData.size);
@@ -66,7 +73,7 @@ describe('every landed object is counted, even when its notification is lost', (
     );
 
     // Reconciliation finds nothing more, and a run with nothing new computes nothing.
-    expect(await runBatch({ ...deps, clock: () => now + 15 * MINUTE_MS })).toMatchObject({
+    expect(await batchRun({ ...deps, clock: () => now + 15 * MINUTE_MS })).toMatchObject({
       unmarkedObjects: 0,
       hours: 0,
     });

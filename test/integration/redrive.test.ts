@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createCatalogHandler, objectCreatedEvent } from '../../lambdas/catalog/handler.js';
 import { transformRecord } from '../../lambdas/ingest/transform.js';
 import type { RedriveSummary } from '../../lambdas/ingest/redrive.js';
-import { runBatch, type BatchDeps } from '../../shared/batch/run.js';
+import type { BatchDeps } from '../../shared/batch/run.js';
 import { decodeBase64PageView, type PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
@@ -14,6 +14,7 @@ import { allBreakdownRows } from '../support/breakdown.js';
 import { truthCounts } from '../support/ground-truth.js';
 import {
   batchDeps,
+  batchRun,
   batchReader,
   landOnS3,
   localEngine,
@@ -95,7 +96,7 @@ describe('records Firehose could not process come back with npm run redrive', ()
       hoursMarked: 0,
       processingFailed: true,
     });
-    const before = await runBatch(deps);
+    const before = await batchRun(deps);
     const horizon = before.horizon!;
     const counted = await reader().readTotals(
       { fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
@@ -114,7 +115,7 @@ describe('records Firehose could not process come back with npm run redrive', ()
     expect(summary.records - summary.redriven).toBeLessThanOrEqual(malformed);
     expect(summary.objectsWritten).toBeGreaterThan(0);
     await notifyLanded(stack);
-    await runBatch({ ...deps, clock: () => now + MINUTE_MS });
+    await batchRun({ ...deps, clock: () => now + MINUTE_MS });
     await expectExact();
   });
 
@@ -123,7 +124,7 @@ describe('records Firehose could not process come back with npm run redrive', ()
     expect(summary).toMatchObject({ objectsWritten: 0 });
     expect(summary.objectsPresent).toBeGreaterThan(0);
     expect(await notifyLanded(stack)).toBe(0);
-    const run = await runBatch({ ...deps, clock: () => now + 2 * MINUTE_MS });
+    const run = await batchRun({ ...deps, clock: () => now + 2 * MINUTE_MS });
     expect(run).toMatchObject({ hours: 0, rowsWritten: 0, objectsWritten: 0 });
     await expectExact();
   });

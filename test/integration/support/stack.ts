@@ -14,7 +14,8 @@ import {
 } from '../../../shared/resources.js';
 import { createCatalogHandler } from '../../../lambdas/catalog/handler.js';
 import { createBatchReader } from '../../../shared/batch/reader.js';
-import type { BatchDeps } from '../../../shared/batch/run.js';
+import { runBatch, type BatchDeps } from '../../../shared/batch/run.js';
+import { runAs } from '../../../shared/call-ledger.js';
 import type { BatchViewReader } from '../../../shared/counts.js';
 import type { SqlEngine } from '../../../shared/sql/index.js';
 import { createDuckDbEngine, type DuckDbEngine } from '../../../local/athena-duckdb.js';
@@ -188,6 +189,10 @@ export function batchDeps(
     ...extra,
   };
 }
+
+/** One run of the batch layer's code as the batch function runs it: the call ledger records its calls. */
+export const batchRun = (deps: BatchDeps, request?: Parameters<typeof runBatch>[1]) =>
+  runAs('batch', () => runBatch(deps, request));
 
 /** The batch views' reader on the stack. */
 export function batchReader(stack: TestStack): BatchViewReader {

@@ -8,7 +8,8 @@ import type { Requirement } from './policy.js';
  * (or the service's guide) that says what the call needs.
  *
  * Sources: Service Authorization Reference, "Actions, resources, and condition keys" for Amazon DynamoDB,
- * Amazon S3, Amazon Kinesis, AWS Secrets Manager, Amazon CloudFront, Amazon Athena and AWS Glue; S3 API reference, GetObject
+ * Amazon S3, Amazon Kinesis, AWS Secrets Manager, Amazon CloudFront, Amazon CloudWatch, Amazon Athena and AWS
+ * Glue; S3 API reference, GetObject
  * ("If the object you request doesn't exist, the error that Amazon S3 returns depends on whether you also have
  * the s3:ListBucket permission": 404 with it, 403 without) and DeleteObjects (s3:DeleteObject for each key);
  * Athena user guide, "Access to Amazon S3" (the caller's permissions pass through Athena to S3), "AWS managed
@@ -127,6 +128,10 @@ export const IAM_ACTIONS: Readonly<Record<string, IamRule>> = {
   'cloudfront:UpdateDistribution': (c, on) => [
     need('cloudfront:UpdateDistribution', on.distribution(c.input.Id)),
   ],
+
+  // CloudWatch (Service Authorization Reference, "Actions, resources, and condition keys for Amazon CloudWatch"):
+  // GetMetricData (Read) names no resource type, so a policy can grant it only on "*".
+  'cloudwatch:GetMetricData': () => [need('cloudwatch:GetMetricData', '*')],
 
   'athena:StartQueryExecution': (c, on) => [
     need('athena:StartQueryExecution', on.workgroup(c.input.WorkGroup)),
