@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COLUMNS, type MasterRecord, type PageView } from '../shared/event.js';
 import { userHash } from '../shared/sketch/index.js';
+import { sourceOf } from '../shared/sources.js';
 import { duckdbConnection, sqlString } from './duckdb.js';
 
 /** Writes master-dataset rows as Parquet with its schema, as Firehose's Parquet serializer does. */
@@ -55,6 +56,7 @@ export async function parquetBytes(events: readonly MasterRecord[]): Promise<Uin
 export function asRecords(events: readonly PageView[], shardId = 'shardId-000000000000'): MasterRecord[] {
   return events.map((event, i) => ({
     ...event,
+    source: sourceOf(event),
     userHash: userHash(event.userId),
     shardId,
     sequenceNumber: String(1_000_000 + i),

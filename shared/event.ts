@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ISO_3166_ALPHA2 } from './countries.js';
 import { fitsUtf8Bytes } from './keys.js';
+import { sourceOf } from './sources.js';
 
 /**
  * The page-view event: one JSON object per Kinesis record (UTF-8).
@@ -19,6 +20,11 @@ export const EVENT_LIMITS = {
   maxBrowserLength: 32,
   maxUserIdLength: 64,
   maxEventIdLength: 64,
+  /** A DNS name's longest text form. */
+  maxReferrerLength: 253,
+  /** UTF-8 bytes of a `utm_*` value; far below the key bound (shared/keys.ts), so no two values share a key. */
+  maxUtmBytes: 128,
+  maxOsLength: 32,
   /** 2000-01-01T00:00:00Z: nothing older is a plausible page view. */
   minCreatedMs: 946_684_800_000,
   /** Producers' clocks may run ahead of ours; more than this is rejected. */
@@ -44,6 +50,10 @@ export const VIOLATIONS = [
   'browser_invalid',
   'user_id_invalid',
   'event_id_invalid',
+  'referrer_invalid',
+  'utm_invalid',
+  'device_invalid',
+  'os_invalid',
 ] as const;
 export type Violation = (typeof VIOLATIONS)[number];
 
@@ -69,6 +79,26 @@ const USER_ID_PATTERN = /^[\x21-\x7e]+$/;
  * path (test/unit/event.test.ts proves both agree), and its Glue/Athena column type.
  * Field order here is the column order of the Parquet files and the Glue table.
  */
+/** A referring host as stored (shared/sources.ts): lower-case DNS labels, no `www.`-stripping checked here. */
+const HOST_PATTERN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** Text a key can hold: no control characters, no lone surrogates, something besides spaces. */
+const UTM_INVALID = /[\p{Cc}\p{Cs}]/u;
+const utmValid = (v: unknown): boolean =>
+  typeof v === 'string' &&
+  v.trim() !== '' &&
+  fitsUtf8Bytes(v, EVENT_LIMITS.maxUtmBytes) &&
+  !UTM_INVALID.test(v);
+/** Device classes, as Plausible's Devices panel names them: a producer may send one, the collector derives it. */
+export const DEVICES = ['desktop', 'mobile', 'tablet', 'other'] as const;
+export type Device = (typeof DEVICES)[number];
+const DEVICE_SET: ReadonlySet<string> = new Set(DEVICES);
+
+const optionalString = (violation: Violation, accept: (v: string) => boolean) =>
+  z
+    .string({ error: 'wrong_type: expected string' })
+    .refine(accept, { error: violation })
+    .optional();
+
 const PRINTABLE_ID = (max: number) => (v: unknown) =>
   typeof v === 'string' && v.length <= max && USER_ID_PATTERN.test(v);
 
@@ -144,7 +174,51 @@ const fields = {
     accept: (v: unknown) => v === undefined || PRINTABLE_ID(EVENT_LIMITS.maxEventIdLength)(v),
     comment: 'producer event id (optional): re-sends carry the same one',
   },
+  referrer: {
+    schema: optionalString('referrer_invalid', (v) => HOST_PATTERN.test(v)),
+    glueType: 'string',
+    accept: (v: unknown) => v === undefined || (typeof v === 'string' && HOST_PATTERN.test(v)),
+    comment: 'referring host, lower case, without www. (optional: none)',
+  },
+  utmSource: {
+    schema: optionalString('utm_invalid', utmValid),
+    glueType: 'string',
+    accept: (v: unknown) => v === undefined || utmValid(v),
+    comment: 'utm_source of the page url (optional)',
+  },
+  utmMedium: {
+    schema: optionalString('utm_invalid', utmValid),
+    glueType: 'string',
+    accept: (v: unknown) => v === undefined || utmValid(v),
+    comment: 'utm_medium of the page url (optional)',
+  },
+  utmCampaign: {
+    schema: optionalString('utm_invalid', utmValid),
+    glueType: 'string',
+    accept: (v: unknown) => v === undefined || utmValid(v),
+    comment: 'utm_campaign of the page url (optional)',
+  },
+  device: {
+    schema: optionalString('device_invalid', (v) => DEVICE_SET.has(v)),
+    glueType: 'string',
+    accept: (v: unknown) => v === undefined || (typeof v === 'string' && DEVICE_SET.has(v)),
+    comment: 'desktop, mobile, tablet or other (optional: other)',
+  },
+  os: {
+    schema: optionalString(
+      'os_invalid',
+      (v) => v.length <= EVENT_LIMITS.maxOsLength && TOKEN_PATTERN.test(v),
+    ),
+    glueType: 'string',
+    accept: (v: unknown) =>
+      v === undefined ||
+      (typeof v === 'string' && v.length <= EVENT_LIMITS.maxOsLength && TOKEN_PATTERN.test(v)),
+    comment: 'operating system token, e.g. Windows, iOS (optional: Other)',
+  },
 } as const;
+
+/** The optional fields after eventId, in schema order: absent means none. */
+const OPTIONAL_FIELDS = ['referrer', 'utmSource', 'utmMedium', 'utmCampaign', 'device', 'os'] as const;
 
 type FieldName = keyof typeof fields;
 
@@ -156,6 +230,12 @@ export const pageViewSchema = z.object({
   browser: fields.browser.schema,
   userId: fields.userId.schema,
   eventId: fields.eventId.schema,
+  referrer: fields.referrer.schema,
+  utmSource: fields.utmSource.schema,
+  utmMedium: fields.utmMedium.schema,
+  utmCampaign: fields.utmCampaign.schema,
+  device: fields.device.schema,
+  os: fields.os.schema,
 });
 
 /** A valid page view. Unknown JSON fields are dropped (forward compatible producers). */
@@ -177,6 +257,8 @@ export interface MasterRecord extends PageView {
    * batch SQL's visitor sketches and the speed layer's come from the very same hash.
    */
   readonly userHash: number;
+  /** The page view's source (shared/sources.ts), derived once so that the batch SQL counts what the speed layer does. */
+  readonly source: string;
 }
 
 /** Column of the Parquet master dataset and of the Glue table (Athena/Trino type names). */
@@ -189,7 +271,10 @@ export interface Column {
   readonly comment: string;
 }
 
-/** Columns in file order: the event's fields, the visitor hash, then the record identity. `userId` is `userid`. */
+/**
+ * Columns in file order: the event's fields, its derived source, the visitor hash, then the record identity.
+ * `userId` is `userid`, `utmSource` `utmsource`.
+ */
 export const COLUMNS: readonly Column[] = [
   ...FIELD_NAMES.map((field) => ({
     name: field.toLowerCase(),
@@ -197,6 +282,7 @@ export const COLUMNS: readonly Column[] = [
     type: fields[field].glueType,
     comment: fields[field].comment,
   })),
+  { name: 'source', field: 'source', type: 'string', comment: 'source: utm_source, else the referrer list' },
   {
     name: 'userhash',
     field: 'userHash',
@@ -213,7 +299,19 @@ export const COLUMNS: readonly Column[] = [
 ];
 
 /** The dimensions that events are counted by, besides the all-events total. */
-export const DIMENSIONS = ['url', 'country', 'browser', 'status'] as const;
+export const DIMENSIONS = [
+  'url',
+  'country',
+  'browser',
+  'status',
+  'referrer',
+  'source',
+  'utm_source',
+  'utm_medium',
+  'utm_campaign',
+  'device',
+  'os',
+] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
 export function isDimension(value: string): value is Dimension {
@@ -222,8 +320,33 @@ export function isDimension(value: string): value is Dimension {
 
 /** The value of a dimension of an event, as the string the counters and views are keyed by. */
 export function dimensionValue(event: PageView, dimension: Dimension): string {
-  return dimension === 'status' ? String(event.status) : event[dimension];
+  switch (dimension) {
+    case 'status':
+      return String(event.status);
+    case 'referrer':
+      return event.referrer ?? NO_VALUE;
+    case 'source':
+      return sourceOf(event);
+    case 'utm_source':
+      return event.utmSource ?? NO_VALUE;
+    case 'utm_medium':
+      return event.utmMedium ?? NO_VALUE;
+    case 'utm_campaign':
+      return event.utmCampaign ?? NO_VALUE;
+    case 'device':
+      return event.device ?? 'other';
+    case 'os':
+      return event.os ?? 'Other';
+    default:
+      return event[dimension];
+  }
 }
+
+/**
+ * The value counted for a field the event does not carry (no referrer, no campaign). No accepted value equals it:
+ * a referrer is a lower-case host and a `utm_*` value here would have come with the field.
+ */
+export const NO_VALUE = '(none)';
 
 /** True when every field passes its rule: the fast equivalent of `pageViewSchema.safeParse(v).success`. */
 export function acceptsPageView(record: Record<string, unknown>): boolean {
@@ -234,7 +357,8 @@ export function acceptsPageView(record: Record<string, unknown>): boolean {
     fields.country.accept(record.country) &&
     fields.browser.accept(record.browser) &&
     fields.userId.accept(record.userId) &&
-    fields.eventId.accept(record.eventId)
+    fields.eventId.accept(record.eventId) &&
+    OPTIONAL_FIELDS.every((field) => fields[field].accept(record[field]))
   );
 }
 
@@ -273,6 +397,9 @@ export function validatePageView(value: unknown, nowMs: number): Validated {
       userId: record.userId as string,
       ...(record.eventId === undefined ? {} : { eventId: record.eventId as string }),
     };
+    for (const field of OPTIONAL_FIELDS) {
+      if (record[field] !== undefined) (event as Record<string, unknown>)[field] = record[field];
+    }
     if (event.created > nowMs + EVENT_LIMITS.maxFutureSkewMs) {
       return reject('created_in_future', `created: ${event.created} is more than 15 min ahead of ${nowMs}`);
     }
@@ -344,5 +471,6 @@ export function encodePageView(event: PageView): string {
     browser: event.browser,
     userId: event.userId,
     ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
+    ...Object.fromEntries(OPTIONAL_FIELDS.filter((f) => event[f] !== undefined).map((f) => [f, event[f]])),
   });
 }

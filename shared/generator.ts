@@ -1,4 +1,4 @@
-import { encodePageView, EVENT_LIMITS, type PageView } from './event.js';
+import { encodePageView, EVENT_LIMITS, type Device, type PageView } from './event.js';
 import { HOSTILE_CASES } from './hostile.js';
 
 /**
@@ -79,6 +79,40 @@ const STATUS_WEIGHTS: ReadonlyArray<readonly [number, number]> = [
   [301, 1],
 ];
 
+/** Referring hosts as stored (no `www.`); `example.com` is the generated site itself, so it counts as direct. */
+const REFERRER_WEIGHTS: ReadonlyArray<readonly [string | undefined, number]> = [
+  [undefined, 40],
+  ['google.com', 20],
+  ['example.com', 10],
+  ['t.co', 8],
+  ['m.facebook.com', 7],
+  ['news.ycombinator.com', 5],
+  ['duckduckgo.com', 5],
+  ['blog.other.org', 5],
+];
+/** A campaign's `utm_*` fields, or none. */
+const CAMPAIGN_WEIGHTS: ReadonlyArray<
+  readonly [{ utmSource: string; utmMedium?: string; utmCampaign?: string } | undefined, number]
+> = [
+  [undefined, 85],
+  [{ utmSource: 'newsletter', utmMedium: 'email', utmCampaign: 'spring_sale' }, 8],
+  [{ utmSource: 'twitter', utmMedium: 'social', utmCampaign: 'Launch Week' }, 5],
+  [{ utmSource: 'partner' }, 2],
+];
+const DEVICE_WEIGHTS: ReadonlyArray<readonly [Device, number]> = [
+  ['desktop', 55],
+  ['mobile', 38],
+  ['tablet', 5],
+  ['other', 2],
+];
+const OS_WEIGHTS: ReadonlyArray<readonly [string, number]> = [
+  ['Windows', 40],
+  ['Android', 25],
+  ['iOS', 18],
+  ['macOS', 12],
+  ['Linux', 5],
+];
+
 export const RECORD_KINDS = ['valid', 'late', 'duplicate', 'malformed', 'hostile'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
@@ -144,6 +178,10 @@ export class PageViewGenerator {
   private readonly countries = new WeightedChoice(COUNTRY_WEIGHTS);
   private readonly browsers = new WeightedChoice(BROWSER_WEIGHTS);
   private readonly statuses = new WeightedChoice(STATUS_WEIGHTS);
+  private readonly referrers = new WeightedChoice(REFERRER_WEIGHTS);
+  private readonly campaigns = new WeightedChoice(CAMPAIGN_WEIGHTS);
+  private readonly devices = new WeightedChoice(DEVICE_WEIGHTS);
+  private readonly systems = new WeightedChoice(OS_WEIGHTS);
   private index = 0;
   private malformedIndex = 0;
   private hostileIndex = 0;
@@ -260,6 +298,19 @@ export class PageViewGenerator {
       browser: this.browsers.pick(this.random),
       userId: String(1 + Math.floor(this.random() * (this.options.userCount ?? 1_000_000))),
       eventId: this.idPrefix + this.index.toString(36),
+      ...this.origin(),
+    };
+  }
+
+  /** Where the page view came from and what it ran on (the sources issue's fields). */
+  private origin(): Partial<PageView> {
+    const referrer = this.referrers.pick(this.random);
+    const campaign = this.campaigns.pick(this.random);
+    return {
+      ...(referrer === undefined ? {} : { referrer }),
+      ...campaign,
+      device: this.devices.pick(this.random),
+      os: this.systems.pick(this.random),
     };
   }
 }

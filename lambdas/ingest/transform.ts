@@ -6,6 +6,7 @@ import {
   type Rejection,
 } from '../../shared/event.js';
 import { userHash } from '../../shared/sketch/index.js';
+import { sourceOf } from '../../shared/sources.js';
 import { hourPartition } from '../../shared/time.js';
 
 /**
@@ -40,14 +41,15 @@ export function transformRecord(record: FirehoseTransformationEventRecord): Tran
   const { dt, hour } = hourPartition(result.event.created);
   const row: MasterRecord = {
     ...result.event,
+    source: sourceOf(result.event),
     userHash: userHash(result.event.userId),
     shardId: record.kinesisRecordMetadata?.shardId ?? '',
     sequenceNumber: record.kinesisRecordMetadata?.sequenceNumber ?? record.recordId,
   };
-  // The visitor hash and the record identity join the event's JSON (a sequence number is a string); the OpenX
+  // The source, the visitor hash and the record identity join the event's JSON (a sequence number is a string); the OpenX
   // SerDe maps userId, userHash, shardId and sequenceNumber to the lower-case columns.
   const identity =
-    `,"userHash":${row.userHash},"shardId":${JSON.stringify(row.shardId)},` +
+    `,"source":${JSON.stringify(row.source)},"userHash":${row.userHash},"shardId":${JSON.stringify(row.shardId)},` +
     `"sequenceNumber":${JSON.stringify(row.sequenceNumber)}}`;
   return {
     recordId: record.recordId,

@@ -53,6 +53,13 @@ export const VALUE_BUCKETS: Readonly<Record<CountDimension, number>> = {
   country: 1,
   browser: 1,
   status: 1,
+  referrer: 2,
+  source: 1,
+  utm_source: 1,
+  utm_medium: 1,
+  utm_campaign: 2,
+  device: 1,
+  os: 1,
 };
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -10,6 +10,14 @@
 WITH records AS (
   SELECT
     created, url, country, browser, status, userhash,
+    -- Dimension values of fields an event may lack, as shared/event.ts dimensionValue() names them.
+    coalesce(referrer, '(none)') AS referrer_value,
+    coalesce(source, 'Direct / None') AS source_value,
+    coalesce(utmsource, '(none)') AS utm_source_value,
+    coalesce(utmmedium, '(none)') AS utm_medium_value,
+    coalesce(utmcampaign, '(none)') AS utm_campaign_value,
+    coalesce(device, 'other') AS device_value,
+    coalesce(os, 'Other') AS os_value,
     CASE
       WHEN eventid IS NULL AND sequencenumber IS NULL THEN 1
       ELSE row_number() OVER (
@@ -21,7 +29,9 @@ WITH records AS (
   WHERE dt = ? AND hour >= ? AND hour < ?
 ),
 events AS (
-  SELECT created - created % 3600000 AS bucket_ms, url, country, browser, status, userhash
+  SELECT
+    created - created % 3600000 AS bucket_ms, url, country, browser, status, userhash, referrer_value,
+    source_value, utm_source_value, utm_medium_value, utm_campaign_value, device_value, os_value
   FROM records
   WHERE copy = 1
 ),
@@ -33,16 +43,29 @@ sketch_input AS (
       WHEN grouping(country) = 0 THEN 'country'
       WHEN grouping(browser) = 0 THEN 'browser'
       WHEN grouping(status) = 0 THEN 'status'
+      WHEN grouping(referrer_value) = 0 THEN 'referrer'
+      WHEN grouping(source_value) = 0 THEN 'source'
+      WHEN grouping(utm_source_value) = 0 THEN 'utm_source'
+      WHEN grouping(utm_medium_value) = 0 THEN 'utm_medium'
+      WHEN grouping(utm_campaign_value) = 0 THEN 'utm_campaign'
+      WHEN grouping(device_value) = 0 THEN 'device'
+      WHEN grouping(os_value) = 0 THEN 'os'
       ELSE 'total'
     END AS dimension,
-    coalesce(url, country, browser, CAST(status AS varchar), 'all') AS value,
+    coalesce(
+      url, country, browser, CAST(status AS varchar), referrer_value, source_value, utm_source_value,
+      utm_medium_value, utm_campaign_value, device_value, os_value, 'all'
+    ) AS value,
     userhash,
     count(*) AS views,
     count_if(status >= 400) AS errors
   FROM events
   GROUP BY GROUPING SETS (
     (bucket_ms, userhash), (bucket_ms, url, userhash), (bucket_ms, country, userhash),
-    (bucket_ms, browser, userhash), (bucket_ms, status, userhash)
+    (bucket_ms, browser, userhash), (bucket_ms, status, userhash), (bucket_ms, referrer_value, userhash),
+    (bucket_ms, source_value, userhash), (bucket_ms, utm_source_value, userhash),
+    (bucket_ms, utm_medium_value, userhash), (bucket_ms, utm_campaign_value, userhash),
+    (bucket_ms, device_value, userhash), (bucket_ms, os_value, userhash)
   )
 ),
 counts AS (

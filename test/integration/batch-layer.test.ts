@@ -22,7 +22,7 @@ import { duckdbConnection } from '../../local/duckdb.js';
 import { parquetBytes } from '../../local/parquet.js';
 import { allBreakdownRows, allBreakdownVisitors } from '../support/breakdown.js';
 import { truthCounts, truthVisitors } from '../support/ground-truth.js';
-import { DIMENSIONS, dimensionValue } from '../../shared/event.js';
+import { COLUMNS, DIMENSIONS, dimensionValue } from '../../shared/event.js';
 import { countingWrites, landOnS3, notifyLanded, testStack, type TestStack } from './support/stack.js';
 
 describe('batch layer on the local stack', () => {
@@ -342,18 +342,15 @@ async function readParquetRows(bytes: Uint8Array): Promise<MasterRecord[]> {
   const connection = await duckdbConnection();
   try {
     const result = await connection.runAndReadAll(`SELECT * FROM read_parquet('${path}')`);
-    return result.getRowObjects().map((row) => ({
-      created: Number(row.created),
-      url: String(row.url),
-      status: Number(row.status),
-      country: String(row.country),
-      browser: String(row.browser),
-      userId: String(row.userid),
-      ...(row.eventid === null ? {} : { eventId: String(row.eventid) }),
-      userHash: Number(row.userhash),
-      shardId: String(row.shardid),
-      sequenceNumber: String(row.sequencenumber),
-    }));
+    return result.getRowObjects().map(
+      (row) =>
+        Object.fromEntries(
+          COLUMNS.filter((c) => row[c.name] !== null).map((c) => [
+            c.field,
+            c.type === 'string' ? String(row[c.name]) : Number(row[c.name]),
+          ]),
+        ) as unknown as MasterRecord,
+    );
   } finally {
     connection.closeSync();
   }

@@ -20,7 +20,9 @@ import { expectVisitors } from '../support/sketch.js';
 const NOW = Date.UTC(2026, 10, 25, 15, 20);
 const H = Date.UTC(2026, 10, 25, 13);
 const events: PageView[] = [
-  ...new PageViewGenerator({ seed: 3, startMs: NOW - 3 * DAY_MS, rate: 1 / 60 }).take(3 * 24 * 60 + 15),
+  ...new PageViewGenerator({ seed: 3, startMs: NOW - 3 * DAY_MS, rate: 1 / 60, userCount: 2000 }).take(
+    3 * 24 * 60 + 15,
+  ),
 ].map((r) => r.event!);
 
 /** Batch holds only events before H; speed holds every event, as it does before its counters expire. */
@@ -233,7 +235,7 @@ describe('bad input', () => {
         granularity: 'minute',
       },
     ],
-    ['by', { ...valid, by: 'referrer' }],
+    ['by', { ...valid, by: 'referer' }],
     ['top', { ...valid, by: 'url', top: 'ten' }],
     ['top', { ...valid, by: 'url', top: '0' }],
     ['top', { ...valid, top: '5' }],

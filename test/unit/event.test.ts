@@ -43,7 +43,7 @@ describe('page-view validation', () => {
   });
 
   it('drops unknown fields instead of rejecting the event', () => {
-    const result = validatePageView({ ...aPageView(), referrer: 'x' }, NOW);
+    const result = validatePageView({ ...aPageView(), referer: 'x', source: 'forged' }, NOW);
     expect(result).toEqual({ ok: true, event: aPageView() });
   });
 
@@ -159,7 +159,7 @@ describe('record decoding', () => {
 });
 
 describe('schema as the source of columns', () => {
-  it('lists Parquet/Glue columns in field order with lower-case names, then the record identity', () => {
+  it('lists Parquet/Glue columns in field order with lower-case names, then the derived source and the record identity', () => {
     expect(COLUMNS.map((c) => `${c.name}:${c.type}`)).toEqual([
       'created:bigint',
       'url:string',
@@ -168,6 +168,13 @@ describe('schema as the source of columns', () => {
       'browser:string',
       'userid:string',
       'eventid:string',
+      'referrer:string',
+      'utmsource:string',
+      'utmmedium:string',
+      'utmcampaign:string',
+      'device:string',
+      'os:string',
+      'source:string',
       'userhash:bigint',
       'shardid:string',
       'sequencenumber:string',

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FirehoseTransformationEventRecord } from 'aws-lambda';
 import { transformRecord } from '../../lambdas/ingest/transform.js';
 import { encodePageView } from '../../shared/event.js';
+import { sourceOf } from '../../shared/sources.js';
 import { userHash } from '../../shared/sketch/index.js';
 import { aPageView } from '../support/builders.js';
 
@@ -28,6 +29,7 @@ describe('Firehose transform', () => {
     expect(line.endsWith('}\n')).toBe(true);
     const row = {
       ...event,
+      source: sourceOf(event),
       userHash: userHash(event.userId),
       shardId: 'shardId-000000000000',
       sequenceNumber: '1',

@@ -11,7 +11,7 @@ import {
   planUpdate,
   RESERVED_CLAUSE_BYTES,
 } from '../../lambdas/speed/cell-writer.js';
-import { EVENT_LIMITS } from '../../shared/event.js';
+import { DIMENSIONS, EVENT_LIMITS } from '../../shared/event.js';
 import { urlOfBytes } from '../../shared/hostile.js';
 import { valueDigest } from '../../shared/keys.js';
 import {
@@ -39,8 +39,8 @@ describe('aggregating a batch into counter cells', () => {
     ];
     const { cells, counted } = aggregateBatch(records, T, 48);
     expect(counted).toBe(4);
-    // 2 minutes × (total, url, country, browser, status)
-    expect(cells.size).toBe(2 * 5);
+    // 2 minutes × (the total and every dimension)
+    expect(cells.size).toBe(2 * (1 + DIMENSIONS.length));
     const cellOf = (dimension: Cell['dimension'], minuteMs: number) =>
       [...cells.values()].find((c) => c.dimension === dimension && c.minuteMs === minuteMs)!;
     const country = cellOf('country', T - 15_000);
@@ -55,8 +55,10 @@ describe('aggregating a batch into counter cells', () => {
     const a = new KinesisRecordBuilder('shardId-000000000000');
     const b = new KinesisRecordBuilder('shardId-000000000001');
     const { cells } = aggregateBatch([a.record(aPageView(), T), b.record(aPageView(), T)], T, 48);
-    expect(cells.size).toBe(10);
-    expect(new Set([...cells.values()].map((c) => c.skPrefix)).size).toBe(2);
+    expect(cells.size).toBe(2 * (1 + DIMENSIONS.length));
+    const shardsOf = (shard: string) => [...cells.values()].filter((c) => c.skPrefix.includes(shard));
+    expect(shardsOf('shardId-000000000000')).toHaveLength(1 + DIMENSIONS.length);
+    expect(shardsOf('shardId-000000000001')).toHaveLength(1 + DIMENSIONS.length);
   });
 
   it('splits a url cell into value buckets by digest, the same bucket for a value in every batch', () => {
