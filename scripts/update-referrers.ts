@@ -49,6 +49,6 @@ export const REFERRER_TABLE_PATH = new URL('../shared/referrer-sources.json', im
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const table = referrerSourceTable(installedReferrerList());
-  writeFileSync(REFERRER_TABLE_PATH, JSON.stringify(table, null, 1) + '\n');
+  writeFileSync(REFERRER_TABLE_PATH, JSON.stringify(table, null, 2) + '\n');
   console.log(`wrote ${Object.keys(table).length} referring hosts to shared/referrer-sources.json`);
 }

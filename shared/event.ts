@@ -80,7 +80,8 @@ const USER_ID_PATTERN = /^[\x21-\x7e]+$/;
  * Field order here is the column order of the Parquet files and the Glue table.
  */
 /** A referring host as stored (shared/sources.ts): lower-case DNS labels, no `www.`-stripping checked here. */
-const HOST_PATTERN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const HOST_PATTERN =
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 /** Text a key can hold: no control characters, no lone surrogates, something besides spaces. */
 const UTM_INVALID = /[\p{Cc}\p{Cs}]/u;
 const utmValid = (v: unknown): boolean =>
@@ -94,10 +95,7 @@ export type Device = (typeof DEVICES)[number];
 const DEVICE_SET: ReadonlySet<string> = new Set(DEVICES);
 
 const optionalString = (violation: Violation, accept: (v: string) => boolean) =>
-  z
-    .string({ error: 'wrong_type: expected string' })
-    .refine(accept, { error: violation })
-    .optional();
+  z.string({ error: 'wrong_type: expected string' }).refine(accept, { error: violation }).optional();
 
 const PRINTABLE_ID = (max: number) => (v: unknown) =>
   typeof v === 'string' && v.length <= max && USER_ID_PATTERN.test(v);
@@ -347,6 +345,11 @@ export function dimensionValue(event: PageView, dimension: Dimension): string {
  * a referrer is a lower-case host and a `utm_*` value here would have come with the field.
  */
 export const NO_VALUE = '(none)';
+
+/** Whether one optional field's value passes its rule (the collector keeps only those). */
+export function acceptsField(field: (typeof OPTIONAL_FIELDS)[number], value: unknown): boolean {
+  return fields[field].accept(value);
+}
 
 /** True when every field passes its rule: the fast equivalent of `pageViewSchema.safeParse(v).success`. */
 export function acceptsPageView(record: Record<string, unknown>): boolean {

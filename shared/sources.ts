@@ -30,7 +30,7 @@ export function referrerHostOf(referrerUrl: string): string | undefined {
  * Facebook), else the host itself.
  */
 export function referrerSourceName(host: string): string {
-  for (let name = host; ; ) {
+  for (let name = host; ;) {
     const hit = TABLE[name] ?? TABLE[`www.${name}`];
     if (hit !== undefined) return hit;
     const dot = name.indexOf('.');

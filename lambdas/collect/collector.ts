@@ -1,9 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { ISO_3166_ALPHA2 } from '../../shared/countries.js';
-import { decodePageView, encodePageView, type Violation } from '../../shared/event.js';
+import {
+  acceptsField,
+  decodePageView,
+  encodePageView,
+  EVENT_LIMITS,
+  type PageView,
+  type Violation,
+} from '../../shared/event.js';
+import { referrerHostOf } from '../../shared/sources.js';
 import type { ProducerRecord } from '../../shared/kinesis-producer.js';
 import { ORIGIN_VERIFY_HEADER, VIEWER_ADDRESS_HEADER, VIEWER_COUNTRY_HEADER } from './edge.js';
-import { browserToken, eventTime, isBot, VisitorIds } from './enrich.js';
+import { browserToken, deviceAndOs, eventTime, isBot, VisitorIds } from './enrich.js';
 import type { OriginCheck } from './origin-verify.js';
 import { originOf, requestSite, type SiteAllowList, type SiteRule } from './sites.js';
 import type { EventStreamWriter } from './stream-writer.js';
@@ -240,6 +248,7 @@ export function createCollector(deps: CollectorDeps): Collector {
     // A code CloudFront knows and the schema does not (e.g. XK) is an unknown country, not a reason to refuse.
     const country = viewerCountry && ISO_3166_ALPHA2.has(viewerCountry) ? viewerCountry : 'ZZ';
     const browser = browserToken(userAgent);
+    const { device, os } = deviceAndOs(userAgent);
     const visitor = visitors.visitorId(site.host, viewerIp(request), userAgent, now);
     const keep = sites.keepFor(site.host);
     const rejected: CollectResult['rejected'][number][] = [];
@@ -254,8 +263,9 @@ export function createCollector(deps: CollectorDeps): Collector {
       const fields = item as Record<string, unknown>;
       const time = eventTime(fields.age, now);
       const normalized = typeof fields.url === 'string' ? normalizePageUrl(fields.url, keep) : undefined;
-      // The body says only which page (url), its HTTP status (a claim, checked for 100-599), how long ago, and
-      // the page view's identity for deduplication; everything else in it is ignored.
+      // The body says only which page (url, its utm_* parameters included), its HTTP status (a claim, checked
+      // for 100-599), how long ago, the page it came from, and the page view's identity for deduplication;
+      // everything else in it is ignored. A referrer or campaign value no rule accepts is dropped, not the view.
       const candidate = {
         created: time.created,
         url: normalized?.url ?? fields.url,
@@ -264,6 +274,9 @@ export function createCollector(deps: CollectorDeps): Collector {
         browser,
         userId: visitor,
         eventId: fields.eventId ?? newEventId(),
+        ...acceptedOrigin(fields.referrer, normalized?.utm ?? {}),
+        device,
+        os,
       };
       // The pipeline's own rules, on the exact bytes that go to the stream (record size included).
       const checked = decodePageView(Buffer.from(JSON.stringify(candidate)), now);
@@ -351,6 +364,30 @@ export function createCollector(deps: CollectorDeps): Collector {
     }
     return collect(request, site, cors);
   };
+}
+
+/** The UTM parameters that become fields, by the event model's field names. */
+const UTM_FIELDS = { utm_source: 'utmSource', utm_medium: 'utmMedium', utm_campaign: 'utmCampaign' } as const;
+
+/**
+ * The referring host (from the tracker's `document.referrer`, any URL) and the page's `utm_*` values, each kept
+ * only when the event model accepts it: a caller's bytes never make a page view fail on a field it may omit.
+ */
+export function acceptedOrigin(
+  referrer: unknown,
+  utm: Readonly<Record<string, string>>,
+): Partial<Pick<PageView, 'referrer' | 'utmSource' | 'utmMedium' | 'utmCampaign'>> {
+  const origin: Record<string, string> = {};
+  const host =
+    typeof referrer === 'string' && referrer.length <= EVENT_LIMITS.maxUrlBytes
+      ? referrerHostOf(referrer)
+      : undefined;
+  if (host !== undefined && acceptsField('referrer', host)) origin.referrer = host;
+  for (const [parameter, field] of Object.entries(UTM_FIELDS)) {
+    const value = utm[parameter]?.trim();
+    if (value !== undefined && acceptsField(field, value)) origin[field] = value;
+  }
+  return origin;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import Bowser from 'bowser';
 import { isbot } from 'isbot';
+import type { Device } from '../../shared/event.js';
 import { dayBucket } from '../../shared/time.js';
 
 /**
@@ -8,7 +9,7 @@ import { dayBucket } from '../../shared/time.js';
  * address is used only inside the visitor hash, never stored or logged.
  */
 
-const { BROWSER_MAP } = Bowser;
+const { BROWSER_MAP, OS_MAP } = Bowser;
 
 /** Browser families as the project counts them (the generator's tokens), by bowser's browser name. */
 export const BROWSER_TOKENS: Readonly<Record<string, string>> = {
@@ -27,6 +28,26 @@ export const OTHER_BROWSER = 'OT';
 export function browserToken(userAgent: string): string {
   const name = Bowser.getParser(userAgent || ' ').getBrowserName();
   return BROWSER_TOKENS[name] ?? OTHER_BROWSER;
+}
+
+/** Operating systems as counted (tokens: the event model's `os` rule), by bowser's OS name; any other is `Other`. */
+export const OS_TOKENS: Readonly<Record<string, string>> = {
+  [OS_MAP.Windows!]: 'Windows',
+  [OS_MAP.MacOS!]: 'macOS',
+  [OS_MAP.iOS!]: 'iOS',
+  [OS_MAP.Android!]: 'Android',
+  [OS_MAP.Linux!]: 'Linux',
+  [OS_MAP.ChromeOS!]: 'ChromeOS',
+  [OS_MAP.HarmonyOS!]: 'HarmonyOS',
+};
+export const OTHER_OS = 'Other';
+
+/** The device class and operating system a User-Agent names (bowser's platform type and OS name). */
+export function deviceAndOs(userAgent: string): { device: Device; os: string } {
+  const parser = Bowser.getParser(userAgent || ' ');
+  const type = parser.getPlatformType();
+  const device: Device = type === 'desktop' || type === 'mobile' || type === 'tablet' ? type : 'other';
+  return { device, os: OS_TOKENS[parser.getOSName()] ?? OTHER_OS };
 }
 
 /** Crawlers, monitors and headless browsers by isbot's maintained list; and no User-Agent, which no browser sends. */

@@ -342,15 +342,17 @@ async function readParquetRows(bytes: Uint8Array): Promise<MasterRecord[]> {
   const connection = await duckdbConnection();
   try {
     const result = await connection.runAndReadAll(`SELECT * FROM read_parquet('${path}')`);
-    return result.getRowObjects().map(
-      (row) =>
-        Object.fromEntries(
-          COLUMNS.filter((c) => row[c.name] !== null).map((c) => [
-            c.field,
-            c.type === 'string' ? String(row[c.name]) : Number(row[c.name]),
-          ]),
-        ) as unknown as MasterRecord,
-    );
+    return result
+      .getRowObjects()
+      .map(
+        (row) =>
+          Object.fromEntries(
+            COLUMNS.filter((c) => row[c.name] !== null).map((c) => [
+              c.field,
+              c.type === 'string' ? String(row[c.name]) : Number(row[c.name]),
+            ]),
+          ) as unknown as MasterRecord,
+      );
   } finally {
     connection.closeSync();
   }

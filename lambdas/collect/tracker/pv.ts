@@ -24,7 +24,7 @@
 
     const QUEUE_MAX = 16;
     interface Pending {
-      readonly view: { url: string; status: number; eventId: string };
+      readonly view: { url: string; status: number; eventId: string; referrer: string };
       /** performance.now() when it happened: its age is measured on one clock, whatever the page's time says. */
       readonly at: number;
     }
@@ -66,11 +66,13 @@
         const url = location.href.split('#')[0]!;
         // replaceState, or a pushState to the same address, is not a new page view.
         if (url === last) return;
+        // The first page's referrer is the document's; a single-page-app route's is the page it came from.
+        const referrer = last || document.referrer;
         last = url;
         const eventId = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
           (b + 256).toString(16).slice(1),
         ).join('');
-        queue.push({ view: { url, status, eventId }, at: performance.now() });
+        queue.push({ view: { url, status, eventId, referrer }, at: performance.now() });
         if (queue.length > QUEUE_MAX) queue.shift();
         if (!timer) flush();
       } catch {
