@@ -184,6 +184,7 @@ export class PageViewGenerator {
   private readonly systems = new WeightedChoice(OS_WEIGHTS);
   private index = 0;
   private malformedIndex = 0;
+  private hostileCaseIndex = 0;
   private hostileIndex = 0;
   private previous: GeneratedRecord | undefined;
   /** Event ids: unique per generator start and seed, the same for the same options (deterministic output). */
@@ -263,7 +264,8 @@ export class PageViewGenerator {
         hostileCase: 'a producer re-send with the same eventId',
       };
     }
-    const hostile = HOSTILE_CASES[n % HOSTILE_CASES.length]!;
+    // Cases rotate on their own count: were they indexed by n, a case count divisible by 3 would skip a third.
+    const hostile = HOSTILE_CASES[this.hostileCaseIndex++ % HOSTILE_CASES.length]!;
     if (!hostile.valid) {
       return {
         kind: 'hostile',

@@ -97,6 +97,28 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
     status: n % 2 === 0 ? limit.minStatus : limit.maxStatus,
     country: 'ZZ',
   })),
+  accept('utm values of the most bytes in 4-byte characters, quotes and right-to-left text', (e, n) => ({
+    ...e,
+    utmSource: `"'<src>#?%${n % 4}`,
+    utmMedium: `\u05e9\u05dc\u05d5\u05dd ${n % 3}`,
+    utmCampaign: CHAR_OF_WIDTH[4].repeat(limit.maxUtmBytes / 4 - 1) + String(n % 10).padEnd(4, '~'),
+  })),
+  accept('the longest referring host, a tablet on another system', (e, n) => ({
+    ...e,
+    referrer: [`r${n % 10}`.padEnd(63, 'a'), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(61)].join('.'),
+    device: 'tablet',
+    os: 'o'.repeat(limit.maxOsLength - 1) + String(n % 10),
+  })),
+  accept("a referrer on the page's own host, which is no referrer", (e) => ({
+    ...e,
+    referrer: new URL(e.url).hostname.replace(/^www\./, ''),
+  })),
+  reject('a utm value one byte too long', 'utm_invalid', (e) =>
+    json({ ...e, utmCampaign: CHAR_OF_WIDTH[2].repeat(limit.maxUtmBytes / 2) + 'x' }),
+  ),
+  reject('a referrer in upper case', 'referrer_invalid', (e) => json({ ...e, referrer: 'Google.com' })),
+  reject('a device no rule names', 'device_invalid', (e) => json({ ...e, device: 'phone' })),
+  reject('an operating system with a space', 'os_invalid', (e) => json({ ...e, os: 'Windows 11' })),
   reject('a url one byte too long, 1-byte characters', 'url_too_long', (e) =>
     json({ ...e, url: urlOfBytes(limit.maxUrlBytes + 1, 1) }),
   ),
