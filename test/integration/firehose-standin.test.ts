@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { COLUMNS, encodePageView, FIELD_NAMES, type PageView } from '../../shared/event.js';
+import { sourceOf } from '../../shared/sources.js';
 import { PageViewGenerator } from '../../shared/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { PREFIXES } from '../../shared/resources.js';
@@ -58,30 +60,22 @@ describe('Firehose stand-in', () => {
       expect(object.key).toMatch(/^raw\/dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/.+\.parquet$/);
       const path = join(dir, `${i}.parquet`);
       writeFileSync(path, object.body);
-      const result = await connection.runAndReadAll(
-        `SELECT created, url, status, country, browser, userid, eventid, shardid, sequencenumber FROM read_parquet('${path}')`,
-      );
-      for (const row of result.getRows()) {
-        const [created, url, status, country, browser, userId, eventId, shardId, sequenceNumber] = row as [
-          bigint,
-          string,
-          number,
-          string,
-          string,
-          string,
-          string,
-          string,
-          string,
-        ];
-        expect(object.key).toContain(hourPartitionPath(Number(created)));
-        landed.push(
-          JSON.stringify({ created: Number(created), url, status, country, browser, userId, eventId }),
-        );
-        identities.push(`${shardId}/${sequenceNumber}`);
+      const result = await connection.runAndReadAll(`SELECT * FROM read_parquet('${path}')`);
+      for (const row of result.getRowObjects()) {
+        // Every field of the event, by the schema's columns; a field the event lacks is NULL.
+        const event = Object.fromEntries(
+          COLUMNS.filter((c) => (FIELD_NAMES as string[]).includes(c.field) && row[c.name] !== null).map(
+            (c) => [c.field, c.type === 'string' ? String(row[c.name]) : Number(row[c.name])],
+          ),
+        ) as unknown as PageView;
+        expect(object.key).toContain(hourPartitionPath(event.created));
+        expect(row.source).toBe(sourceOf(event));
+        landed.push(encodePageView(event));
+        identities.push(`${String(row.shardid)}/${String(row.sequencenumber)}`);
       }
     }
     connection.closeSync();
-    expect(landed.sort()).toEqual(valid.map((e) => JSON.stringify(e)).sort());
+    expect(landed.sort()).toEqual(valid.map((e) => encodePageView(e)).sort());
     // Every row keeps the identity of the Kinesis record that carried it: one per record, none repeated.
     expect(new Set(identities).size).toBe(valid.length);
     for (const identity of identities) {

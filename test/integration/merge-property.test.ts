@@ -55,6 +55,13 @@ const eventArb = fc.record({
   country: fc.constantFrom('US', 'DE', 'IN', 'ZZ'),
   browser: fc.constantFrom('CH', 'FF'),
   userId: fc.constantFrom('1', '2', '3', '4', '5', '6', '7'),
+  // The sources issue's fields: a referrer (the site's own host among them), a campaign, device and system.
+  referrer: fc.option(fc.constantFrom('a.example', 'google.com', 't.co', 'blog.b.example'), { nil: undefined }),
+  utmSource: fc.option(fc.constantFrom('newsletter', 'Launch Week'), { nil: undefined }),
+  utmMedium: fc.option(fc.constantFrom('email', 'social'), { nil: undefined }),
+  utmCampaign: fc.option(fc.constantFrom('spring_sale', '\u{1F600} sale'), { nil: undefined }),
+  device: fc.option(fc.constantFrom('desktop', 'mobile', 'tablet', 'other'), { nil: undefined }),
+  os: fc.option(fc.constantFrom('Windows', 'iOS'), { nil: undefined }),
 });
 const payloadArb = fc.oneof(
   {
