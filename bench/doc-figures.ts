@@ -39,7 +39,10 @@ export interface CostReport {
   readonly viewStorePerRun: { readonly puts: number; readonly gets: number };
   readonly collection: CollectionEstimate;
   readonly previousCollection: CostEstimate;
-  readonly collectionByTrackerLoads: ReadonlyArray<{ readonly loads: number; readonly perMillionEvents: number }>;
+  readonly collectionByTrackerLoads: ReadonlyArray<{
+    readonly loads: number;
+    readonly perMillionEvents: number;
+  }>;
   readonly trackerLoadsWithin2: number;
 }
 
@@ -68,7 +71,8 @@ export function resultsIn(dir: string): Results {
   const read = <T>(path: string): T => {
     if (!cache.has(path)) {
       const file = join(dir, path);
-      if (!existsSync(file)) throw new MissingResultError(`${file} does not exist (npm run bench / npm run figures)`);
+      if (!existsSync(file))
+        throw new MissingResultError(`${file} does not exist (npm run bench / npm run figures)`);
       cache.set(path, JSON.parse(readFileSync(file, 'utf8')));
     }
     return cache.get(path) as T;
@@ -88,8 +92,8 @@ const sig = (n: number, digits = 3): string =>
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const usd0 = (n: number): string => `$${int(n)}`;
 const usd2 = (n: number): string => (n > 0 && n < 0.005 ? '< $0.01' : `$${n.toFixed(2)}`);
-const kb = (bytes: number): string => `${sig(bytes / 1000, 2)} KB`;
-const mb = (bytes: number): string => `${sig(bytes / 1e6, 2)} MB`;
+const kb = (bytes: number): string => `${sig(bytes / 1000)} KB`;
+const mb = (bytes: number): string => `${sig(bytes / 1e6)} MB`;
 
 /** The one figure whose metric starts with `metric`; a missing figure is an error, not an empty cell. */
 function figure(report: BenchResults, metric: string, source: string): BenchFigure {
@@ -130,7 +134,8 @@ function speedAt(r: Results, urls: string, batch: string) {
     previousWrites: f(`previous design (one write per cell): speed writes per record ${at}`),
     previousUnits: f(`previous design (one write per cell): speed write units per record ${at}`),
     visitors: f(`speed write units per record with visitor sets ${at}`),
-    urlBytes: batch === '1000' ? f(`url counter bytes stored per 1,000 records at ${urls} urls/day`) : undefined,
+    urlBytes:
+      batch === '1000' ? f(`url counter bytes stored per 1,000 records at ${urls} urls/day`) : undefined,
   };
 }
 
@@ -240,7 +245,9 @@ function costTable(r: Results): string {
   return [
     '| service | 10k urls/day | naive | 1M urls/day | naive |',
     '| --- | ---: | ---: | ---: | ---: |',
-    ...services.map((s) => `| ${s} | ${cell(a.ours, s)} | ${cell(a.naive, s)} | ${cell(b.ours, s)} | ${cell(b.naive, s)} |`),
+    ...services.map(
+      (s) => `| ${s} | ${cell(a.ours, s)} | ${cell(a.naive, s)} | ${cell(b.ours, s)} | ${cell(b.naive, s)} |`,
+    ),
     `| **total per month** | **${usd0(a.ours.total)}** | **${usd0(a.naive.total)}** | **${usd0(b.ours.total)}** | **${usd0(b.naive.total)}** |`,
     `| per million events | ${usd2(a.ours.perMillionEvents)} | ${usd2(a.naive.perMillionEvents)} | ${usd2(b.ours.perMillionEvents)} | ${usd2(b.naive.perMillionEvents)} |`,
     '',
@@ -276,9 +283,12 @@ function collectionTable(r: Results): string {
 type Render = (r: Results) => string;
 
 const quick = (r: Results, metric: string) => figure(r.bench(QUICK), metric, QUICK);
-const sketchBytes = (r: Results, visitors: string) => quick(r, `bytes of a ${visitors}-visitor sketch as JSON`);
+const sketchBytes = (r: Results, visitors: string) =>
+  quick(r, `bytes of a ${visitors}-visitor sketch as JSON`);
 const rmsErrors = (r: Results) =>
-  ['1,000', '10,000', '100,000'].map((v) => quick(r, `relative error of the estimate at ${v} visitors`).value);
+  ['1,000', '10,000', '100,000'].map(
+    (v) => quick(r, `relative error of the estimate at ${v} visitors`).value,
+  );
 
 export const FIGURES: Readonly<Record<string, Render>> = {
   'speed-table': speedTable,
@@ -310,6 +320,8 @@ export const FIGURES: Readonly<Record<string, Render>> = {
     );
     return `${int(Math.min(...all))} to ${int(Math.max(...all))} writes`;
   },
+  'cardinality-1m-hour-writes': (r) =>
+    `${int(cardinalityFigure(r, '1m', '1,000,000 urls/day: batch run for one new hour').value)} rows and objects`,
   'cardinality-1m-30d-cold-p99': (r) => coldP99(r, '1m', '1,000,000', '30 d'),
   'cardinality-1m-7d-cold-p99': (r) => coldP99(r, '1m', '1,000,000', '7 d'),
   'cardinality-1m-30d-bytes': (r) =>
@@ -387,7 +399,9 @@ export function renderDocument(text: string, results: Results, figures = FIGURES
     const render = figures[id];
     if (!render) throw new FigureMarkerError(`unknown figure "${id}" (bench/doc-figures.ts lists them)`);
     const out = render(results);
-    return out.includes('\n') ? `<!-- bench:${id} -->\n\n${out}\n\n<!-- /bench -->` : `<!-- bench:${id} -->${out}<!-- /bench -->`;
+    return out.includes('\n')
+      ? `<!-- bench:${id} -->\n\n${out}\n\n<!-- /bench -->`
+      : `<!-- bench:${id} -->${out}<!-- /bench -->`;
   });
 }
 
@@ -396,7 +410,12 @@ export function documents(root = '.'): string[] {
   const docs = join(root, 'docs');
   return [
     join(root, 'README.md'),
-    ...(existsSync(docs) ? readdirSync(docs).filter((f) => f.endsWith('.md')).sort().map((f) => join(docs, f)) : []),
+    ...(existsSync(docs)
+      ? readdirSync(docs)
+          .filter((f) => f.endsWith('.md'))
+          .sort()
+          .map((f) => join(docs, f))
+      : []),
   ];
 }
 

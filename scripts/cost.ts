@@ -274,7 +274,10 @@ async function main(): Promise<void> {
   process.stdout.write(out.join('\n') + '\n');
   if (values.out) {
     const report: CostReport = {
-      command: `npm run cost -- ${process.argv.slice(2).filter((a, i, all) => a !== '--out' && all[i - 1] !== '--out').join(' ')}`.trim(),
+      command: `npm run cost -- ${process.argv
+        .slice(2)
+        .filter((a, i, all) => a !== '--out' && all[i - 1] !== '--out')
+        .join(' ')}`.trim(),
       generatedAt: new Date(now).toISOString(),
       bench: path,
       inputs,
@@ -292,7 +295,10 @@ async function main(): Promise<void> {
     };
     mkdirSync(dirname(values.out), { recursive: true });
     writeFileSync(`${values.out}.json`, JSON.stringify(report, null, 2) + '\n');
-    writeFileSync(`${values.out}.md`, `\`${report.command}\` at ${report.generatedAt}:\n\n\`\`\`\n${out.join('\n')}\n\`\`\`\n`);
+    writeFileSync(
+      `${values.out}.md`,
+      `\`${report.command}\` at ${report.generatedAt}:\n\n\`\`\`\n${out.join('\n')}\n\`\`\`\n`,
+    );
     process.stderr.write(`wrote ${values.out}.json and ${values.out}.md\n`);
   }
 }

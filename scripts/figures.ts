@@ -21,7 +21,9 @@ async function main(): Promise<void> {
     }
   }
   const changed = refreshDocs();
-  process.stderr.write(changed.length ? `figures rewritten in ${changed.join(', ')}\n` : 'every figure is current\n');
+  process.stderr.write(
+    changed.length ? `figures rewritten in ${changed.join(', ')}\n` : 'every figure is current\n',
+  );
 }
 
 runCli(main);
