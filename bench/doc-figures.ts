@@ -391,7 +391,7 @@ export function markersIn(text: string): string[] {
  * of its own between the markers; a figure in a sentence stays inline. An unknown ID or an unclosed marker fails.
  */
 export function renderDocument(text: string, results: Results, figures = FIGURES): string {
-  const opened = (text.match(/<!-- bench:/g) ?? []).length;
+  const opened = (text.match(/<!-- bench:[\w.-]+ -->/g) ?? []).length;
   const closed = (text.match(/<!-- \/bench -->/g) ?? []).length;
   if (opened !== closed || opened !== markersIn(text).length)
     throw new FigureMarkerError(`${opened} figure markers opened, ${closed} closed`);
