@@ -90,6 +90,11 @@ const sig = (n: number, digits = 3): string =>
     ? n.toLocaleString('en-US')
     : n.toLocaleString('en-US', { maximumSignificantDigits: digits });
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+/** `a–b` of the rounded figures, or one figure when they round alike. */
+const range = (values: readonly number[], digits = 2): string => {
+  const [low, high] = [sig(Math.min(...values), digits), sig(Math.max(...values), digits)];
+  return low === high ? low : `${low}–${high}`;
+};
 const usd0 = (n: number): string => `$${int(n)}`;
 const usd2 = (n: number): string => (n > 0 && n < 0.005 ? '< $0.01' : `$${n.toFixed(2)}`);
 const kb = (bytes: number): string => `${sig(bytes / 1000)} KB`;
@@ -300,12 +305,10 @@ export const FIGURES: Readonly<Record<string, Render>> = {
   'speed-100-visitors-ratio': (r) => `${sig(speedAt(r, '100', '1000').visitors.ratio!, 2)}×`,
   'speed-100k-visitors-ratio': (r) => `${sig(speedAt(r, '100,000', '1000').visitors.ratio!, 2)}×`,
   'speed-small-batch-writes': (r) => {
-    const all = SPEED_URLS.map(([, urls]) => speedAt(r, urls, '100').writes.value);
-    return `${sig(Math.min(...all), 2)}–${sig(Math.max(...all), 2)}`;
+    return range(SPEED_URLS.map(([, urls]) => speedAt(r, urls, '100').writes.value));
   },
   'speed-small-batch-units': (r) => {
-    const all = SPEED_URLS.map(([, urls]) => speedAt(r, urls, '100').units.value);
-    return `${sig(Math.min(...all), 2)}–${sig(Math.max(...all), 2)}`;
+    return range(SPEED_URLS.map(([, urls]) => speedAt(r, urls, '100').units.value));
   },
   'dedup-cpu-share': (r) => {
     const f = quick(r, 'decode+validate+aggregate with eventIds');
@@ -334,7 +337,7 @@ export const FIGURES: Readonly<Record<string, Render>> = {
   'sketch-sparse-bytes': (r) => kb(fromNote(sketchBytes(r, '256'), /binary form (\d+) bytes/)),
   'sketch-sparse-json-bytes': (r) => kb(sketchBytes(r, '256').value),
   'sketch-dense-bytes': (r) => kb(fromNote(sketchBytes(r, '100,000'), /binary form (\d+) bytes/)),
-  'sketch-rms-error': (r) => `${sig(Math.min(...rmsErrors(r)), 2)}–${sig(Math.max(...rmsErrors(r)), 2)}%`,
+  'sketch-rms-error': (r) => `${range(rmsErrors(r))}%`,
   'sketch-week-merge': (r) => {
     const time = quick(r, '7 days of hourly buckets: parse + union');
     const bytes = quick(r, '7 days of hourly buckets: bytes read');
