@@ -25,9 +25,9 @@ import { createDuckDbEngine, type DuckDbEngine } from '../local/athena-duckdb.js
 import { duckdbConnection, sqlString } from '../local/duckdb.js';
 import { startEmulators } from '../local/emulators.js';
 import { provision } from '../local/provision.js';
-import { benchMain } from './cli.js';
-import { percentile } from './stats.js';
-import type { BenchFigure, BenchSection } from './types.js';
+import { benchMain } from './support/cli.js';
+import { percentile } from './support/stats.js';
+import type { BenchFigure, BenchSection } from './support/types.js';
 
 /**
  * The cardinality axis: distinct urls per day from 100 to 1M (Zipf-like), against the real batch run, view

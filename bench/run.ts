@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runCli, UsageError } from '../scripts/cli.js';
-import { isEntry, parseUrlsOption, printFigures } from './cli.js';
-import type { BenchFigure, BenchOptions, BenchSection } from './types.js';
+import { runCli, UsageError } from '../tools/cli.js';
+import { isEntry, parseUrlsOption, printFigures } from './support/cli.js';
+import type { BenchFigure, BenchOptions, BenchSection } from './support/types.js';
 
 /**
  * `npm run bench [-- --quick] [-- --only speed,batch] [-- --urls N]`: runs every section in one process, prints one

@@ -3,7 +3,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KinesisStreamRecord } from 'aws-lambda';
-import { aggregateBatch } from '../lambdas/speed/aggregate.js';
+import { aggregateBatch } from '../shared/speed/aggregate.js';
 import {
   DEFAULT_CELL_WRITE_LIMITS,
   emptyTally,
@@ -11,11 +11,11 @@ import {
   startProgress,
   writeCell,
   type CellWriteLimits,
-} from '../lambdas/speed/cell-writer.js';
-import { processSpeedBatch, type SpeedDeps, type SpeedObserver } from '../lambdas/speed/speed-layer.js';
+} from '../shared/speed/cell-writer.js';
+import { processSpeedBatch, type SpeedDeps, type SpeedObserver } from '../shared/speed/speed-layer.js';
 import { createAwsClients } from '../shared/aws-clients.js';
 import { decodeBase64PageView, dimensionValue, DIMENSIONS } from '../shared/event.js';
-import { PageViewGenerator } from '../shared/generator.js';
+import { PageViewGenerator } from '../traffic/generator.js';
 import { speedSortKey } from '../shared/keys.js';
 import { resourceNames } from '../shared/resources.js';
 import { userHash } from '../shared/sketch/index.js';
@@ -24,10 +24,10 @@ import { minuteBucket } from '../shared/time.js';
 import { startEmulators } from '../local/emulators.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
 import { provision } from '../local/provision.js';
-import { chunks, cpuSeconds, percentile } from './stats.js';
-import type { BenchFigure, BenchSection } from './types.js';
-import { runCli } from '../scripts/cli.js';
-import { benchMain, isEntry } from './cli.js';
+import { chunks, cpuSeconds, percentile } from './support/stats.js';
+import type { BenchFigure, BenchSection } from './support/types.js';
+import { runCli } from '../tools/cli.js';
+import { benchMain, isEntry } from './support/cli.js';
 
 /**
  * Speed layer: the aggregate-then-write handler against a naive handler that issues one UpdateItem per event,

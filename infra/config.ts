@@ -1,6 +1,6 @@
 import type { Node } from 'constructs';
-import { DEFAULT_RATE_RULE, RATE_WINDOWS_SECONDS } from '../lambdas/collect/edge.js';
-import { SiteAllowList, type KeepParameters } from '../lambdas/collect/sites.js';
+import { DEFAULT_RATE_RULE, RATE_WINDOWS_SECONDS } from '../shared/collection/edge.js';
+import { SiteAllowList, type KeepParameters } from '../shared/collection/sites.js';
 import { alarmAfterHours, MIN_RESPONSE_HOURS } from '../shared/batch/lag.js';
 import {
   DEFAULT_SETTINGS,

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { runCli, UsageError } from './cli.js';
+import { runCli, UsageError } from '../tools/cli.js';
 import { apiRegion, signedGet } from './signed-fetch.js';
 
 /**

@@ -1,13 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { currentDesign } from '../bench/speed.js';
-import { chunks } from '../bench/stats.js';
-import { PageViewGenerator } from '../shared/generator.js';
+import { chunks } from '../bench/support/stats.js';
+import { PageViewGenerator } from '../traffic/generator.js';
 import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
 import { asRecords, parquetBytes } from '../local/parquet.js';
 import type { BenchReport } from '../bench/run.js';
-import { buildTracker } from '../lambdas/collect/tracker.js';
+import { buildTracker } from '../shared/collection/tracker.js';
 import {
   collectionInputs,
   COLLECTION_ASSUMPTIONS,
@@ -22,8 +22,8 @@ import {
   type CostInputs,
   type CostLine,
   viewStoreWorkPerRun,
-} from '../bench/cost-model.js';
-import { parseNumber, runCli } from './cli.js';
+} from '../bench/support/cost-model.js';
+import { parseNumber, runCli } from '../tools/cli.js';
 
 /**
  * `npm run cost -- --events-per-second N`: the monthly AWS bill of this design and of the naive one, from

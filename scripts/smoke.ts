@@ -6,7 +6,7 @@ import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
 import { putRecordsReliably } from '../shared/kinesis-producer.js';
 import { minuteBucket } from '../shared/time.js';
 import { clientOptionsFor, requireLocalStack } from '../local/stack-file.js';
-import { parseNumber, runCli, UsageError } from './cli.js';
+import { parseNumber, runCli, UsageError } from '../tools/cli.js';
 import { apiRegion, signedGet } from './signed-fetch.js';
 
 /**

@@ -8,9 +8,9 @@ import type { BatchViewReader, CountRow, SpeedCountReader } from '../../shared/c
 import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
 import { createSpeedReader } from '../../shared/speed/reader.js';
 import { toIso } from '../../shared/time.js';
-import { answerLive } from './live.js';
-import { answerPageViews } from './merge.js';
-import { OPENAPI_DOCUMENT } from './openapi.js';
+import { answerLive } from '../../shared/serving/live.js';
+import { answerPageViews } from '../../shared/serving/merge.js';
+import { OPENAPI_DOCUMENT } from '../../shared/serving/openapi.js';
 import {
   countingStoreRequests,
   metering,
@@ -19,8 +19,8 @@ import {
   RequestTooLargeError,
   STORE_REQUEST_CEILING,
   StoreRequestMeter,
-} from './budget.js';
-import { minuteFloor, ParameterError, parsePageViewsQuery } from './params.js';
+} from '../../shared/serving/budget.js';
+import { minuteFloor, ParameterError, parsePageViewsQuery } from '../../shared/serving/params.js';
 
 /** API Gateway HTTP API (payload v2) → the query API. Thin adapter over params.ts and merge.ts. */
 

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, type ContextKey } from '../../infra/config.js';
 import { PageViewsStack } from '../../infra/stack.js';
 import { COLUMNS } from '../../shared/event.js';
-import { buildTracker } from '../../lambdas/collect/tracker.js';
+import { buildTracker } from '../../shared/collection/tracker.js';
 
 /** Synthesizes a stack; variants skip Lambda bundling (the default stack bundles for real). */
 function synth(context: Partial<Record<ContextKey, unknown>> = {}, bundle = false) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { PageViewGenerator } from '../../shared/generator.js';
+import { PageViewGenerator } from '../../traffic/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { PREFIXES } from '../../shared/resources.js';
 import { hourPartitionPath, HOUR_MS } from '../../shared/time.js';

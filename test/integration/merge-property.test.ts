@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { KinesisStreamRecord } from 'aws-lambda';
-import { transformRecord } from '../../lambdas/ingest/transform.js';
+import { transformRecord } from '../../shared/batch/transform.js';
 import { createApiHandler, readersFor } from '../../lambdas/api/handler.js';
 import { createBatchHandler } from '../../lambdas/batch/handler.js';
 import { createCatalogHandler, objectCreatedEvent } from '../../lambdas/catalog/handler.js';
-import { shardOf } from '../../lambdas/speed/aggregate.js';
+import { shardOf } from '../../shared/speed/aggregate.js';
 import { createSpeedHandler } from '../../lambdas/speed/handler.js';
 import type { PageViewsResponse } from '../../shared/api-types.js';
 import {

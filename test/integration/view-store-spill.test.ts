@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../../shared/generator.js';
+import { seededRandom } from '../../traffic/generator.js';
 import { fromHashes } from '../../shared/sketch/index.js';
 import { HOUR_MS } from '../../shared/time.js';
 import { RowSpill } from '../../shared/views/spill.js';

@@ -9,7 +9,7 @@ import {
   type StoreRow,
   type ViewStoreDeps,
 } from '../../shared/views/store.js';
-import { seededRandom } from '../../shared/generator.js';
+import { seededRandom } from '../../traffic/generator.js';
 import { testStack, type TestStack } from './support/stack.js';
 
 const DAY = Date.UTC(2026, 10, 20);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EVENT_LIMITS } from '../../shared/event.js';
-import { urlOfBytes } from '../../shared/hostile.js';
+import { urlOfBytes } from '../../traffic/hostile.js';
 import {
   DYNAMODB_LIMITS,
   MAX_SHARD_ID_BYTES,

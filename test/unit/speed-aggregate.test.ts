@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateBatch, indexAbove, type Cell } from '../../lambdas/speed/aggregate.js';
+import { aggregateBatch, indexAbove, type Cell } from '../../shared/speed/aggregate.js';
 import {
   buildUpdate,
   cellWriteLimits,
@@ -10,9 +10,9 @@ import {
   plannedUpdates,
   planUpdate,
   RESERVED_CLAUSE_BYTES,
-} from '../../lambdas/speed/cell-writer.js';
+} from '../../shared/speed/cell-writer.js';
 import { EVENT_LIMITS } from '../../shared/event.js';
-import { urlOfBytes } from '../../shared/hostile.js';
+import { urlOfBytes } from '../../traffic/hostile.js';
 import { valueDigest } from '../../shared/keys.js';
 import {
   expiresAtFor,

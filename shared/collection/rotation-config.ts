@@ -1,4 +1,4 @@
-import { ConfigError } from '../../shared/resources.js';
+import { ConfigError } from '../resources.js';
 
 /** The rotation function's settings: the distribution whose origin header carries the secret. */
 

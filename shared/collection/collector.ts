@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { ISO_3166_ALPHA2 } from '../../shared/countries.js';
-import { decodePageView, encodePageView, type Violation } from '../../shared/event.js';
-import type { ProducerRecord } from '../../shared/kinesis-producer.js';
+import { ISO_3166_ALPHA2 } from '../countries.js';
+import { decodePageView, encodePageView, type Violation } from '../event.js';
+import type { ProducerRecord } from '../kinesis-producer.js';
 import { ORIGIN_VERIFY_HEADER, VIEWER_ADDRESS_HEADER, VIEWER_COUNTRY_HEADER } from './edge.js';
 import { browserToken, eventTime, isBot, VisitorIds } from './enrich.js';
 import type { OriginCheck } from './origin-verify.js';

@@ -1,11 +1,11 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamBatchResponse, KinesisStreamRecord } from 'aws-lambda';
-import { PREFIXES } from '../../shared/resources.js';
-import { padSequence } from '../../shared/speed/table.js';
-import { toIso } from '../../shared/time.js';
-import { forEachLimited } from '../../shared/concurrency.js';
-import { describeError, isTransient } from '../../shared/aws-errors.js';
+import { PREFIXES } from '../resources.js';
+import { padSequence } from './table.js';
+import { toIso } from '../time.js';
+import { forEachLimited } from '../concurrency.js';
+import { describeError, isTransient } from '../aws-errors.js';
 import { aggregateBatch, recordFields, type Cell, type RejectedRecord } from './aggregate.js';
 import {
   cellWriteLimits,

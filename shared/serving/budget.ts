@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { HorizonState } from '../../shared/counts.js';
-import { DAY_MS, floorTo, HOUR_MS } from '../../shared/time.js';
+import type { HorizonState } from '../counts.js';
+import { DAY_MS, floorTo, HOUR_MS } from '../time.js';
 import { QUERY_LIMITS, type PageViewsQuery } from './params.js';
 
 /**

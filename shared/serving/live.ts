@@ -1,8 +1,8 @@
-import type { LiveResponse } from '../../shared/api-types.js';
-import type { SpeedCountReader } from '../../shared/counts.js';
-import { unionAll } from '../../shared/sketch/index.js';
+import type { LiveResponse } from '../api-types.js';
+import type { SpeedCountReader } from '../counts.js';
+import { unionAll } from '../sketch/index.js';
 import { visitorCount } from './merge.js';
-import { floorTo, MINUTE_MS, toIso } from '../../shared/time.js';
+import { floorTo, MINUTE_MS, toIso } from '../time.js';
 
 /**
  * The live view: the last five minutes from the speed layer alone (the seed's "unique active users" and

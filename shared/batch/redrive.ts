@@ -7,8 +7,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { transformRecord } from './transform.js';
-import type { MasterRecord, Violation } from '../../shared/event.js';
-import { PREFIXES } from '../../shared/resources.js';
+import type { MasterRecord, Violation } from '../event.js';
+import { PREFIXES } from '../resources.js';
 
 /**
  * Puts the records Firehose could not process back through the transform into `raw/`. After its transform

@@ -1,7 +1,7 @@
 import type { KinesisStreamRecord } from 'aws-lambda';
-import type { CountDimension } from '../../shared/counts.js';
-import { TOTAL_VALUE } from '../../shared/counts.js';
-import { decodeBase64PageView, dimensionValue, DIMENSIONS, type Rejection } from '../../shared/event.js';
+import type { CountDimension } from '../counts.js';
+import { TOTAL_VALUE } from '../counts.js';
+import { decodeBase64PageView, dimensionValue, DIMENSIONS, type Rejection } from '../event.js';
 import {
   expiresAtFor,
   padSequence,
@@ -10,10 +10,10 @@ import {
   VALUE_BUCKETS,
   valueBucket,
   WRITE_WINDOW_SECONDS,
-} from '../../shared/speed/table.js';
-import { valueDigest } from '../../shared/keys.js';
-import { userHash } from '../../shared/sketch/index.js';
-import { HOUR_MS, minuteBucket } from '../../shared/time.js';
+} from './table.js';
+import { valueDigest } from '../keys.js';
+import { userHash } from '../sketch/index.js';
+import { HOUR_MS, minuteBucket } from '../time.js';
 
 /**
  * One counter cell of a batch: every record of one shard that falls in one (minute, dimension). The cell's

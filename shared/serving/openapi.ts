@@ -1,5 +1,5 @@
-import { DIMENSIONS } from '../../shared/event.js';
-import { GRANULARITIES } from '../../shared/time.js';
+import { DIMENSIONS } from '../event.js';
+import { GRANULARITIES } from '../time.js';
 import { STORE_REQUEST_CEILING } from './budget.js';
 import { METRICS, ORDERS, QUERY_LIMITS } from './params.js';
 

@@ -1,4 +1,4 @@
-import type { BucketSource, PageViewsResponse } from '../../shared/api-types.js';
+import type { BucketSource, PageViewsResponse } from '../api-types.js';
 import type {
   BatchViewReader,
   BreakdownSource,
@@ -6,12 +6,12 @@ import type {
   CountRow,
   HorizonState,
   SpeedCountReader,
-} from '../../shared/counts.js';
-import type { Dimension } from '../../shared/event.js';
-import { exactTop } from '../../shared/views/top.js';
-import { EMPTY_BREAKDOWN } from '../../shared/batch/reader.js';
-import { empty as emptySketch, estimate, unionAll, type VisitorSketch } from '../../shared/sketch/index.js';
-import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../../shared/time.js';
+} from '../counts.js';
+import type { Dimension } from '../event.js';
+import { exactTop } from '../views/top.js';
+import { EMPTY_BREAKDOWN } from '../batch/reader.js';
+import { empty as emptySketch, estimate, unionAll, type VisitorSketch } from '../sketch/index.js';
+import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../time.js';
 import type { Metric, PageViewsQuery } from './params.js';
 
 /**

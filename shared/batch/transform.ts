@@ -1,12 +1,7 @@
 import type { FirehoseTransformationEventRecord, FirehoseTransformationResultRecord } from 'aws-lambda';
-import {
-  decodeBase64PageView,
-  encodePageView,
-  type MasterRecord,
-  type Rejection,
-} from '../../shared/event.js';
-import { userHash } from '../../shared/sketch/index.js';
-import { hourPartition } from '../../shared/time.js';
+import { decodeBase64PageView, encodePageView, type MasterRecord, type Rejection } from '../event.js';
+import { userHash } from '../sketch/index.js';
+import { hourPartition } from '../time.js';
 
 /**
  * Firehose data transformation for the master dataset: the same validation as the speed layer, so that

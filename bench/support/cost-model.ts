@@ -2,7 +2,7 @@
  * Monthly AWS bill of the pipeline at a steady event rate, from measured per-event figures and list prices.
  * Pure arithmetic: scripts/cost.ts measures the inputs and prints the result.
  */
-import { RECONCILE_HOURS } from '../shared/batch/catalog.js';
+import { RECONCILE_HOURS } from '../../shared/batch/catalog.js';
 
 /** us-east-1 on-demand list prices (USD) as published on the AWS pricing pages; checked 2026-11. */
 export const PRICES_US_EAST_1 = {

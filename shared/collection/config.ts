@@ -1,4 +1,4 @@
-import { ConfigError } from '../../shared/resources.js';
+import { ConfigError } from '../resources.js';
 import { SiteAllowList, SiteListError, type KeepParameters } from './sites.js';
 
 /**

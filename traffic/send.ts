@@ -1,5 +1,5 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import type { GeneratedRecord, GenerationSummary, PageViewGenerator } from '../shared/generator.js';
+import type { GeneratedRecord, GenerationSummary, PageViewGenerator } from './generator.js';
 import { putRecordsReliably } from '../shared/kinesis-producer.js';
 
 /** Live traffic: every tick, the records whose time has come, sent with PutRecords. Used by generate and start. */

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import Bowser from 'bowser';
 import { isbot } from 'isbot';
-import { dayBucket } from '../../shared/time.js';
+import { dayBucket } from '../time.js';
 
 /**
  * What the collector adds to a page view from the request, privacy first: no cookie is read or set, and the IP

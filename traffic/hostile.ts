@@ -1,4 +1,4 @@
-import { EVENT_LIMITS, encodePageView, type PageView } from './event.js';
+import { EVENT_LIMITS, encodePageView, type PageView } from '../shared/event.js';
 
 /**
  * Hostile traffic for the generator's `--hostile` mode: values at every limit of the event schema and of the

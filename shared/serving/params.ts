@@ -1,4 +1,4 @@
-import { DIMENSIONS, isDimension, type Dimension } from '../../shared/event.js';
+import { DIMENSIONS, isDimension, type Dimension } from '../event.js';
 import {
   GRANULARITIES,
   GRANULARITY_MS,
@@ -6,7 +6,7 @@ import {
   isAligned,
   isGranularity,
   type Granularity,
-} from '../../shared/time.js';
+} from '../time.js';
 
 /** Query parameters of GET /v1/pageviews, validated; every rejection names the parameter. */
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { ORIGIN_SECRET_RELOAD_MS } from '../collect/origin-verify.js';
+import { ORIGIN_SECRET_RELOAD_MS } from './origin-verify.js';
 
 /**
  * Rotation of the origin secret, the value CloudFront adds to every request it sends to the collector
- * (lambdas/collect/edge.ts). Secrets Manager drives it through its four steps (Secrets Manager user guide,
+ * (shared/collection/edge.ts). Secrets Manager drives it through its four steps (Secrets Manager user guide,
  * "Rotation by Lambda function"); the distribution's origin custom header is the secret's one consumer:
  *
  * - createSecret: a new random value becomes the AWSPENDING version (the collector accepts it from now on, after

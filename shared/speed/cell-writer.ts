@@ -4,9 +4,9 @@ import {
   type DynamoDBDocumentClient,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { conditionally } from '../../shared/dynamodb.js';
-import { EVENT_LIMITS } from '../../shared/event.js';
-import { DYNAMODB_LIMITS, KEY_RANGE_END } from '../../shared/keys.js';
+import { conditionally } from '../dynamodb.js';
+import { EVENT_LIMITS } from '../event.js';
+import { DYNAMODB_LIMITS, KEY_RANGE_END } from '../keys.js';
 import {
   SPEED_ATTRIBUTES as A,
   countAttribute,
@@ -18,7 +18,7 @@ import {
   valueEntryBytes,
   VISITOR_HASH_BYTES,
   visitorAttribute,
-} from '../../shared/speed/table.js';
+} from './table.js';
 import { indexAbove, type Cell } from './aggregate.js';
 
 /**

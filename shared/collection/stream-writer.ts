@@ -4,7 +4,7 @@ import {
   PutRecordsFailedError,
   type ProducerRecord,
   type PutOptions,
-} from '../../shared/kinesis-producer.js';
+} from '../kinesis-producer.js';
 
 /** Where the collector puts accepted events: one call per request, telling which records were stored. */
 export interface EventStreamWriter {

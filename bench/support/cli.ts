@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import { parseNumber, runCli } from '../scripts/cli.js';
+import { parseNumber, runCli } from '../../tools/cli.js';
 import type { BenchFigure, BenchSection } from './types.js';
 
 /** Prints figures as an aligned table. */

@@ -1,4 +1,4 @@
-import { encodePageView, EVENT_LIMITS, type PageView } from './event.js';
+import { encodePageView, EVENT_LIMITS, type PageView } from '../shared/event.js';
 import { HOSTILE_CASES } from './hostile.js';
 
 /**
@@ -94,7 +94,7 @@ export interface GeneratedRecord {
   readonly event?: PageView;
   /** For `malformed` and invalid `hostile` records: the violation validation must name. */
   readonly malformation?: string;
-  /** For `hostile` records: which case of shared/hostile.ts it is. */
+  /** For `hostile` records: which case of traffic/hostile.ts it is. */
   readonly hostileCase?: string;
 }
 
@@ -111,7 +111,7 @@ export interface GeneratorOptions {
   readonly duplicateFraction?: number;
   /** Share of records that break a validation rule. @default 0 */
   readonly malformedFraction?: number;
-  /** Share of hostile records (shared/hostile.ts): limits, odd characters, re-sends, edge cases. @default 0 */
+  /** Share of hostile records (traffic/hostile.ts): limits, odd characters, re-sends, edge cases. @default 0 */
   readonly hostileFraction?: number;
   /** Number of distinct pages. @default 100 */
   readonly urlCount?: number;
