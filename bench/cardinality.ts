@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
+import { createApiHandler } from '../lambdas/api/handler.js';
+import { readersFor } from '../shared/serving/readers.js';
 import type { PageViewsResponse } from '../shared/api-types.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
 import { createCatalogHandler, objectCreatedEvent } from '../lambdas/catalog/handler.js';

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
+import { createApiHandler } from '../lambdas/api/handler.js';
+import { readersFor } from '../shared/serving/readers.js';
 import { createCatalogHandler } from '../lambdas/catalog/handler.js';
 import { S3NotificationStandIn } from './s3-notifications.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';

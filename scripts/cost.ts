@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { currentDesign } from '../bench/speed.js';
+import { currentDesign } from '../bench/support/speed-design.js';
 import { chunks } from '../bench/support/stats.js';
 import { PageViewGenerator } from '../traffic/generator.js';
 import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';

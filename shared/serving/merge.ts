@@ -1,15 +1,15 @@
 import type { BucketSource, PageViewsResponse } from '../api-types.js';
-import type {
-  BatchViewReader,
-  BreakdownSource,
-  CountDimension,
-  CountRow,
-  HorizonState,
-  SpeedCountReader,
+import {
+  EMPTY_BREAKDOWN,
+  type BatchViewReader,
+  type BreakdownSource,
+  type CountDimension,
+  type CountRow,
+  type HorizonState,
+  type SpeedCountReader,
 } from '../counts.js';
 import type { Dimension } from '../event.js';
 import { exactTop } from '../views/top.js';
-import { EMPTY_BREAKDOWN } from '../batch/reader.js';
 import { empty as emptySketch, estimate, unionAll, type VisitorSketch } from '../sketch/index.js';
 import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../time.js';
 import type { Metric, PageViewsQuery } from './params.js';

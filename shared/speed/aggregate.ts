@@ -4,7 +4,6 @@ import { TOTAL_VALUE } from '../counts.js';
 import { decodeBase64PageView, dimensionValue, DIMENSIONS, type Rejection } from '../event.js';
 import {
   expiresAtFor,
-  padSequence,
   speedGenerationPrefix,
   speedPartitionKey,
   VALUE_BUCKETS,
@@ -66,7 +65,7 @@ export interface Aggregate {
 }
 
 /** Shard of a record, from its eventID `shardId-…:sequence`. */
-export function shardOf(record: KinesisStreamRecord): string {
+export function recordShardId(record: KinesisStreamRecord): string {
   const id = record.eventID;
   const colon = id.lastIndexOf(':');
   return colon > 0 ? id.slice(0, colon) : 'shardId-unknown';
@@ -76,7 +75,7 @@ export function shardOf(record: KinesisStreamRecord): string {
 export function recordFields(record: KinesisStreamRecord): RecordFields {
   const { sequenceNumber, data, approximateArrivalTimestamp } = record.kinesis;
   return {
-    shardId: shardOf(record),
+    shardId: recordShardId(record),
     sequenceNumber,
     arrivalMs: Math.round(approximateArrivalTimestamp * 1000),
     data,
@@ -193,19 +192,3 @@ export function aggregateBatch(
 }
 
 const COUNTED: readonly CountDimension[] = ['total', ...DIMENSIONS];
-
-/**
- * Index of the first sequence above a stored (padded) high-water, searching from `from`; 0 when there is none.
- * @param sequences ascending, unpadded.
- */
-export function indexAbove(sequences: readonly string[], highWater: string | undefined, from = 0): number {
-  if (highWater === undefined) return from;
-  let lo = from;
-  let hi = sequences.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (padSequence(sequences[mid]!) <= highWater) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}

@@ -19,7 +19,7 @@ import {
   VISITOR_HASH_BYTES,
   visitorAttribute,
 } from './table.js';
-import { indexAbove, type Cell } from './aggregate.js';
+import type { Cell } from './aggregate.js';
 
 /**
  * Writes one cell (a dimension's records of one minute from one shard) exactly once, as a chain of updates to
@@ -56,16 +56,10 @@ export interface CellWriteLimits {
    * A generation takes no more updates once it has received this many bytes of values (`sz`). Every update
    * costs a write unit per KB of its item, so small items keep each update near the cost of what it adds;
    * but a cell whose minute holds more values than its buckets' items do stores its frequent values again in
-   * each new generation, which readers pay for. `npx tsx bench/speed.ts --layouts` measures both sides.
+   * each new generation, which readers pay for. `npx tsx bench/layouts.ts` measures both sides.
    * @default 8192
    */
   readonly itemSizeLimitBytes: number;
-  /**
-   * Whether updates carry each value's visitor hashes (`u<digest>` sets). Only the bench turns it off, to
-   * measure what visitors cost; a deployed table always has them.
-   * @default true
-   */
-  readonly visitors?: boolean;
 }
 
 export const DEFAULT_CELL_WRITE_LIMITS: CellWriteLimits = {
@@ -75,8 +69,6 @@ export const DEFAULT_CELL_WRITE_LIMITS: CellWriteLimits = {
 
 /** DynamoDB's limit on one expression string. */
 export const MAX_EXPRESSION_BYTES = 4096;
-/** Room per value kept free in the UpdateExpression for one more per-value clause, should one be added. */
-export const RESERVED_CLAUSE_BYTES = 0;
 /** Most records one update can hold (Lambda's largest Kinesis batch): bounds the visitor hashes it adds. */
 const MAX_RECORDS_PER_UPDATE = 10_000;
 /** Generations are numbered in GENERATION_DIGITS digits, so that the newest sorts last. */
@@ -94,7 +86,7 @@ export function cellWriteLimits(overrides: Partial<CellWriteLimits> = {}): CellW
   const { valuesPerWrite: k, itemSizeLimitBytes: size } = limits;
   if (!Number.isInteger(k) || k < 1)
     throw new RangeError(`valuesPerWrite must be a positive integer, got ${k}`);
-  const budget = longestUpdateExpressionBytes(k) + k * RESERVED_CLAUSE_BYTES;
+  const budget = longestUpdateExpressionBytes(k);
   if (budget > MAX_EXPRESSION_BYTES * 0.8) {
     throw new RangeError(
       `valuesPerWrite ${k} leaves too little of the 4 KB expression limit (${budget} bytes)`,
@@ -109,6 +101,22 @@ export function cellWriteLimits(overrides: Partial<CellWriteLimits> = {}): CellW
     throw new RangeError(`itemSizeLimitBytes ${size} lets an item reach ${largest} bytes (limit 400 KB)`);
   }
   return limits;
+}
+
+/**
+ * Index of the first sequence above a stored (padded) high-water, searching from `from`; 0 when there is none.
+ * @param sequences ascending, unpadded.
+ */
+export function indexAbove(sequences: readonly string[], highWater: string | undefined, from = 0): number {
+  if (highWater === undefined) return from;
+  let lo = from;
+  let hi = sequences.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (padSequence(sequences[mid]!) <= highWater) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** A cell's place in its chain of generations, as a writer last saw it. */
@@ -233,9 +241,6 @@ export function plannedUpdates(
 export type UpdateGuard =
   { readonly kind: 'first' } | { readonly kind: 'stored'; readonly highWater: string };
 
-/** What an update carries for a value when visitors are off (the bench only). */
-const NO_VISITORS: ReadonlySet<number> = new Set();
-
 /** The UpdateItem of one update to one generation. Placeholders are short: the 4 KB limit counts them. */
 export function buildUpdate(
   tableName: string,
@@ -280,7 +285,7 @@ export function buildUpdate(
       adds.push(`#e${id} ${errorId}`);
     }
     // ADD to a number set is a union: a replayed hash changes nothing, and no read is needed.
-    const users = limits.visitors === false ? NO_VISITORS : update.visitors.get(index)!;
+    const users = update.visitors.get(index)!;
     if (users.size > 0) {
       names[`#u${id}`] = visitorAttribute(digest);
       values[`:u${id}`] = users;

@@ -74,8 +74,6 @@ export const valueEntryBytes = (valueUtf8Bytes: number): number =>
 export {
   GENERATION_DIGITS,
   generationSortKey,
-  hourKey,
-  minuteKey,
   speedGenerationPrefix,
   speedGenerationSortKey,
   speedPartitionKey,

@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { KinesisStreamRecord } from 'aws-lambda';
 import { transformRecord } from '../../shared/batch/transform.js';
-import { createApiHandler, readersFor } from '../../lambdas/api/handler.js';
+import { createApiHandler } from '../../lambdas/api/handler.js';
+import { readersFor } from '../../shared/serving/readers.js';
 import { createBatchHandler } from '../../lambdas/batch/handler.js';
 import { createCatalogHandler, objectCreatedEvent } from '../../lambdas/catalog/handler.js';
-import { shardOf } from '../../shared/speed/aggregate.js';
+import { recordShardId } from '../../shared/speed/aggregate.js';
 import { createSpeedHandler } from '../../lambdas/speed/handler.js';
 import type { PageViewsResponse } from '../../shared/api-types.js';
 import {
@@ -115,7 +116,7 @@ describe('speed + batch + merge against the ground truth', () => {
             approximateArrivalTimestamp: NOW,
             data: record.kinesis.data,
             kinesisRecordMetadata: {
-              shardId: shardOf(record),
+              shardId: recordShardId(record),
               partitionKey: 'p',
               approximateArrivalTimestamp: NOW,
               sequenceNumber: record.kinesis.sequenceNumber,
