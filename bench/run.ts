@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCli, UsageError } from '../tools/cli.js';
 import { isEntry, parseUrlsOption, printFigures } from './support/cli.js';
-import type { BenchFigure, BenchOptions, BenchSection } from './support/types.js';
+import type { BenchFigure, BenchOptions, BenchReport, BenchSection } from './support/types.js';
 
 /**
  * `npm run bench [-- --quick] [-- --only speed,batch] [-- --urls N]`: runs every section in one process, prints one
@@ -20,21 +20,6 @@ const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchSection>]> = 
   ['sketch', async () => (await import('./sketch.js')).sketchBench],
   ['flood', async () => (await import('./flood.js')).floodBench],
 ];
-
-export interface BenchReport {
-  readonly startedAt: string;
-  readonly quick: boolean;
-  readonly machine: {
-    readonly node: string;
-    readonly cpus: number;
-    readonly cpuModel: string;
-    readonly platform: string;
-  };
-  readonly durationSeconds: number;
-  readonly figures: readonly BenchFigure[];
-  /** Sections that failed, with the error; a failed section fails the command. */
-  readonly failures: ReadonlyArray<{ readonly section: string; readonly error: string }>;
-}
 
 const format = (n: number | undefined): string => {
   if (n === undefined || Number.isNaN(n)) return '';

@@ -6,7 +6,7 @@ import { PageViewGenerator } from '../traffic/generator.js';
 import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
 import { asRecords, parquetBytes } from '../local/parquet.js';
-import type { BenchReport } from '../bench/run.js';
+import type { BenchReport } from '../bench/support/types.js';
 import { buildTracker } from '../shared/collection/tracker.js';
 import {
   collectionInputs,

@@ -23,3 +23,19 @@ export interface BenchOptions {
 }
 
 export type BenchSection = (options: BenchOptions) => Promise<BenchFigure[]>;
+
+/** What `npm run bench` writes to bench/results/latest*.json. */
+export interface BenchReport {
+  readonly startedAt: string;
+  readonly quick: boolean;
+  readonly machine: {
+    readonly node: string;
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly platform: string;
+  };
+  readonly durationSeconds: number;
+  readonly figures: readonly BenchFigure[];
+  /** Sections that failed, with the error; a failed section fails the command. */
+  readonly failures: ReadonlyArray<{ readonly section: string; readonly error: string }>;
+}
