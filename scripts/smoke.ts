@@ -7,7 +7,7 @@ import { putRecordsReliably } from '../shared/kinesis-producer.js';
 import { minuteBucket } from '../shared/time.js';
 import { clientOptionsFor, requireLocalStack } from '../local/stack-file.js';
 import { parseNumber, runCli, UsageError } from '../tools/cli.js';
-import { apiRegion, signedGet } from './signed-fetch.js';
+import { apiRegion, signedGet } from '../tools/signed-fetch.js';
 
 /**
  * `npm run smoke -- --stack <name>`: end-to-end check of a deployed stack. Reads the stack's outputs, puts

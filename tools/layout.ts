@@ -13,6 +13,8 @@ export interface Area {
   readonly holds: string;
   /** Areas whose files this one may import, besides its own folder and the folders below it. */
   readonly mayImport: readonly string[];
+  /** Its files are entry points only: none imports another file of the folder (their libraries go below them). */
+  readonly entryPoints?: boolean;
 }
 
 /** Every area, from the bottom up: an area imports only from areas above it in this list, or from none. */
@@ -45,6 +47,7 @@ export const LAYOUT: readonly Area[] = [
     folder: 'scripts',
     holds: "the npm scripts' entry points",
     mayImport: ['shared', 'lambdas/*', 'local', 'traffic', 'tools', 'bench/support'],
+    entryPoints: true,
   },
   { folder: 'test', holds: 'the test suites and their support', mayImport: ['*'] },
 ];
@@ -67,7 +70,7 @@ const ruleOf = (area: string, layout: readonly Area[]): Area | undefined =>
 
 /** Whether `to` lies in one of the folders an area may import (`lambdas/*`: any function's folder). */
 function allowed(rule: Area, area: string, to: string): boolean {
-  if (to.startsWith(`${area}/`)) return true;
+  if (to.startsWith(`${area}/`)) return !rule.entryPoints;
   return rule.mayImport.some((folder) =>
     folder === '*' ? true : folder === 'lambdas/*' ? to.startsWith('lambdas/') : to.startsWith(`${folder}/`),
   );
@@ -85,8 +88,12 @@ export function forbiddenImports(graph: ImportGraph, layout: readonly Area[] = L
       continue;
     }
     for (const to of imports) {
-      if (!allowed(rule, area, to))
-        problems.push(`${file} imports ${to}: ${area}/ may not import ${folderOf(to)}/`);
+      if (allowed(rule, area, to)) continue;
+      problems.push(
+        rule.entryPoints && to.startsWith(`${area}/`)
+          ? `${file} imports ${to}: ${area}/ holds entry points only (a library goes in tools/)`
+          : `${file} imports ${to}: ${area}/ may not import ${folderOf(to)}/`,
+      );
     }
   }
   return problems.sort();

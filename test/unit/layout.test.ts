@@ -20,6 +20,7 @@ describe('the layout rule', () => {
       'lambdas/origin-secret/handler.ts': ['lambdas/collect/edge.ts'],
       'shared/counts.ts': ['bench/speed.ts'],
       'scripts/cost.ts': ['bench/support/speed-design.ts', 'bench/speed.ts'],
+      'scripts/smoke.ts': ['scripts/signed-fetch.ts', 'tools/signed-fetch.ts'],
       'test/unit/x.test.ts': ['scripts/cost.ts'],
     });
     expect(problems).toEqual([
@@ -27,6 +28,7 @@ describe('the layout rule', () => {
       'lambdas/origin-secret/handler.ts imports lambdas/collect/edge.ts: lambdas/origin-secret/ may not import lambdas/collect/',
       'local/start.ts imports scripts/traffic.ts: local/ may not import scripts/',
       'scripts/cost.ts imports bench/speed.ts: scripts/ may not import bench/',
+      'scripts/smoke.ts imports scripts/signed-fetch.ts: scripts/ holds entry points only (a library goes in tools/)',
       'shared/counts.ts imports bench/speed.ts: shared/ may not import bench/',
     ]);
   });
