@@ -82,10 +82,14 @@ export function npmStart(args: readonly string[], dir?: string): NpmProcess {
   return npm(['start', '--', ...args], dir);
 }
 
+/**
+ * Polls `probe` until it gives a value. The bound is a liveness limit, not a speed claim: a stack that starts on a
+ * 2-core machine shared with other test processes may take minutes to write its stack file.
+ */
 export async function until<T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
+  timeoutMs = 180_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
