@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { currentDesign } from '../bench/support/speed-design.js';
 import { chunks } from '../bench/support/stats.js';
@@ -7,6 +8,7 @@ import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
 import { asRecords, parquetBytes } from '../local/parquet.js';
 import type { BenchReport } from '../bench/support/types.js';
+import type { CostReport } from '../bench/support/doc-figures.js';
 import { buildTracker } from '../shared/collection/tracker.js';
 import {
   collectionInputs,
@@ -40,6 +42,8 @@ const USAGE = `usage: npm run cost -- [options]
   --retention-months N    months of Parquet kept in S3 (default 12)
   --tracker-loads-per-page-view F
                           loads of the immutable /pv.js per page view (default ${COLLECTION_ASSUMPTIONS.trackerLoadsPerPageView})
+  --out PATH              also write PATH.json (every figure) and PATH.md (this output), e.g. bench/results/cost/x;
+                          the docs' cost figures are generated from such files (npm run figures)
 
 Prints the monthly bill by service next to the naive design, every line item and every assumption.
 Per-event figures are measured now; per-query figures come from bench/results (npm run bench).`;
@@ -86,6 +90,7 @@ async function main(): Promise<void> {
         type: 'string',
         default: String(COLLECTION_ASSUMPTIONS.trackerLoadsPerPageView),
       },
+      out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -267,6 +272,35 @@ async function main(): Promise<void> {
     `  ${COLLECTION_ASSUMPTIONS.minLambdaMsPerRequest} ms, a PutRecords round trip on AWS); CloudFront free tier not counted`,
   );
   process.stdout.write(out.join('\n') + '\n');
+  if (values.out) {
+    const report: CostReport = {
+      command: `npm run cost -- ${process.argv
+        .slice(2)
+        .filter((a, i, all) => a !== '--out' && all[i - 1] !== '--out')
+        .join(' ')}`.trim(),
+      generatedAt: new Date(now).toISOString(),
+      bench: path,
+      inputs,
+      ours,
+      naive,
+      viewStorePerRun: storeWork,
+      collection,
+      previousCollection: previous,
+      collectionByTrackerLoads: [0, 0.05, 0.2, 1].map((loads) => ({
+        loads,
+        perMillionEvents: estimateCollectionCost({ ...collect.ours, trackerLoadsPerPageView: loads })
+          .perMillionEvents,
+      })),
+      trackerLoadsWithin2: trackerLoadsWithin(2, collect.ours),
+    };
+    mkdirSync(dirname(values.out), { recursive: true });
+    writeFileSync(`${values.out}.json`, JSON.stringify(report, null, 2) + '\n');
+    writeFileSync(
+      `${values.out}.md`,
+      `\`${report.command}\` at ${report.generatedAt}:\n\n\`\`\`\n${out.join('\n')}\n\`\`\`\n`,
+    );
+    process.stderr.write(`wrote ${values.out}.json and ${values.out}.md\n`);
+  }
 }
 
 runCli(main);

@@ -11,7 +11,7 @@ import { parseInstant, runCli, UsageError } from '../tools/cli.js';
 /**
  * `npm run rebuild -- --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z`: recomputes the batch views of
  * an hour range from the master dataset on the running local stack (the horizon stays where it is).
- * On AWS, invoke the batch function with the same range: see README "Late data and rebuilds".
+ * On AWS, invoke the batch function with the same range: see docs/batch-layer.md, "Rebuilds".
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { from: { type: 'string' }, to: { type: 'string' } } });
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     throw new UsageError('--from and --to must be whole hours (UTC)');
   if (fromMs >= toMs) throw new UsageError('--from must be before --to');
   const stack = requireLocalStack(
-    ' (on AWS, invoke the batch function with {"from", "to"}: README "Late data and rebuilds")',
+    ' (on AWS, invoke the batch function with {"from", "to"}: README, "Operations")',
   );
   const clients = createAwsClients(clientOptionsFor(stack));
   try {

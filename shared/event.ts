@@ -8,7 +8,7 @@ import { fitsUtf8Bytes } from './utf8.js';
  * Parquet/Glue columns that Firehose writes and Athena/DuckDB read.
  */
 
-/** Limits of a valid event; documented in the README ("Event model"). */
+/** Limits of a valid event; documented in docs/event-model.md. */
 export const EVENT_LIMITS = {
   /** Largest record payload accepted, in bytes (UTF-8 JSON). */
   maxRecordBytes: 4096,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { BenchReport } from '../../bench/support/types.js';
 
-/** The figures `npm run bench` must report (README "Performance"). */
+/** The figures `npm run bench` must report (docs/performance.md). */
 const REQUIRED = [
   ['speed', 'decode+validate+aggregate, records/s per core'],
   ['speed', 'whole handler to a counting sink, records/s per core'],
