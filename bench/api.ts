@@ -2,13 +2,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
+import { createApiHandler } from '../lambdas/api/handler.js';
+import { readersFor } from '../shared/serving/readers.js';
 import { createCatalogHandler, objectCreatedEvent } from '../lambdas/catalog/handler.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
 import { createSpeedHandler } from '../lambdas/speed/handler.js';
 import { createAwsClients } from '../shared/aws-clients.js';
 import type { PageView } from '../shared/event.js';
-import { PageViewGenerator } from '../shared/generator.js';
+import { PageViewGenerator } from '../traffic/generator.js';
 import { DEFAULT_SETTINGS, PREFIXES, resourceNames, type RuntimeConfig } from '../shared/resources.js';
 import { DAY_MS, HOUR_MS, hourBucket, hourPartitionPath, toIso } from '../shared/time.js';
 import { createDuckDbEngine } from '../local/athena-duckdb.js';
@@ -17,9 +18,9 @@ import { startHttpApi } from '../local/http-server.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
 import { asRecords, parquetBytes } from '../local/parquet.js';
 import { provision } from '../local/provision.js';
-import { benchMain } from './cli.js';
-import { percentile } from './stats.js';
-import type { BenchFigure, BenchSection } from './types.js';
+import { benchMain } from './support/cli.js';
+import { percentile } from './support/stats.js';
+import type { BenchFigure, BenchSection } from './support/types.js';
 
 /**
  * Serving layer: latency of typical queries over HTTP on the local stack (a week of batch views, speed counters

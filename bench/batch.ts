@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hourRuns } from '../shared/batch/run.js';
 import type { PageView } from '../shared/event.js';
-import { PageViewGenerator } from '../shared/generator.js';
+import { PageViewGenerator } from '../traffic/generator.js';
 import { DAY_MS, HOUR_MS, hourPartitionPath } from '../shared/time.js';
 import { runViewSql } from '../local/athena-duckdb.js';
 import { asRecords, writeParquetFile } from '../local/parquet.js';
-import { benchMain } from './cli.js';
-import type { BenchFigure, BenchSection } from './types.js';
+import { benchMain } from './support/cli.js';
+import type { BenchFigure, BenchSection } from './support/types.js';
 
 /**
  * Batch layer: DuckDB time to build the hourly and daily views of a whole generated dataset (1M and 10M events

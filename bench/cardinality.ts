@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
+import { createApiHandler } from '../lambdas/api/handler.js';
+import { readersFor } from '../shared/serving/readers.js';
 import type { PageViewsResponse } from '../shared/api-types.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
 import { createCatalogHandler, objectCreatedEvent } from '../lambdas/catalog/handler.js';
@@ -25,9 +26,9 @@ import { createDuckDbEngine, type DuckDbEngine } from '../local/athena-duckdb.js
 import { duckdbConnection, sqlString } from '../local/duckdb.js';
 import { startEmulators } from '../local/emulators.js';
 import { provision } from '../local/provision.js';
-import { benchMain } from './cli.js';
-import { percentile } from './stats.js';
-import type { BenchFigure, BenchSection } from './types.js';
+import { benchMain } from './support/cli.js';
+import { percentile } from './support/stats.js';
+import type { BenchFigure, BenchSection } from './support/types.js';
 
 /**
  * The cardinality axis: distinct urls per day from 100 to 1M (Zipf-like), against the real batch run, view

@@ -4,28 +4,28 @@ import {
   EVENTS_PATH,
   type Collector,
   type CollectRequest,
-} from '../lambdas/collect/collector.js';
-import { ORIGIN_VERIFY_HEADER } from '../lambdas/collect/edge.js';
+} from '../shared/collection/collector.js';
+import { ORIGIN_VERIFY_HEADER } from '../shared/collection/edge.js';
 import { createCollectHandler } from '../lambdas/collect/handler.js';
-import { fixedOriginSecret } from '../lambdas/collect/origin-verify.js';
-import { SiteAllowList } from '../lambdas/collect/sites.js';
-import { putRecordsWriter, type EventStreamWriter } from '../lambdas/collect/stream-writer.js';
-import { buildTracker } from '../lambdas/collect/tracker.js';
+import { fixedOriginSecret } from '../shared/collection/origin-verify.js';
+import { SiteAllowList } from '../shared/collection/sites.js';
+import { putRecordsWriter, type EventStreamWriter } from '../shared/collection/stream-writer.js';
+import { buildTracker } from '../shared/collection/tracker.js';
 import { createAwsClients } from '../shared/aws-clients.js';
 import { resourceNames } from '../shared/resources.js';
 import { startEmulators } from '../local/emulators.js';
 import { startHttpApi } from '../local/http-server.js';
 import { provision } from '../local/provision.js';
-import { benchMain } from './cli.js';
+import { benchMain } from './support/cli.js';
 import {
   collectionInputs,
   estimateCollectionCost,
   estimatePreviousCollectionCost,
   HTTPS_FLOOR_PER_MILLION,
   trackerLoadsWithin,
-} from './cost-model.js';
-import { cpuSeconds, percentile } from './stats.js';
-import type { BenchFigure, BenchSection } from './types.js';
+} from './support/cost-model.js';
+import { cpuSeconds, percentile } from './support/stats.js';
+import type { BenchFigure, BenchSection } from './support/types.js';
 
 /**
  * Collector: throughput and latency of tracker-shaped requests (one page view, text/plain) over HTTP on the local
@@ -239,7 +239,7 @@ export const collectBench: BenchSection = async ({ quick, log }) => {
       note: `${tracker.bytes} bytes minified (esbuild), gzip level 9`,
     });
 
-    // What collection costs at 1,000 page views/s with the handler time measured here (bench/cost-model.ts).
+    // What collection costs at 1,000 page views/s with the handler time measured here (bench/support/cost-model.ts).
     const cost = collectionInputs({
       pageViewsPerSecond: 1000,
       measuredLambdaMs: median(singles),

@@ -25,8 +25,8 @@ import { duckdbConnection, sqlString } from '../local/duckdb.js';
 import { startEmulators } from '../local/emulators.js';
 import { provision } from '../local/provision.js';
 import { computeHoursInMemory } from './baseline/in-memory-day.js';
-import { benchMain, isEntry } from './cli.js';
-import type { BenchFigure, BenchSection } from './types.js';
+import { benchMain, isEntry } from './support/cli.js';
+import type { BenchFigure, BenchSection } from './support/types.js';
 
 /**
  * A flood of distinct values: one hour in which every page view has a url of its own (2M distinct urls), as a

@@ -4,9 +4,9 @@ import { putRecordsReliably } from '../shared/kinesis-producer.js';
 import { resourceNames } from '../shared/resources.js';
 import { HOUR_MS, hourBucket, toIso } from '../shared/time.js';
 import { startLocalStack } from '../local/stack.js';
-import { percentile } from './stats.js';
-import { benchMain } from './cli.js';
-import type { BenchFigure, BenchSection } from './types.js';
+import { percentile } from './support/stats.js';
+import { benchMain } from './support/cli.js';
+import type { BenchFigure, BenchSection } from './support/types.js';
 
 /**
  * End-to-end freshness on the local stack: the time from PutRecords returning to the event being counted in

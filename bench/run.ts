@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runCli, UsageError } from '../scripts/cli.js';
-import { isEntry, parseUrlsOption, printFigures } from './cli.js';
-import { refreshDocs } from './doc-figures.js';
-import type { BenchFigure, BenchOptions, BenchSection } from './types.js';
+import { runCli, UsageError } from '../tools/cli.js';
+import { refreshDocs } from './support/doc-figures.js';
+import { isEntry, parseUrlsOption, printFigures } from './support/cli.js';
+import type { BenchFigure, BenchOptions, BenchReport, BenchSection } from './support/types.js';
 
 /**
  * `npm run bench [-- --quick] [-- --only speed,batch] [-- --urls N]`: runs every section in one process, prints one
@@ -21,21 +21,6 @@ const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchSection>]> = 
   ['sketch', async () => (await import('./sketch.js')).sketchBench],
   ['flood', async () => (await import('./flood.js')).floodBench],
 ];
-
-export interface BenchReport {
-  readonly startedAt: string;
-  readonly quick: boolean;
-  readonly machine: {
-    readonly node: string;
-    readonly cpus: number;
-    readonly cpuModel: string;
-    readonly platform: string;
-  };
-  readonly durationSeconds: number;
-  readonly figures: readonly BenchFigure[];
-  /** Sections that failed, with the error; a failed section fails the command. */
-  readonly failures: ReadonlyArray<{ readonly section: string; readonly error: string }>;
-}
 
 const format = (n: number | undefined): string => {
   if (n === undefined || Number.isNaN(n)) return '';
@@ -123,7 +108,7 @@ async function main(): Promise<void> {
   writeFileSync(join(values.out, `${base}.json`), JSON.stringify(report, null, 2) + '\n');
   writeFileSync(join(values.out, `${base}.md`), toMarkdown(report));
   process.stderr.write(`wrote ${join(values.out, `${base}.json`)} and ${base}.md\n`);
-  // The docs' figures are generated from the committed results (bench/doc-figures.ts): a run into
+  // The docs' figures are generated from the committed results (bench/support/doc-figures.ts): a run into
   // bench/results/ rewrites them, a run elsewhere (the tests' temporary folder) leaves the work tree alone.
   if (!relative(resolve('bench/results'), resolve(values.out)).startsWith('..')) {
     try {

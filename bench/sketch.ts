@@ -13,9 +13,9 @@ import {
   userHash,
   type VisitorSketch,
 } from '../shared/sketch/index.js';
-import { percentile } from './stats.js';
-import type { BenchFigure, BenchSection } from './types.js';
-import { benchMain } from './cli.js';
+import { percentile } from './support/stats.js';
+import type { BenchFigure, BenchSection } from './support/types.js';
+import { benchMain } from './support/cli.js';
 
 /**
  * Visitor sketches against the naive exact answer, a Set of user ids (stored as a JSON array of ids), in

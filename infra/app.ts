@@ -1,6 +1,6 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { configFromContext, ConfigError } from './config.js';
+import { configFromContext, DeployConfigError } from './config.js';
 import { addPageViewsStacks } from './stack.js';
 
 /**
@@ -17,7 +17,7 @@ try {
   // cdk-nag's AwsSolutions pack: synth fails on any finding that is not acknowledged with a reason.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (error instanceof DeployConfigError) {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }

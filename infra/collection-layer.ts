@@ -20,18 +20,18 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnRotationSchedule, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { EVENTS_PATH } from '../lambdas/collect/collector.js';
-import { collectorEnvironment } from '../lambdas/collect/config.js';
+import { EVENTS_PATH } from '../shared/collection/collector.js';
+import { collectorEnvironment } from '../shared/collection/config.js';
 import {
   CLOUDFRONT_VIEWER_HEADERS,
   FORWARDED_VIEWER_HEADERS,
   ORIGIN_VERIFY_HEADER,
   SECURITY_RESPONSE_HEADERS,
-} from '../lambdas/collect/edge.js';
-import type { KeepParameters } from '../lambdas/collect/sites.js';
-import { buildTracker } from '../lambdas/collect/tracker.js';
-import { trackerAsset, type TrackerAsset } from '../lambdas/collect/tracker-asset.js';
-import { rotationEnvironment } from '../lambdas/origin-secret/config.js';
+} from '../shared/collection/edge.js';
+import type { KeepParameters } from '../shared/collection/sites.js';
+import { buildTracker } from '../shared/collection/tracker.js';
+import { trackerAsset, type TrackerAsset } from '../shared/collection/tracker-asset.js';
+import { rotationEnvironment } from '../shared/collection/rotation-config.js';
 import { CollectorWebAcl, type RateRule } from './collector-waf.js';
 import { pageViewsFunction } from './function.js';
 

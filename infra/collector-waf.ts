@@ -1,7 +1,7 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
 import { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { RATE_LIMITED_RETRY_AFTER_SECONDS, RATE_LIMITED_STATUS } from '../lambdas/collect/edge.js';
+import { RATE_LIMITED_RETRY_AFTER_SECONDS, RATE_LIMITED_STATUS } from '../shared/collection/edge.js';
 
 /** The per-client limit: at most `limit` requests per viewer IP in any trailing `windowSeconds`. */
 export interface RateRule {

@@ -1,6 +1,6 @@
 import type { Node } from 'constructs';
-import { DEFAULT_RATE_RULE, RATE_WINDOWS_SECONDS } from '../lambdas/collect/edge.js';
-import { SiteAllowList, type KeepParameters } from '../lambdas/collect/sites.js';
+import { DEFAULT_RATE_RULE, RATE_WINDOWS_SECONDS } from '../shared/collection/edge.js';
+import { SiteAllowList, type KeepParameters } from '../shared/collection/sites.js';
 import { alarmAfterHours, MIN_RESPONSE_HOURS } from '../shared/batch/lag.js';
 import {
   DEFAULT_SETTINGS,
@@ -54,8 +54,8 @@ export interface PageViewsConfig {
   readonly collectorWebAclArn?: string;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+export class DeployConfigError extends Error {
+  override readonly name = 'DeployConfigError';
 }
 
 /** Keys of earlier versions, refused with what replaced them rather than silently ignored. */
@@ -279,7 +279,8 @@ export function parseConfig(context: Partial<Record<ContextKey, unknown>>): Page
     collectorIpRateWindowSeconds,
     ...(collectorWebAclArn ? { collectorWebAclArn } : {}),
   };
-  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  if (problems.length > 0)
+    throw new DeployConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;
 }
 

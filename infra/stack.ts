@@ -1,6 +1,6 @@
 import { CfnOutput, Stack, Token, type App, type Environment, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { trackerScriptTag } from '../lambdas/collect/tracker-asset.js';
+import { trackerScriptTag } from '../shared/collection/tracker-asset.js';
 import { configToEnvironment, resourceNames, type RuntimeConfig } from '../shared/resources.js';
 import { BatchLayer } from './batch-layer.js';
 import { CollectionLayer } from './collection-layer.js';

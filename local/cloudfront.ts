@@ -14,12 +14,12 @@ import {
   securityHeaders,
   VIEWER_ADDRESS_HEADER,
   VIEWER_COUNTRY_HEADER,
-} from '../lambdas/collect/edge.js';
+} from '../shared/collection/edge.js';
 import { listen } from './http-server.js';
 
 /**
  * Plays the collector's CloudFront distribution and its WAF in front of the local collector, as the deployed
- * ones do (infra/collection-layer.ts, both built from lambdas/collect/edge.ts):
+ * ones do (infra/collection-layer.ts, both built from shared/collection/edge.ts):
  * - the WAF's rate-based rule: per viewer address over a trailing window, a 429 beyond the limit, before the
  *   origin is asked;
  * - the origin request policy: only the listed viewer headers reach the origin (a viewer's own

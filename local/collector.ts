@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { createCollector, EVENTS_PATH, type CollectorObserver } from '../lambdas/collect/collector.js';
-import { DEFAULT_RATE_RULE } from '../lambdas/collect/edge.js';
+import { createCollector, EVENTS_PATH, type CollectorObserver } from '../shared/collection/collector.js';
+import { DEFAULT_RATE_RULE } from '../shared/collection/edge.js';
 import { createCollectHandler } from '../lambdas/collect/handler.js';
-import { fixedOriginSecret } from '../lambdas/collect/origin-verify.js';
-import { SiteAllowList, type KeepParameters } from '../lambdas/collect/sites.js';
-import { putRecordsWriter, type EventStreamWriter } from '../lambdas/collect/stream-writer.js';
-import { buildTracker } from '../lambdas/collect/tracker.js';
-import { trackerAsset, trackerScriptTag, type TrackerAsset } from '../lambdas/collect/tracker-asset.js';
+import { fixedOriginSecret } from '../shared/collection/origin-verify.js';
+import { SiteAllowList, type KeepParameters } from '../shared/collection/sites.js';
+import { putRecordsWriter, type EventStreamWriter } from '../shared/collection/stream-writer.js';
+import { buildTracker } from '../shared/collection/tracker.js';
+import { trackerAsset, trackerScriptTag, type TrackerAsset } from '../shared/collection/tracker-asset.js';
 import {
   startCloudFrontStandIn,
   type EdgeFault,

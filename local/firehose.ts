@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { FirehoseTransformationEventRecord } from 'aws-lambda';
-import { transformRecord, type TransformedRecord } from '../lambdas/ingest/transform.js';
+import { transformRecord, type TransformedRecord } from '../shared/batch/transform.js';
 import type { DeliveryMetrics, DeliveryReading } from '../shared/batch/delivery.js';
 import { runAs } from '../shared/call-ledger.js';
 import { PREFIXES } from '../shared/resources.js';

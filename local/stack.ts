@@ -1,12 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createApiHandler, readersFor } from '../lambdas/api/handler.js';
+import { createApiHandler } from '../lambdas/api/handler.js';
+import { readersFor } from '../shared/serving/readers.js';
 import { createCatalogHandler } from '../lambdas/catalog/handler.js';
 import { S3NotificationStandIn } from './s3-notifications.js';
 import { createBatchHandler } from '../lambdas/batch/handler.js';
-import type { CollectorMetric } from '../lambdas/collect/collector.js';
+import type { CollectorMetric } from '../shared/collection/collector.js';
 import { createSpeedHandler } from '../lambdas/speed/handler.js';
-import type { SpeedObserver } from '../lambdas/speed/speed-layer.js';
+import type { SpeedObserver } from '../shared/speed/speed-layer.js';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
 import { LEASE_MS } from '../shared/batch/run.js';
 import { clearLease } from '../shared/batch/state.js';

@@ -1,10 +1,10 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GenerationSummary, PageViewGenerator } from '../shared/generator.js';
+import { GenerationSummary, PageViewGenerator } from '../traffic/generator.js';
 import { toIso } from '../shared/time.js';
-import { parseNumber, runCli, UsageError } from '../scripts/cli.js';
-import { sendTraffic } from '../scripts/traffic.js';
+import { parseNumber, runCli, UsageError } from '../tools/cli.js';
+import { sendTraffic } from '../traffic/send.js';
 import { DEFAULT_PORTS } from './emulators.js';
 import { buildDashboard } from '../dashboard/build.js';
 import { looksLikeLeftoverEmulator, PortTakenError } from './ports.js';

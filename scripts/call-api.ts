@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { runCli, UsageError } from './cli.js';
-import { apiRegion, signedGet } from './signed-fetch.js';
+import { runCli, UsageError } from '../tools/cli.js';
+import { apiRegion, signedGet } from '../tools/signed-fetch.js';
 
 /**
  * Calls the deployed API with a SigV4-signed request (the default IAM authorization), using the usual AWS

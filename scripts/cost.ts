@@ -1,15 +1,15 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { currentDesign } from '../bench/speed.js';
-import { chunks } from '../bench/stats.js';
-import { PageViewGenerator } from '../shared/generator.js';
+import { currentDesign } from '../bench/support/speed-design.js';
+import { chunks } from '../bench/support/stats.js';
+import { PageViewGenerator } from '../traffic/generator.js';
 import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
 import { asRecords, parquetBytes } from '../local/parquet.js';
-import type { BenchReport } from '../bench/run.js';
-import type { CostReport } from '../bench/doc-figures.js';
-import { buildTracker } from '../lambdas/collect/tracker.js';
+import type { BenchReport } from '../bench/support/types.js';
+import type { CostReport } from '../bench/support/doc-figures.js';
+import { buildTracker } from '../shared/collection/tracker.js';
 import {
   collectionInputs,
   COLLECTION_ASSUMPTIONS,
@@ -24,8 +24,8 @@ import {
   type CostInputs,
   type CostLine,
   viewStoreWorkPerRun,
-} from '../bench/cost-model.js';
-import { parseNumber, runCli } from './cli.js';
+} from '../bench/support/cost-model.js';
+import { parseNumber, runCli } from '../tools/cli.js';
 
 /**
  * `npm run cost -- --events-per-second N`: the monthly AWS bill of this design and of the naive one, from

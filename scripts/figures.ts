@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { COST_CASES, refreshDocs } from '../bench/doc-figures.js';
-import { runCli } from './cli.js';
+import { COST_CASES, refreshDocs } from '../bench/support/doc-figures.js';
+import { runCli } from '../tools/cli.js';
 
 /**
  * `npm run figures [-- --no-cost]`: runs the cost cases the docs show (`npm run cost -- … --out
  * bench/results/cost/<case>`, from the latest bench results), then rewrites every marked figure in README.md and
- * docs/*.md from bench/results/ (bench/doc-figures.ts). `npm run bench` rewrites the figures after its own run.
+ * docs/*.md from bench/results/ (bench/support/doc-figures.ts). `npm run bench` rewrites the figures after its own run.
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { 'no-cost': { type: 'boolean', default: false } }, strict: true });

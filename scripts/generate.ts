@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
-import { GenerationSummary, PageViewGenerator } from '../shared/generator.js';
+import { GenerationSummary, PageViewGenerator } from '../traffic/generator.js';
 import { resourceNames } from '../shared/resources.js';
 import { toIso } from '../shared/time.js';
 import {
@@ -9,8 +9,8 @@ import {
   noLocalStackMessage,
   NoLocalStackError,
 } from '../local/stack-file.js';
-import { parseInstant, parseNumber, runCli, UsageError } from './cli.js';
-import { sendTraffic } from './traffic.js';
+import { parseInstant, parseNumber, runCli, UsageError } from '../tools/cli.js';
+import { sendTraffic } from '../traffic/send.js';
 
 const USAGE = `Usage: npm run generate -- [options]
 

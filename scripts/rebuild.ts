@@ -6,7 +6,7 @@ import { HOUR_MS, toIso } from '../shared/time.js';
 import { createDuckDbEngine } from '../local/athena-duckdb.js';
 import { LOCAL_SETTINGS } from '../local/stack.js';
 import { clientOptionsFor, LOCAL_DIR, requireLocalStack } from '../local/stack-file.js';
-import { parseInstant, runCli, UsageError } from './cli.js';
+import { parseInstant, runCli, UsageError } from '../tools/cli.js';
 
 /**
  * `npm run rebuild -- --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z`: recomputes the batch views of

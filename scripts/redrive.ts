@@ -1,13 +1,13 @@
 import { parseArgs } from 'node:util';
-import { PROCESSING_FAILED_PREFIX, redriveFailed } from '../lambdas/ingest/redrive.js';
+import { PROCESSING_FAILED_PREFIX, redriveFailed } from '../shared/batch/redrive.js';
 import { createAwsClients } from '../shared/aws-clients.js';
 import { parquetBytes } from '../local/parquet.js';
 import { clientOptionsFor, requireLocalStack } from '../local/stack-file.js';
-import { runCli, UsageError } from './cli.js';
+import { runCli, UsageError } from '../tools/cli.js';
 
 /**
  * `npm run redrive [-- --bucket <BucketName>] [--prefix firehose-errors/processing-failed/2026/11/25/] [--json]`:
- * puts the records Firehose could not process back through the transform into raw/ (lambdas/ingest/redrive.ts).
+ * puts the records Firehose could not process back through the transform into raw/ (shared/batch/redrive.ts).
  * Without --bucket it works on the running local stack; with it, on that bucket with the AWS credentials in
  * the environment (the caller needs s3:ListBucket, s3:GetObject and s3:PutObject there). Running it again
  * writes nothing: every record it put back is already there.

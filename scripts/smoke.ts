@@ -6,8 +6,8 @@ import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
 import { putRecordsReliably } from '../shared/kinesis-producer.js';
 import { minuteBucket } from '../shared/time.js';
 import { clientOptionsFor, requireLocalStack } from '../local/stack-file.js';
-import { parseNumber, runCli, UsageError } from './cli.js';
-import { apiRegion, signedGet } from './signed-fetch.js';
+import { parseNumber, runCli, UsageError } from '../tools/cli.js';
+import { apiRegion, signedGet } from '../tools/signed-fetch.js';
 
 /**
  * `npm run smoke -- --stack <name>`: end-to-end check of a deployed stack. Reads the stack's outputs, puts

@@ -20,7 +20,7 @@ import {
   type Supervised,
 } from '../local/emulators.js';
 import { freePort } from '../local/ports.js';
-import { runCli } from './cli.js';
+import { runCli } from '../tools/cli.js';
 
 /**
  * `npm run test:endpoint`: the integration project with every AWS call on one endpoint, as on LocalStack.

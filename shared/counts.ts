@@ -1,7 +1,6 @@
 import type { Dimension } from './event.js';
 import type { Granularity } from './time.js';
-import type { VisitorSketch } from './sketch/index.js';
-import type { RankedBlock } from './views/top.js';
+import { empty as emptySketch, type VisitorSketch } from './sketch/index.js';
 
 /**
  * The contract between the layers: the speed layer and the batch layer each answer count queries,
@@ -66,6 +65,21 @@ export interface BreakdownSource {
   /** The distinct visitors of each of these values over the range. */
   visitors(values: readonly string[]): Promise<Map<string, VisitorSketch>>;
 }
+
+/** A ranked list of one block (a day of a dimension, shared/views/top.ts): its values by count descending (ties by value ascending). */
+export interface RankedBlock {
+  /** The first `depth` rows (or all, when fewer), and whether they are all the block has. */
+  read(
+    depth: number,
+  ): Promise<{ readonly rows: readonly (readonly [string, number])[]; readonly complete: boolean }>;
+}
+
+/** A breakdown of an empty range. */
+export const EMPTY_BREAKDOWN: BreakdownSource = {
+  blocks: [],
+  rows: async () => [],
+  visitors: async (values) => new Map(values.map((value) => [value, emptySketch()])),
+};
 
 /** Reads materialised batch views. Queries must end at or before the horizon they name. */
 export interface BatchViewReader {

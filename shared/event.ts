@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ISO_3166_ALPHA2 } from './countries.js';
-import { fitsUtf8Bytes } from './keys.js';
 import { sourceOf } from './sources.js';
+import { fitsUtf8Bytes } from './utf8.js';
 
 /**
  * The page-view event: one JSON object per Kinesis record (UTF-8).

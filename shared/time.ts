@@ -67,3 +67,13 @@ export function hourPartitionPath(ms: number): string {
   const { dt, hour } = hourPartition(ms);
   return `dt=${dt}/hour=${hour}`;
 }
+
+/** ISO-8601 (UTC) forms of an instant, cut to the unit: the date and time parts of table and object keys. */
+/** `2026-11-25T12` */
+export const hourKey = (ms: number): string => toIso(ms).slice(0, 13);
+/** `2026-11-25T12:34` */
+export const minuteKey = (ms: number): string => toIso(ms).slice(0, 16);
+/** `2026-11-25` */
+export const dayKey = (ms: number): string => toIso(ms).slice(0, 10);
+/** `2026-11` */
+export const monthKey = (ms: number): string => toIso(ms).slice(0, 7);

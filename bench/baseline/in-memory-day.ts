@@ -12,30 +12,29 @@ import {
   DAY_ROW,
   digestOf,
   FIRST_CHUNK_ROWS,
-  getJson,
   lookupKey,
   manifestKey,
   objectKey,
   objectKeys,
-  readManifest,
   runOf,
   shardCount,
-  shardOf,
+  valueShard,
   visitorKey,
-  type DayUpdateResult,
   type LookupRow,
   type Manifest,
   type StoredRankedRow,
   type StoreRow,
   type ViewStoreDeps,
   type VisitorRow,
-} from '../../shared/views/store.js';
+} from '../../shared/views/format.js';
+import { getJson, readManifest } from '../../shared/views/reader.js';
+import type { DayUpdateResult } from '../../shared/views/writer.js';
 
 /**
  * The previous design of a batch run's view writing, kept as the bench's baseline (bench/flood.ts): the whole
  * query result in one array, and each day rebuilt in memory (every row of the day read back, re-sharded,
  * ranked and serialized at once). The text is that of commit 7efda3c (shared/batch/run.ts computeHours and
- * shared/views/store.ts readDay/updateDay), with only its imports changed.
+ * shared/views/store.ts readDay/updateDay, now shared/views/writer.ts), with only its imports changed.
  */
 
 interface InMemoryDayUpdate {
@@ -104,7 +103,7 @@ export async function updateDayInMemory(
   const visitorsByShard: VisitorRow[][] = Array.from({ length: shards }, () => []);
   const dayVisitors = new Map<string, VisitorSketch[]>();
   for (const row of rows) {
-    const shard = shardOf(row.value, shards);
+    const shard = valueShard(row.value, shards);
     const hour = (row.hourMs - dayMs) / HOUR_MS;
     byShard[shard]!.push([row.value, hour, row.views, row.errors]);
     if (!row.visitors) continue;
@@ -112,7 +111,7 @@ export async function updateDayInMemory(
     dayVisitors.set(row.value, [...(dayVisitors.get(row.value) ?? []), row.visitors]);
   }
   for (const [value, sketches] of dayVisitors)
-    visitorsByShard[shardOf(value, shards)]!.push([value, DAY_ROW, encodeSketch(unionAll(sketches))]);
+    visitorsByShard[valueShard(value, shards)]!.push([value, DAY_ROW, encodeSketch(unionAll(sketches))]);
   // Objects by content digest: only those the previous manifest does not name are gzip'd and written.
   const before = new Set(previous ? objectKeys(previous) : []);
   const fresh: { key: string; body: Buffer }[] = [];
@@ -146,7 +145,7 @@ export async function updateDayInMemory(
   const headRow = (value: string, views: number): StoredRankedRow => [
     value,
     views,
-    runOf(byShard[shardOf(value, shards)]!, value).map(
+    runOf(byShard[valueShard(value, shards)]!, value).map(
       ([, hour, hourViews, errors]) => [hour, hourViews, errors] as const,
     ),
   ];

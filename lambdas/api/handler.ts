@@ -1,26 +1,24 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { ErrorResponse, StatusResponse } from '../../shared/api-types.js';
-import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
+import { awsClients } from '../../shared/aws-clients.js';
 import { runAs } from '../../shared/call-ledger.js';
-import { createBatchReader, type BatchReaderDeps } from '../../shared/batch/reader.js';
 import type { BatchViewReader, CountRow, SpeedCountReader } from '../../shared/counts.js';
-import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
-import { createSpeedReader } from '../../shared/speed/reader.js';
+import { configFromEnvironment } from '../../shared/resources.js';
 import { toIso } from '../../shared/time.js';
-import { answerLive } from './live.js';
-import { answerPageViews } from './merge.js';
-import { OPENAPI_DOCUMENT } from './openapi.js';
+import { answerLive } from '../../shared/serving/live.js';
+import { answerPageViews } from '../../shared/serving/merge.js';
+import { OPENAPI_DOCUMENT } from '../../shared/serving/openapi.js';
 import {
-  countingStoreRequests,
   metering,
   narrowable,
   plannedStoreRequests,
   RequestTooLargeError,
   STORE_REQUEST_CEILING,
   StoreRequestMeter,
-} from './budget.js';
-import { minuteFloor, ParameterError, parsePageViewsQuery } from './params.js';
+} from '../../shared/serving/budget.js';
+import { minuteFloor, ParameterError, parsePageViewsQuery } from '../../shared/serving/params.js';
+import { readersFor } from '../../shared/serving/readers.js';
 
 /** API Gateway HTTP API (payload v2) → the query API. Thin adapter over params.ts and merge.ts. */
 
@@ -135,32 +133,6 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
       return error(500, 'internal', 'internal error; see the function logs');
     }
   }
-}
-
-/** The handler's readers from a config and clients (also used by the local stack). */
-export function readersFor(
-  clients: Pick<AwsClients, 'documents' | 's3'>,
-  config: RuntimeConfig,
-  onRequest?: BatchReaderDeps['onRequest'],
-) {
-  const { tables } = config.names;
-  // Every store request also counts into the request's meter (budget.ts), whoever else watches.
-  return {
-    speed: createSpeedReader({
-      documents: clients.documents,
-      tableName: tables.speed,
-      clock: Date.now,
-      onRequest: countingStoreRequests(onRequest ? () => onRequest({ kind: 'query' }) : undefined),
-    }),
-    batch: createBatchReader({
-      documents: clients.documents,
-      s3: clients.s3,
-      bucket: config.names.bucket,
-      viewsTable: tables.batchViews,
-      stateTable: tables.batchState,
-      onRequest: countingStoreRequests(onRequest),
-    }),
-  };
 }
 
 const logger = new Logger({ serviceName: 'api' });

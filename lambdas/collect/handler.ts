@@ -5,10 +5,14 @@ import { awsClients } from '../../shared/aws-clients.js';
 import { runAs } from '../../shared/call-ledger.js';
 import { configFromEnvironment } from '../../shared/resources.js';
 import { secretStageValue, secretStageValues } from '../../shared/secrets.js';
-import { collectorSettingsFromEnvironment } from './config.js';
-import { createCollector, type Collector, type CollectorObserver } from './collector.js';
-import { createOriginVerifier } from './origin-verify.js';
-import { putRecordsWriter } from './stream-writer.js';
+import { collectorSettingsFromEnvironment } from '../../shared/collection/config.js';
+import {
+  createCollector,
+  type Collector,
+  type CollectorObserver,
+} from '../../shared/collection/collector.js';
+import { createOriginVerifier } from '../../shared/collection/origin-verify.js';
+import { putRecordsWriter } from '../../shared/collection/stream-writer.js';
 
 /**
  * Lambda function URL (the same payload v2 event as an HTTP API) → the collector. Thin adapter over collector.ts.

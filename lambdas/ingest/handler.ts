@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, FirehoseTransformationEvent, FirehoseTransformationResult } from 'aws-lambda';
 import { runAs } from '../../shared/call-ledger.js';
-import { transformRecords } from './transform.js';
+import { transformRecords } from '../../shared/batch/transform.js';
 
 /** Firehose transformation Lambda: validates records and returns their dt/hour partition keys. */
 

@@ -14,15 +14,15 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
 import { runAs } from '../../shared/call-ledger.js';
-import { ORIGIN_VERIFY_HEADER } from '../collect/edge.js';
-import { distributionIdFromEnvironment } from './config.js';
+import { ORIGIN_VERIFY_HEADER } from '../../shared/collection/edge.js';
+import { distributionIdFromEnvironment } from '../../shared/collection/rotation-config.js';
 import {
   rotateOriginSecret,
   type OriginHeader,
   type RotationDeps,
   type RotationStep,
   type SecretVersions,
-} from './rotation.js';
+} from '../../shared/collection/rotation.js';
 
 /** Secrets Manager's rotation event (Secrets Manager user guide, "Lambda rotation functions"). */
 export interface RotationEvent {

@@ -4,8 +4,8 @@ import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aw
 import { awsClients, type AwsClients } from '../../shared/aws-clients.js';
 import { runAs } from '../../shared/call-ledger.js';
 import { configFromEnvironment, type RuntimeConfig } from '../../shared/resources.js';
-import { GenerationCache, type CellWriteLimits } from './cell-writer.js';
-import { processSpeedBatch, type SpeedObserver } from './speed-layer.js';
+import { GenerationCache, type CellWriteLimits } from '../../shared/speed/cell-writer.js';
+import { processSpeedBatch, type SpeedObserver } from '../../shared/speed/speed-layer.js';
 
 /** Kinesis → speed table. Thin adapter: the work is in speed-layer.ts. */
 

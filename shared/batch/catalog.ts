@@ -3,7 +3,7 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { BatchGetCommand, DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { allLimited } from '../concurrency.js';
 import { conditionally, queryAll } from '../dynamodb.js';
-import { hourKey } from '../keys.js';
+import { hourKey } from '../time.js';
 import { PREFIXES } from '../resources.js';
 import { DAY_MS, hourBucket, HOUR_MS, hourPartitionPath, MINUTE_MS } from '../time.js';
 import type { StateDeps } from './state.js';

@@ -1,9 +1,16 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { BatchViewReader, BreakdownSource, CountRow, HorizonState } from '../counts.js';
+import {
+  EMPTY_BREAKDOWN,
+  type BatchViewReader,
+  type BreakdownSource,
+  type CountRow,
+  type HorizonState,
+} from '../counts.js';
 import type { Dimension } from '../event.js';
 import { DAY_MS, dayBucket, HOUR_MS } from '../time.js';
-import { DayReader, ObjectCache, readManifests, type ViewStoreDeps } from '../views/store.js';
+import { type ViewStoreDeps } from '../views/format.js';
+import { DayReader, ObjectCache, readManifests } from '../views/reader.js';
 import { empty as emptySketch, unionAll } from '../sketch/index.js';
 import { readHorizonState } from './state.js';
 import { readViews } from './views.js';
@@ -19,13 +26,6 @@ export interface BatchReaderDeps {
   /** Parsed view objects, shared across queries (they never change). */
   readonly cache?: ObjectCache;
 }
-
-/** A breakdown of an empty range. */
-export const EMPTY_BREAKDOWN: BreakdownSource = {
-  blocks: [],
-  rows: async () => [],
-  visitors: async (values) => new Map(values.map((value) => [value, emptySketch()])),
-};
 
 export class BatchQueryError extends Error {
   override readonly name = 'BatchQueryError';

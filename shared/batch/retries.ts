@@ -1,6 +1,6 @@
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { queryAll } from '../dynamodb.js';
-import { hourKey } from '../keys.js';
+import { hourKey } from '../time.js';
 import type { StateDeps } from './state.js';
 
 /**

@@ -17,7 +17,8 @@ import {
 } from '../time.js';
 import { DIMENSIONS } from '../event.js';
 import { RowSpill } from '../views/spill.js';
-import { deleteObjects, spillRow, updateDay, type ViewStoreDeps } from '../views/store.js';
+import { type ViewStoreDeps } from '../views/format.js';
+import { deleteObjects, spillRow, updateDay } from '../views/writer.js';
 import { clearDirtyHours, readDirtyHours, reconcileLanded, type DirtyHour } from './catalog.js';
 import { deliveryWatermark, type DeliveryMetrics } from './delivery.js';
 import { clearFailures, HOUR_RETRY_BUDGET, readFailingHours, recordFailures } from './retries.js';

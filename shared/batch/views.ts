@@ -18,7 +18,7 @@ import { bucketStarts, dayBucket, DAY_MS } from '../time.js';
 
 /**
  * The batch views' totals in DynamoDB (every query reads them; breakdowns live in the view store,
- * shared/views/store.ts). Hourly items are grouped by day, daily items by month:
+ * shared/views/format.ts). Hourly items are grouped by day, daily items by month:
  *   hour: pk = `hour#total#<YYYY-MM-DD>`, sk = `<YYYY-MM-DDTHH>#all`
  *   day:  pk = `day#total#<YYYY-MM>`,     sk = `<YYYY-MM-DD>#all`
  * (keys from shared/keys.ts) so a query reads one partition per day (hourly) or per month (daily). A row is

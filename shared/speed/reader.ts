@@ -2,14 +2,12 @@ import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb
 import { allLimited } from '../concurrency.js';
 import { queryAll } from '../dynamodb.js';
 import { TOTAL_VALUE, type CountQuery, type CountRow, type SpeedCountReader } from '../counts.js';
-import { bucketStarts, floorTo, HOUR_MS, MINUTE_MS } from '../time.js';
+import { bucketStarts, floorTo, HOUR_MS, hourKey, MINUTE_MS, minuteKey } from '../time.js';
 import { KEY_RANGE_END } from '../keys.js';
 import {
   SPEED_ATTRIBUTES as A,
-  hourKey,
   errorAttribute,
   isCountAttribute,
-  minuteKey,
   speedPartitionKey,
   valueAttribute,
   visitorAttribute,

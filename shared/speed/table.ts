@@ -11,7 +11,7 @@ import { HOUR_MS, MINUTE_MS } from '../time.js';
  * Keys are built by shared/keys.ts. Per-shard items keep two shards from contending on one item and make the
  * high-water a plain attribute; a value's bucket is fixed by its digest (VALUE_BUCKETS); a (minute, shard,
  * bucket) moves to its next generation when an item has received `sz` ≥ the size limit, which bounds both the
- * item (400 KB) and the write units of every update (lambdas/speed/cell-writer.ts).
+ * item (400 KB) and the write units of every update (shared/speed/cell-writer.ts).
  */
 
 export const SPEED_ATTRIBUTES = {
@@ -81,8 +81,6 @@ export const valueEntryBytes = (valueUtf8Bytes: number): number =>
 export {
   GENERATION_DIGITS,
   generationSortKey,
-  hourKey,
-  minuteKey,
   speedGenerationPrefix,
   speedGenerationSortKey,
   speedPartitionKey,

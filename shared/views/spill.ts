@@ -7,7 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
  * Rows of one day of a dimension on their way into the view store, held in a bounded amount of memory: they
  * are split by a hash of their value into `partitions` parts, kept in memory while they are few, and appended
  * to one file per part (under the function's /tmp) once they pass `memoryBytes`. A day is then rebuilt one
- * group of parts at a time (shared/views/store.ts), so a run holds about 1/partitions of a day's rows, not the
+ * group of parts at a time (shared/views/writer.ts), so a run holds about 1/partitions of a day's rows, not the
  * day: an hour of two million distinct urls fits a function of any size.
  */
 

@@ -12,13 +12,7 @@
  * distribution reads deeper, and at worst every row (the answer is exact either way).
  */
 
-/** A ranked list of one block: its values by count descending (ties by value ascending). */
-export interface RankedBlock {
-  /** The first `depth` rows (or all, when fewer), and whether they are all the block has. */
-  read(
-    depth: number,
-  ): Promise<{ readonly rows: readonly (readonly [string, number])[]; readonly complete: boolean }>;
-}
+import type { RankedBlock } from '../counts.js';
 
 export interface TopInput {
   readonly blocks: readonly RankedBlock[];

@@ -4,8 +4,8 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type ContextKey } from '../../infra/config.js';
 import { addPageViewsStacks, PageViewsStack } from '../../infra/stack.js';
-import { buildTracker } from '../../lambdas/collect/tracker.js';
-import { trackerAsset } from '../../lambdas/collect/tracker-asset.js';
+import { buildTracker } from '../../shared/collection/tracker.js';
+import { trackerAsset } from '../../shared/collection/tracker-asset.js';
 
 /** The policy statements of a role's default policy, by the logical id prefix of the policy. */
 function statementsOf(template: Template, policyIdPrefix: string) {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../infra/config.js';
+import { DeployConfigError, parseConfig } from '../../infra/config.js';
 import { PageViewsStack } from '../../infra/stack.js';
 import { RAW_NONCURRENT_DAYS } from '../../infra/storage.js';
 import { alarmToExpiryHours, HORIZON_LAG_ALARM_SECONDS, MIN_RESPONSE_HOURS } from '../../shared/batch/lag.js';
@@ -150,7 +150,7 @@ describe('the config check keeps time between the stalled-horizon alarm and spee
     const least = Math.ceil(
       DEFAULT_SETTINGS.speedRetentionHours - alarmToExpiryHours(DEFAULT_SETTINGS) + MIN_RESPONSE_HOURS,
     );
-    expect(() => parseConfig({ speedRetentionHours: least - 1 })).toThrow(ConfigError);
+    expect(() => parseConfig({ speedRetentionHours: least - 1 })).toThrow(DeployConfigError);
     expect(() => parseConfig({ speedRetentionHours: least - 1 })).toThrow(
       new RegExp(`speedRetentionHours: ${least - 1} h is too short.*${MIN_RESPONSE_HOURS} h past the alarm`),
     );

@@ -6,10 +6,10 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, type ContextKey } from '../../infra/config.js';
+import { DeployConfigError, parseConfig, type ContextKey } from '../../infra/config.js';
 import { PageViewsStack } from '../../infra/stack.js';
 import { COLUMNS } from '../../shared/event.js';
-import { buildTracker } from '../../lambdas/collect/tracker.js';
+import { buildTracker } from '../../shared/collection/tracker.js';
 
 /** Synthesizes a stack; variants skip Lambda bundling (the default stack bundles for real). */
 function synth(context: Partial<Record<ContextKey, unknown>> = {}, bundle = false) {
@@ -309,7 +309,7 @@ describe('configuration', () => {
     ],
     [{ collectorKeepParams: '["id"]' }, /collectorKeepParams: .* must be a JSON object/],
   ] as const)('rejects %j with a clear error', (context, message) => {
-    expect(() => parseConfig(context)).toThrow(ConfigError);
+    expect(() => parseConfig(context)).toThrow(DeployConfigError);
     expect(() => parseConfig(context)).toThrow(message);
   });
 

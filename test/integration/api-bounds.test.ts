@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiHandler, readersFor, type AnsweredRequest } from '../../lambdas/api/handler.js';
-import { PageViewGenerator } from '../../shared/generator.js';
+import { createApiHandler, type AnsweredRequest } from '../../lambdas/api/handler.js';
+import { readersFor } from '../../shared/serving/readers.js';
+import { PageViewGenerator } from '../../traffic/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { DAY_MS, HOUR_MS, hourBucket, MINUTE_MS, toIso } from '../../shared/time.js';
 import { apiEvent } from '../../local/api-events.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { PageView } from '../../shared/event.js';
-import { PageViewGenerator } from '../../shared/generator.js';
+import { PageViewGenerator } from '../../traffic/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { DAY_MS, HOUR_MS, hourBucket, toIso } from '../../shared/time.js';
 import { createSpeedReader } from '../../shared/speed/reader.js';

@@ -6,7 +6,7 @@ import { readFailingHours, HOUR_RETRY_BUDGET } from '../../shared/batch/retries.
 import { clockHorizon, type BatchDeps } from '../../shared/batch/run.js';
 import { readDirtyHours } from '../../shared/batch/catalog.js';
 import type { PageView } from '../../shared/event.js';
-import { PageViewGenerator } from '../../shared/generator.js';
+import { PageViewGenerator } from '../../traffic/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import type { SqlEngine } from '../../shared/sql/index.js';
 import { DAY_MS, dayBucket, HOUR_MS, hourBucket, MINUTE_MS, toIso } from '../../shared/time.js';

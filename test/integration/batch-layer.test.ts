@@ -9,7 +9,7 @@ import { createAthenaEngine } from '../../shared/batch/athena-engine.js';
 import { createBatchReader } from '../../shared/batch/reader.js';
 import { readHorizonState } from '../../shared/batch/state.js';
 import type { MasterRecord, PageView } from '../../shared/event.js';
-import { PageViewGenerator } from '../../shared/generator.js';
+import { PageViewGenerator } from '../../traffic/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { collectRows, SQL_NAMES } from '../../shared/sql/index.js';
 import type { BatchWriteCommandInput } from '@aws-sdk/lib-dynamodb';

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { BenchReport } from '../../bench/run.js';
+import type { BenchReport } from '../../bench/support/types.js';
 
 /** The figures `npm run bench` must report (docs/performance.md). */
 const REQUIRED = [

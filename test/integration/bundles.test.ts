@@ -18,7 +18,7 @@ import {
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { objectCreatedEvent } from '../../lambdas/catalog/handler.js';
-import { ORIGIN_VERIFY_HEADER } from '../../lambdas/collect/edge.js';
+import { ORIGIN_VERIFY_HEADER } from '../../shared/collection/edge.js';
 import { apiEvent } from '../../local/api-events.js';
 import { kinesisEvent, KinesisRecordBuilder } from '../../local/kinesis-records.js';
 import { LOCAL_CREDENTIALS } from '../../local/emulators.js';

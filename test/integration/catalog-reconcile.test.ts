@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCatalogHandler } from '../../lambdas/catalog/handler.js';
 import { readDirtyHours } from '../../shared/batch/catalog.js';
 import type { PageView } from '../../shared/event.js';
-import { PageViewGenerator, seededRandom } from '../../shared/generator.js';
+import { PageViewGenerator, seededRandom } from '../../traffic/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { HOUR_MS, hourBucket, MINUTE_MS } from '../../shared/time.js';
 import { S3NotificationStandIn } from '../../local/s3-notifications.js';

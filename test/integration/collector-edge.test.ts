@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CollectorMetric, CollectResult } from '../../lambdas/collect/collector.js';
-import { ORIGIN_VERIFY_HEADER } from '../../lambdas/collect/edge.js';
+import type { CollectorMetric, CollectResult } from '../../shared/collection/collector.js';
+import { ORIGIN_VERIFY_HEADER } from '../../shared/collection/edge.js';
 import type { PageView } from '../../shared/event.js';
 import { startLocalCollector, type LocalCollector } from '../../local/collector.js';
 import { testStack, type TestStack } from './support/stack.js';

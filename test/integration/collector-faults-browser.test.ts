@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createBatchHandler } from '../../lambdas/batch/handler.js';
-import type { EventStreamWriter } from '../../lambdas/collect/stream-writer.js';
+import type { EventStreamWriter } from '../../shared/collection/stream-writer.js';
 import type { PageViewsResponse } from '../../shared/api-types.js';
 import { HOUR_MS, hourBucket, toIso } from '../../shared/time.js';
 import { createDuckDbEngine } from '../../local/athena-duckdb.js';

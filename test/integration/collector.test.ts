@@ -9,14 +9,14 @@ import {
   type CollectorMetric,
   type CollectRequest,
   type CollectResult,
-} from '../../lambdas/collect/collector.js';
-import { ORIGIN_VERIFY_HEADER } from '../../lambdas/collect/edge.js';
+} from '../../shared/collection/collector.js';
+import { ORIGIN_VERIFY_HEADER } from '../../shared/collection/edge.js';
 import { createCollectHandler } from '../../lambdas/collect/handler.js';
-import { fixedOriginSecret } from '../../lambdas/collect/origin-verify.js';
-import { SiteAllowList } from '../../lambdas/collect/sites.js';
-import { putRecordsWriter } from '../../lambdas/collect/stream-writer.js';
-import { buildTracker } from '../../lambdas/collect/tracker.js';
-import { trackerAsset } from '../../lambdas/collect/tracker-asset.js';
+import { fixedOriginSecret } from '../../shared/collection/origin-verify.js';
+import { SiteAllowList } from '../../shared/collection/sites.js';
+import { putRecordsWriter } from '../../shared/collection/stream-writer.js';
+import { buildTracker } from '../../shared/collection/tracker.js';
+import { trackerAsset } from '../../shared/collection/tracker-asset.js';
 import { startHttpApi, type RunningHttpApi } from '../../local/http-server.js';
 import { testStack, type TestStack } from './support/stack.js';
 import { streamEvents as streamEventsOf } from './support/stream.js';

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PageViewGenerator } from '../../shared/generator.js';
+import { PageViewGenerator } from '../../traffic/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { HOUR_MS, hourBucket } from '../../shared/time.js';
 import { buildDashboard } from '../../dashboard/build.js';

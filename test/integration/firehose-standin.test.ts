@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { COLUMNS, encodePageView, FIELD_NAMES, type PageView } from '../../shared/event.js';
 import { sourceOf } from '../../shared/sources.js';
-import { PageViewGenerator } from '../../shared/generator.js';
+import { PageViewGenerator } from '../../traffic/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { PREFIXES } from '../../shared/resources.js';
 import { hourPartitionPath, HOUR_MS } from '../../shared/time.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CountDimension } from '../../shared/counts.js';
 import { DIMENSIONS, EVENT_LIMITS, type PageView } from '../../shared/event.js';
-import { PageViewGenerator } from '../../shared/generator.js';
+import { PageViewGenerator } from '../../traffic/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { HOUR_MS, hourBucket, MINUTE_MS, toIso } from '../../shared/time.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { KinesisStreamRecord } from 'aws-lambda';
-import { transformRecord } from '../../lambdas/ingest/transform.js';
-import { createApiHandler, readersFor } from '../../lambdas/api/handler.js';
+import { transformRecord } from '../../shared/batch/transform.js';
+import { createApiHandler } from '../../lambdas/api/handler.js';
+import { readersFor } from '../../shared/serving/readers.js';
 import { createBatchHandler } from '../../lambdas/batch/handler.js';
 import { createCatalogHandler, objectCreatedEvent } from '../../lambdas/catalog/handler.js';
-import { shardOf } from '../../lambdas/speed/aggregate.js';
+import { recordShardId } from '../../shared/speed/aggregate.js';
 import { createSpeedHandler } from '../../lambdas/speed/handler.js';
 import type { PageViewsResponse } from '../../shared/api-types.js';
 import {
@@ -56,7 +57,9 @@ const eventArb = fc.record({
   browser: fc.constantFrom('CH', 'FF'),
   userId: fc.constantFrom('1', '2', '3', '4', '5', '6', '7'),
   // The sources issue's fields: a referrer (the site's own host among them), a campaign, device and system.
-  referrer: fc.option(fc.constantFrom('a.example', 'google.com', 't.co', 'blog.b.example'), { nil: undefined }),
+  referrer: fc.option(fc.constantFrom('a.example', 'google.com', 't.co', 'blog.b.example'), {
+    nil: undefined,
+  }),
   utmSource: fc.option(fc.constantFrom('newsletter', 'Launch Week'), { nil: undefined }),
   utmMedium: fc.option(fc.constantFrom('email', 'social'), { nil: undefined }),
   utmCampaign: fc.option(fc.constantFrom('spring_sale', '\u{1F600} sale'), { nil: undefined }),
@@ -122,7 +125,7 @@ describe('speed + batch + merge against the ground truth', () => {
             approximateArrivalTimestamp: NOW,
             data: record.kinesis.data,
             kinesisRecordMetadata: {
-              shardId: shardOf(record),
+              shardId: recordShardId(record),
               partitionKey: 'p',
               approximateArrivalTimestamp: NOW,
               sequenceNumber: record.kinesis.sequenceNumber,

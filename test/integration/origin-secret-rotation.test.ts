@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { CreateSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ORIGIN_SECRET_RELOAD_MS } from '../../lambdas/collect/origin-verify.js';
+import { ORIGIN_SECRET_RELOAD_MS } from '../../shared/collection/origin-verify.js';
 import { createRotationHandler, type RotationHandler } from '../../lambdas/origin-secret/handler.js';
-import type { RotationStep } from '../../lambdas/origin-secret/rotation.js';
+import type { RotationStep } from '../../shared/collection/rotation.js';
 import { createAwsClients, type AwsClients } from '../../shared/aws-clients.js';
 import { secretStageValue, secretStageValues } from '../../shared/secrets.js';
 import { localSecretName } from '../support/aws-fidelity/stack-model.js';

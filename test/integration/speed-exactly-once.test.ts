@@ -3,11 +3,11 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamRecord } from 'aws-lambda';
 import { createSpeedHandler } from '../../lambdas/speed/handler.js';
-import { DEFAULT_CELL_WRITE_LIMITS, type CellWriteLimits } from '../../lambdas/speed/cell-writer.js';
-import type { SpeedMetric, SpeedObserver } from '../../lambdas/speed/speed-layer.js';
+import { DEFAULT_CELL_WRITE_LIMITS, type CellWriteLimits } from '../../shared/speed/cell-writer.js';
+import type { SpeedMetric, SpeedObserver } from '../../shared/speed/speed-layer.js';
 import { queryAll } from '../../shared/dynamodb.js';
 import { EVENT_LIMITS } from '../../shared/event.js';
-import { urlOfBytes } from '../../shared/hostile.js';
+import { urlOfBytes } from '../../traffic/hostile.js';
 import { valueDigest } from '../../shared/keys.js';
 import {
   GENERATION_DIGITS,
@@ -18,7 +18,7 @@ import {
 } from '../../shared/speed/table.js';
 import type { CountDimension } from '../../shared/counts.js';
 import type { PageView } from '../../shared/event.js';
-import { PageViewGenerator } from '../../shared/generator.js';
+import { PageViewGenerator } from '../../traffic/generator.js';
 import { PREFIXES } from '../../shared/resources.js';
 import { createSpeedReader } from '../../shared/speed/reader.js';
 import { HOUR_MS, hourBucket } from '../../shared/time.js';

@@ -10,7 +10,8 @@ import { GARBAGE_GRACE_MS } from '../../shared/batch/run.js';
 import { DIMENSIONS, type PageView } from '../../shared/event.js';
 import { PREFIXES } from '../../shared/resources.js';
 import { DAY_MS, HOUR_MS, hourPartitionPath, MINUTE_MS } from '../../shared/time.js';
-import { objectKeys, readManifest } from '../../shared/views/store.js';
+import { objectKeys } from '../../shared/views/format.js';
+import { readManifest } from '../../shared/views/reader.js';
 import { notifyLanded, testStack, type TestStack } from './support/stack.js';
 
 /**

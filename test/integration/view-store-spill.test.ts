@@ -2,20 +2,13 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../../shared/generator.js';
+import { seededRandom } from '../../traffic/generator.js';
 import { fromHashes } from '../../shared/sketch/index.js';
 import { HOUR_MS } from '../../shared/time.js';
 import { RowSpill } from '../../shared/views/spill.js';
-import {
-  DayReader,
-  FIRST_CHUNK_ROWS,
-  ObjectCache,
-  readManifest,
-  spillRow,
-  updateDay,
-  type StoreRow,
-  type ViewStoreDeps,
-} from '../../shared/views/store.js';
+import { FIRST_CHUNK_ROWS, type StoreRow, type ViewStoreDeps } from '../../shared/views/format.js';
+import { DayReader, ObjectCache, readManifest } from '../../shared/views/reader.js';
+import { spillRow, updateDay } from '../../shared/views/writer.js';
 import { testStack, type TestStack } from './support/stack.js';
 
 const DAY = Date.UTC(2026, 10, 21);

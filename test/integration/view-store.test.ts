@@ -1,15 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOUR_MS } from '../../shared/time.js';
-import {
-  DayReader,
-  FIRST_CHUNK_ROWS,
-  ObjectCache,
-  readManifest,
-  updateDay,
-  type StoreRow,
-  type ViewStoreDeps,
-} from '../../shared/views/store.js';
-import { seededRandom } from '../../shared/generator.js';
+import { FIRST_CHUNK_ROWS, type StoreRow, type ViewStoreDeps } from '../../shared/views/format.js';
+import { DayReader, ObjectCache, readManifest } from '../../shared/views/reader.js';
+import { updateDay } from '../../shared/views/writer.js';
+import { seededRandom } from '../../traffic/generator.js';
 import { testStack, type TestStack } from './support/stack.js';
 
 const DAY = Date.UTC(2026, 10, 20);

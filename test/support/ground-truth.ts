@@ -1,6 +1,6 @@
 import { TOTAL_VALUE, type CountDimension, type CountRow } from '../../shared/counts.js';
 import { dimensionValue, type PageView } from '../../shared/event.js';
-import type { GeneratedRecord } from '../../shared/generator.js';
+import type { GeneratedRecord } from '../../traffic/generator.js';
 import { fromHashes, userHash, type VisitorSketch } from '../../shared/sketch/index.js';
 import { floorTo, HOUR_MS, type Granularity } from '../../shared/time.js';
 

@@ -6,7 +6,7 @@ import type {
 } from '../../shared/counts.js';
 import { dimensionValue, type Dimension, type PageView } from '../../shared/event.js';
 import { DAY_MS, dayBucket, minuteBucket } from '../../shared/time.js';
-import type { RankedBlock } from '../../shared/views/top.js';
+import type { RankedBlock } from '../../shared/counts.js';
 import { truthCounts, truthVisitors } from './ground-truth.js';
 
 /** A speed layer that has counted every given event. */

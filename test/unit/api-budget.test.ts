@@ -3,9 +3,9 @@ import {
   countingStoreRequests,
   plannedStoreRequests,
   STORE_REQUEST_CEILING,
-} from '../../lambdas/api/budget.js';
+} from '../../shared/serving/budget.js';
 import { createApiHandler, type AnsweredRequest } from '../../lambdas/api/handler.js';
-import { parsePageViewsQuery, QUERY_LIMITS } from '../../lambdas/api/params.js';
+import { parsePageViewsQuery, QUERY_LIMITS } from '../../shared/serving/params.js';
 import type { ErrorResponse } from '../../shared/api-types.js';
 import type { HorizonState, SpeedCountReader } from '../../shared/counts.js';
 import { DAY_MS, HOUR_MS, toIso } from '../../shared/time.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createApiHandler } from '../../lambdas/api/handler.js';
-import { OPENAPI_DOCUMENT } from '../../lambdas/api/openapi.js';
+import { OPENAPI_DOCUMENT } from '../../shared/serving/openapi.js';
 import type {
   ErrorResponse,
   LiveResponse,
@@ -9,7 +9,7 @@ import type {
   StatusResponse,
 } from '../../shared/api-types.js';
 import type { PageView } from '../../shared/event.js';
-import { PageViewGenerator } from '../../shared/generator.js';
+import { PageViewGenerator } from '../../traffic/generator.js';
 import { DAY_MS, HOUR_MS, hourBucket, toIso } from '../../shared/time.js';
 import { apiEvent } from '../../local/api-events.js';
 import { truthCounts } from '../support/ground-truth.js';

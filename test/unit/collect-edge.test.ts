@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createOriginVerifier, fixedOriginSecret } from '../../lambdas/collect/origin-verify.js';
-import { buildTracker } from '../../lambdas/collect/tracker.js';
-import { trackerAsset, trackerPathVersion, trackerScriptTag } from '../../lambdas/collect/tracker-asset.js';
+import { createOriginVerifier, fixedOriginSecret } from '../../shared/collection/origin-verify.js';
+import { buildTracker } from '../../shared/collection/tracker.js';
+import { trackerAsset, trackerPathVersion, trackerScriptTag } from '../../shared/collection/tracker-asset.js';
 import { RateRule } from '../../local/cloudfront.js';
 
 /** A secret store whose values the test changes, counting reads. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { viewerIp, type CollectRequest } from '../../lambdas/collect/collector.js';
+import { viewerIp, type CollectRequest } from '../../shared/collection/collector.js';
 import {
   browserToken,
   EVENT_AGE,
@@ -7,9 +7,9 @@ import {
   isBot,
   OTHER_BROWSER,
   VisitorIds,
-} from '../../lambdas/collect/enrich.js';
-import { requestSite, SiteAllowList, SiteListError } from '../../lambdas/collect/sites.js';
-import { buildTracker } from '../../lambdas/collect/tracker.js';
+} from '../../shared/collection/enrich.js';
+import { requestSite, SiteAllowList, SiteListError } from '../../shared/collection/sites.js';
+import { buildTracker } from '../../shared/collection/tracker.js';
 import { DAY_MS } from '../../shared/time.js';
 
 const UA = {

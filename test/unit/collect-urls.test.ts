@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { normalizePageUrl } from '../../lambdas/collect/urls.js';
+import { normalizePageUrl } from '../../shared/collection/urls.js';
 
 const none = new Set<string>();
 const normalize = (url: string, keep: ReadonlySet<string> = none) => normalizePageUrl(url, keep)!;

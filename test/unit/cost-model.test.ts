@@ -10,7 +10,7 @@ import {
   trackerLoadsWithin,
   type CollectionInputs,
   type CostInputs,
-} from '../../bench/cost-model.js';
+} from '../../bench/support/cost-model.js';
 
 const inputs = (overrides: Partial<CostInputs> = {}): CostInputs => ({
   eventsPerSecond: 100,

@@ -11,12 +11,13 @@ import {
   resultsIn,
   type CostReport,
   type Results,
-} from '../../bench/doc-figures.js';
-import { toMarkdown, type BenchReport } from '../../bench/run.js';
+} from '../../bench/support/doc-figures.js';
+import { toMarkdown } from '../../bench/run.js';
+import type { BenchReport } from '../../bench/support/types.js';
 
 /**
  * Figures in Markdown are generated, never copied by hand: every marked figure in README.md and docs/*.md is what
- * bench/doc-figures.ts renders from the committed bench/results/ now, every results table agrees with its JSON,
+ * bench/support/doc-figures.ts renders from the committed bench/results/ now, every results table agrees with its JSON,
  * and the sections that report measurements carry no figure outside a marker.
  */
 

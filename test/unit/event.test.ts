@@ -13,7 +13,7 @@ import {
   VIOLATIONS,
   type Violation,
 } from '../../shared/event.js';
-import { urlOfBytes } from '../../shared/hostile.js';
+import { urlOfBytes } from '../../traffic/hostile.js';
 import { aPageView, utf8 } from '../support/builders.js';
 
 const NOW = Date.UTC(2026, 10, 25, 12, 31);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { exactTop, type RankedBlock } from '../../shared/views/top.js';
+import type { RankedBlock } from '../../shared/counts.js';
+import { exactTop } from '../../shared/views/top.js';
 
 /** A block over a day: its whole-day counts ranked, and the counts the range really takes from it. */
 interface Day {

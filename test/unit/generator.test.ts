@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodePageView, EVENT_LIMITS } from '../../shared/event.js';
-import { HOSTILE_CASES } from '../../shared/hostile.js';
-import { GenerationSummary, PageViewGenerator, type GeneratorOptions } from '../../shared/generator.js';
+import { HOSTILE_CASES } from '../../traffic/hostile.js';
+import { GenerationSummary, PageViewGenerator, type GeneratorOptions } from '../../traffic/generator.js';
 import { putRecordsChunks, PUT_RECORDS_MAX_ENTRIES } from '../../shared/kinesis-producer.js';
 
 const START = Date.UTC(2026, 0, 1);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FirehoseTransformationEventRecord } from 'aws-lambda';
-import { transformRecord } from '../../lambdas/ingest/transform.js';
+import { transformRecord } from '../../shared/batch/transform.js';
 import { encodePageView } from '../../shared/event.js';
 import { sourceOf } from '../../shared/sources.js';
 import { userHash } from '../../shared/sketch/index.js';

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EVENT_LIMITS } from '../../shared/event.js';
-import { urlOfBytes } from '../../shared/hostile.js';
+import { urlOfBytes } from '../../traffic/hostile.js';
+import { speedSortKey } from '../../bench/baseline/previous-speed-design.js';
 import {
   DYNAMODB_LIMITS,
   MAX_SHARD_ID_BYTES,
   speedPartitionKey,
-  speedSortKey,
   VALUE_KEY_BYTES,
   valueKey,
   viewKeys,

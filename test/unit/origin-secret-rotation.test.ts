@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { createOriginVerifier } from '../../lambdas/collect/origin-verify.js';
+import { createOriginVerifier } from '../../shared/collection/origin-verify.js';
 import {
   RotationError,
   rotateOriginSecret,
   type OriginHeader,
   type RotationStep,
   type SecretVersions,
-} from '../../lambdas/origin-secret/rotation.js';
+} from '../../shared/collection/rotation.js';
 
 /**
  * The rotation's steps over in-memory ports that keep versions and staging labels the way Secrets Manager

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { acceptedOrigin } from '../../lambdas/collect/collector.js';
-import { deviceAndOs } from '../../lambdas/collect/enrich.js';
+import { acceptedOrigin } from '../../shared/collection/collector.js';
+import { deviceAndOs } from '../../shared/collection/enrich.js';
 import { dimensionValue, NO_VALUE, validatePageView } from '../../shared/event.js';
 import TABLE from '../../shared/referrer-sources.json' with { type: 'json' };
 import { DIRECT_SOURCE, referrerHostOf, referrerSourceName, sourceOf } from '../../shared/sources.js';
-import { installedReferrerList, referrerSourceTable } from '../../scripts/update-referrers.js';
+import { installedReferrerList, referrerSourceTable } from '../../tools/referrers.js';
 import { aPageView } from '../support/builders.js';
 
 const NOW = Date.UTC(2026, 11, 1, 12);

@@ -11,7 +11,7 @@ import {
   RotateSecretCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { ORIGIN_VERIFY_HEADER } from '../../../lambdas/collect/edge.js';
+import { ORIGIN_VERIFY_HEADER } from '../../../shared/collection/edge.js';
 import { freePort } from '../../../local/ports.js';
 
 /**

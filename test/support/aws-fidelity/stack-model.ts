@@ -1,5 +1,8 @@
-import { collectorSettingsFromEnvironment, type CollectorSettings } from '../../../lambdas/collect/config.js';
-import { distributionIdFromEnvironment } from '../../../lambdas/origin-secret/config.js';
+import {
+  collectorSettingsFromEnvironment,
+  type CollectorSettings,
+} from '../../../shared/collection/config.js';
+import { distributionIdFromEnvironment } from '../../../shared/collection/rotation-config.js';
 import { FUNCTIONS, type FunctionName } from '../../../shared/call-ledger.js';
 import {
   configFromEnvironment,
