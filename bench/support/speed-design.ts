@@ -76,16 +76,37 @@ function withoutVisitorSets(documents: DynamoDBDocumentClient): DynamoDBDocument
 }
 
 /**
+ * The table as a design that counts only `dimensions` sees it: updates of other dimensions' cells (their `pk` is
+ * `<dimension>#<hour>`) are dropped. Cells are written independently of each other, so what remains is exactly
+ * what those dimensions cost.
+ */
+function onlyDimensions(
+  documents: DynamoDBDocumentClient,
+  dimensions: readonly string[],
+): DynamoDBDocumentClient {
+  const kept = new Set(dimensions);
+  const send = (command: { input: Record<string, unknown> }) => {
+    if (command instanceof UpdateCommand) {
+      const pk = String((command.input as UpdateCommandInput).Key!.pk);
+      if (!kept.has(pk.slice(0, pk.indexOf('#')))) return Promise.resolve({});
+    }
+    return documents.send(command as never);
+  };
+  return { send } as unknown as DynamoDBDocumentClient;
+}
+
+/**
  * This design: the real handler, one warm instance, against the in-memory table; with `visitors: false`, the
- * same items without visitor sets (what visitors cost).
+ * same items without visitor sets (what visitors cost); with `dimensions`, only those dimensions' cells.
  */
 export async function currentDesign(
   lambdaBatches: readonly KinesisStreamRecord[][],
-  options: { visitors?: boolean } = {},
+  options: { visitors?: boolean; dimensions?: readonly string[] } = {},
 ): Promise<WriteCost> {
   const table = new InMemorySpeedTable();
   const cache = new GenerationCache();
-  const documents = options.visitors === false ? withoutVisitorSets(table.client) : table.client;
+  const counted = options.dimensions ? onlyDimensions(table.client, options.dimensions) : table.client;
+  const documents = options.visitors === false ? withoutVisitorSets(counted) : counted;
   for (const batch of lambdaBatches) {
     const response = await processSpeedBatch(batch, { ...speedSinkDeps(documents), cache });
     if (response.batchItemFailures.length > 0)
