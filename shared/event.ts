@@ -97,6 +97,15 @@ const DEVICE_SET: ReadonlySet<string> = new Set(DEVICES);
 const optionalString = (violation: Violation, accept: (v: string) => boolean) =>
   z.string({ error: 'wrong_type: expected string' }).refine(accept, { error: violation }).optional();
 
+/** A `utm_*` parameter of the page url as a field (optional). */
+const utmField = (parameter: string) =>
+  ({
+    schema: optionalString('utm_invalid', utmValid),
+    glueType: 'string',
+    accept: (v: unknown) => v === undefined || utmValid(v),
+    comment: `${parameter} of the page url (optional)`,
+  }) as const;
+
 const PRINTABLE_ID = (max: number) => (v: unknown) =>
   typeof v === 'string' && v.length <= max && USER_ID_PATTERN.test(v);
 
@@ -178,24 +187,9 @@ const fields = {
     accept: (v: unknown) => v === undefined || (typeof v === 'string' && HOST_PATTERN.test(v)),
     comment: 'referring host, lower case, without www. (optional: none)',
   },
-  utmSource: {
-    schema: optionalString('utm_invalid', utmValid),
-    glueType: 'string',
-    accept: (v: unknown) => v === undefined || utmValid(v),
-    comment: 'utm_source of the page url (optional)',
-  },
-  utmMedium: {
-    schema: optionalString('utm_invalid', utmValid),
-    glueType: 'string',
-    accept: (v: unknown) => v === undefined || utmValid(v),
-    comment: 'utm_medium of the page url (optional)',
-  },
-  utmCampaign: {
-    schema: optionalString('utm_invalid', utmValid),
-    glueType: 'string',
-    accept: (v: unknown) => v === undefined || utmValid(v),
-    comment: 'utm_campaign of the page url (optional)',
-  },
+  utmSource: utmField('utm_source'),
+  utmMedium: utmField('utm_medium'),
+  utmCampaign: utmField('utm_campaign'),
   device: {
     schema: optionalString('device_invalid', (v) => DEVICE_SET.has(v)),
     glueType: 'string',
