@@ -274,7 +274,7 @@ export function createCollector(deps: CollectorDeps): Collector {
         browser,
         userId: visitor,
         eventId: fields.eventId ?? newEventId(),
-        ...acceptedOrigin(fields.referrer, normalized?.utm ?? {}),
+        ...acceptedOrigin(fields.referrer, normalized?.utm ?? {}, site.host),
         device,
         os,
       };
@@ -370,19 +370,22 @@ export function createCollector(deps: CollectorDeps): Collector {
 const UTM_FIELDS = { utm_source: 'utmSource', utm_medium: 'utmMedium', utm_campaign: 'utmCampaign' } as const;
 
 /**
- * The referring host (from the tracker's `document.referrer`, any URL) and the page's `utm_*` values, each kept
- * only when the event model accepts it: a caller's bytes never make a page view fail on a field it may omit.
+ * The referring host (from the tracker's `document.referrer`, any URL; none when it is the site's own) and the
+ * page's `utm_*` values, each kept only when the event model accepts it: a caller's bytes never make a page view fail on a field it may omit.
  */
 export function acceptedOrigin(
   referrer: unknown,
   utm: Readonly<Record<string, string>>,
+  siteHost?: string,
 ): Partial<Pick<PageView, 'referrer' | 'utmSource' | 'utmMedium' | 'utmCampaign'>> {
   const origin: Record<string, string> = {};
   const host =
     typeof referrer === 'string' && referrer.length <= EVENT_LIMITS.maxUrlBytes
       ? referrerHostOf(referrer)
       : undefined;
-  if (host !== undefined && acceptsField('referrer', host)) origin.referrer = host;
+  // A page of the site itself (a visitor moving between pages) is no referrer.
+  const own = siteHost === undefined ? undefined : referrerHostOf(`https://${siteHost}/`);
+  if (host !== undefined && host !== own && acceptsField('referrer', host)) origin.referrer = host;
   for (const [parameter, field] of Object.entries(UTM_FIELDS)) {
     const value = utm[parameter]?.trim();
     if (value !== undefined && acceptsField(field, value)) origin[field] = value;

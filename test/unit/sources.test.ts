@@ -81,6 +81,14 @@ describe("the collector's origin fields", () => {
     });
   });
 
+  it("keeps no referrer from the site's own pages", () => {
+    expect(acceptedOrigin('https://www.example.com/a', {}, 'example.com')).toEqual({});
+    expect(acceptedOrigin('http://127.0.0.1:4000/app/', {}, '127.0.0.1')).toEqual({});
+    expect(acceptedOrigin('https://shop.example.com/', {}, 'example.com')).toEqual({
+      referrer: 'shop.example.com',
+    });
+  });
+
   it('drops, and never fails on, what a hostile caller sends', () => {
     expect(acceptedOrigin(42, {})).toEqual({});
     expect(acceptedOrigin('javascript:alert(1)', {})).toEqual({});
