@@ -76,10 +76,21 @@ export async function* streamViewSql(
   try {
     for (const macro of TRINO_COMPAT_MACROS) await connection.run(macro);
     if (files.length > 0) {
+      const source =
+        `read_parquet([${files.map(sqlString).join(', ')}], ` +
+        `hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': VARCHAR}, union_by_name = true)`;
+      // The table's columns are the Glue table's, not the files': a column that no object has yet (objects
+      // written before it existed) reads as NULL, as Athena reads it.
+      const present = new Set(
+        (await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`))
+          .getRowObjects()
+          .map((row) => String(row.column_name)),
+      );
+      const columns = COLUMNS.map((c) =>
+        present.has(c.name) ? c.name : `CAST(NULL AS ${DUCKDB_TYPES[c.type]}) AS ${c.name}`,
+      );
       await connection.run(
-        `CREATE OR REPLACE TEMP VIEW raw_events AS SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}], ` +
-          // union_by_name: objects written before a column existed read it as NULL, as Athena does.
-          `hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': VARCHAR}, union_by_name = true)`,
+        `CREATE OR REPLACE TEMP VIEW raw_events AS SELECT ${columns.join(', ')}, dt, hour FROM ${source}`,
       );
     } else {
       const columns = COLUMNS.map((c) => `${c.name} ${DUCKDB_TYPES[c.type]}`).join(', ');
