@@ -171,8 +171,16 @@ async function startMoto(): Promise<StartedServer> {
 /** vitest's JSON report, or undefined when the run ended before writing one. */
 function readCounts(report: string): { passed: number; failed: number } | undefined {
   if (!existsSync(report)) return undefined;
-  const r = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number };
-  return { passed: r.numPassedTests, failed: r.numFailedTests };
+  const r = JSON.parse(readFileSync(report, 'utf8')) as {
+    numPassedTests: number;
+    numFailedTests: number;
+    testResults: { status: string; assertionResults: { status: string }[] }[];
+  };
+  // A file whose setup failed reports its tests as skipped: it counts as one failure.
+  const failedSetups = r.testResults.filter(
+    (file) => file.status === 'failed' && !file.assertionResults.some((test) => test.status === 'failed'),
+  ).length;
+  return { passed: r.numPassedTests, failed: r.numFailedTests + failedSetups };
 }
 
 async function main(): Promise<void> {
