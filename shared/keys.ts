@@ -92,3 +92,26 @@ export function viewKeys(
 /** Where the sort keys of one view bucket start: `sk BETWEEN viewBucketPrefix(..) AND ..KEY_RANGE_END`. */
 export const viewBucketPrefix = (granularity: ViewGranularity, bucketMs: number): string =>
   `${granularity === 'hour' ? hourKey(bucketMs) : dayKey(bucketMs)}#`;
+
+/**
+ * The site of every stored object until events carry one (issue 26): the filter blocks' keys have a site
+ * component from the start, so that scoping them by the event's site changes only where the site comes from.
+ */
+export const DEFAULT_SITE = 'default';
+
+/** Speed rollup blocks (shared/speed/rollup.ts): one Query reads an hour of a site. */
+export const rollupPartitionKey = (site: string, hourMs: number): string =>
+  `rollup#${site}#${hourKey(hourBucket(hourMs))}`;
+
+/**
+ * A rollup block's sort key: its shard and the padded first and last sequence numbers it holds. A replayed batch
+ * writes the same key with the same rows; a batch split differently writes other keys, which readers reconcile.
+ */
+export const rollupSortKey = (shardId: string, firstPadded: string, lastPadded: string): string =>
+  `${shardId}#${firstPadded}#${lastPadded}`;
+
+/** Batch record blocks (shared/batch/cube.ts): a month's manifests in one partition, a day per item. */
+export const cubeManifestKeys = (site: string, dayMs: number): { pk: string; sk: string } => ({
+  pk: `cube#${site}#${monthKey(dayMs)}`,
+  sk: dayKey(dayMs),
+});

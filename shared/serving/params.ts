@@ -1,4 +1,5 @@
 import { DIMENSIONS, isDimension, type Dimension } from '../event.js';
+import { FilterError, parseFilters, type Filter } from '../filters/grammar.js';
 import {
   GRANULARITIES,
   GRANULARITY_MS,
@@ -35,6 +36,8 @@ export type PageViewsQuery = {
   readonly metrics: readonly Metric[];
   /** How a breakdown ranks its values. @default 'pageviews' */
   readonly order: Order;
+  /** `filter=` values, ANDed (shared/filters/grammar.ts); empty: every page view. */
+  readonly filters: readonly Filter[];
 } & (
   | { readonly by?: undefined; readonly top?: undefined }
   /** A breakdown always has a top: the one asked for, or the default. */
@@ -46,14 +49,40 @@ export class ParameterError extends Error {
   constructor(
     readonly parameter: string,
     message: string,
-    /** The error code of the answer: `invalid_parameter`, or `range_in_future`. */
-    readonly code: 'invalid_parameter' | 'range_in_future' = 'invalid_parameter',
+    /** The error code of the answer: `invalid_parameter`, `invalid_filter` or `range_in_future`. */
+    readonly code: 'invalid_parameter' | 'invalid_filter' | 'range_in_future' = 'invalid_parameter',
+    /** For `invalid_filter`: what is wrong with it (shared/filters/grammar.ts FILTER_ERRORS). */
+    readonly reason?: string,
   ) {
     super(message);
   }
 }
 
-const ALLOWED = ['from', 'to', 'granularity', 'by', 'top', 'metrics', 'order'] as const;
+const ALLOWED = ['from', 'to', 'granularity', 'by', 'top', 'metrics', 'order', 'filter'] as const;
+
+/**
+ * The `filter=` values of a request. API Gateway's payload 2.0 joins a repeated parameter's values with commas in
+ * `queryStringParameters` ("Create AWS Lambda proxy integrations for HTTP APIs", payload format differences), and
+ * a value may hold a comma itself, so the filters come from `rawQueryString`, which keeps every occurrence.
+ */
+export function filterValues(
+  rawQueryString: string | undefined,
+  params: Readonly<Record<string, string | undefined>>,
+): string[] {
+  if (rawQueryString !== undefined) return new URLSearchParams(rawQueryString).getAll('filter');
+  return params.filter === undefined ? [] : [params.filter];
+}
+
+/** Parses the filters, as a ParameterError that names `filter` and the reason. */
+export function parseFilterParameters(raws: readonly string[]): Filter[] {
+  try {
+    return parseFilters(raws);
+  } catch (error) {
+    if (error instanceof FilterError)
+      throw new ParameterError('filter', error.message, 'invalid_filter', error.reason);
+    throw error;
+  }
+}
 const ISO_PATTERN = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
 function instant(parameter: string, raw: string | undefined): number {
@@ -80,6 +109,8 @@ export function parsePageViewsQuery(
   params: Readonly<Record<string, string | undefined>>,
   minuteFloorMs: number,
   nowMs = Date.now(),
+  /** Every `filter=` value (filterValues); without it, `params.filter` is the one filter. */
+  filterRaws: readonly string[] = params.filter === undefined ? [] : [params.filter],
 ): PageViewsQuery {
   for (const name of Object.keys(params)) {
     if (!(ALLOWED as readonly string[]).includes(name)) {
@@ -169,6 +200,7 @@ export function parsePageViewsQuery(
     ...breakdown,
     metrics: METRICS.filter((m) => metrics.has(m)),
     order,
+    filters: parseFilterParameters(filterRaws),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { KinesisStreamRecord } from 'aws-lambda';
 import type { CountDimension } from '../counts.js';
 import { TOTAL_VALUE } from '../counts.js';
-import { decodeBase64PageView, dimensionValue, DIMENSIONS, type Rejection } from '../event.js';
+import { decodeBase64PageView, dimensionValue, DIMENSIONS, type PageView, type Rejection } from '../event.js';
 import {
   expiresAtFor,
   speedGenerationPrefix,
@@ -54,8 +54,19 @@ export interface RejectedRecord extends RecordFields {
   readonly rejection: Rejection;
 }
 
+/** A record the batch counts, as the rollup blocks keep it (shared/speed/rollup.ts). */
+export interface CountedRecord {
+  readonly shardId: string;
+  readonly sequenceNumber: string;
+  readonly minuteMs: number;
+  readonly event: PageView;
+  readonly hash: number;
+}
+
 export interface Aggregate {
   readonly cells: Map<string, Cell>;
+  /** The counted records in batch order: what the cells count, record by record. */
+  readonly records: CountedRecord[];
   readonly rejected: RejectedRecord[];
   /** Valid events at the end of the speed retention (WRITE_WINDOW_SECONDS): not counted here (the batch layer has them). */
   readonly expired: number;
@@ -110,6 +121,7 @@ export function aggregateBatch(
 ): Aggregate {
   const groups = new Map<string, MinuteCells>();
   const rejected: RejectedRecord[] = [];
+  const countedRecords: CountedRecord[] = [];
   let expired = 0;
   let repeats = 0;
   let counted = 0;
@@ -147,6 +159,7 @@ export function aggregateBatch(
     counted += 1;
     const error = event.status >= 400 ? 1 : 0;
     const hash = userHash(event.userId);
+    countedRecords.push({ shardId, sequenceNumber, minuteMs, event, hash });
     for (let d = 0; d < COUNTED.length; d += 1) {
       const dimension = COUNTED[d]!;
       const value = dimension === 'total' ? TOTAL_VALUE : dimensionValue(event, dimension);
@@ -188,7 +201,7 @@ export function aggregateBatch(
       for (const cell of buckets) if (cell) cells.set(`${cell.pk}\n${cell.skPrefix}`, cell);
     }
   }
-  return { cells, rejected, expired, repeats, counted };
+  return { cells, records: countedRecords, rejected, expired, repeats, counted };
 }
 
 const COUNTED: readonly CountDimension[] = ['total', ...DIMENSIONS];

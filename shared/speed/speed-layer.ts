@@ -7,6 +7,7 @@ import { toIso } from '../time.js';
 import { forEachLimited } from '../concurrency.js';
 import { describeError, isTransient } from '../aws-errors.js';
 import { aggregateBatch, recordFields, type Cell, type RejectedRecord } from './aggregate.js';
+import { putRollup, rollupItems, type RollupItem } from './rollup.js';
 import {
   cellWriteLimits,
   emptyTally,
@@ -39,8 +40,12 @@ export const SPEED_METRICS = [
   'CellWriteFailures',
   /** Consistent reads after a failed condition. */
   'CellReadBacks',
-  /** Write capacity units the applied updates consumed, as DynamoDB reports them. */
+  /** Write capacity units the applied updates consumed, as DynamoDB reports them (rollup blocks included). */
   'WriteUnits',
+  /** Rollup blocks written for filtered reads (shared/speed/rollup.ts). */
+  'RollupWrites',
+  /** Of WriteUnits, those the rollup blocks consumed. */
+  'RollupWriteUnits',
   /** Times a cell moved to its next generation item. */
   'GenerationRolls',
   /** Records set aside because a write of theirs failed with an error no retry can fix (alarmed). */
@@ -72,6 +77,8 @@ export interface SpeedDeps {
   readonly cache?: GenerationCache;
   /** Backoff base for in-invocation retries of failed cell writes. @default 50 */
   readonly retryBaseMs?: number;
+  /** Whether rollup blocks are written (filtered reads need them); false only measures the counters alone. @default true */
+  readonly rollups?: boolean;
 }
 
 const TIME_MARGIN_MS = 2000;
@@ -130,7 +137,8 @@ export async function processSpeedBatch(
 ): Promise<KinesisStreamBatchResponse> {
   const observer = deps.observer;
   const nowMs = deps.clock();
-  const { cells, rejected, expired, repeats, counted } = aggregateBatch(records, nowMs, deps.retentionHours);
+  const aggregate = aggregateBatch(records, nowMs, deps.retentionHours);
+  const { cells, rejected, expired, repeats, counted } = aggregate;
   observer?.count('RecordsReceived', records.length);
   observer?.count('ExpiredRecordsDropped', expired);
   observer?.count('RepeatedEventsDropped', repeats);
@@ -146,8 +154,13 @@ export async function processSpeedBatch(
     unapplied.push(...rejected.map((r) => padSequence(r.sequenceNumber)));
   }
 
-  const { pending, refused } = await applyCells(deps, [...cells.values()]);
+  const [{ pending, refused }, unwritten] = await Promise.all([
+    applyCells(deps, [...cells.values()]),
+    deps.rollups === false ? [] : applyRollups(deps, rollupItems(aggregate.records, deps.retentionHours)),
+  ]);
   for (const { cell, progress } of pending) unapplied.push(padSequence(cell.sequences[progress.next]!));
+  // A rollup block that did not land is written again by the retry, which starts at or before its first record.
+  for (const item of unwritten) unapplied.push(item.first);
   if (refused.length > 0) {
     const setAside = await setAsideRefused(deps, records, refused, nowMs);
     if (setAside) observer?.count('WriteRejectedRecords', setAside);
@@ -220,6 +233,35 @@ async function applyCells(
   observer?.count('WriteUnits', tally.writeUnits);
   observer?.count('GenerationRolls', tally.generationRolls);
   return { pending, refused };
+}
+
+/**
+ * Writes the batch's rollup blocks (one PutItem each), retrying failures with backoff while time remains; returns
+ * those still unwritten. Every failure is retried, by the event source mapping in the end: a block is sized to fit
+ * its item (rollup.ts), so a lasting failure is an access or configuration fault, which stalls the shard visibly
+ * (iterator age) rather than losing the filtered view of its records.
+ */
+async function applyRollups(deps: SpeedDeps, items: RollupItem[]): Promise<RollupItem[]> {
+  let pending = items;
+  let units = 0;
+  let writes = 0;
+  for (let attempt = 0; pending.length > 0; attempt += 1) {
+    const failed = await forEachLimited(pending, deps.concurrency ?? 32, async (item) => {
+      units += await putRollup(deps.documents, deps.tableName, item);
+      writes += 1;
+    });
+    pending = failed.map((f) => f.item);
+    if (pending.length === 0) break;
+    deps.observer?.error?.(`${pending.length} rollup writes failed (attempt ${attempt + 1})`, failed[0]!.error);
+    const delay = Math.min(2000, (deps.retryBaseMs ?? 50) * 2 ** attempt);
+    const remaining = deps.remainingTimeMs?.() ?? Infinity;
+    if (attempt >= 8 || !failed.every((f) => isTransient(f.error)) || remaining - delay < TIME_MARGIN_MS) break;
+    await sleep(delay * (0.5 + Math.random() / 2));
+  }
+  deps.observer?.count('RollupWrites', writes);
+  deps.observer?.count('RollupWriteUnits', units);
+  deps.observer?.count('WriteUnits', units);
+  return pending;
 }
 
 /**

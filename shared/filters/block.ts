@@ -1,0 +1,325 @@
+import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
+import { DIMENSIONS, type Dimension } from '../event.js';
+
+/**
+ * A record block: page views of one event hour with every dimension, stored column by column, so that a filtered
+ * question reads only the columns it names (docs/filters.md). Both layers write it: the speed layer one block per
+ * (batch, shard, event hour) as a DynamoDB item beside its counters (shared/speed/rollup.ts), the batch layer one
+ * per (site, hour) as an S3 object (shared/batch/cube.ts).
+ *
+ * Layout (before brotli): a header of varints (format, row count, flags, each section's length), then sections:
+ * - sequence numbers (speed blocks): the first in decimal, then ascending differences as LEB128 varints;
+ * - minute of the hour per row, one byte (speed blocks);
+ * - count per row as a varint (batch blocks, whose rows are grouped; a speed row is one page view);
+ * - per dimension in DIMENSIONS order: a dictionary (values in order of first use) and one index per row, one
+ *   byte when the dictionary has at most 256 values, else two, else three;
+ * - the visitor hash per row in 7 bytes (52 bits; 2^52 marks a row without one).
+ * Errors are not stored: a row's errors are its count when its status is 400 or above.
+ */
+
+const FORMAT = 1;
+const FLAG_SEQUENCES = 1;
+const FLAG_MINUTES = 2;
+const FLAG_COUNTS = 4;
+/** The hash a row without a visitor hash carries: above every 52-bit hash. */
+const NO_HASH = 2 ** 52;
+
+export interface BlockRow {
+  /** The row's value of each dimension, in DIMENSIONS order (shared/event.ts dimensionValue). */
+  readonly values: readonly string[];
+  /** The visitor hash (shared/sketch userHash), or undefined for a row without one. */
+  readonly hash: number | undefined;
+  /** Page views the row stands for. @default 1 */
+  readonly count?: number;
+  /** Minute of the hour, 0–59 (speed blocks). */
+  readonly minute?: number;
+  /** Kinesis sequence number, decimal (speed blocks), ascending within a block. */
+  readonly sequence?: string;
+}
+
+class Writer {
+  private buffer = new Uint8Array(1024);
+  length = 0;
+  private room(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    let size = this.buffer.length * 2;
+    while (size < this.length + bytes) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buffer.subarray(0, this.length));
+    this.buffer = next;
+  }
+  byte(value: number): void {
+    this.room(1);
+    this.buffer[this.length++] = value;
+  }
+  varint(value: number): void {
+    this.room(8);
+    let v = value;
+    while (v >= 0x80) {
+      this.buffer[this.length++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buffer[this.length++] = v;
+  }
+  bigVarint(value: bigint): void {
+    let v = value;
+    do {
+      let b = Number(v & 0x7fn);
+      v >>= 7n;
+      if (v) b |= 0x80;
+      this.byte(b);
+    } while (v);
+  }
+  bytes(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buffer.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+  string(text: string): void {
+    const bytes = Buffer.from(text, 'utf8');
+    this.varint(bytes.length);
+    this.bytes(bytes);
+  }
+  done(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+}
+
+class Reader {
+  at = 0;
+  constructor(private readonly buffer: Uint8Array) {}
+  byte(): number {
+    if (this.at >= this.buffer.length) throw new BlockFormatError('block ends early');
+    return this.buffer[this.at++]!;
+  }
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.byte();
+      value += (b & 0x7f) * scale;
+      if (!(b & 0x80)) return value;
+      scale *= 0x80;
+    }
+  }
+  bigVarint(): bigint {
+    let value = 0n;
+    let shift = 0n;
+    for (;;) {
+      const b = this.byte();
+      value |= BigInt(b & 0x7f) << shift;
+      if (!(b & 0x80)) return value;
+      shift += 7n;
+    }
+  }
+  string(): string {
+    const length = this.varint();
+    const text = Buffer.from(this.buffer.buffer, this.buffer.byteOffset + this.at, length).toString('utf8');
+    this.at += length;
+    return text;
+  }
+}
+
+export class BlockFormatError extends Error {
+  override readonly name = 'BlockFormatError';
+}
+
+const indexWidth = (dictionarySize: number): number =>
+  dictionarySize <= 0x100 ? 1 : dictionarySize <= 0x10000 ? 2 : 3;
+
+/** Encodes rows as a block (uncompressed). Speed blocks carry sequences and minutes, batch blocks counts. */
+export function encodeRows(rows: readonly BlockRow[]): Uint8Array {
+  const n = rows.length;
+  const sequences = n > 0 && rows[0]!.sequence !== undefined;
+  const minutes = n > 0 && rows[0]!.minute !== undefined;
+  const counts = rows.some((r) => (r.count ?? 1) !== 1);
+  const sections: Uint8Array[] = [];
+  if (sequences) {
+    const w = new Writer();
+    w.string(rows[0]!.sequence!);
+    let previous = BigInt(rows[0]!.sequence!);
+    for (let i = 1; i < n; i += 1) {
+      const sequence = BigInt(rows[i]!.sequence!);
+      if (sequence <= previous) throw new BlockFormatError('a block holds ascending sequence numbers');
+      w.bigVarint(sequence - previous);
+      previous = sequence;
+    }
+    sections.push(w.done());
+  }
+  if (minutes) sections.push(Uint8Array.from(rows, (r) => r.minute!));
+  if (counts) {
+    const w = new Writer();
+    for (const row of rows) w.varint(row.count ?? 1);
+    sections.push(w.done());
+  }
+  for (let d = 0; d < DIMENSIONS.length; d += 1) {
+    const dictionary = new Map<string, number>();
+    const indexes = new Uint32Array(n);
+    for (let i = 0; i < n; i += 1) {
+      const value = rows[i]!.values[d]!;
+      let index = dictionary.get(value);
+      if (index === undefined) dictionary.set(value, (index = dictionary.size));
+      indexes[i] = index;
+    }
+    const w = new Writer();
+    w.varint(dictionary.size);
+    for (const value of dictionary.keys()) w.string(value);
+    const width = indexWidth(dictionary.size);
+    for (let i = 0; i < n; i += 1) {
+      const index = indexes[i]!;
+      w.byte(index & 0xff);
+      if (width > 1) w.byte((index >> 8) & 0xff);
+      if (width > 2) w.byte(index >> 16);
+    }
+    sections.push(w.done());
+  }
+  const hashes = new Uint8Array(n * 7);
+  for (let i = 0; i < n; i += 1) {
+    let h = rows[i]!.hash ?? NO_HASH;
+    for (let k = 0; k < 7; k += 1) {
+      hashes[i * 7 + k] = h % 256;
+      h = Math.floor(h / 256);
+    }
+  }
+  sections.push(hashes);
+  const head = new Writer();
+  head.varint(FORMAT);
+  head.varint(n);
+  head.varint((sequences ? FLAG_SEQUENCES : 0) | (minutes ? FLAG_MINUTES : 0) | (counts ? FLAG_COUNTS : 0));
+  for (const section of sections) head.varint(section.length);
+  return Buffer.concat([head.done(), ...sections]);
+}
+
+/** A dimension's column: its dictionary and each row's index into it. */
+export interface DimensionColumn {
+  readonly dictionary: readonly string[];
+  readonly indexes: Uint8Array | Uint16Array | Uint32Array;
+}
+
+/** A decoded block whose columns are decoded on first use. */
+export class Block {
+  readonly rows: number;
+  private readonly sections = new Map<string, Uint8Array>();
+  private readonly columns = new Map<Dimension, DimensionColumn>();
+  private decodedCounts?: Uint32Array | null;
+  private decodedHashes?: Float64Array;
+
+  constructor(raw: Uint8Array) {
+    const r = new Reader(raw);
+    if (r.varint() !== FORMAT) throw new BlockFormatError('unknown block format');
+    this.rows = r.varint();
+    const flags = r.varint();
+    const names = [
+      ...(flags & FLAG_SEQUENCES ? ['sequences'] : []),
+      ...(flags & FLAG_MINUTES ? ['minutes'] : []),
+      ...(flags & FLAG_COUNTS ? ['counts'] : []),
+      ...DIMENSIONS,
+      'hashes',
+    ];
+    const lengths = names.map(() => r.varint());
+    let at = r.at;
+    names.forEach((name, i) => {
+      this.sections.set(name, raw.subarray(at, at + lengths[i]!));
+      at += lengths[i]!;
+    });
+    if (at !== raw.length) throw new BlockFormatError('block length does not match its sections');
+  }
+
+  /** Minute of the hour per row; undefined for a block without minutes (a batch block). */
+  minutes(): Uint8Array | undefined {
+    return this.sections.get('minutes');
+  }
+
+  /** Page views per row; null when every row is one. */
+  counts(): Uint32Array | null {
+    if (this.decodedCounts !== undefined) return this.decodedCounts;
+    const section = this.sections.get('counts');
+    if (!section) return (this.decodedCounts = null);
+    const r = new Reader(section);
+    const counts = new Uint32Array(this.rows);
+    for (let i = 0; i < this.rows; i += 1) counts[i] = r.varint();
+    return (this.decodedCounts = counts);
+  }
+
+  column(dimension: Dimension): DimensionColumn {
+    const known = this.columns.get(dimension);
+    if (known) return known;
+    const section = this.sections.get(dimension)!;
+    const r = new Reader(section);
+    const size = r.varint();
+    const dictionary = new Array<string>(size);
+    for (let i = 0; i < size; i += 1) dictionary[i] = r.string();
+    const width = indexWidth(size);
+    const bytes = section.subarray(r.at);
+    const n = this.rows;
+    let indexes: Uint8Array | Uint16Array | Uint32Array;
+    if (width === 1) indexes = bytes.subarray(0, n);
+    else if (width === 2) {
+      indexes = new Uint16Array(n);
+      for (let i = 0; i < n; i += 1) indexes[i] = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
+    } else {
+      indexes = new Uint32Array(n);
+      for (let i = 0; i < n; i += 1)
+        indexes[i] = bytes[3 * i]! | (bytes[3 * i + 1]! << 8) | (bytes[3 * i + 2]! << 16);
+    }
+    const column = { dictionary, indexes };
+    this.columns.set(dimension, column);
+    return column;
+  }
+
+  /** Visitor hash per row; NaN for a row without one. */
+  hashes(): Float64Array {
+    if (this.decodedHashes) return this.decodedHashes;
+    const bytes = this.sections.get('hashes')!;
+    const hashes = new Float64Array(this.rows);
+    for (let i = 0; i < this.rows; i += 1) {
+      let h = 0;
+      for (let k = 6; k >= 0; k -= 1) h = h * 256 + bytes[i * 7 + k]!;
+      hashes[i] = h === NO_HASH ? Number.NaN : h;
+    }
+    return (this.decodedHashes = hashes);
+  }
+
+  /** Sequence numbers per row (speed blocks). */
+  sequences(): bigint[] {
+    const section = this.sections.get('sequences');
+    if (!section) throw new BlockFormatError('this block has no sequence numbers');
+    const r = new Reader(section);
+    let sequence = BigInt(r.string());
+    const out = [sequence];
+    for (let i = 1; i < this.rows; i += 1) out.push((sequence += r.bigVarint()));
+    return out;
+  }
+}
+
+/** Brotli at a middle quality: blocks are written once per batch or hour and read by every filtered query. */
+export const compressBlock = (raw: Uint8Array): Buffer =>
+  brotliCompressSync(raw, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: 5,
+      [constants.BROTLI_PARAM_SIZE_HINT]: raw.length,
+    },
+  });
+
+export const decodeBlock = (compressed: Uint8Array): Block => new Block(brotliDecompressSync(compressed));
+
+/** Every row of a block (tests and tools). */
+export function blockRows(block: Block): BlockRow[] {
+  const columns = DIMENSIONS.map((d) => block.column(d));
+  const counts = block.counts();
+  const hashes = block.hashes();
+  const minutes = block.minutes();
+  let sequences: bigint[] | undefined;
+  try {
+    sequences = block.sequences();
+  } catch {
+    sequences = undefined;
+  }
+  return Array.from({ length: block.rows }, (_, i) => ({
+    values: columns.map((c) => c.dictionary[c.indexes[i]!]!),
+    hash: Number.isNaN(hashes[i]!) ? undefined : hashes[i]!,
+    count: counts ? counts[i]! : 1,
+    ...(minutes ? { minute: minutes[i]! } : {}),
+    ...(sequences ? { sequence: sequences[i]!.toString() } : {}),
+  }));
+}
