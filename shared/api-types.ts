@@ -26,6 +26,8 @@ export interface PageViewsResponse extends MetricFields {
     /** Present when other metrics than page views were asked for. */
     readonly metrics?: readonly string[];
     readonly order?: 'pageviews' | 'visitors';
+    /** The filters, in canonical form (docs/filters.md), when the query had any. */
+    readonly filters?: readonly string[];
   };
   /** The horizon H used for this answer (ISO-8601), or null before the first batch run. */
   readonly horizon: string | null;
@@ -55,6 +57,8 @@ export interface PageViewsResponse extends MetricFields {
 
 /** GET /v1/live: the last five minutes, from the speed layer. */
 export interface LiveResponse {
+  /** The filters, in canonical form, when the request had any. */
+  readonly filters?: readonly string[];
   readonly from: string;
   readonly to: string;
   readonly pageviews: number;
@@ -92,6 +96,8 @@ export interface ErrorResponse {
     readonly code: string;
     /** The query parameter at fault, when there is one. */
     readonly parameter?: string;
+    /** For `invalid_filter`: what is wrong with the filter, e.g. `filter_unknown_dimension` (docs/filters.md). */
+    readonly reason?: string;
     /** For `request_too_large`: every parameter whose narrowing lowers the request's cost. */
     readonly parameters?: readonly string[];
     readonly message: string;

@@ -17,7 +17,14 @@ import {
   STORE_REQUEST_CEILING,
   StoreRequestMeter,
 } from '../../shared/serving/budget.js';
-import { minuteFloor, ParameterError, parsePageViewsQuery } from '../../shared/serving/params.js';
+import {
+  filterValues,
+  minuteFloor,
+  ParameterError,
+  parseFilterParameters,
+  parsePageViewsQuery,
+} from '../../shared/serving/params.js';
+import type { FilteredReaders } from '../../shared/serving/filtered.js';
 import { readersFor } from '../../shared/serving/readers.js';
 
 /** API Gateway HTTP API (payload v2) → the query API. Thin adapter over params.ts and merge.ts. */
@@ -28,6 +35,8 @@ export const SCHEMA_VERSION = '1';
 export interface ApiHandlerDeps {
   readonly speed: SpeedCountReader;
   readonly batch: BatchViewReader;
+  /** Both layers' record blocks, for `filter=` (docs/filters.md). */
+  readonly filtered?: FilteredReaders;
   readonly retentionHours: number;
   readonly clock?: () => number;
   readonly onError?: (error: unknown) => void;
@@ -59,9 +68,16 @@ const error = (
   message: string,
   parameter?: string,
   parameters?: readonly string[],
+  reason?: string,
 ) =>
   json(statusCode, {
-    error: { code, message, ...(parameter ? { parameter } : {}), ...(parameters ? { parameters } : {}) },
+    error: {
+      code,
+      message,
+      ...(parameter ? { parameter } : {}),
+      ...(reason ? { reason } : {}),
+      ...(parameters ? { parameters } : {}),
+    },
   } satisfies ErrorResponse);
 
 export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
@@ -88,13 +104,24 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     };
   }
 
-  async function pageViews(params: Readonly<Record<string, string | undefined>>) {
+  async function pageViews(params: Readonly<Record<string, string | undefined>>, filters: readonly string[]) {
     const now = clock();
-    const query = parsePageViewsQuery(params, minuteFloor(now, deps.retentionHours), now);
+    const query = parsePageViewsQuery(params, minuteFloor(now, deps.retentionHours), now, filters);
     const horizon = await deps.batch.readHorizon();
     const planned = plannedStoreRequests(query, horizon);
     if (planned > STORE_REQUEST_CEILING) throw new RequestTooLargeError(planned, narrowable(query));
-    return answerPageViews({ speed: deps.speed, batch: deps.batch, batchCache }, query, horizon ?? null);
+    return answerPageViews(
+      { speed: deps.speed, batch: deps.batch, batchCache, ...(deps.filtered ? { filtered: deps.filtered } : {}) },
+      query,
+      horizon ?? null,
+    );
+  }
+
+  async function live(params: Readonly<Record<string, string | undefined>>, filters: readonly string[]) {
+    for (const name of Object.keys(params)) {
+      if (name !== 'filter') throw new ParameterError(name, `unknown parameter ${name}; allowed: filter`);
+    }
+    return answerLive(deps.speed, clock(), parseFilterParameters(filters), deps.filtered);
   }
 
   return (event) =>
@@ -103,7 +130,14 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
       const query = event.queryStringParameters ?? {};
       const meter = new StoreRequestMeter(() => {
         try {
-          return narrowable(parsePageViewsQuery(query, minuteFloor(clock(), deps.retentionHours), clock()));
+          return narrowable(
+            parsePageViewsQuery(
+              query,
+              minuteFloor(clock(), deps.retentionHours),
+              clock(),
+              filterValues(event.rawQueryString, query),
+            ),
+          );
         } catch {
           return ['from', 'to'];
         }
@@ -123,10 +157,13 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
       if (method !== 'GET') return error(405, 'method_not_allowed', `${path} answers GET only`);
       if (path === '/v1/openapi.json') return json(200, OPENAPI_DOCUMENT);
       if (path === '/v1/status') return json(200, await status());
-      if (path === '/v1/live') return json(200, await answerLive(deps.speed, clock()));
-      return json(200, await pageViews(event.queryStringParameters ?? {}));
+      const params = event.queryStringParameters ?? {};
+      const filters = filterValues(event.rawQueryString, params);
+      if (path === '/v1/live') return json(200, await live(params, filters));
+      return json(200, await pageViews(params, filters));
     } catch (caught) {
-      if (caught instanceof ParameterError) return error(400, caught.code, caught.message, caught.parameter);
+      if (caught instanceof ParameterError)
+        return error(400, caught.code, caught.message, caught.parameter, undefined, caught.reason);
       if (caught instanceof RequestTooLargeError)
         return error(400, 'request_too_large', caught.message, caught.parameters[0], caught.parameters);
       deps.onError?.(caught);

@@ -24,6 +24,7 @@ import { deliveryWatermark, type DeliveryMetrics } from './delivery.js';
 import { clearFailures, HOUR_RETRY_BUDGET, readFailingHours, recordFailures } from './retries.js';
 import { acquireLease, publishHorizon, readHorizonState, recordRun } from './state.js';
 import { writeTotals, type UnstorableRow } from './views.js';
+import { CUBE_DIMENSION, CubeRows, updateCubeDay } from './cube.js';
 
 /**
  * One batch run: compute the hours whose raw partitions received objects since they were last computed (the
@@ -187,6 +188,7 @@ async function computeDay(
   try {
     let queries = 0;
     const totals: ViewRow[] = [];
+    const cube = new CubeRows();
     for (const run of hourRuns(hours)) {
       const partitions = run.hours.map((h) => hourPartitionPath(h));
       for await (const chunk of deps.engine.query(
@@ -197,6 +199,10 @@ async function computeDay(
         for (const row of chunk) {
           if (row.dimension === 'total') {
             if (row.value === TOTAL_VALUE) totals.push(row);
+            continue;
+          }
+          if (row.dimension === CUBE_DIMENSION) {
+            cube.add(row);
             continue;
           }
           const spill = spills.get(row.dimension);
@@ -226,6 +232,11 @@ async function computeDay(
       unstorable: written.unstorable,
       replaced: [],
     };
+    // The filter cube's hours, before the views: H is published only after both (docs/filters.md).
+    const cubeResult = await updateCubeDay(store, dayMs, hours, cube);
+    computed.objectsWritten += cubeResult.objectsWritten;
+    computed.objectsKept += cubeResult.objectsKept;
+    computed.replaced.push(...cubeResult.replaced);
     // Every dimension of the day, even one without rows now: a recomputed hour's rows replace the old ones.
     for (const [dimension, spill] of spills) {
       const result = await updateDay(store, { dimension, dayMs, hours, rows: spill });

@@ -127,67 +127,92 @@ export class BlockFormatError extends Error {
 const indexWidth = (dictionarySize: number): number =>
   dictionarySize <= 0x100 ? 1 : dictionarySize <= 0x10000 ? 2 : 3;
 
-/** Encodes rows as a block (uncompressed). Speed blocks carry sequences and minutes, batch blocks counts. */
-export function encodeRows(rows: readonly BlockRow[]): Uint8Array {
-  const n = rows.length;
-  const sequences = n > 0 && rows[0]!.sequence !== undefined;
-  const minutes = n > 0 && rows[0]!.minute !== undefined;
-  const counts = rows.some((r) => (r.count ?? 1) !== 1);
-  const sections: Uint8Array[] = [];
-  if (sequences) {
-    const w = new Writer();
-    w.string(rows[0]!.sequence!);
-    let previous = BigInt(rows[0]!.sequence!);
-    for (let i = 1; i < n; i += 1) {
-      const sequence = BigInt(rows[i]!.sequence!);
-      if (sequence <= previous) throw new BlockFormatError('a block holds ascending sequence numbers');
-      w.bigVarint(sequence - previous);
-      previous = sequence;
-    }
-    sections.push(w.done());
-  }
-  if (minutes) sections.push(Uint8Array.from(rows, (r) => r.minute!));
-  if (counts) {
-    const w = new Writer();
-    for (const row of rows) w.varint(row.count ?? 1);
-    sections.push(w.done());
-  }
-  for (let d = 0; d < DIMENSIONS.length; d += 1) {
-    const dictionary = new Map<string, number>();
-    const indexes = new Uint32Array(n);
-    for (let i = 0; i < n; i += 1) {
-      const value = rows[i]!.values[d]!;
+/**
+ * Builds a block row by row without holding the rows: per dimension a dictionary and the indexes, so a batch hour of
+ * 100,000 page views takes a few MB. Speed blocks add sequences and minutes, batch blocks counts.
+ */
+export class BlockBuilder {
+  rows = 0;
+  private readonly dictionaries = DIMENSIONS.map(() => new Map<string, number>());
+  private readonly indexes = DIMENSIONS.map(() => new Writer());
+  private readonly hashes = new Writer();
+  private readonly countsOut = new Writer();
+  private readonly minutesOut = new Writer();
+  private readonly sequencesOut = new Writer();
+  private anyCount = false;
+  private previous: bigint | undefined;
+
+  add(row: BlockRow): void {
+    const first = this.rows === 0;
+    if (!first && (row.sequence !== undefined) !== (this.previous !== undefined))
+      throw new BlockFormatError('every row of a block has a sequence number, or none');
+    for (let d = 0; d < DIMENSIONS.length; d += 1) {
+      const dictionary = this.dictionaries[d]!;
+      const value = row.values[d]!;
       let index = dictionary.get(value);
       if (index === undefined) dictionary.set(value, (index = dictionary.size));
-      indexes[i] = index;
-    }
-    const w = new Writer();
-    w.varint(dictionary.size);
-    for (const value of dictionary.keys()) w.string(value);
-    const width = indexWidth(dictionary.size);
-    for (let i = 0; i < n; i += 1) {
-      const index = indexes[i]!;
+      // Three bytes per index while building; encode() narrows them to what the dictionary needs.
+      const w = this.indexes[d]!;
       w.byte(index & 0xff);
-      if (width > 1) w.byte((index >> 8) & 0xff);
-      if (width > 2) w.byte(index >> 16);
+      w.byte((index >> 8) & 0xff);
+      w.byte(index >> 16);
     }
-    sections.push(w.done());
-  }
-  const hashes = new Uint8Array(n * 7);
-  for (let i = 0; i < n; i += 1) {
-    let h = rows[i]!.hash ?? NO_HASH;
+    let h = row.hash ?? NO_HASH;
     for (let k = 0; k < 7; k += 1) {
-      hashes[i * 7 + k] = h % 256;
+      this.hashes.byte(h % 256);
       h = Math.floor(h / 256);
     }
+    const count = row.count ?? 1;
+    if (count !== 1) this.anyCount = true;
+    this.countsOut.varint(count);
+    if (row.minute !== undefined) this.minutesOut.byte(row.minute);
+    if (row.sequence !== undefined) {
+      const sequence = BigInt(row.sequence);
+      if (first) this.sequencesOut.string(row.sequence);
+      else if (sequence <= this.previous!)
+        throw new BlockFormatError('a block holds ascending sequence numbers');
+      else this.sequencesOut.bigVarint(sequence - this.previous!);
+      this.previous = sequence;
+    }
+    this.rows += 1;
   }
-  sections.push(hashes);
-  const head = new Writer();
-  head.varint(FORMAT);
-  head.varint(n);
-  head.varint((sequences ? FLAG_SEQUENCES : 0) | (minutes ? FLAG_MINUTES : 0) | (counts ? FLAG_COUNTS : 0));
-  for (const section of sections) head.varint(section.length);
-  return Buffer.concat([head.done(), ...sections]);
+
+  /** The block, uncompressed. */
+  encode(): Uint8Array {
+    const n = this.rows;
+    const sequences = this.previous !== undefined;
+    const minutes = this.minutesOut.length === n && n > 0;
+    const sections: Uint8Array[] = [];
+    if (sequences) sections.push(this.sequencesOut.done());
+    if (minutes) sections.push(this.minutesOut.done());
+    if (this.anyCount) sections.push(this.countsOut.done());
+    for (let d = 0; d < DIMENSIONS.length; d += 1) {
+      const dictionary = this.dictionaries[d]!;
+      const built = this.indexes[d]!.done();
+      const w = new Writer();
+      w.varint(dictionary.size);
+      for (const value of dictionary.keys()) w.string(value);
+      const width = indexWidth(dictionary.size);
+      for (let i = 0; i < n; i += 1) for (let k = 0; k < width; k += 1) w.byte(built[3 * i + k]!);
+      sections.push(w.done());
+    }
+    sections.push(this.hashes.done());
+    const head = new Writer();
+    head.varint(FORMAT);
+    head.varint(n);
+    head.varint(
+      (sequences ? FLAG_SEQUENCES : 0) | (minutes ? FLAG_MINUTES : 0) | (this.anyCount ? FLAG_COUNTS : 0),
+    );
+    for (const section of sections) head.varint(section.length);
+    return Buffer.concat([head.done(), ...sections]);
+  }
+}
+
+/** Encodes rows as a block (uncompressed). */
+export function encodeRows(rows: Iterable<BlockRow>): Uint8Array {
+  const builder = new BlockBuilder();
+  for (const row of rows) builder.add(row);
+  return builder.encode();
 }
 
 /** A dimension's column: its dictionary and each row's index into it. */

@@ -55,6 +55,12 @@ export function plannedStoreRequests(query: PageViewsQuery, horizon: HorizonStat
   const { fromMs, toMs, granularity } = query;
   const h =
     granularity === 'minute' || !horizon ? fromMs : Math.min(Math.max(horizon.horizonMs, fromMs), toMs);
+  if (query.filters.length > 0) {
+    // Filtered (docs/filters.md): the speed part's rollup hours, the months' cube manifests and an object per hour.
+    let filtered = 1 + Math.ceil((toMs - Math.min(h, toMs)) / HOUR_MS);
+    if (fromMs < h) filtered += months(fromMs, h) + Math.ceil((h - fromMs) / HOUR_MS);
+    return filtered;
+  }
   const dimensions = query.by ? 2 : 1;
   let requests = 1 + Math.ceil((toMs - Math.min(h, toMs)) / HOUR_MS) * dimensions;
   if (fromMs < h) {

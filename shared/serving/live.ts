@@ -1,7 +1,11 @@
 import type { LiveResponse } from '../api-types.js';
-import type { SpeedCountReader } from '../counts.js';
-import { unionAll } from '../sketch/index.js';
-import { visitorCount } from './merge.js';
+import { TOTAL_VALUE, type CountRow, type SpeedCountReader } from '../counts.js';
+import { FilterTally } from '../filters/aggregate.js';
+import { formatFilter, type Filter } from '../filters/grammar.js';
+import type { FilteredReaders } from './filtered.js';
+import { FiltersUnavailableError } from './merge.js';
+import { unionAll, type VisitorSketch } from '../sketch/index.js';
+import { visitorCount } from './metrics.js';
 import { floorTo, MINUTE_MS, toIso } from '../time.js';
 
 /**
@@ -13,13 +17,55 @@ import { floorTo, MINUTE_MS, toIso } from '../time.js';
 const LIVE_WINDOW_MINUTES = 5;
 const LIVE_TOP_PAGES = 10;
 
-export async function answerLive(speed: SpeedCountReader, nowMs: number): Promise<LiveResponse> {
+/**
+ * The window's totals per minute and its page views per url: from the minute counters, or with filters from the
+ * rollup blocks (shared/speed/rollup.ts), whose rows per (minute, url) sum to the filtered totals.
+ */
+async function liveRows(
+  speed: SpeedCountReader,
+  fromMs: number,
+  toMs: number,
+  filters: readonly Filter[],
+  filtered: FilteredReaders | undefined,
+): Promise<{ totals: CountRow[]; urls: CountRow[] }> {
+  if (filters.length === 0) {
+    const [totals, urls] = await Promise.all([
+      speed.readCounts({ dimension: 'total', fromMs, toMs, granularity: 'minute', visitors: true }),
+      speed.readCounts({ dimension: 'url', fromMs, toMs, granularity: 'minute' }),
+    ]);
+    return { totals, urls };
+  }
+  if (!filtered) throw new FiltersUnavailableError('this reader has no record blocks for filters');
+  const tally = new FilterTally({ filters, by: 'url', granularity: 'minute', fromMs, toMs, visitors: true });
+  await filtered.speed(fromMs, toMs, tally);
+  const urls = tally.rows();
+  const minutes = new Map<number, { count: number; errors: number; sketches: VisitorSketch[] }>();
+  for (const row of urls) {
+    let minute = minutes.get(row.bucketMs);
+    if (!minute) minutes.set(row.bucketMs, (minute = { count: 0, errors: 0, sketches: [] }));
+    minute.count += row.count;
+    minute.errors += row.errors ?? 0;
+    if (row.visitors) minute.sketches.push(row.visitors);
+  }
+  const totals = [...minutes.entries()].map(([bucketMs, m]) => ({
+    bucketMs,
+    value: TOTAL_VALUE,
+    count: m.count,
+    errors: m.errors,
+    visitors: unionAll(m.sketches),
+  }));
+  return { totals, urls };
+}
+
+export async function answerLive(
+  speed: SpeedCountReader,
+  nowMs: number,
+  filters: readonly Filter[] = [],
+  filtered?: FilteredReaders,
+): Promise<LiveResponse> {
   const toMs = floorTo(nowMs, 'minute') + MINUTE_MS;
   const fromMs = toMs - LIVE_WINDOW_MINUTES * MINUTE_MS;
-  const [totals, urls] = await Promise.all([
-    speed.readCounts({ dimension: 'total', fromMs, toMs, granularity: 'minute', visitors: true }),
-    speed.readCounts({ dimension: 'url', fromMs, toMs, granularity: 'minute' }),
-  ]);
+  const { totals, urls } = await liveRows(speed, fromMs, toMs, filters, filtered);
   const pageviews = totals.reduce((sum, r) => sum + r.count, 0);
   const minutes = Array.from({ length: LIVE_WINDOW_MINUTES }, (_, i) => {
     const start = fromMs + i * MINUTE_MS;
@@ -34,6 +80,7 @@ export async function answerLive(speed: SpeedCountReader, nowMs: number): Promis
   for (const row of urls) pages.set(row.value, (pages.get(row.value) ?? 0) + row.count);
   const errors = totals.reduce((sum, r) => sum + (r.errors ?? 0), 0);
   return {
+    ...(filters.length > 0 ? { filters: filters.map(formatFilter) } : {}),
     from: toIso(fromMs),
     to: toIso(toMs),
     pageviews,

@@ -13,6 +13,10 @@ import { exactTop } from '../views/top.js';
 import { empty as emptySketch, estimate, unionAll, type VisitorSketch } from '../sketch/index.js';
 import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../time.js';
 import type { Metric, PageViewsQuery } from './params.js';
+import { answerFiltered, type FilteredReaders } from './filtered.js';
+import { metricFields, visitorCount } from './metrics.js';
+
+export { metricFields, visitorCount };
 
 /**
  * The merge rule: [from, H) from batch views, [H, to) from speed counters, summed per bucket and value.
@@ -26,6 +30,12 @@ export interface MergeDeps {
   readonly batch: BatchViewReader;
   /** Batch totals for a published version never change: cache them (key → rows). */
   readonly batchCache?: Map<string, CountRow[]>;
+  /** Both layers' record blocks, for queries with filters (shared/serving/filtered.ts). */
+  readonly filtered?: FilteredReaders;
+}
+
+export class FiltersUnavailableError extends Error {
+  override readonly name = 'FiltersUnavailableError';
 }
 
 async function batchTotals(
@@ -205,21 +215,6 @@ function breakdownOf(
   }));
 }
 
-/**
- * Visitors from a sketch: its estimate, which above the sparse limit may exceed the page views by the
- * sketch's error; every visitor has a page view, so the page views bound it.
- */
-export const visitorCount = (sketch: VisitorSketch, pageViews: number): number =>
-  Math.min(estimate(sketch), pageViews);
-
-/** The fields of the asked metrics besides page views and visitors. */
-function metricFields(metrics: readonly Metric[], views: number, errors: number) {
-  return {
-    ...(metrics.includes('errors') ? { errors } : {}),
-    ...(metrics.includes('error_rate') ? { errorRate: views > 0 ? errors / views : null } : {}),
-  };
-}
-
 /** The answer to a query; `known` is the horizon when the caller has read it already (null: none published). */
 export async function answerPageViews(
   deps: MergeDeps,
@@ -228,6 +223,10 @@ export async function answerPageViews(
 ): Promise<PageViewsResponse> {
   const { fromMs, toMs, granularity, by, top } = query;
   const horizon = known === undefined ? await deps.batch.readHorizon() : (known ?? undefined);
+  if (query.filters.length > 0) {
+    if (!deps.filtered) throw new FiltersUnavailableError('this reader has no record blocks for filters');
+    return answerFiltered(deps.filtered, query, horizon);
+  }
   const plan = planOf(deps, query, horizon);
   const starts = bucketStarts(fromMs, toMs, granularity);
   const index = new Map(starts.map((s, i) => [s, i]));

@@ -6,6 +6,9 @@
 -- Rows without either identity (written before the columns existed) count once each.
 -- Visitors: per row a sketch of the distinct userhash values (shared/sketch): the hashes themselves up to 256,
 -- else HyperLogLog registers (index * 64 + rho), computed with bit arithmetic only (shared/sketch/sql.ts).
+-- The rows of dimension 'cube' are the filter cube's (docs/filters.md, shared/batch/cube.ts): the page views grouped
+-- by hour, every dimension value and visitor hash, with the values packed in DIMENSIONS order (shared/event.ts) and
+-- the hash last, joined by the unit separator chr(31), which no accepted value holds.
 -- Parameters: 1 dt 'YYYY-MM-DD', 2 first hour 'HH', 3 end hour 'HH' (exclusive; '24' ends the day).
 WITH records AS (
   SELECT
@@ -100,3 +103,19 @@ SELECT counts.bucket_ms, counts.dimension, counts.value, counts.views, counts.er
 FROM counts
 LEFT JOIN sketches
   ON sketches.bucket_ms = counts.bucket_ms AND sketches.dimension = counts.dimension AND sketches.value = counts.value
+UNION ALL
+SELECT
+  bucket_ms,
+  'cube' AS dimension,
+  concat_ws(
+    chr(31), url, country, browser, CAST(status AS varchar), referrer_value, source_value, utm_source_value,
+    utm_medium_value, utm_campaign_value, device_value, os_value, coalesce(CAST(userhash AS varchar), '')
+  ) AS value,
+  count(*) AS views,
+  count_if(status >= 400) AS errors,
+  NULL AS sketch_form,
+  NULL AS sketch
+FROM events
+GROUP BY
+  bucket_ms, url, country, browser, status, referrer_value, source_value, utm_source_value, utm_medium_value,
+  utm_campaign_value, device_value, os_value, userhash
