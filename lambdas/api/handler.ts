@@ -111,7 +111,12 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     const planned = plannedStoreRequests(query, horizon);
     if (planned > STORE_REQUEST_CEILING) throw new RequestTooLargeError(planned, narrowable(query));
     return answerPageViews(
-      { speed: deps.speed, batch: deps.batch, batchCache, ...(deps.filtered ? { filtered: deps.filtered } : {}) },
+      {
+        speed: deps.speed,
+        batch: deps.batch,
+        batchCache,
+        ...(deps.filtered ? { filtered: deps.filtered } : {}),
+      },
       query,
       horizon ?? null,
     );

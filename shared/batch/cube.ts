@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DIMENSIONS } from '../event.js';
-import { FilterTally } from '../filters/aggregate.js';
-import { Block, BlockBuilder, compressBlock, decodeBlock } from '../filters/block.js';
+import type { FilterTally } from '../filters/aggregate.js';
+import type { Block } from '../filters/block.js';
+import { BlockBuilder, compressBlock, decodeBlock } from '../filters/block.js';
 import { allLimited } from '../concurrency.js';
 import { queryAll } from '../dynamodb.js';
 import { cubeManifestKeys, DEFAULT_SITE } from '../keys.js';
@@ -85,14 +86,16 @@ export async function updateCubeDay(
   site: string = DEFAULT_SITE,
 ): Promise<{ objectsWritten: number; objectsKept: number; replaced: string[] }> {
   for (const hourMs of rows.hours.keys())
-    if (!hours.includes(hourMs)) throw new CubeRowError(`cube rows for an hour not computed: ${hourKey(hourMs)}`);
+    if (!hours.includes(hourMs))
+      throw new CubeRowError(`cube rows for an hour not computed: ${hourKey(hourMs)}`);
   const entries = await readManifest(deps, site, dayMs);
   const next: Record<string, CubeHourEntry> = { ...entries };
   const replaced: string[] = [];
   let objectsWritten = 0;
   let objectsKept = 0;
   for (const hourMs of hours) {
-    if (dayBucket(hourMs) !== dayMs) throw new CubeRowError(`hour ${hourKey(hourMs)} is not of day ${dayKey(dayMs)}`);
+    if (dayBucket(hourMs) !== dayMs)
+      throw new CubeRowError(`hour ${hourKey(hourMs)} is not of day ${dayKey(dayMs)}`);
     const hh = hourKey(hourMs).slice(11);
     const old = entries[hh];
     const builder = rows.hours.get(hourMs);
@@ -230,4 +233,3 @@ export async function tallyCube(
   for (const { hourMs, entry } of hours) tally.add(blocks.get(entry.key)!, hourMs);
   return stats;
 }
-

@@ -50,7 +50,10 @@ export class FilterTally {
     if (!minutes && (hourMs < fromMs || hourMs + HOUR_MS > toMs)) return;
     const tests = filters.map((filter) => {
       const column = block.column(filter.dimension);
-      return { indexes: column.indexes, pass: Uint8Array.from(column.dictionary, (v) => (admits(filter, v) ? 1 : 0)) };
+      return {
+        indexes: column.indexes,
+        pass: Uint8Array.from(column.dictionary, (v) => (admits(filter, v) ? 1 : 0)),
+      };
     });
     // A filter no value of the block passes rules the block out without a row read.
     if (tests.some((t) => !t.pass.includes(1))) return;

@@ -66,7 +66,13 @@ export async function answerFiltered(
     if (!by) continue;
     let entry = values.get(row.value);
     if (!entry) {
-      entry = { value: row.value, total: 0, errors: 0, counts: new Array<number>(starts.length).fill(0), sketches: [] };
+      entry = {
+        value: row.value,
+        total: 0,
+        errors: 0,
+        counts: new Array<number>(starts.length).fill(0),
+        sketches: [],
+      };
       values.set(row.value, entry);
     }
     entry.total += row.count;
@@ -109,7 +115,8 @@ export async function answerFiltered(
   const visitorsOf = new Map<string, number>();
   const ranked = [...values.values()];
   if (wantVisitors)
-    for (const entry of ranked) visitorsOf.set(entry.value, visitorCount(unionAll(entry.sketches), entry.total));
+    for (const entry of ranked)
+      visitorsOf.set(entry.value, visitorCount(unionAll(entry.sketches), entry.total));
   const rankOf = (entry: ValueEntry) =>
     query.order === 'visitors' ? estimate(unionAll(entry.sketches)) : entry.total;
   const rank = new Map(ranked.map((entry) => [entry.value, rankOf(entry)]));
@@ -130,7 +137,11 @@ export async function answerFiltered(
       total: otherTotal,
       counts: counts.map((c, i) => c - chosen.reduce((sum, e) => sum + e.counts[i]!, 0)),
       ...(wantVisitors ? { visitors: null } : {}),
-      ...metricFields(query.metrics, otherTotal, rest.reduce((sum, e) => sum + e.errors, 0)),
+      ...metricFields(
+        query.metrics,
+        otherTotal,
+        rest.reduce((sum, e) => sum + e.errors, 0),
+      ),
     });
   }
   return { ...response, breakdown };

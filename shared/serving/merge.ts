@@ -12,7 +12,7 @@ import type { Dimension } from '../event.js';
 import { exactTop } from '../views/top.js';
 import { empty as emptySketch, estimate, unionAll, type VisitorSketch } from '../sketch/index.js';
 import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../time.js';
-import type { Metric, PageViewsQuery } from './params.js';
+import type { PageViewsQuery } from './params.js';
 import { answerFiltered, type FilteredReaders } from './filtered.js';
 import { metricFields, visitorCount } from './metrics.js';
 

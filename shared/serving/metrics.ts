@@ -15,4 +15,3 @@ export function metricFields(metrics: readonly Metric[], views: number, errors: 
     ...(metrics.includes('error_rate') ? { errorRate: views > 0 ? errors / views : null } : {}),
   };
 }
-

@@ -2,6 +2,7 @@ import { DIMENSIONS } from '../event.js';
 import { GRANULARITIES } from '../time.js';
 import { STORE_REQUEST_CEILING } from './budget.js';
 import { METRICS, ORDERS, QUERY_LIMITS } from './params.js';
+import { CONTAINS_DIMENSIONS, FILTER_ERRORS, FILTER_LIMITS } from '../filters/grammar.js';
 
 /** The OpenAPI 3.1 description of the query API; test/unit/api-handler.test.ts checks real answers against it. */
 
@@ -16,6 +17,32 @@ const metricProperties = {
   errors: { type: 'integer', minimum: 0, description: 'Page views with status 400 or above.' },
   errorRate: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'errors / page views.' },
 } as const;
+/** `filter=`: the grammar of shared/filters/grammar.ts, in words. */
+const filterParameter = {
+  name: 'filter',
+  in: 'query',
+  required: false,
+  description:
+    `Repeatable, ANDed (at most ${FILTER_LIMITS.maxFilters}). \`<dimension>:<value>\` is, \`<dimension>:<a>|<b>\` is any of ` +
+    `(at most ${FILTER_LIMITS.maxValues} values), \`!<dimension>:<value>…\` is not, \`<dimension>~<text>\` contains ` +
+    `(for ${CONTAINS_DIMENSIONS.join(', ')}). Dimensions: ${DIMENSIONS.join(', ')}; values as the breakdowns name them ` +
+    '(`(none)` for no referrer or campaign, status as digits); `\\|` and `\\\\` escape a bar and a backslash. ' +
+    'A malformed filter is a 400 invalid_filter with a reason.',
+  style: 'form',
+  explode: true,
+  schema: {
+    type: 'array',
+    maxItems: FILTER_LIMITS.maxFilters,
+    items: { type: 'string', pattern: `^!?(${DIMENSIONS.join('|')})[:~].+$` },
+  },
+  examples: {
+    is: { value: ['country:DE'] },
+    anyOf: { value: ['country:DE|AT|CH'] },
+    not: { value: ['!browser:FF'] },
+    contains: { value: ['url~/blog/'] },
+  },
+} as const;
+
 const errorSchema = {
   type: 'object',
   required: ['error'],
@@ -28,6 +55,7 @@ const errorSchema = {
           type: 'string',
           enum: [
             'invalid_parameter',
+            'invalid_filter',
             'range_in_future',
             'request_too_large',
             'not_found',
@@ -36,6 +64,11 @@ const errorSchema = {
           ],
         },
         parameter: { type: 'string' },
+        reason: {
+          type: 'string',
+          enum: [...FILTER_ERRORS],
+          description: 'With invalid_filter: what is wrong with the filter.',
+        },
         parameters: {
           type: 'array',
           items: { type: 'string' },
@@ -116,6 +149,7 @@ export const OPENAPI_DOCUMENT = {
             description: 'With by: how values are ranked (visitors also reports them).',
             schema: { type: 'string', enum: [...ORDERS], default: 'pageviews' },
           },
+          filterParameter,
         ],
         responses: {
           '200': {
@@ -124,7 +158,8 @@ export const OPENAPI_DOCUMENT = {
           },
           '400': {
             description:
-              'A parameter is missing, malformed or out of bounds (invalid_parameter); `to` lies more than ' +
+              'A parameter is missing, malformed or out of bounds (invalid_parameter); a filter is malformed or names ' +
+              'an unknown dimension (invalid_filter, with a reason); `to` lies more than ' +
               `${QUERY_LIMITS.maxFutureMs / 3_600_000} hours after now (range_in_future); or the query would make more than ` +
               `${STORE_REQUEST_CEILING} store requests (request_too_large), with \`parameters\` naming what to narrow`,
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
@@ -137,6 +172,7 @@ export const OPENAPI_DOCUMENT = {
         operationId: 'getLive',
         summary:
           'The last five minutes from the speed layer: page views and visitors per minute and over the window, errors and the top pages',
+        parameters: [filterParameter],
         responses: {
           '200': {
             description: 'Live view',
@@ -182,6 +218,7 @@ export const OPENAPI_DOCUMENT = {
               top: { type: 'integer' },
               metrics: { type: 'array', items: { type: 'string', enum: [...METRICS] } },
               order: { type: 'string', enum: [...ORDERS] },
+              filters: { type: 'array', items: { type: 'string' }, description: 'The filters, canonical.' },
             },
           },
           horizon: { type: ['string', 'null'], format: 'date-time' },
@@ -225,6 +262,7 @@ export const OPENAPI_DOCUMENT = {
         type: 'object',
         required: ['from', 'to', 'pageviews', 'visitors', 'errors', 'errorRate', 'minutes', 'topPages'],
         properties: {
+          filters: { type: 'array', items: { type: 'string' }, description: 'The filters, canonical.' },
           from: isoDate,
           to: isoDate,
           pageviews: { type: 'integer', minimum: 0 },

@@ -252,10 +252,14 @@ async function applyRollups(deps: SpeedDeps, items: RollupItem[]): Promise<Rollu
     });
     pending = failed.map((f) => f.item);
     if (pending.length === 0) break;
-    deps.observer?.error?.(`${pending.length} rollup writes failed (attempt ${attempt + 1})`, failed[0]!.error);
+    deps.observer?.error?.(
+      `${pending.length} rollup writes failed (attempt ${attempt + 1})`,
+      failed[0]!.error,
+    );
     const delay = Math.min(2000, (deps.retryBaseMs ?? 50) * 2 ** attempt);
     const remaining = deps.remainingTimeMs?.() ?? Infinity;
-    if (attempt >= 8 || !failed.every((f) => isTransient(f.error)) || remaining - delay < TIME_MARGIN_MS) break;
+    if (attempt >= 8 || !failed.every((f) => isTransient(f.error)) || remaining - delay < TIME_MARGIN_MS)
+      break;
     await sleep(delay * (0.5 + Math.random() / 2));
   }
   deps.observer?.count('RollupWrites', writes);

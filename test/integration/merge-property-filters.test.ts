@@ -36,7 +36,13 @@ import { createDuckDbEngine } from '../../local/athena-duckdb.js';
 import { parquetBytes } from '../../local/parquet.js';
 import { provision } from '../../local/provision.js';
 import { truthCounts } from '../support/ground-truth.js';
-import { admits, CONTAINS_DIMENSIONS, formatFilter, parseFilter, type Filter } from '../../shared/filters/grammar.js';
+import {
+  admits,
+  CONTAINS_DIMENSIONS,
+  formatFilter,
+  parseFilter,
+  type Filter,
+} from '../../shared/filters/grammar.js';
 import { apiEvent } from '../../local/api-events.js';
 import { KinesisRecordBuilder } from '../../local/kinesis-records.js';
 import { isolatedNames, testStack, type TestStack } from './support/stack.js';
@@ -98,7 +104,9 @@ const scenarioArb = fc.record({
   fromEnd: fc.boolean(),
   by: fc.option(fc.constantFrom(...DIMENSIONS), { nil: undefined }),
   top: fc.integer({ min: 1, max: 6 }),
-  resplit: fc.array(fc.record({ start: fc.nat(), length: fc.integer({ min: 1, max: 30 }) }), { maxLength: 3 }),
+  resplit: fc.array(fc.record({ start: fc.nat(), length: fc.integer({ min: 1, max: 30 }) }), {
+    maxLength: 3,
+  }),
   filters: fc.array(
     fc.record({
       dimension: fc.constantFrom(...DIMENSIONS),
@@ -116,7 +124,11 @@ type FilterSpec = { dimension: Dimension; op: string; picks: number[]; cut: numb
 function filterOf(spec: FilterSpec, events: readonly PageView[]): Filter {
   const known = [...new Set(events.map((e) => dimensionValue(e, spec.dimension)))].sort();
   const valueOf = (pick: number) =>
-    pick % (known.length + 1) === known.length ? (spec.dimension === 'status' ? '418' : 'absent') : known[pick % (known.length + 1)]!;
+    pick % (known.length + 1) === known.length
+      ? spec.dimension === 'status'
+        ? '418'
+        : 'absent'
+      : known[pick % (known.length + 1)]!;
   const escape = (v: string) => v.replace(/[\\|]/g, (c) => `\\${c}`);
   if (spec.op === 'contains' && CONTAINS_DIMENSIONS.includes(spec.dimension)) {
     const value = valueOf(spec.picks[0]!);

@@ -94,7 +94,10 @@ describe('speed layer: rollup blocks for filtered reads', () => {
       KeyConditionExpression: 'pk = :pk',
       ExpressionAttributeValues: { ':pk': rollupPartitionKey(DEFAULT_SITE, START + HOUR_MS) },
     });
-    console.error("SKS", [...items, ...later].map((i) => (i.sk as string).slice(-20) + " n=" + String(i.n)));
+    console.error(
+      'SKS',
+      [...items, ...later].map((i) => (i.sk as string).slice(-20) + ' n=' + String(i.n)),
+    );
     const rows = [...items, ...later].map((item) => item.n as number);
     expect(Math.max(...rows)).toBeLessThanOrEqual(ROLLUP_MAX_ROWS);
     expect(rows.reduce((a, b) => a + b, 0)).toBe(events.length);

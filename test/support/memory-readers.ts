@@ -4,8 +4,13 @@ import type {
   HorizonState,
   SpeedCountReader,
 } from '../../shared/counts.js';
-import { dimensionValue, type Dimension, type PageView } from '../../shared/event.js';
-import { DAY_MS, dayBucket, minuteBucket } from '../../shared/time.js';
+import { dimensionValue, DIMENSIONS, type Dimension, type PageView } from '../../shared/event.js';
+import { DAY_MS, dayBucket, floorTo, HOUR_MS, minuteBucket } from '../../shared/time.js';
+import type { FilterTally } from '../../shared/filters/aggregate.js';
+import type { Block } from '../../shared/filters/block.js';
+import { BlockBuilder, compressBlock, decodeBlock } from '../../shared/filters/block.js';
+import type { FilteredReaders } from '../../shared/serving/filtered.js';
+import { userHash } from '../../shared/sketch/index.js';
 import type { RankedBlock } from '../../shared/counts.js';
 import { truthCounts, truthVisitors } from './ground-truth.js';
 
@@ -79,4 +84,37 @@ export function memoryBatchReader(
     },
   };
   return reader;
+}
+
+/**
+ * Both layers' record blocks over events held in memory, through the real block format and tally: the batch part
+ * of events before `horizonMs` (an hour block each, grouped rows), the speed part of all of them (minutes kept).
+ */
+export function memoryFilteredReaders(events: readonly PageView[], horizonMs = -Infinity): FilteredReaders {
+  const blocks = (list: readonly PageView[], speed: boolean) => {
+    const hours = new Map<number, BlockBuilder>();
+    for (const event of [...list].sort((a, b) => a.created - b.created)) {
+      const hourMs = floorTo(event.created, 'hour');
+      let builder = hours.get(hourMs);
+      if (!builder) hours.set(hourMs, (builder = new BlockBuilder()));
+      builder.add({
+        values: DIMENSIONS.map((d) => dimensionValue(event, d)),
+        hash: userHash(event.userId),
+        ...(speed ? { minute: Math.floor((event.created % HOUR_MS) / 60_000) } : { count: 1 }),
+      });
+    }
+    return new Map(
+      [...hours].map(([hourMs, builder]) => [hourMs, decodeBlock(compressBlock(builder.encode()))]),
+    );
+  };
+  const batch = blocks(
+    events.filter((e) => e.created < horizonMs),
+    false,
+  );
+  const speed = blocks(events, true);
+  const read = (source: Map<number, Block>) => async (fromMs: number, toMs: number, tally: FilterTally) => {
+    for (const [hourMs, block] of source)
+      if (hourMs + HOUR_MS > fromMs && hourMs < toMs) tally.add(block, hourMs);
+  };
+  return { batch: read(batch), speed: read(speed) };
 }
