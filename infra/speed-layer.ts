@@ -71,9 +71,9 @@ export class SpeedLayer extends Construct {
       new PolicyStatement({ actions: ['s3:PutObject'], resources: [props.failureBucket.arnForObjects('*')] }),
     );
     // Least privilege, as the call ledger measures it (test/ledger/): conditional updates of the counters and the
-    // cell writer's read-back, a strongly consistent Query of a cell's newest generation; dead letters put under
-    // dead-letter/.
-    props.table.grant(this.function, 'dynamodb:UpdateItem', 'dynamodb:Query');
+    // cell writer's read-back, a strongly consistent Query of a cell's newest generation; the rollup blocks for
+    // filtered reads, one PutItem each (shared/speed/rollup.ts); dead letters put under dead-letter/.
+    props.table.grant(this.function, 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:PutItem');
     this.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:PutObject'],
