@@ -9,6 +9,8 @@ import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { splitResends, truthCounts } from '../support/ground-truth.js';
 import { expectVisitors } from '../support/sketch.js';
 import { getPageViews, isolatedNames } from './support/stack.js';
+import { dimensionValue } from '../../shared/event.js';
+import type { PageViewsResponse } from '../../shared/api-types.js';
 
 describe('end to end: generator → Kinesis → speed + Firehose → batch → API over HTTP', () => {
   let stack: LocalStack;
@@ -122,9 +124,55 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
     return hourly;
   }
 
+  /**
+   * A filtered breakdown over HTTP (docs/filters.md): the top urls of visitors from the US or Germany not on
+   * Firefox, per hour, from the cube before H and the rollup blocks after it; exact where the batch layer serves,
+   * and within the re-sends where the speed layer does (as every speed answer).
+   */
+  async function expectFilteredBreakdown() {
+    const to = hourBucket(now) + HOUR_MS;
+    const search = new URLSearchParams({
+      from: toIso(from),
+      to: toIso(to),
+      granularity: 'hour',
+      by: 'url',
+      top: '5',
+    });
+    search.append('filter', 'country:US|DE');
+    search.append('filter', '!browser:FF');
+    const response = await fetch(`${stack.apiUrl}/v1/pageviews?${search}`);
+    expect(response.status).toBe(200);
+    const answer = (await response.json()) as PageViewsResponse;
+    expect(answer.query.filters).toEqual(['country:DE|US', '!browser:FF']);
+    const passes = (e: PageView) => ['US', 'DE'].includes(e.country) && e.browser !== 'FF';
+    const range = { fromMs: from, toMs: to };
+    const distinct = events.filter(passes);
+    const all = [...events, ...resends].filter(passes);
+    answer.buckets.forEach((bucket) => {
+      const start = Date.parse(bucket.start);
+      const inBucket = (list: PageView[]) => list.filter((e) => hourBucket(e.created) === start).length;
+      expectCount(bucket.count, inBucket(distinct), inBucket(all), bucket.source !== 'batch');
+    });
+    const speedServed = answer.buckets.some((b) => b.source !== 'batch');
+    const inRange = (list: PageView[]) => list.filter((e) => e.created >= from && e.created < to);
+    expectCount(answer.total, inRange(distinct).length, inRange(all).length, speedServed);
+    expect(answer.breakdown!.reduce((sum, b) => sum + b.total, 0)).toBe(answer.total);
+    for (const value of answer.breakdown!.filter((b) => b.value !== 'other')) {
+      const of = (list: PageView[]) =>
+        truthCounts(list, 'url', 'hour', range)
+          .filter((r) => r.value === value.value)
+          .reduce((total, r) => total + r.count, 0);
+      expectCount(value.total, of(distinct), of(all), speedServed);
+      expect(inRange(distinct).some((e) => dimensionValue(e, 'url') === value.value)).toBe(true);
+    }
+    return answer;
+  }
+
   it('answers from the speed layer alone before any batch run', async () => {
     const answer = await expectTruth(null);
     expect(answer.buckets.every((b) => b.source === 'speed')).toBe(true);
+    const filtered = await expectFilteredBreakdown();
+    expect(filtered.buckets.every((b) => b.source === 'speed')).toBe(true);
   });
 
   it('answers the same after a batch run moves H, now serving the hours before H from batch views', async () => {
@@ -140,6 +188,9 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
     expect(
       answer.buckets.filter((b) => Date.parse(b.start) >= horizon).every((b) => b.source === 'speed'),
     ).toBe(true);
+    const filtered = await expectFilteredBreakdown();
+    expect(filtered.horizon).toBe(toIso(horizon));
+    expect(filtered.buckets.some((b) => b.source === 'batch')).toBe(true);
   });
 
   it('breaks down by url across H exactly: the top values from the view store and the speed counters, the rest as other', async () => {
