@@ -1,7 +1,7 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createApiHandler } from '../lambdas/api/handler.js';
 import { readersFor } from '../shared/serving/readers.js';
 import type { PageViewsResponse } from '../shared/api-types.js';
@@ -184,6 +184,188 @@ async function naiveBreakdown(clients: AwsClients, config: RuntimeConfig, fromMs
   return { ms: performance.now() - started, used, top };
 }
 
+/** A filtered query of the filter axis: its name, its parameters, and the SQL of its naive full read. */
+interface FilterShape {
+  readonly name: string;
+  readonly query: Record<string, string>;
+  readonly filters: readonly string[];
+  /** The breakdown and WHERE clause over the raw master dataset (the synthesized columns). */
+  readonly by: 'url' | 'country';
+  readonly where: string;
+}
+
+const filterShapes = (mid: string): FilterShape[] => [
+  {
+    name: 'by=url&filter=country:DE',
+    query: { by: 'url' },
+    filters: ['country:DE'],
+    by: 'url',
+    where: `country = 'DE'`,
+  },
+  {
+    name: 'by=country&filter=url:<mid-ranked url>',
+    query: { by: 'country' },
+    filters: [`url:${mid}`],
+    by: 'country',
+    where: `url = ${sqlString(mid)}`,
+  },
+  {
+    name: 'by=url&filter=country:DE&filter=browser:FF',
+    query: { by: 'url' },
+    filters: ['country:DE', 'browser:FF'],
+    by: 'url',
+    where: `country = 'DE' AND browser = 'FF'`,
+  },
+];
+
+/** A filtered answer of the API function, timed, with what it read; `filters` go in as repeated parameters. */
+async function timedFilteredQuery(
+  clients: AwsClients,
+  config: RuntimeConfig,
+  query: Record<string, string>,
+  filters: readonly string[],
+  handler?: ReturnType<typeof createApiHandler>,
+) {
+  const used: Accounting = { requests: 0, bytes: 0 };
+  const api =
+    handler ??
+    createApiHandler({
+      ...readersFor(clients, config, account(used)),
+      retentionHours: config.settings.speedRetentionHours,
+    });
+  const event = apiEvent('/v1/pageviews', query);
+  const search = new URLSearchParams(event.rawQueryString);
+  for (const filter of filters) search.append('filter', filter);
+  const started = performance.now();
+  const result = await api({ ...event, rawQueryString: search.toString() });
+  const ms = performance.now() - started;
+  if (result.statusCode !== 200) throw new Error(`query answered ${result.statusCode}: ${result.body}`);
+  return { ms, used, api, body: result.body! };
+}
+
+/**
+ * The naive full read of a filtered query: every raw Parquet object of the range fetched from S3 and aggregated by
+ * DuckDB with the filter as SQL (the seed's serving layer ran SQL over Parquet), in the same run as ours.
+ */
+async function naiveFilteredRead(
+  clients: AwsClients,
+  config: RuntimeConfig,
+  shape: FilterShape,
+  fromMs: number,
+  toMs: number,
+) {
+  const used: Accounting = { requests: 0, bytes: 0 };
+  const dir = mkdtempSync(join(tmpdir(), 'bench-naive-'));
+  const started = performance.now();
+  try {
+    const files: string[] = [];
+    for (let hour = fromMs; hour < toMs; hour += HOUR_MS) {
+      const listed = await clients.s3.send(
+        new ListObjectsV2Command({
+          Bucket: config.names.bucket,
+          Prefix: `${PREFIXES.raw}${hourPartitionPath(hour)}/`,
+        }),
+      );
+      used.requests += 1;
+      for (const object of listed.Contents ?? []) {
+        const body = await (
+          await clients.s3.send(new GetObjectCommand({ Bucket: config.names.bucket, Key: object.Key }))
+        ).Body!.transformToByteArray();
+        used.requests += 1;
+        used.bytes += body.length;
+        const file = join(dir, `${files.length}.parquet`);
+        writeFileSync(file, body);
+        files.push(file);
+      }
+    }
+    const connection = await duckdbConnection();
+    try {
+      const rows = (
+        await connection.runAndReadAll(
+          `SELECT ${shape.by} AS v, count(*) AS n FROM read_parquet([${files.map(sqlString).join(', ')}])
+           WHERE ${shape.where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
+        )
+      ).getRowObjects();
+      return { ms: performance.now() - started, used, top: rows.map((r) => [String(r.v), Number(r.n)]) };
+    } finally {
+      connection.closeSync();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The filter axis of one case and range: cold and warm p50/p99 with what was read, beside the naive full read. */
+async function filterAxis(
+  clients: AwsClients,
+  config: RuntimeConfig,
+  label: string,
+  span: string,
+  range: { fromMs: number; toMs: number },
+  mid: string,
+  quick: boolean,
+): Promise<BenchFigure[]> {
+  const figures: BenchFigure[] = [];
+  for (const shape of filterShapes(mid)) {
+    const query = {
+      from: toIso(range.fromMs),
+      to: toIso(range.toMs),
+      granularity: 'hour',
+      top: '10',
+      ...shape.query,
+    };
+    const colds: number[] = [];
+    let coldUse: Accounting = { requests: 0, bytes: 0 };
+    for (let i = 0; i < (quick ? 2 : 7); i += 1) {
+      const cold = await timedFilteredQuery(clients, config, query, shape.filters);
+      colds.push(cold.ms);
+      coldUse = cold.used;
+    }
+    const first = await timedFilteredQuery(clients, config, query, shape.filters);
+    const warms: number[] = [];
+    for (let i = 0; i < (quick ? 5 : 30); i += 1)
+      warms.push((await timedFilteredQuery(clients, config, query, shape.filters, first.api)).ms);
+    const naive = await naiveFilteredRead(clients, config, shape, range.fromMs, range.toMs);
+    // The figures count only if the answer is exact: the top 10 of the full read.
+    const answered = (JSON.parse(first.body) as PageViewsResponse)
+      .breakdown!.filter((b) => b.value !== 'other')
+      .map((b) => [b.value, b.total]);
+    if (JSON.stringify(answered) !== JSON.stringify(naive.top))
+      throw new Error(
+        `${label} ${shape.name} over ${span}: ${JSON.stringify(answered)} != ${JSON.stringify(naive.top)}`,
+      );
+    const metric = `${label}: ${shape.name} over ${span}`;
+    figures.push(
+      {
+        section: 'cardinality',
+        metric: `${metric}, cold p50 / p99`,
+        value: Math.round(percentile(colds, 50)),
+        unit: 'ms',
+        baseline: Math.round(naive.ms),
+        ratio: naive.ms / percentile(colds, 50),
+        note: `cold p99 ${Math.round(percentile(colds, 99))} ms over ${colds.length} fresh functions; baseline: the naive full read (every raw object of the range, DuckDB); ratio = naive / ours`,
+      },
+      {
+        section: 'cardinality',
+        metric: `${metric}, warm p50 / p99`,
+        value: Math.round(percentile(warms, 50) * 10) / 10,
+        unit: 'ms',
+        note: `warm p99 ${Math.round(percentile(warms, 99) * 10) / 10} ms over ${warms.length} requests (cube hours cached in the function)`,
+      },
+      {
+        section: 'cardinality',
+        metric: `${metric}, bytes read cold`,
+        value: coldUse.bytes,
+        unit: 'bytes',
+        baseline: naive.used.bytes,
+        ratio: naive.used.bytes / Math.max(1, coldUse.bytes),
+        note: `${coldUse.requests} requests (S3 GETs and DynamoDB queries) vs ${naive.used.requests} for the naive full read; ratio = naive / ours`,
+      },
+    );
+  }
+  return figures;
+}
+
 async function runUntilCaughtUp(batch: () => Promise<RunSummary>): Promise<{ runs: number; hours: number }> {
   let runs = 0;
   let hours = 0;
@@ -356,6 +538,22 @@ export const cardinalityBench: BenchSection = async ({ quick, log, urls }) => {
           log(
             `cardinality: ${label}: ${span}: cold p50 ${Math.round(percentile(colds, 50))} ms, naive ${Math.round(naive.ms)} ms`,
           );
+          // The filter axis: the quick bench keeps the short ranges; 30 d and 1M urls/day are the full bench's.
+          if (!quick || length <= 7 * DAY_MS) {
+            const mid = `https://shop.example/p/${Math.max(2, Math.round(Math.sqrt(c.urls)))}`;
+            figures.push(
+              ...(await filterAxis(
+                clients,
+                config,
+                label,
+                span,
+                { fromMs: end - length, toMs: end },
+                mid,
+                quick,
+              )),
+            );
+            log(`cardinality: ${label}: ${span}: filter axis done`);
+          }
         }
       } finally {
         rmSync(dir, { recursive: true, force: true });

@@ -37,6 +37,7 @@ const USAGE = `usage: npm run cost -- [options]
 
   --events-per-second N   page views per second (default 100)
   --queries-per-second N  API queries per second (default 1)
+  --filtered-queries-per-second N  filtered API queries per second, besides those (default 0; docs/filters.md)
   --urls-per-day N        distinct urls per day (default 10000); sets the speed writes and the view store
   --batching-window S     the speed mapping's batching window in seconds (default ${DEFAULT_SPEED_SOURCE.maxBatchingWindowSeconds})
   --retention-months N    months of Parquet kept in S3 (default 12)
@@ -62,6 +63,28 @@ function latestBench(): { report?: BenchReport; path?: string } {
  * View-store requests of a cold `by=url&top=10` over 24 h, from the bench's cardinality axis at the
  * cardinality nearest to `urlsPerDay` (on a log scale).
  */
+/**
+ * A figure of `by=url&filter=country:DE` over 24 h at the cardinality nearest `urlsPerDay`: its value, or the number
+ * its note matches.
+ */
+function filteredFigure(
+  report: BenchReport | undefined,
+  urlsPerDay: number,
+  what: string,
+  note?: RegExp,
+): number | undefined {
+  const measured = (report?.figures ?? [])
+    .filter((f) => f.metric.endsWith(`urls/day: by=url&filter=country:DE over 24 h, ${what}`))
+    .map((f) => ({
+      urls: Number(f.metric.split(' ')[0]!.replace(/,/g, '')),
+      value: note ? Number(note.exec(f.note ?? '')?.[1]) : f.value,
+    }))
+    .filter((m) => Number.isFinite(m.value));
+  if (measured.length === 0) return undefined;
+  measured.sort((a, b) => Math.abs(Math.log(a.urls / urlsPerDay)) - Math.abs(Math.log(b.urls / urlsPerDay)));
+  return measured[0]!.value;
+}
+
 function viewGets(report: BenchReport | undefined, urlsPerDay: number): number | undefined {
   const measured = (report?.figures ?? [])
     .map(
@@ -83,6 +106,7 @@ async function main(): Promise<void> {
     options: {
       'events-per-second': { type: 'string' },
       'queries-per-second': { type: 'string', default: '1' },
+      'filtered-queries-per-second': { type: 'string', default: '0' },
       'retention-months': { type: 'string', default: '12' },
       'batching-window': { type: 'string', default: String(DEFAULT_SPEED_SOURCE.maxBatchingWindowSeconds) },
       'urls-per-day': { type: 'string', default: '10000' },
@@ -103,6 +127,8 @@ async function main(): Promise<void> {
     min: 0.001,
     max: 1e6,
   })!;
+  const filteredQueriesPerSecond =
+    parseNumber(values['filtered-queries-per-second'], '--filtered-queries-per-second', { min: 0 }) ?? 0;
   const apiQueriesPerSecond = parseNumber(values['queries-per-second'], '--queries-per-second', {
     min: 0,
     max: 1e5,
@@ -188,6 +214,21 @@ async function main(): Promise<void> {
     retentionMonths,
     urlsPerDay,
     viewGetsPerQuery: fallback(viewGets(report, urlsPerDay), 20, 'view-store GETs per API query'),
+    ...(filteredQueriesPerSecond > 0
+      ? {
+          filteredQueriesPerSecond,
+          filteredRequestsPerQuery: fallback(
+            filteredFigure(report, urlsPerDay, 'bytes read cold', /^(\d+) requests/),
+            30,
+            'store requests per filtered query',
+          ),
+          filteredLambdaMsPerQuery: fallback(
+            filteredFigure(report, urlsPerDay, 'cold p50 / p99'),
+            200,
+            'API Lambda ms per filtered query',
+          ),
+        }
+      : {}),
   };
   const ours = estimateMonthlyCost(inputs);
   const naive = estimateNaiveMonthlyCost(inputs);

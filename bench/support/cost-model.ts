@@ -121,6 +121,12 @@ export interface CostInputs {
   readonly urlsPerDay: number;
   /** View-store S3 GETs per API query (bench: cold `by=url&top=10` over 24 h at the nearest cardinality). */
   readonly viewGetsPerQuery: number;
+  /** Filtered API queries per second (docs/filters.md), besides `apiQueriesPerSecond`. @default 0 */
+  readonly filteredQueriesPerSecond?: number;
+  /** Store requests (cube GETs, manifest and rollup Queries) per filtered query (bench: cold `by=url&filter=country:DE` over 24 h). */
+  readonly filteredRequestsPerQuery?: number;
+  /** API Lambda ms per filtered query (bench: the same query's cold p50). */
+  readonly filteredLambdaMsPerQuery?: number;
 }
 
 /**
@@ -211,6 +217,7 @@ function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
   const bytesPerQuery = Math.max(p.athena.minBytesPerQuery, scannedPerRun / inputs.athenaQueriesPerRun);
   const athenaTb = (inputs.batchRunsPerMonth * inputs.athenaQueriesPerRun * bytesPerQuery) / TB;
   const apiQueries = inputs.apiQueriesPerSecond * SECONDS_PER_MONTH;
+  const filteredQueries = (inputs.filteredQueriesPerSecond ?? 0) * SECONDS_PER_MONTH;
   // Runs that compute: about one per hour (when H passes an hour) plus the odd late hour.
   const computingRuns = 730 * inputs.batchHoursPerRun;
   const store = viewStoreWorkPerRun(inputs);
@@ -293,8 +300,26 @@ function costLines(inputs: CostInputs, p: Prices, naive: boolean): CostLine[] {
     {
       service: 'API Gateway',
       item: 'HTTP API requests',
-      usd: (apiQueries / 1e6) * p.apiGateway.perMillionRequests,
+      usd: ((apiQueries + filteredQueries) / 1e6) * p.apiGateway.perMillionRequests,
     },
+    ...(filteredQueries > 0
+      ? [
+          {
+            service: 'Lambda',
+            item: `filtered queries (${inputs.filteredQueriesPerSecond}/s, ${inputs.filteredLambdaMsPerQuery ?? 0} ms each)`,
+            usd:
+              (filteredQueries / 1e6) * p.lambda.perMillionRequests +
+              ((filteredQueries * (inputs.filteredLambdaMsPerQuery ?? 0)) / 1000) *
+                inputs.lambdaMemoryGb *
+                p.lambda.gbSecond,
+          },
+          {
+            service: 'S3',
+            item: `filter cube GETs (${inputs.filteredRequestsPerQuery ?? 0} requests/filtered query, an upper bound: all counted as GETs)`,
+            usd: ((filteredQueries * (inputs.filteredRequestsPerQuery ?? 0)) / 1000) * p.s3.perThousandGets,
+          },
+        ]
+      : []),
     ...(naive
       ? [
           {

@@ -236,6 +236,52 @@ function cardinalityMillionRun(r: Results): string {
 const coldP99 = (r: Results, file: string, urls: string, range: string) =>
   `${sig(fromNote(cardinalityFigure(r, file, `${urls} urls/day: by=url&top=10 over ${range}, cold p50 / p99`), /cold p99 ([\d.,]+) ms/))} ms`;
 
+// ---- filters (docs/filters.md): the speed layer's rollup blocks and the filter axis of the quick run
+
+function rollupFigure(r: Results): string {
+  const f = figure(
+    r.bench(QUICK),
+    'speed write units per record with rollup blocks for filters at 100,000 urls/day, 1000-record batches',
+    QUICK,
+  );
+  return (
+    `${sig(f.value)} WCU per record with the rollup blocks, ${sig(f.baseline!)} for the counters alone: ` +
+    `${sig(f.ratio!, 2)}× (${f.note}). From the ${runOf(r.bench(QUICK))}: ${link('latest-quick.md')}.`
+  );
+}
+
+const FILTER_SHAPES = [
+  'by=url&filter=country:DE',
+  'by=country&filter=url:<mid-ranked url>',
+  'by=url&filter=country:DE&filter=browser:FF',
+] as const;
+
+function filterAxisTable(r: Results): string {
+  const q = r.bench(QUICK);
+  const rows = ['10,000', '100,000'].flatMap((urls) =>
+    (['24 h', '7 d'] as const).flatMap((range) =>
+      FILTER_SHAPES.map((shape) => {
+        const f = (what: string) => figure(q, `${urls} urls/day: ${shape} over ${range}, ${what}`, QUICK);
+        const cold = f('cold p50 / p99');
+        const warm = f('warm p50 / p99');
+        const bytes = f('bytes read cold');
+        return (
+          `| ${urls} | ${range} | \`${shape.replace(/\|/g, '\\|')}\` | ${sig(cold.value)} / ${sig(fromNote(cold, /cold p99 ([\d.,]+) ms/))} ms ` +
+          `| ${sig(warm.value)} / ${sig(fromNote(warm, /warm p99 ([\d.,]+) ms/))} ms ` +
+          `| ${int(bytes.value)} B / ${fromNote(bytes, /^(\d+) requests/)} | ${int(cold.baseline!)} ms, ${int(bytes.baseline!)} B / ${fromNote(bytes, /vs (\d+) for/)} |`
+        );
+      }),
+    ),
+  );
+  return [
+    '| urls/day | range | query | cold p50 / p99 | warm p50 / p99 | bytes / requests read cold | naive full read (cold p50, bytes / requests) |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    `From the ${runOf(q)}: ${link('latest-quick.md')}; 1M urls/day and 30 days are the full run's (\`npm run bench\`).`,
+  ].join('\n');
+}
+
 // ---- the cost model (bench/results/cost/*.json, npm run figures)
 
 const TEN_K = COST_CASES[0]!.name;
@@ -296,6 +342,8 @@ const rmsErrors = (r: Results) =>
   );
 
 export const FIGURES: Readonly<Record<string, Render>> = {
+  'speed-rollup-wcu': rollupFigure,
+  'filter-axis': filterAxisTable,
   'speed-table': speedTable,
   'speed-100k-writes': (r) => sig(speedAt(r, '100,000', '1000').writes.value, 2),
   'speed-100k-previous-writes': (r) => sig(speedAt(r, '100,000', '1000').previousWrites.value, 2),

@@ -42,6 +42,22 @@ const REQUIRED = [
       ['cardinality', `${urls} urls/day: by=url&top=10 over ${span}, bytes read cold`],
     ]),
   ]),
+  // The filter axis (docs/filters.md): quick keeps 100,000 urls/day up to 7 days.
+  ...['24 h', '7 d'].flatMap((span) =>
+    [
+      'by=url&filter=country:DE',
+      'by=country&filter=url:<mid-ranked url>',
+      'by=url&filter=country:DE&filter=browser:FF',
+    ].flatMap((shape) => [
+      ['cardinality', `100,000 urls/day: ${shape} over ${span}, cold p50 / p99`],
+      ['cardinality', `100,000 urls/day: ${shape} over ${span}, warm p50 / p99`],
+      ['cardinality', `100,000 urls/day: ${shape} over ${span}, bytes read cold`],
+    ]),
+  ),
+  [
+    'speed',
+    'speed write units per record with rollup blocks for filters at 100,000 urls/day, 1000-record batches',
+  ],
   ['e2e', 'freshness p50'],
   ['e2e', 'freshness p99'],
   ['collect', 'single-event requests over HTTP to kinesis-local: throughput'],
