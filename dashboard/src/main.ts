@@ -16,6 +16,7 @@ import type {
   StatusResponse,
 } from '../../shared/api-types.js';
 import { rangeFor, type Granularity } from './range.js';
+import { appendFilters, filterOf, filtersIn, withFilters } from './filters.js';
 
 /** The dashboard: reads the public API only (/v1/pageviews, /v1/live, /v1/status) and draws it with Chart.js. */
 
@@ -28,6 +29,39 @@ const REFRESH_MS = 10_000;
 const apiBase = new URLSearchParams(location.search).get('api')?.replace(/\/$/, '') ?? '';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+/** The filters every panel is read under: from the page's URL, which they are written back to. */
+let filters = filtersIn(location.search);
+
+function setFilters(next: readonly string[]): void {
+  filters = [...next];
+  history.replaceState(null, '', `${location.pathname}${withFilters(location.search, filters)}`);
+  renderChips();
+  void refresh();
+}
+
+/** One chip per filter, each with a button that removes it. */
+function renderChips(): void {
+  const list = $<HTMLUListElement>('filters');
+  list.hidden = filters.length === 0;
+  list.replaceChildren(
+    ...filters.map((filter) => {
+      const item = document.createElement('li');
+      item.className = 'chip';
+      item.dataset.filter = filter;
+      item.appendChild(Object.assign(document.createElement('span'), { textContent: filter }));
+      const remove = Object.assign(document.createElement('button'), {
+        type: 'button',
+        textContent: '×',
+        title: `Remove filter ${filter}`,
+      });
+      remove.setAttribute('aria-label', `Remove filter ${filter}`);
+      remove.addEventListener('click', () => setFilters(filters.filter((f) => f !== filter)));
+      item.appendChild(remove);
+      return item;
+    }),
+  );
+}
 const controls = {
   range: $<HTMLSelectElement>('range'),
   granularity: $<HTMLSelectElement>('granularity'),
@@ -92,16 +126,41 @@ async function getJson<T>(path: string): Promise<T> {
   return body as T;
 }
 
-function fillTable(id: string, rows: string[][]): void {
+/** Fills a table; a first cell given as `{ filter }` is a button that filters the whole page by that value. */
+function fillTable(id: string, rows: (string | { text: string; filter?: string })[][]): void {
   const body = $<HTMLTableElement>(id).tBodies[0]!;
+  // A refresh rebuilds the rows: a keyboard user's focus stays on the value it was on.
+  const focused = body.contains(document.activeElement)
+    ? (document.activeElement as HTMLElement).dataset.filter
+    : undefined;
   body.replaceChildren(
     ...rows.map((cells) => {
       const tr = document.createElement('tr');
-      for (const cell of cells)
-        tr.appendChild(Object.assign(document.createElement('td'), { textContent: cell }));
+      for (const cell of cells) {
+        const td = document.createElement('td');
+        if (typeof cell === 'string') td.textContent = cell;
+        else if (!cell.filter || filters.includes(cell.filter)) td.textContent = cell.text;
+        else {
+          const button = Object.assign(document.createElement('button'), {
+            type: 'button',
+            className: 'filter-value',
+            textContent: cell.text,
+            title: `Filter every panel by ${cell.filter}`,
+          });
+          button.dataset.filter = cell.filter;
+          const filter = cell.filter;
+          button.addEventListener('click', () => setFilters([...filters, filter]));
+          td.appendChild(button);
+        }
+        tr.appendChild(td);
+      }
       return tr;
     }),
   );
+  if (focused)
+    [...body.querySelectorAll<HTMLButtonElement>('button.filter-value')]
+      .find((b) => b.dataset.filter === focused)
+      ?.focus();
 }
 
 function render(answer: PageViewsResponse, status: StatusResponse): void {
@@ -124,6 +183,7 @@ function render(answer: PageViewsResponse, status: StatusResponse): void {
   chartBox.dataset.buckets = String(answer.buckets.length);
   chartBox.dataset.query = `${answer.query.from}/${answer.query.to}/${g}/${answer.query.by ?? ''}`;
   chartBox.dataset.visitors = String(answer.visitors ?? '');
+  chartBox.dataset.filters = (answer.query.filters ?? []).join(' ');
   $('total').textContent =
     `(${answer.total.toLocaleString('en-US')} page views, ` +
     `${(answer.visitors ?? 0).toLocaleString('en-US')} visitors, error rate ${percent(answer.errorRate)} in range)`;
@@ -145,7 +205,8 @@ function render(answer: PageViewsResponse, status: StatusResponse): void {
   fillTable(
     'breakdown-table',
     values.map((v) => [
-      v.value,
+      // `other` is no value: it cannot be filtered by.
+      { text: v.value, ...(v.value === 'other' ? {} : { filter: filterOf(answer.query.by ?? '', v.value) }) },
       v.total.toLocaleString('en-US'),
       // `other` has no visitors of its own: they overlap the top values'.
       v.visitors === null || v.visitors === undefined ? '–' : v.visitors.toLocaleString('en-US'),
@@ -193,12 +254,15 @@ async function refresh(): Promise<void> {
     top: '10',
     metrics: 'pageviews,visitors,error_rate',
   });
+  appendFilters(query, filters);
+  const liveQuery = appendFilters(new URLSearchParams(), filters).toString();
+  document.querySelector<HTMLElement>('.chart')!.dataset.request = query.toString();
   const ticket = ++inFlight;
   try {
     const [answer, status, live] = await Promise.all([
       getJson<PageViewsResponse>(`/v1/pageviews?${query.toString()}`),
       getJson<StatusResponse>('/v1/status'),
-      getJson<LiveResponse>('/v1/live'),
+      getJson<LiveResponse>(`/v1/live${liveQuery ? `?${liveQuery}` : ''}`),
     ]);
     if (ticket !== inFlight) return; // a newer request is on its way
     $('error').hidden = true;
@@ -224,6 +288,7 @@ $<HTMLFormElement>('controls').addEventListener('submit', (event) => {
   event.preventDefault();
   void refresh();
 });
+renderChips();
 setInterval(() => {
   if (controls.refresh.checked && !document.hidden) void refresh();
 }, REFRESH_MS);
