@@ -1,10 +1,9 @@
 import type { BucketSource, PageViewsResponse } from '../api-types.js';
 import type { HorizonState } from '../counts.js';
 import { FilterTally } from '../filters/aggregate.js';
-import { formatFilter } from '../filters/grammar.js';
 import { estimate, unionAll, type VisitorSketch } from '../sketch/index.js';
 import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../time.js';
-import { metricFields, visitorCount } from './metrics.js';
+import { echoOf, metricFields, visitorCount } from './metrics.js';
 import type { PageViewsQuery } from './params.js';
 
 /**
@@ -88,16 +87,7 @@ export async function answerFiltered(
   const sourceOf = (start: number): BucketSource =>
     granularity === 'minute' || start >= hMs ? 'speed' : start + size <= hMs ? 'batch' : 'both';
   const response: PageViewsResponse = {
-    query: {
-      from: toIso(fromMs),
-      to: toIso(toMs),
-      granularity,
-      ...(by ? { by } : {}),
-      ...(top ? { top } : {}),
-      ...(query.metrics.length > 1 ? { metrics: query.metrics } : {}),
-      ...(by && query.order !== 'pageviews' ? { order: query.order } : {}),
-      filters: filters.map(formatFilter),
-    },
+    query: echoOf(query),
     horizon: horizon ? toIso(horizon.horizonMs) : null,
     total,
     ...(wantVisitors ? { visitors: visitorCount(unionAll(bucketVisitors), total) } : {}),

@@ -14,7 +14,7 @@ import { empty as emptySketch, estimate, unionAll, type VisitorSketch } from '..
 import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../time.js';
 import type { PageViewsQuery } from './params.js';
 import { answerFiltered, type FilteredReaders } from './filtered.js';
-import { metricFields, visitorCount } from './metrics.js';
+import { echoOf, metricFields, visitorCount } from './metrics.js';
 
 export { metricFields, visitorCount };
 
@@ -255,21 +255,12 @@ export async function answerPageViews(
   const bucketVisitors = wantVisitors ? sketches.map((list) => unionAll(list)) : [];
   const visitorsOf = (i: number) =>
     wantVisitors ? { visitors: visitorCount(bucketVisitors[i]!, counts[i]!) } : {};
-  const extra = query.metrics.length > 1;
   const h = horizon?.horizonMs ?? -Infinity;
   const sourceOf = (start: number): BucketSource =>
     granularity === 'minute' || start >= h ? 'speed' : start + size <= h ? 'batch' : 'both';
 
   const response: PageViewsResponse = {
-    query: {
-      from: toIso(fromMs),
-      to: toIso(toMs),
-      granularity,
-      ...(by ? { by } : {}),
-      ...(top ? { top } : {}),
-      ...(extra ? { metrics: query.metrics } : {}),
-      ...(by && query.order !== 'pageviews' ? { order: query.order } : {}),
-    },
+    query: echoOf(query),
     horizon: horizon ? toIso(horizon.horizonMs) : null,
     total,
     ...(wantVisitors ? { visitors: visitorCount(unionAll(bucketVisitors), total) } : {}),

@@ -1,5 +1,23 @@
+import type { PageViewsResponse } from '../api-types.js';
+import { formatFilter } from '../filters/grammar.js';
 import { estimate, type VisitorSketch } from '../sketch/index.js';
-import type { Metric } from './params.js';
+import { toIso } from '../time.js';
+import type { Metric, PageViewsQuery } from './params.js';
+
+/** The query as an answer echoes it: what was asked, with defaults left out (filters in canonical form). */
+export function echoOf(query: PageViewsQuery): PageViewsResponse['query'] {
+  const { by, top, filters } = query;
+  return {
+    from: toIso(query.fromMs),
+    to: toIso(query.toMs),
+    granularity: query.granularity,
+    ...(by ? { by } : {}),
+    ...(top ? { top } : {}),
+    ...(query.metrics.length > 1 ? { metrics: query.metrics } : {}),
+    ...(by && query.order !== 'pageviews' ? { order: query.order } : {}),
+    ...(filters.length > 0 ? { filters: filters.map(formatFilter) } : {}),
+  };
+}
 
 /**
  * Visitors from a sketch: its estimate, which above the sparse limit may exceed the page views by the
