@@ -60,7 +60,7 @@ export class CubeRows {
 }
 
 export const cubeObjectKey = (site: string, hourMs: number, digest: string): string =>
-  `${PREFIXES.batchViews}cube/site=${site}/${dayKey(hourMs)}/${hourKey(hourMs).slice(11)}-${digest}.blk`;
+  `${PREFIXES.batchViews}cube/site=${site}/dt=${dayKey(hourMs)}/${hourKey(hourMs).slice(11)}-${digest}.blk`;
 
 async function readManifest(
   deps: CubeStoreDeps,

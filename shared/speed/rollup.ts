@@ -35,6 +35,8 @@ export interface RollupItem {
   readonly hourMs: number;
   /** Padded sequence number of the block's first record: where a retry of the batch must start if the write fails. */
   readonly first: string;
+  /** The block's records' sequence numbers (unpadded): what a write refused for good sets aside. */
+  readonly sequences: readonly string[];
   readonly rows: number;
   readonly body: Uint8Array;
   readonly expiresAt: number;
@@ -70,6 +72,7 @@ function blocksOf(
       sk: rollupSortKey(shardId, first, last),
       hourMs,
       first,
+      sequences: records.map((r) => r.sequenceNumber),
       rows: records.length,
       body,
       expiresAt,

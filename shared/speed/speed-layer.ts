@@ -154,17 +154,34 @@ export async function processSpeedBatch(
     unapplied.push(...rejected.map((r) => padSequence(r.sequenceNumber)));
   }
 
-  const [{ pending, refused }, unwritten] = await Promise.all([
+  const [cellsWritten, rollupsWritten] = await Promise.all([
     applyCells(deps, [...cells.values()]),
-    deps.rollups === false ? [] : applyRollups(deps, rollupItems(aggregate.records, deps.retentionHours)),
+    deps.rollups === false
+      ? { pending: [], refused: [] }
+      : applyRollups(deps, rollupItems(aggregate.records, deps.retentionHours)),
   ]);
+  const { pending } = cellsWritten;
   for (const { cell, progress } of pending) unapplied.push(padSequence(cell.sequences[progress.next]!));
   // A rollup block that did not land is written again by the retry, which starts at or before its first record.
-  for (const item of unwritten) unapplied.push(item.first);
+  for (const item of rollupsWritten.pending) unapplied.push(item.first);
+  const refused: RefusedWrite[] = [
+    ...cellsWritten.refused.map(({ cell, from, error }) => ({
+      what: `${cell.dimension} counter`,
+      sequences: cell.sequences,
+      from,
+      error,
+    })),
+    ...rollupsWritten.refused.map(({ item, error }) => ({
+      what: 'rollup block',
+      sequences: item.sequences,
+      from: 0,
+      error,
+    })),
+  ];
   if (refused.length > 0) {
     const setAside = await setAsideRefused(deps, records, refused, nowMs);
     if (setAside) observer?.count('WriteRejectedRecords', setAside);
-    else for (const { cell, from } of refused) unapplied.push(padSequence(cell.sequences[from]!));
+    else for (const { sequences, from } of refused) unapplied.push(padSequence(sequences[from]!));
   }
   if (unapplied.length === 0) {
     observer?.count('RecordsCounted', counted);
@@ -188,6 +205,14 @@ interface CellWrite {
  */
 interface RefusedCell {
   readonly cell: Cell;
+  readonly from: number;
+  readonly error: unknown;
+}
+
+/** A write refused for good (a counter cell's, or a rollup block's): its records from `from` on are set aside. */
+interface RefusedWrite {
+  readonly what: string;
+  readonly sequences: readonly string[];
   readonly from: number;
   readonly error: unknown;
 }
@@ -236,13 +261,16 @@ async function applyCells(
 }
 
 /**
- * Writes the batch's rollup blocks (one PutItem each), retrying failures with backoff while time remains; returns
- * those still unwritten. Every failure is retried, by the event source mapping in the end: a block is sized to fit
- * its item (rollup.ts), so a lasting failure is an access or configuration fault, which stalls the shard visibly
- * (iterator age) rather than losing the filtered view of its records.
+ * Writes the batch's rollup blocks (one PutItem each), retrying transient failures with backoff while time remains,
+ * as the cells are. Returns those still failing transiently (the event source mapping retries them) and those
+ * refused for good (a missing table, access): their records are set aside like a refused cell's, never retried.
  */
-async function applyRollups(deps: SpeedDeps, items: RollupItem[]): Promise<RollupItem[]> {
+async function applyRollups(
+  deps: SpeedDeps,
+  items: RollupItem[],
+): Promise<{ pending: RollupItem[]; refused: { item: RollupItem; error: unknown }[] }> {
   let pending = items;
+  const refused: { item: RollupItem; error: unknown }[] = [];
   let units = 0;
   let writes = 0;
   for (let attempt = 0; pending.length > 0; attempt += 1) {
@@ -250,7 +278,11 @@ async function applyRollups(deps: SpeedDeps, items: RollupItem[]): Promise<Rollu
       units += await putRollup(deps.documents, deps.tableName, item);
       writes += 1;
     });
-    pending = failed.map((f) => f.item);
+    pending = [];
+    for (const { item, error } of failed) {
+      if (isTransient(error)) pending.push(item);
+      else refused.push({ item, error });
+    }
     if (pending.length === 0) break;
     deps.observer?.error?.(
       `${pending.length} rollup writes failed (attempt ${attempt + 1})`,
@@ -258,36 +290,35 @@ async function applyRollups(deps: SpeedDeps, items: RollupItem[]): Promise<Rollu
     );
     const delay = Math.min(2000, (deps.retryBaseMs ?? 50) * 2 ** attempt);
     const remaining = deps.remainingTimeMs?.() ?? Infinity;
-    if (attempt >= 8 || !failed.every((f) => isTransient(f.error)) || remaining - delay < TIME_MARGIN_MS)
-      break;
+    if (attempt >= 8 || remaining - delay < TIME_MARGIN_MS) break;
     await sleep(delay * (0.5 + Math.random() / 2));
   }
   deps.observer?.count('RollupWrites', writes);
   deps.observer?.count('RollupWriteUnits', units);
   deps.observer?.count('WriteUnits', units);
-  return pending;
+  return { pending, refused };
 }
 
 /**
- * Moves the records of refused cells to the dead-letter store with the error, so the shard goes on.
+ * Moves the records of refused writes (counter cells, rollup blocks) to the dead-letter store with the error, so the shard goes on.
  * Returns how many records were set aside, or 0 when the dead-letter write failed (then they are retried:
  * stalling is better than losing them).
  */
 async function setAsideRefused(
   deps: SpeedDeps,
   records: readonly KinesisStreamRecord[],
-  refused: readonly RefusedCell[],
+  refused: readonly RefusedWrite[],
   nowMs: number,
 ): Promise<number> {
   const reasons = new Map<string, string>();
-  for (const { cell, from, error } of refused) {
-    const reason = `${cell.dimension} counter write refused: ${describeError(error)}`;
-    for (let i = from; i < cell.sequences.length; i += 1) {
-      const sequence = cell.sequences[i]!;
+  for (const { what, sequences, from, error } of refused) {
+    const reason = `${what} write refused: ${describeError(error)}`;
+    for (let i = from; i < sequences.length; i += 1) {
+      const sequence = sequences[i]!;
       if (!reasons.has(sequence)) reasons.set(sequence, reason);
     }
   }
-  for (const { error } of refused.slice(0, 1)) deps.observer?.error?.('cell write refused for good', error);
+  for (const { error } of refused.slice(0, 1)) deps.observer?.error?.('speed write refused for good', error);
   const letters: DeadLetter[] = records
     .filter((r) => reasons.has(r.kinesis.sequenceNumber))
     .map((r) => ({

@@ -149,8 +149,9 @@ describe('batch layer on the local stack', () => {
     // The hour's total and its day's total changed; nothing else in the totals.
     expect(summary.rowsWritten).toBe(2);
     const views = counting.writes.filter((w) => w.startsWith(`${stack.names.tables.batchViews}:`));
-    // One BatchWrite per granularity for the totals, one manifest per dimension of the day.
-    expect(views.length).toBe(2 + DIMENSIONS.length);
+    // One BatchWrite per granularity for the totals, one manifest per dimension of the day, and the day's filter
+    // cube manifest (docs/filters.md).
+    expect(views.length).toBe(2 + DIMENSIONS.length + 1);
     const objects = counting.writes.filter((w) => w.startsWith('s3:'));
     expect(objects.length).toBe(summary.objectsWritten - DIMENSIONS.length);
     for (const key of objects) expect(key).toContain(`/dt=${toIso(lateHour).slice(0, 10)}/`);
