@@ -18,7 +18,7 @@ export async function* csvRecords(
   chunkRows = 1000,
 ): AsyncGenerator<CsvField[][]> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  let records: CsvField[][] = [];
+  const records: CsvField[][] = [];
   let record: CsvField[] = [];
   let field = '';
   let quoted = false;
@@ -75,10 +75,8 @@ export async function* csvRecords(
   };
   for await (const piece of pieces) {
     consume(typeof piece === 'string' ? piece : decoder.decode(piece, { stream: true }));
-    if (records.length >= chunkRows) {
-      yield records;
-      records = [];
-    }
+    // A piece may hold more records than a chunk: hand them on `chunkRows` at a time.
+    while (records.length >= chunkRows) yield records.splice(0, chunkRows);
   }
   consume(decoder.decode());
   if (quotePending) inQuotes = false;
