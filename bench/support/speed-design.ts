@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamRecord } from 'aws-lambda';
@@ -39,6 +40,7 @@ const s3Sink = { send: async () => ({}) } as unknown as S3Client;
 export const speedSinkDeps = (documents: DynamoDBDocumentClient): SpeedDeps => ({
   documents,
   s3: s3Sink,
+  defaultSite: DEFAULT_SETTINGS.defaultSite,
   tableName: 'bench',
   bucket: 'bench',
   retentionHours: 48,

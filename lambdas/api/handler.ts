@@ -4,7 +4,7 @@ import type { ErrorResponse, StatusResponse } from '../../shared/api-types.js';
 import { awsClients } from '../../shared/aws-clients.js';
 import { runAs } from '../../shared/call-ledger.js';
 import type { BatchViewReader, CountRow, SpeedCountReader } from '../../shared/counts.js';
-import { configFromEnvironment } from '../../shared/resources.js';
+import { configFromEnvironment, DEFAULT_SETTINGS, stackSites } from '../../shared/resources.js';
 import { toIso } from '../../shared/time.js';
 import { answerLive } from '../../shared/serving/live.js';
 import { answerPageViews } from '../../shared/serving/merge.js';
@@ -17,7 +17,17 @@ import {
   STORE_REQUEST_CEILING,
   StoreRequestMeter,
 } from '../../shared/serving/budget.js';
-import { minuteFloor, ParameterError, parsePageViewsQuery } from '../../shared/serving/params.js';
+import {
+  minuteFloor,
+  ParameterError,
+  parsePageViewsQuery,
+  resolveSite,
+  SiteForbiddenError,
+  visibleSites,
+  type SiteScope,
+} from '../../shared/serving/params.js';
+import { answerSites, siteClaim } from '../../shared/serving/sites.js';
+import { allLimited } from '../../shared/concurrency.js';
 import { readersFor } from '../../shared/serving/readers.js';
 
 /** API Gateway HTTP API (payload v2) → the query API. Thin adapter over params.ts and merge.ts. */
@@ -29,6 +39,8 @@ export interface ApiHandlerDeps {
   readonly speed: SpeedCountReader;
   readonly batch: BatchViewReader;
   readonly retentionHours: number;
+  /** The stack's sites, its default site first (shared/resources.ts stackSites). @default ['default'] */
+  readonly sites?: readonly string[];
   readonly clock?: () => number;
   readonly onError?: (error: unknown) => void;
   /**
@@ -67,9 +79,27 @@ const error = (
 export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
   const clock = deps.clock ?? Date.now;
   const batchCache = new Map<string, CountRow[]>();
+  const stack = deps.sites ?? [DEFAULT_SETTINGS.defaultSite];
+  /** The sites a request may query: the token's sites claim, when it carries one, narrows the stack's. */
+  const scopeOf = (event: APIGatewayProxyEventV2): SiteScope => {
+    const claims = (event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } })
+      ?.authorizer?.jwt?.claims;
+    const allowed = siteClaim(claims);
+    return allowed ? { stack, allowed } : { stack };
+  };
 
-  async function status(): Promise<StatusResponse> {
-    const [horizon, newest] = await Promise.all([deps.batch.readHorizon(), deps.speed.newestMinute()]);
+  /** The newest minute of the sites the caller may see. */
+  async function newestMinute(scope: SiteScope): Promise<number | undefined> {
+    let newest: number | undefined;
+    await allLimited(visibleSites(scope), 4, async (site) => {
+      const minute = await deps.speed.newestMinute(site);
+      if (minute !== undefined && (newest === undefined || minute > newest)) newest = minute;
+    });
+    return newest;
+  }
+
+  async function status(scope: SiteScope): Promise<StatusResponse> {
+    const [horizon, newest] = await Promise.all([deps.batch.readHorizon(), newestMinute(scope)]);
     return {
       horizon: horizon ? toIso(horizon.horizonMs) : null,
       lastBatchRun: horizon
@@ -88,9 +118,9 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     };
   }
 
-  async function pageViews(params: Readonly<Record<string, string | undefined>>) {
+  async function pageViews(params: Readonly<Record<string, string | undefined>>, scope: SiteScope) {
     const now = clock();
-    const query = parsePageViewsQuery(params, minuteFloor(now, deps.retentionHours), now);
+    const query = parsePageViewsQuery(params, minuteFloor(now, deps.retentionHours), now, scope);
     const horizon = await deps.batch.readHorizon();
     const planned = plannedStoreRequests(query, horizon);
     if (planned > STORE_REQUEST_CEILING) throw new RequestTooLargeError(planned, narrowable(query));
@@ -103,7 +133,9 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
       const query = event.queryStringParameters ?? {};
       const meter = new StoreRequestMeter(() => {
         try {
-          return narrowable(parsePageViewsQuery(query, minuteFloor(clock(), deps.retentionHours), clock()));
+          return narrowable(
+            parsePageViewsQuery(query, minuteFloor(clock(), deps.retentionHours), clock(), scopeOf(event)),
+          );
         } catch {
           return ['from', 'to'];
         }
@@ -117,16 +149,25 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     const method = event.requestContext?.http?.method ?? 'GET';
     const path = event.rawPath ?? '/';
     try {
-      if (!['/v1/pageviews', '/v1/live', '/v1/status', '/v1/openapi.json'].includes(path)) {
+      if (!['/v1/pageviews', '/v1/live', '/v1/sites', '/v1/status', '/v1/openapi.json'].includes(path)) {
         return error(404, 'not_found', `no route for ${path}; see /v1/openapi.json`);
       }
       if (method !== 'GET') return error(405, 'method_not_allowed', `${path} answers GET only`);
       if (path === '/v1/openapi.json') return json(200, OPENAPI_DOCUMENT);
-      if (path === '/v1/status') return json(200, await status());
-      if (path === '/v1/live') return json(200, await answerLive(deps.speed, clock()));
-      return json(200, await pageViews(event.queryStringParameters ?? {}));
+      const scope = scopeOf(event);
+      const params = event.queryStringParameters ?? {};
+      if (path === '/v1/status') return json(200, await status(scope));
+      if (path === '/v1/sites') return json(200, await answerSites(deps, scope, clock()));
+      if (path === '/v1/live') {
+        const unknown = Object.keys(params).find((name) => name !== 'site');
+        if (unknown) throw new ParameterError(unknown, `unknown parameter ${unknown}; allowed: site`);
+        return json(200, await answerLive(deps.speed, resolveSite(params.site, scope), clock()));
+      }
+      return json(200, await pageViews(params, scope));
     } catch (caught) {
       if (caught instanceof ParameterError) return error(400, caught.code, caught.message, caught.parameter);
+      // Authorization, not syntax: the request is well formed and the token does not allow it (RFC 9110 §15.5.4).
+      if (caught instanceof SiteForbiddenError) return error(403, 'site_forbidden', caught.message, 'site');
       if (caught instanceof RequestTooLargeError)
         return error(400, 'request_too_large', caught.message, caught.parameters[0], caught.parameters);
       deps.onError?.(caught);
@@ -144,6 +185,7 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
     handle = createApiHandler({
       ...readersFor(awsClients(), config),
       retentionHours: config.settings.speedRetentionHours,
+      sites: stackSites(config.settings),
       onError: (caught) => logger.error('request failed', caught as Error),
       onAnswered: (request) => logger.info('answered', { ...request }),
     });

@@ -13,12 +13,12 @@ import { floorTo, MINUTE_MS, toIso } from '../time.js';
 const LIVE_WINDOW_MINUTES = 5;
 const LIVE_TOP_PAGES = 10;
 
-export async function answerLive(speed: SpeedCountReader, nowMs: number): Promise<LiveResponse> {
+export async function answerLive(speed: SpeedCountReader, site: string, nowMs: number): Promise<LiveResponse> {
   const toMs = floorTo(nowMs, 'minute') + MINUTE_MS;
   const fromMs = toMs - LIVE_WINDOW_MINUTES * MINUTE_MS;
   const [totals, urls] = await Promise.all([
-    speed.readCounts({ dimension: 'total', fromMs, toMs, granularity: 'minute', visitors: true }),
-    speed.readCounts({ dimension: 'url', fromMs, toMs, granularity: 'minute' }),
+    speed.readCounts({ site, dimension: 'total', fromMs, toMs, granularity: 'minute', visitors: true }),
+    speed.readCounts({ site, dimension: 'url', fromMs, toMs, granularity: 'minute' }),
   ]);
   const pageviews = totals.reduce((sum, r) => sum + r.count, 0);
   const minutes = Array.from({ length: LIVE_WINDOW_MINUTES }, (_, i) => {
@@ -34,6 +34,7 @@ export async function answerLive(speed: SpeedCountReader, nowMs: number): Promis
   for (const row of urls) pages.set(row.value, (pages.get(row.value) ?? 0) + row.count);
   const errors = totals.reduce((sum, r) => sum + (r.errors ?? 0), 0);
   return {
+    site,
     from: toIso(fromMs),
     to: toIso(toMs),
     pageviews,
