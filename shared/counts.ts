@@ -46,7 +46,11 @@ export interface SpeedCountReader {
    * The site's earliest and latest minute with a counter among the hours [fromMs, toMs) (hour-aligned): one
    * single-item Query per hour and end, oldest first for the earliest and newest first for the latest.
    */
-  minuteSpan(site: string, fromMs: number, toMs: number): Promise<{ firstMs: number; lastMs: number } | undefined>;
+  minuteSpan(
+    site: string,
+    fromMs: number,
+    toMs: number,
+  ): Promise<{ firstMs: number; lastMs: number } | undefined>;
 }
 
 /** What the latest successful batch run published. */

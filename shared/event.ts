@@ -223,7 +223,7 @@ const fields = {
     schema: optionalString('site_invalid', isSiteId),
     glueType: 'string',
     accept: (v: unknown) => v === undefined || isSiteId(v),
-    comment: 'site id: the allow-listed host for a collected event, else the producer\'s or the default site',
+    comment: "site id: the allow-listed host for a collected event, else the producer's or the default site",
   },
 } as const;
 

@@ -88,7 +88,16 @@ export async function* csvRecords(
 }
 
 /** The view SQL's columns, in the order it selects them (shared/sql/hourly_views.sql). */
-const COLUMNS = ['site', 'bucket_ms', 'dimension', 'value', 'views', 'errors', 'sketch_form', 'sketch'] as const;
+const COLUMNS = [
+  'site',
+  'bucket_ms',
+  'dimension',
+  'value',
+  'views',
+  'errors',
+  'sketch_form',
+  'sketch',
+] as const;
 
 export class AthenaResultError extends Error {
   override readonly name = 'AthenaResultError';

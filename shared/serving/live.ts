@@ -13,7 +13,11 @@ import { floorTo, MINUTE_MS, toIso } from '../time.js';
 const LIVE_WINDOW_MINUTES = 5;
 const LIVE_TOP_PAGES = 10;
 
-export async function answerLive(speed: SpeedCountReader, site: string, nowMs: number): Promise<LiveResponse> {
+export async function answerLive(
+  speed: SpeedCountReader,
+  site: string,
+  nowMs: number,
+): Promise<LiveResponse> {
   const toMs = floorTo(nowMs, 'minute') + MINUTE_MS;
   const fromMs = toMs - LIVE_WINDOW_MINUTES * MINUTE_MS;
   const [totals, urls] = await Promise.all([

@@ -50,7 +50,8 @@ export class ParameterError extends Error {
     readonly parameter: string,
     message: string,
     /** The error code of the answer. */
-    readonly code: 'invalid_parameter' | 'range_in_future' | 'site_required' | 'site_unknown' = 'invalid_parameter',
+    readonly code:
+      'invalid_parameter' | 'range_in_future' | 'site_required' | 'site_unknown' = 'invalid_parameter',
   ) {
     super(message);
   }

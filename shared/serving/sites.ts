@@ -17,7 +17,9 @@ export const SITES_CLAIM = 'sites';
  * claim as a JSON array, as JSON text and as the bracketed `[a b]` form, so each is read, as is a plain
  * space- or comma-separated string (an OAuth scope-like claim).
  */
-export function siteClaim(claims: Readonly<Record<string, unknown>> | undefined): ReadonlySet<string> | undefined {
+export function siteClaim(
+  claims: Readonly<Record<string, unknown>> | undefined,
+): ReadonlySet<string> | undefined {
   const claim = claims?.[SITES_CLAIM];
   if (claim === undefined || claim === null) return undefined;
   let values: unknown[];

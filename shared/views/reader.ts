@@ -41,7 +41,11 @@ export async function readManifest(
 ): Promise<Manifest | undefined> {
   deps.onRequest?.({ kind: 'query' });
   const { Item } = await deps.documents.send(
-    new GetCommand({ TableName: deps.tableName, Key: manifestKey(site, dimension, dayMs), ConsistentRead: true }),
+    new GetCommand({
+      TableName: deps.tableName,
+      Key: manifestKey(site, dimension, dayMs),
+      ConsistentRead: true,
+    }),
   );
   return Item ? toManifest(Item) : undefined;
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { PageView } from '../../shared/event.js';
@@ -160,7 +161,7 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
     });
     const rows = [
       ...truthCounts(events, 'url', 'hour', { fromMs: from, toMs: horizon }),
-      ...(await speed.readCounts({ dimension: 'url', fromMs: horizon, toMs: to, granularity: 'hour' })),
+      ...(await speed.readCounts({ site: DEFAULT_SETTINGS.defaultSite, dimension: 'url', fromMs: horizon, toMs: to, granularity: 'hour' })),
     ];
     const starts = answer.buckets.map((b) => Date.parse(b.start));
     const series = new Map<string, number[]>();

@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +84,7 @@ describe('a failing day does not stall the batch layer', () => {
     // The first day is served from exact batch views; the failing day's marks are kept for a later run.
     const horizon = summary.horizon!;
     expect(
-      await reader().readTotals({ fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals({ site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
     const marked = new Set((await readDirtyHours(state())).map((d) => d.hourMs));
     expect(marked).toEqual(badHours);
@@ -118,7 +119,7 @@ describe('a failing day does not stall the batch layer', () => {
     expect((await readFailingHours(state())).size).toBe(0);
     const horizon = fixed.horizon!;
     expect(
-      await reader().readTotals({ fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals({ site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
   });
 
@@ -151,7 +152,7 @@ describe('a failing day does not stall the batch layer', () => {
     expect(done.horizon!.horizonMs).toBe(clockHorizon(clock, stack.config.settings));
     const horizon = done.horizon!;
     expect(
-      await reader().readTotals({ fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals({ site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
   });
 });

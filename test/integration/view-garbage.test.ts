@@ -8,7 +8,7 @@ import { createDuckDbEngine } from '../../local/athena-duckdb.js';
 import { asRecords, parquetBytes } from '../../local/parquet.js';
 import { GARBAGE_GRACE_MS } from '../../shared/batch/run.js';
 import { DIMENSIONS, type PageView } from '../../shared/event.js';
-import { PREFIXES } from '../../shared/resources.js';
+import { PREFIXES, DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { DAY_MS, HOUR_MS, hourPartitionPath, MINUTE_MS } from '../../shared/time.js';
 import { objectKeys } from '../../shared/views/format.js';
 import { readManifest } from '../../shared/views/reader.js';
@@ -36,6 +36,7 @@ describe('replaced view objects', () => {
       country: 'DE',
       browser: 'FF',
       userId: `u${i}`,
+      site: DEFAULT_SETTINGS.defaultSite,
     }));
 
   async function land(name: string, events: PageView[]) {
@@ -78,7 +79,7 @@ describe('replaced view objects', () => {
     const dayMs = Math.floor(hour / DAY_MS) * DAY_MS;
     const keys: string[] = [];
     for (const dimension of DIMENSIONS) {
-      const manifest = await readManifest(store, dimension, dayMs);
+      const manifest = await readManifest(store, DEFAULT_SETTINGS.defaultSite, dimension, dayMs);
       if (manifest) keys.push(...objectKeys(manifest));
     }
     return keys.sort();
