@@ -252,7 +252,13 @@ export const cardinalityBench: BenchSection = async ({ quick, log, urls }) => {
         for (const run of hourRuns(windowHours)) {
           const partitions = run.hours.map((h) => hourPartitionPath(h));
           naiveRows += (
-            await collectRows(engine.query('hourly_views', [run.dt, run.fromHour, run.toHour], partitions))
+            await collectRows(
+              engine.query(
+                'hourly_views',
+                [DEFAULT_SETTINGS.defaultSite, run.dt, run.fromHour, run.toHour],
+                partitions,
+              ),
+            )
           ).length;
         }
         const naiveBytes = engine.stats.bytesScanned - before;
