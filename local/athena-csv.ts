@@ -20,7 +20,8 @@ function sqlSketch(sketch: VisitorSketch): [string, string] {
   return ['dense', `[${entries.join(', ')}]`];
 }
 
-export const ATHENA_CSV_HEADER = '"site","bucket_ms","dimension","value","views","errors","sketch_form","sketch"\n';
+export const ATHENA_CSV_HEADER =
+  '"site","bucket_ms","dimension","value","views","errors","sketch_form","sketch"\n';
 
 /** One result line per row. */
 export function athenaCsvLines(rows: readonly ViewRow[]): string {

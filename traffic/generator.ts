@@ -223,7 +223,8 @@ export class PageViewGenerator {
       ),
     );
     const sites = options.sites ?? [];
-    this.sites = sites.length > 0 ? new WeightedChoice(sites.map((s, i) => [s, 1 / (i + 1)] as const)) : undefined;
+    this.sites =
+      sites.length > 0 ? new WeightedChoice(sites.map((s, i) => [s, 1 / (i + 1)] as const)) : undefined;
   }
 
   /** Event time of the next record before any lateness: the start plus i/rate seconds. */
