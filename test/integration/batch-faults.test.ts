@@ -28,14 +28,16 @@ function failingOn(engine: SqlEngine, day: () => string | undefined): SqlEngine 
   return {
     calls,
     async *query(name, parameters, partitions) {
-      calls.push(parameters[0]!);
+      // The view SQL's parameters: the default site, then the day (shared/sql/hourly_views.sql).
+      const dt = parameters[1]!;
+      calls.push(dt);
       let chunks = 0;
       for await (const chunk of engine.query(name, parameters, partitions)) {
-        if (parameters[0] === day() && chunks > 0) throw new Error(`query of ${parameters[0]} failed`);
+        if (dt === day() && chunks > 0) throw new Error(`query of ${dt} failed`);
         chunks += 1;
         yield chunk;
       }
-      if (parameters[0] === day()) throw new Error(`query of ${parameters[0]} failed`);
+      if (dt === day()) throw new Error(`query of ${dt} failed`);
     },
   };
 }
