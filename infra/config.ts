@@ -137,16 +137,21 @@ export function parseConfig(context: Partial<Record<ContextKey, unknown>>): Page
           .map((item) => String(item).trim().toLowerCase())
           .filter(Boolean);
   const defaultSite = text('defaultSite', DEFAULT_SETTINGS.defaultSite);
-  if (!isSiteId(defaultSite)) problems.push(`defaultSite: ${defaultSite} is not a site id (a lower-case host name)`);
+  if (!isSiteId(defaultSite))
+    problems.push(`defaultSite: ${defaultSite} is not a site id (a lower-case host name)`);
   const producerSites = list('sites');
   const badSites = producerSites.filter((site) => !isSiteId(site));
   if (badSites.length > 0)
-    problems.push(`sites: not a site id (a lower-case host name): ${badSites.map((b) => JSON.stringify(b)).join(', ')}`);
+    problems.push(
+      `sites: not a site id (a lower-case host name): ${badSites.map((b) => JSON.stringify(b)).join(', ')}`,
+    );
   const collectorSites = list('collectorSites');
   const settings: Settings = {
     // The query API answers for the producers' sites and the collector's (one per allow-list entry).
     defaultSite,
-    sites: [...new Set([...producerSites, ...collectorSites.map(siteOfEntry)])].filter((s) => s !== defaultSite),
+    sites: [...new Set([...producerSites, ...collectorSites.map(siteOfEntry)])].filter(
+      (s) => s !== defaultSite,
+    ),
     speedRetentionHours: int('speedRetentionHours', DEFAULT_SETTINGS.speedRetentionHours, 2, 24 * 30),
     batchScheduleMinutes: int('batchScheduleMinutes', DEFAULT_SETTINGS.batchScheduleMinutes, 1, 24 * 60),
     firehoseBufferSeconds: int('firehoseBufferSeconds', DEFAULT_SETTINGS.firehoseBufferSeconds, 60, 900),

@@ -132,9 +132,7 @@ export interface CostInputs {
  * The view store's work for one batch run that adds an hour: it rebuilds the day of each dimension whose
  * rows changed, reading the day's lookup shards and writing those whose content changed.
  */
-export function viewStoreWorkPerRun(
-  inputs: Pick<CostInputs, 'eventsPerSecond' | 'urlsPerDay' | 'sites'>,
-): {
+export function viewStoreWorkPerRun(inputs: Pick<CostInputs, 'eventsPerSecond' | 'urlsPerDay' | 'sites'>): {
   gets: number;
   puts: number;
   dynamoWrites: number;

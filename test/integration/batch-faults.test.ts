@@ -86,7 +86,10 @@ describe('a failing day does not stall the batch layer', () => {
     // The first day is served from exact batch views; the failing day's marks are kept for a later run.
     const horizon = summary.horizon!;
     expect(
-      await reader().readTotals({ site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals(
+        { site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
+        horizon,
+      ),
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
     const marked = new Set((await readDirtyHours(state())).map((d) => d.hourMs));
     expect(marked).toEqual(badHours);
@@ -121,7 +124,10 @@ describe('a failing day does not stall the batch layer', () => {
     expect((await readFailingHours(state())).size).toBe(0);
     const horizon = fixed.horizon!;
     expect(
-      await reader().readTotals({ site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals(
+        { site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
+        horizon,
+      ),
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
   });
 
@@ -154,7 +160,10 @@ describe('a failing day does not stall the batch layer', () => {
     expect(done.horizon!.horizonMs).toBe(clockHorizon(clock, stack.config.settings));
     const horizon = done.horizon!;
     expect(
-      await reader().readTotals({ site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals(
+        { site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
+        horizon,
+      ),
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
   });
 });

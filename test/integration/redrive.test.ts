@@ -75,7 +75,10 @@ describe('records Firehose could not process come back with npm run redrive', ()
   async function expectExact(): Promise<void> {
     const horizon = (await reader().readHorizon())!;
     expect(
-      await reader().readTotals({ site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals(
+        { site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
+        horizon,
+      ),
     ).toEqual(truthCounts(valid, 'total', 'hour', { toMs: horizon.horizonMs }));
     expect(await allBreakdownRows(reader(), DEFAULT_SETTINGS.defaultSite, 'url', first, horizon)).toEqual(
       truthCounts(valid, 'url', 'hour', { toMs: horizon.horizonMs }),
