@@ -38,7 +38,12 @@ export function toMarkdown(report: BenchReport): string {
       `| ${f.section} | ${f.metric} | ${format(f.value)} ${f.unit} | ${f.baseline === undefined ? '' : `${format(f.baseline)} ${f.unit}`} | ${f.ratio === undefined ? '' : `${format(f.ratio)}×`} | ${f.note ?? ''} |`,
   );
   return [
-    `Bench ${report.quick ? '(quick) ' : ''}run at ${report.startedAt} on ${report.machine.cpus}× ${report.machine.cpuModel}, Node ${report.machine.node}, ${format(report.durationSeconds)} s.`,
+    `Bench ${report.quick ? '(quick) ' : ''}run at ${report.startedAt} on ${report.machine.cpus}× ${report.machine.cpuModel}, Node ${report.machine.node}, ${format(report.durationSeconds)} s` +
+      (report.sectionSeconds
+        ? ` (${Object.entries(report.sectionSeconds)
+            .map(([name, seconds]) => `${name} ${format(Math.round(seconds))} s`)
+            .join(', ')}).`
+        : '.'),
     '',
     '| section | metric | value | naive baseline | ratio | note |',
     '| --- | --- | --- | --- | --- | --- |',
@@ -53,9 +58,11 @@ export async function runBench(options: BenchOptions, only?: readonly string[]):
   const started = Date.now();
   const figures: BenchFigure[] = [];
   const failures: { section: string; error: string }[] = [];
+  const sectionSeconds: Record<string, number> = {};
   for (const [name, load] of SECTIONS) {
     if (only && !only.includes(name)) continue;
     options.log(`== ${name}`);
+    const sectionStarted = Date.now();
     try {
       const section = await load();
       figures.push(...(await section(options)));
@@ -65,6 +72,8 @@ export async function runBench(options: BenchOptions, only?: readonly string[]):
         `   ${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
       );
     }
+    sectionSeconds[name] = (Date.now() - sectionStarted) / 1000;
+    options.log(`   ${name}: ${sectionSeconds[name].toFixed(1)} s`);
   }
   return {
     startedAt: new Date(started).toISOString(),
@@ -76,6 +85,7 @@ export async function runBench(options: BenchOptions, only?: readonly string[]):
       platform: platform(),
     },
     durationSeconds: (Date.now() - started) / 1000,
+    sectionSeconds,
     figures,
     failures,
   };

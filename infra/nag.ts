@@ -92,7 +92,7 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     path: /\/Collection\/VisitorKey\/Resource$/,
     reason:
       'The visitor-hash key is not a credential: rotating it only changes visitor ids mid-day. It is rotated by hand ' +
-      '(README, privacy model), which makes every earlier daily salt unrecomputable.',
+      '(docs/collector.md, Privacy), which makes every earlier daily salt unrecomputable.',
   },
   {
     rule: /^AwsSolutions-CFR1$/,

@@ -6,7 +6,7 @@ import { StartingPosition, type IEventSourceDlq } from 'aws-cdk-lib/aws-lambda';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { PREFIXES, type SpeedSourceSettings } from '../shared/resources.js';
+import { PREFIXES, SPEED_FUNCTION_TIMEOUT_SECONDS, type SpeedSourceSettings } from '../shared/resources.js';
 import { pageViewsFunction } from './function.js';
 
 export interface SpeedLayerProps {
@@ -34,7 +34,7 @@ export class SpeedLayer extends Construct {
       name: 'speed',
       environment: props.environment,
       memorySize: 1024,
-      timeout: Duration.minutes(2),
+      timeout: Duration.seconds(SPEED_FUNCTION_TIMEOUT_SECONDS),
     });
     // The mapping is declared with exactly the grants it uses (Lambda developer guide, "Process Amazon Kinesis Data
     // Streams records with Lambda" and "Retain discarded batch records"): CDK's KinesisEventSource and

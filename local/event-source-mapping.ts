@@ -146,6 +146,8 @@ class ShardPoller {
   private closed = false;
   caughtUpAt = 0;
   done = false;
+  /** When the handler call in progress began, for drain()'s report of a stuck shard. */
+  deliveringSince: number | undefined;
 
   constructor(
     private readonly mapping: KinesisEventSourceMapping,
@@ -155,6 +157,15 @@ class ShardPoller {
 
   get idle(): boolean {
     return this.fetched.length === 0 && this.retries.length === 0;
+  }
+
+  /** One line for drain()'s error: what this shard is waiting for. */
+  describe(now: number): string {
+    const delivering =
+      this.deliveringSince === undefined
+        ? 'no handler call'
+        : `a handler call for ${now - this.deliveringSince} ms`;
+    return `${this.shard.ShardId}: ${this.done ? 'done' : 'open'}, ${this.fetched.length} fetched, ${this.retries.length} to retry, ${delivering}, caught up ${this.caughtUpAt === 0 ? 'never' : `${now - this.caughtUpAt} ms ago`}`;
   }
 
   async run(): Promise<void> {
@@ -244,6 +255,7 @@ class ShardPoller {
     const started = Date.now();
     const timeout = options.functionTimeoutMs ?? 60_000;
     let outcome: Outcome;
+    this.deliveringSince = started;
     try {
       const response = await options.handler(this.mapping.toEvent(this.shard.ShardId!, batch.records), {
         getRemainingTimeInMillis: () => Math.max(0, timeout - (Date.now() - started)),
@@ -260,6 +272,7 @@ class ShardPoller {
         reason: error instanceof Error ? error.message : String(error),
       };
     }
+    this.deliveringSince = undefined;
     stats.batches += 1;
     if (outcome.ok) {
       stats.records += batch.records.length;
@@ -451,24 +464,32 @@ export class KinesisEventSourceMapping {
   }
 
   /**
-   * Resolves once every shard has delivered all records that were in the stream when it was called.
-   * It fails only when no batch has been delivered for `stallMs`, so a slow endpoint (moto's Python
-   * server takes several times DynamoDB Local's time per write) drains as long as it makes progress.
+   * Resolves once every shard has delivered all records that were in the stream when it was called. It fails
+   * only when the mapping stops making progress: no handler call running and none ended for `stallMs`. A call in
+   * progress is progress however long it takes (a backfill batch on moto's slower writes takes minutes); the
+   * test's own timeout bounds a call that never ends.
    */
   async drain(stallMs = 60_000): Promise<void> {
     const since = Date.now();
     let delivered = this.stats.batches;
-    let deadline = since + stallMs;
-    while (Date.now() < deadline) {
+    let progressAt = since;
+    for (;;) {
+      const now = Date.now();
       const pollers = [...this.pollers.values()];
       if (pollers.length > 0 && pollers.every((p) => p.done || (p.caughtUpAt > since && p.idle))) return;
       if (this.stats.batches !== delivered) {
         delivered = this.stats.batches;
-        deadline = Date.now() + stallMs;
+        progressAt = now;
+      }
+      if (pollers.some((p) => p.deliveringSince !== undefined)) progressAt = now;
+      if (now - progressAt > stallMs) {
+        const shards = pollers.map((p) => p.describe(now)).join('; ');
+        throw new Error(
+          `event source mapping did not drain: no handler call for ${stallMs} ms (${shards || 'no shard found'})`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    throw new Error(`event source mapping did not drain: no batch delivered for ${stallMs} ms`);
   }
 
   async stop(): Promise<void> {

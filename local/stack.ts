@@ -14,6 +14,7 @@ import { clearLease } from '../shared/batch/state.js';
 import {
   DEFAULT_SETTINGS,
   DEFAULT_SPEED_SOURCE,
+  SPEED_FUNCTION_TIMEOUT_SECONDS,
   resourceNames,
   stackSites,
   type ResourceNames,
@@ -212,6 +213,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       streamName: names.stream,
       handler: createSpeedHandler({ clients, config, observer }),
       settings: { ...DEFAULT_SPEED_SOURCE, maxBatchingWindowSeconds: 0 },
+      functionTimeoutMs: SPEED_FUNCTION_TIMEOUT_SECONDS * 1000,
       onFailure: s3OnFailureStore(clients.s3, names.bucket),
       pollIntervalMs: 250,
       region: emulators.region,

@@ -240,6 +240,9 @@ async function main(): Promise<void> {
     ...process.env,
     AWS_ENDPOINT_URL: endpoint,
     PAGEVIEWS_TEST_REPORT: report,
+    // moto writes far slower than DynamoDB Local (docs/single-endpoint.md, "Write throughput"): setup hooks get
+    // ten minutes instead of two.
+    PAGEVIEWS_HOOK_TIMEOUT_MS: '600000',
     // This run's call ledger goes apart: it must not replace the one `npm test` wrote (and its ledger project
     // checks), also when this command runs inside npm test (test/integration/test-endpoint.test.ts).
     PAGEVIEWS_LEDGER_DIR: join(tmpdir(), `pageviews-endpoint-ledger-${process.pid}`),

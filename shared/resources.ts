@@ -58,6 +58,12 @@ export const DEFAULT_SPEED_SOURCE: SpeedSourceSettings = {
   parallelizationFactor: 1,
 };
 
+/**
+ * The speed function's timeout. A batch's writes must finish within it; the local event source mapping counts
+ * its getRemainingTimeInMillis down from the same figure.
+ */
+export const SPEED_FUNCTION_TIMEOUT_SECONDS = 120;
+
 /** S3 key prefixes inside the data bucket. Each ends with '/'. */
 export const PREFIXES = {
   /** Parquet master dataset, `raw/dt=YYYY-MM-DD/hour=HH/…` by event time. */

@@ -40,8 +40,26 @@ export function referrerSourceName(host: string): string {
   }
 }
 
-/** Host of a page url, lower case and without `www.`, for telling a site's own links from referrers. */
-const pageHost = (url: string): string | undefined => referrerHostOf(url);
+/**
+ * An http(s) url whose host is plain ASCII and whose last label starts with a letter, followed by nothing or
+ * a path, query or fragment: for such a url the WHATWG parser's host is the text itself, lower-cased (a last
+ * label that starts with a letter is never read as an IPv4 number, and there is no port, user or escape to
+ * decode). Anything else takes `new URL`.
+ */
+const PLAIN_HOST = /^https?:\/\/((?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(?:[/?#]|$)/;
+
+/**
+ * Host of a page url, lower case and without `www.`, for telling a site's own links from referrers. Both layers
+ * run it on every record with a referrer; the cut takes about a third of the time of `new URL` on generated urls and returns the same host
+ * (test/unit/sources.test.ts checks that on generated urls).
+ */
+export function pageHost(url: string): string | undefined {
+  const plain = PLAIN_HOST.exec(url);
+  if (plain === null) return referrerHostOf(url);
+  let host = plain[1]!.toLowerCase();
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  return host.startsWith('www.') ? host.slice(4) : host;
+}
 
 /**
  * The source of a page view: `utm_source` when the page carried one; else the referring host's name in the

@@ -35,6 +35,8 @@ export interface BenchReport {
     readonly platform: string;
   };
   readonly durationSeconds: number;
+  /** Seconds each section took, in the order they ran (what to trim when the quick run inside npm test grows). */
+  readonly sectionSeconds?: Readonly<Record<string, number>>;
   readonly figures: readonly BenchFigure[];
   /** Sections that failed, with the error; a failed section fails the command. */
   readonly failures: ReadonlyArray<{ readonly section: string; readonly error: string }>;

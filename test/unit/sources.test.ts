@@ -1,9 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { acceptedOrigin, ownReferrerHost } from '../../shared/collection/collector.js';
 import { deviceAndOs } from '../../shared/collection/enrich.js';
 import { dimensionValue, NO_VALUE, validatePageView } from '../../shared/event.js';
 import TABLE from '../../shared/referrer-sources.json' with { type: 'json' };
-import { DIRECT_SOURCE, referrerHostOf, referrerSourceName, sourceOf } from '../../shared/sources.js';
+import { DIRECT_SOURCE, pageHost, referrerHostOf, referrerSourceName, sourceOf } from '../../shared/sources.js';
 import { installedReferrerList, referrerSourceTable } from '../../tools/referrers.js';
 import { aPageView } from '../support/builders.js';
 
@@ -61,6 +62,32 @@ describe('referring hosts', () => {
     expect(referrerHostOf('android-app://com.google.android.gm/')).toBe('com.google.android.gm');
     expect(referrerHostOf('')).toBeUndefined();
     expect(referrerHostOf('not a url')).toBeUndefined();
+  });
+});
+
+describe('the host of a page url', () => {
+  // Labels, numbers and the characters that make the WHATWG parser decode, convert or refuse a host.
+  const label = fc.oneof(
+    fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,8}$/),
+    fc.stringMatching(/^[0-9][0-9a-fx]{0,5}$/),
+    fc.constantFrom('www', 'WWW', 'xn--bcher-kva', '%41', 'bücher', '', '0x7f', '255'),
+  );
+  const url = fc
+    .tuple(
+      fc.constantFrom('http', 'https', 'HTTPS'),
+      fc.array(label, { minLength: 1, maxLength: 4 }),
+      fc.constantFrom('', '.', ':443', ':8080', '@evil.example', '\\x'),
+      fc.constantFrom('', '/', '/p?q=1', '?a', '#f', '/a/b'),
+    )
+    .map(([scheme, labels, tail, path]) => `${scheme}://${labels.join('.')}${tail}${path}`);
+
+  it('is the host that new URL reads, lower case and without www., for every url', () => {
+    fc.assert(
+      fc.property(url, (u) => {
+        expect(pageHost(u)).toBe(referrerHostOf(u));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
