@@ -4,7 +4,13 @@ import { acceptedOrigin, ownReferrerHost } from '../../shared/collection/collect
 import { deviceAndOs } from '../../shared/collection/enrich.js';
 import { dimensionValue, NO_VALUE, validatePageView } from '../../shared/event.js';
 import TABLE from '../../shared/referrer-sources.json' with { type: 'json' };
-import { DIRECT_SOURCE, pageHost, referrerHostOf, referrerSourceName, sourceOf } from '../../shared/sources.js';
+import {
+  DIRECT_SOURCE,
+  pageHost,
+  referrerHostOf,
+  referrerSourceName,
+  sourceOf,
+} from '../../shared/sources.js';
 import { installedReferrerList, referrerSourceTable } from '../../tools/referrers.js';
 import { aPageView } from '../support/builders.js';
 
