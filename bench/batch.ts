@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hourRuns } from '../shared/batch/run.js';
+import { DEFAULT_SETTINGS } from '../shared/resources.js';
 import type { PageView } from '../shared/event.js';
 import { PageViewGenerator } from '../traffic/generator.js';
 import { DAY_MS, HOUR_MS, hourPartitionPath } from '../shared/time.js';
@@ -65,7 +66,13 @@ async function buildViews(dataset: Dataset): Promise<number> {
     const files = run.hours
       .map((h) => dataset.files.get(hourPartitionPath(h)))
       .filter((f): f is string => Boolean(f));
-    rows += (await runViewSql('hourly_views', [run.dt, run.fromHour, run.toHour], files)).length;
+    rows += (
+      await runViewSql(
+        'hourly_views',
+        [DEFAULT_SETTINGS.defaultSite, run.dt, run.fromHour, run.toHour],
+        files,
+      )
+    ).length;
   }
   return rows;
 }

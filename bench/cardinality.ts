@@ -169,6 +169,7 @@ async function naiveBreakdown(clients: AwsClients, config: RuntimeConfig, fromMs
   // (at 1M urls/day, 30 days of hourly rows do not fit in a 4 GB heap).
   for (let dayMs = dayBucket(fromMs); dayMs < toMs; dayMs += DAY_MS) {
     const source = await reader.breakdown(
+      DEFAULT_SETTINGS.defaultSite,
       'url',
       Math.max(fromMs, dayMs),
       Math.min(toMs, dayMs + DAY_MS),
@@ -433,7 +434,13 @@ export const cardinalityBench: BenchSection = async ({ quick, log, urls }) => {
         for (const run of hourRuns(windowHours)) {
           const partitions = run.hours.map((h) => hourPartitionPath(h));
           naiveRows += (
-            await collectRows(engine.query('hourly_views', [run.dt, run.fromHour, run.toHour], partitions))
+            await collectRows(
+              engine.query(
+                'hourly_views',
+                [DEFAULT_SETTINGS.defaultSite, run.dt, run.fromHour, run.toHour],
+                partitions,
+              ),
+            )
           ).length;
         }
         const naiveBytes = engine.stats.bytesScanned - before;

@@ -97,7 +97,7 @@ async function resultCsv(
   const end = String(Number(hour) + 1).padStart(2, '0');
   for await (const chunk of streamViewSql(
     'hourly_views',
-    [dt, hour, end],
+    [DEFAULT_SETTINGS.defaultSite, dt, hour, end],
     [join(partition, 'flood.parquet')],
   )) {
     appendFileSync(file, athenaCsvLines(chunk));
@@ -193,7 +193,7 @@ async function child(job: ChildJob): Promise<ChildResult> {
     tableName: job.names.tables.batchViews,
   };
   const { dt, hour } = hourPartition(job.hourMs);
-  const params = [dt, hour, String(Number(hour) + 1).padStart(2, '0')];
+  const params = [DEFAULT_SETTINGS.defaultSite, dt, hour, String(Number(hour) + 1).padStart(2, '0')];
   const started = performance.now();
   let rows = 0;
   let objectsWritten = 0;

@@ -1,7 +1,7 @@
 import type { PageViewsResponse } from '../shared/api-types.js';
 import { encodePageView } from '../shared/event.js';
 import { putRecordsReliably } from '../shared/kinesis-producer.js';
-import { resourceNames } from '../shared/resources.js';
+import { DEFAULT_SETTINGS, resourceNames } from '../shared/resources.js';
 import { HOUR_MS, hourBucket, toIso } from '../shared/time.js';
 import { startLocalStack } from '../local/stack.js';
 import { percentile } from './support/stats.js';
@@ -44,6 +44,7 @@ export const freshnessBench: BenchSection = async ({ quick, log }) => {
         country: 'US',
         browser: 'CH',
         userId: String(i),
+        site: DEFAULT_SETTINGS.defaultSite,
       };
       await putRecordsReliably(stack.clients.kinesis, stack.config.names.stream, [
         { data: new TextEncoder().encode(encodePageView(event)), partitionKey: String(i) },

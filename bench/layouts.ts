@@ -48,7 +48,9 @@ async function layoutCost(
   const tally = emptyTally();
   const now = Date.now();
   for (const batch of lambdaBatches) {
-    const { cells } = aggregateBatch(batch, now, 48, { ...VALUE_BUCKETS, url: layout.urlBuckets });
+    const { cells } = aggregateBatch(batch, now, 48, {
+      buckets: { ...VALUE_BUCKETS, url: layout.urlBuckets },
+    });
     for (const cell of cells.values()) await writeCell(writer, cell, startProgress(), tally);
   }
   return footprint(table.items.values(), table.writes, table.writeUnits);

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCli, UsageError } from '../tools/cli.js';
@@ -7,8 +7,9 @@ import { isEntry, parseUrlsOption, printFigures } from './support/cli.js';
 import type { BenchFigure, BenchOptions, BenchReport, BenchSection } from './support/types.js';
 
 /**
- * `npm run bench [-- --quick] [-- --only speed,batch] [-- --urls N]`: runs every section in one process, prints one
- * table and writes it as JSON and Markdown under bench/results/.
+ * `npm run bench [-- --quick] [-- --only speed,batch] [-- --urls N] [-- --merge]`: runs every section in one process,
+ * prints one table and writes it as JSON and Markdown under bench/results/. With `--merge` (and `--only`), the
+ * sections run replace their own figures in the results file already there, the others' stay as they were.
  */
 
 const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchSection>]> = [
@@ -16,14 +17,16 @@ const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchSection>]> = 
   ['batch', async () => (await import('./batch.js')).batchBench],
   ['api', async () => (await import('./api.js')).apiBench],
   ['cardinality', async () => (await import('./cardinality.js')).cardinalityBench],
+  ['sites', async () => (await import('./sites.js')).sitesBench],
   ['freshness', async () => (await import('./freshness.js')).freshnessBench],
   ['collect', async () => (await import('./collect.js')).collectBench],
   ['sketch', async () => (await import('./sketch.js')).sketchBench],
   ['flood', async () => (await import('./flood.js')).floodBench],
 ];
 
-const format = (n: number | undefined): string => {
-  if (n === undefined || Number.isNaN(n)) return '';
+const format = (n: number | undefined | null): string => {
+  // A JSON round trip turns NaN into null.
+  if (n === undefined || n === null || Number.isNaN(n)) return '';
   if (Number.isInteger(n)) return n.toLocaleString('en-US');
   const abs = Math.abs(n);
   return n.toLocaleString('en-US', { maximumSignificantDigits: abs >= 100 ? 6 : 3 });
@@ -88,6 +91,18 @@ export async function runBench(options: BenchOptions, only?: readonly string[]):
   };
 }
 
+/** An earlier results file with the sections just run replaced by their new figures, in the sections' order. */
+function merged(path: string, ran: BenchReport, sections: readonly string[]): BenchReport {
+  const earlier = JSON.parse(readFileSync(path, 'utf8')) as BenchReport;
+  const order = (section: string) => SECTIONS.findIndex(([name]) => name === section);
+  const kept = earlier.figures.filter((f) => !sections.includes(f.section));
+  return {
+    ...earlier,
+    figures: [...kept, ...ran.figures].sort((a, b) => order(a.section) - order(b.section)),
+    failures: [...earlier.failures.filter((f) => !sections.includes(f.section)), ...ran.failures],
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -96,6 +111,7 @@ async function main(): Promise<void> {
       out: { type: 'string', default: 'bench/results' },
       // One cardinality of the cardinality axis only (e.g. --urls 1000000).
       urls: { type: 'string' },
+      merge: { type: 'boolean', default: false },
     },
   });
   const only = values.only?.split(',').map((s) => s.trim());
@@ -104,7 +120,7 @@ async function main(): Promise<void> {
     throw new UsageError(
       `unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.map(([s]) => s).join(', ')}`,
     );
-  const report = await runBench(
+  const ran = await runBench(
     {
       quick: values.quick,
       urls: parseUrlsOption(values.urls),
@@ -112,9 +128,10 @@ async function main(): Promise<void> {
     },
     only,
   );
-  printFigures(report.figures);
+  printFigures(ran.figures);
   mkdirSync(values.out, { recursive: true });
-  const base = report.quick ? 'latest-quick' : 'latest';
+  const base = ran.quick ? 'latest-quick' : 'latest';
+  const report = values.merge ? merged(join(values.out, `${base}.json`), ran, only ?? []) : ran;
   writeFileSync(join(values.out, `${base}.json`), JSON.stringify(report, null, 2) + '\n');
   writeFileSync(join(values.out, `${base}.md`), toMarkdown(report));
   process.stderr.write(`wrote ${join(values.out, `${base}.json`)} and ${base}.md\n`);

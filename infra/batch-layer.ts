@@ -250,12 +250,14 @@ export class BatchLayer extends Construct {
         resources: [bucket.bucketArn],
       }),
     );
-    // Totals and the view store's manifests; the state table's horizon, lease, dirty hours, runs and garbage list.
+    // Totals and the view store's manifests; UpdateItem widens the sites' spans (shared/batch/sites.ts). The state
+    // table's horizon, lease, dirty hours, runs and garbage list.
     props.viewsTable.grant(
       this.batchFunction,
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:BatchWriteItem',
+      'dynamodb:UpdateItem',
       'dynamodb:Query',
     );
     // BatchGetItem and UpdateItem: the reconciliation reads the landed sets of the last 48 hours and marks

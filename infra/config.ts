@@ -1,6 +1,7 @@
 import type { Node } from 'constructs';
 import { DEFAULT_RATE_RULE, RATE_WINDOWS_SECONDS } from '../shared/collection/edge.js';
-import { SiteAllowList, type KeepParameters } from '../shared/collection/sites.js';
+import { SiteAllowList, siteOfEntry, type KeepParameters } from '../shared/collection/sites.js';
+import { isSiteId } from '../shared/event.js';
 import { alarmAfterHours, MIN_RESPONSE_HOURS } from '../shared/batch/lag.js';
 import {
   DEFAULT_SETTINGS,
@@ -69,6 +70,8 @@ export const CONTEXT_KEYS = [
   'batchScheduleMinutes',
   'firehoseBufferSeconds',
   'firehoseBufferMiB',
+  'defaultSite',
+  'sites',
   'batchSize',
   'maxBatchingWindowSeconds',
   'retryAttempts',
@@ -127,7 +130,28 @@ export function parseConfig(context: Partial<Record<ContextKey, unknown>>): Page
   if (streamMode !== 'on-demand' && streamMode !== 'provisioned') {
     problems.push(`streamMode: ${streamMode} must be on-demand or provisioned`);
   }
+  const list = (key: ContextKey): string[] =>
+    context[key] === undefined
+      ? []
+      : (Array.isArray(context[key]) ? (context[key] as unknown[]) : String(context[key]).split(','))
+          .map((item) => String(item).trim().toLowerCase())
+          .filter(Boolean);
+  const defaultSite = text('defaultSite', DEFAULT_SETTINGS.defaultSite);
+  if (!isSiteId(defaultSite))
+    problems.push(`defaultSite: ${defaultSite} is not a site id (a lower-case host name)`);
+  const producerSites = list('sites');
+  const badSites = producerSites.filter((site) => !isSiteId(site));
+  if (badSites.length > 0)
+    problems.push(
+      `sites: not a site id (a lower-case host name): ${badSites.map((b) => JSON.stringify(b)).join(', ')}`,
+    );
+  const collectorSites = list('collectorSites');
   const settings: Settings = {
+    // The query API answers for the producers' sites and the collector's (one per allow-list entry).
+    defaultSite,
+    sites: [...new Set([...producerSites, ...collectorSites.map(siteOfEntry)])].filter(
+      (s) => s !== defaultSite,
+    ),
     speedRetentionHours: int('speedRetentionHours', DEFAULT_SETTINGS.speedRetentionHours, 2, 24 * 30),
     batchScheduleMinutes: int('batchScheduleMinutes', DEFAULT_SETTINGS.batchScheduleMinutes, 1, 24 * 60),
     firehoseBufferSeconds: int('firehoseBufferSeconds', DEFAULT_SETTINGS.firehoseBufferSeconds, 60, 900),
@@ -192,15 +216,6 @@ export function parseConfig(context: Partial<Record<ContextKey, unknown>>): Page
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
     problems.push(`alarmEmail: ${alarmEmail} is not an e-mail address`);
   }
-  const collectorSites =
-    context.collectorSites === undefined
-      ? []
-      : (Array.isArray(context.collectorSites)
-          ? context.collectorSites
-          : String(context.collectorSites).split(',')
-        )
-          .map((site) => String(site).trim().toLowerCase())
-          .filter(Boolean);
   try {
     new SiteAllowList(collectorSites);
   } catch (error) {

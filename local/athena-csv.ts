@@ -20,14 +20,15 @@ function sqlSketch(sketch: VisitorSketch): [string, string] {
   return ['dense', `[${entries.join(', ')}]`];
 }
 
-export const ATHENA_CSV_HEADER = '"bucket_ms","dimension","value","views","errors","sketch_form","sketch"\n';
+export const ATHENA_CSV_HEADER =
+  '"site","bucket_ms","dimension","value","views","errors","sketch_form","sketch"\n';
 
 /** One result line per row. */
 export function athenaCsvLines(rows: readonly ViewRow[]): string {
   let text = '';
   for (const row of rows) {
     const [form, sketch] = row.visitors ? sqlSketch(row.visitors).map(quote) : ['', ''];
-    text += `${[row.bucketMs, row.dimension, row.value, row.views, row.errors].map(quote).join(',')},${form},${sketch}\n`;
+    text += `${[row.site, row.bucketMs, row.dimension, row.value, row.views, row.errors].map(quote).join(',')},${form},${sketch}\n`;
   }
   return text;
 }

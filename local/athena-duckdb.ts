@@ -51,6 +51,7 @@ export function runViewSql(
 }
 
 const viewRow = (row: Record<string, unknown>): ViewRow => ({
+  site: String(row.site),
   bucketMs: Number(row.bucket_ms),
   dimension: String(row.dimension),
   value: String(row.value),

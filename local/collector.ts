@@ -4,6 +4,7 @@ import { createCollector, EVENTS_PATH, type CollectorObserver } from '../shared/
 import { DEFAULT_RATE_RULE } from '../shared/collection/edge.js';
 import { createCollectHandler } from '../lambdas/collect/handler.js';
 import { fixedOriginSecret } from '../shared/collection/origin-verify.js';
+import { DEFAULT_SETTINGS } from '../shared/resources.js';
 import { SiteAllowList, type KeepParameters } from '../shared/collection/sites.js';
 import { putRecordsWriter, type EventStreamWriter } from '../shared/collection/stream-writer.js';
 import { buildTracker } from '../shared/collection/tracker.js';
@@ -24,7 +25,7 @@ import { startHttpApi, type RunningHttpApi } from './http-server.js';
 export interface LocalCollectorOptions {
   readonly kinesis: KinesisClient;
   readonly streamName: string;
-  /** Sites it takes page views for. @default 127.0.0.1 and localhost */
+  /** Sites it takes page views for (allow-list entries). @default LOCAL_COLLECTOR_SITES */
   readonly sites?: readonly string[];
   readonly keepParameters?: KeepParameters;
   /** @default random for this run */
@@ -55,6 +56,14 @@ export interface LocalCollector {
   close(): Promise<void>;
 }
 
+/**
+ * The local demo's allow-list: the machine under either name, both counting for the default site, so that a local
+ * stack has one site unless it is given more (docs/sites.md).
+ */
+export const LOCAL_COLLECTOR_SITES = ['127.0.0.1', 'localhost'].map(
+  (host) => `${host}=${DEFAULT_SETTINGS.defaultSite}`,
+);
+
 export async function startLocalCollector(options: LocalCollectorOptions): Promise<LocalCollector> {
   const originSecret = randomBytes(32).toString('base64url');
   const tracker = trackerAsset(buildTracker().script);
@@ -63,7 +72,7 @@ export async function startLocalCollector(options: LocalCollectorOptions): Promi
     createCollector({
       writer: options.wrapWriter?.(writer) ?? writer,
       config: {
-        sites: new SiteAllowList(options.sites ?? ['127.0.0.1', 'localhost'], options.keepParameters),
+        sites: new SiteAllowList(options.sites ?? LOCAL_COLLECTOR_SITES, options.keepParameters),
         visitorKey: options.visitorKey ?? randomBytes(32).toString('base64'),
         origin: fixedOriginSecret(originSecret),
         trackerScript: tracker.script,

@@ -16,13 +16,15 @@ import {
   DEFAULT_SPEED_SOURCE,
   SPEED_FUNCTION_TIMEOUT_SECONDS,
   resourceNames,
+  stackSites,
   type ResourceNames,
   type RuntimeConfig,
   type Settings,
 } from '../shared/resources.js';
 import { createDuckDbEngine } from './athena-duckdb.js';
 import type { RunningCloudFront } from './cloudfront.js';
-import { startLocalCollector, type LocalCollectorOptions } from './collector.js';
+import { LOCAL_COLLECTOR_SITES, startLocalCollector, type LocalCollectorOptions } from './collector.js';
+import { siteOfEntry } from '../shared/collection/sites.js';
 import { EMULATED, startEmulators, type EmulatedService, type RunningEmulators } from './emulators.js';
 import { KinesisEventSourceMapping, s3OnFailureStore } from './event-source-mapping.js';
 import { FirehoseStandIn } from './firehose.js';
@@ -133,7 +135,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const logFailure = (line: string) => {
     if (!stopping) log(line);
   };
-  const settings: Settings = { ...LOCAL_SETTINGS, ...options.settings };
+  const collectorSites = options.collector?.sites ?? LOCAL_COLLECTOR_SITES;
+  const partial: Settings = { ...LOCAL_SETTINGS, ...options.settings };
+  // The API answers for the producers' sites and the collector's, as the deployed stack does (infra/config.ts).
+  const settings: Settings = {
+    ...partial,
+    sites: [...new Set([...partial.sites, ...collectorSites.map(siteOfEntry)])].filter(
+      (site) => site !== partial.defaultSite,
+    ),
+  };
   const names = options.names ?? resourceNames();
   const config: RuntimeConfig = { names, settings };
   const stateDir = options.dataDir ? join(options.dataDir, 'state') : undefined;
@@ -273,6 +283,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       handler: createApiHandler({
         ...readersFor(clients, config),
         retentionHours: settings.speedRetentionHours,
+        sites: stackSites(settings),
         onError: (error) =>
           log(`api: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
       }),

@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GenerationSummary, PageViewGenerator } from '../traffic/generator.js';
+import { GenerationSummary, generatedSites, PageViewGenerator } from '../traffic/generator.js';
 import { toIso } from '../shared/time.js';
 import { parseNumber, runCli, UsageError } from '../tools/cli.js';
 import { sendTraffic } from '../traffic/send.js';
@@ -31,6 +31,8 @@ Runs the whole pipeline locally: Kinesis, DynamoDB and S3 emulators, the speed, 
 driven by local stand-ins for the event source mapping, Firehose, the schedule and API Gateway.
 
   --generate RATE        also send generated page views at RATE events/s
+  --sites N              the API answers for N generated sites, site1.example.com … (default 1: the default site);
+                         --generate spreads its traffic over them, as npm run generate -- --sites N does
   --shards N             shards of the local stream (default 2)
   --batch-interval SEC   seconds between batch runs (default 60)
   --firehose-delay SEC   hold every Firehose delivery SEC seconds past its buffer (a lagging Firehose:
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       generate: { type: 'string' },
+      sites: { type: 'string', default: '1' },
       shards: { type: 'string', default: '2' },
       'batch-interval': { type: 'string', default: '60' },
       'firehose-delay': { type: 'string', default: '0' },
@@ -71,6 +74,7 @@ async function main(): Promise<void> {
   const port = (name: string, value: string) => parseNumber(value, `--${name}`, { min: 0, max: 65535 })!;
   const rate = parseNumber(values.generate, '--generate', { min: 0.001, max: 100_000 });
   const shards = parseNumber(values.shards, '--shards', { min: 1, max: 50 })!;
+  const sites = generatedSites(parseNumber(values.sites, '--sites', { min: 1, max: 1000 })!);
   const batchInterval = parseNumber(values['batch-interval'], '--batch-interval', { min: 1 })!;
   const firehoseDelay = parseNumber(values['firehose-delay'], '--firehose-delay', { min: 0, max: 86_400 })!;
   if (!Number.isInteger(shards)) throw new UsageError('--shards must be a whole number');
@@ -101,6 +105,7 @@ async function main(): Promise<void> {
       collector: port('collector-port', values['collector-port']),
     },
     shards,
+    settings: { sites },
     batchIntervalMs: batchInterval * 1000,
     firehoseDelaySeconds: firehoseDelay,
     staticDir: dashboard,
@@ -130,11 +135,13 @@ async function main(): Promise<void> {
   log('local stack is up');
   const lines = [
     `  API            ${stack.apiUrl}`,
-    `    GET ${stack.apiUrl}/v1/pageviews?from=…&to=…&granularity=minute|hour|day[&by=url|country|browser|status][&top=N]`,
+    `    GET ${stack.apiUrl}/v1/pageviews?from=…&to=…&granularity=minute|hour|day[&by=url|country|browser|status][&top=N]` +
+      (sites.length > 0 ? '&site=…' : ''),
+    `    GET ${stack.apiUrl}/v1/sites   (${['default', ...sites].join(', ')})`,
     `    GET ${stack.apiUrl}/v1/status`,
     `    GET ${stack.apiUrl}/v1/openapi.json`,
     ...(existsSync(dashboard) ? [`  Dashboard      ${stack.apiUrl}/`] : []),
-    `  Collector      POST ${stack.collectorUrl}   (public, via a CloudFront stand-in; sites 127.0.0.1, localhost)`,
+    `  Collector      POST ${stack.collectorUrl}   (public, via a CloudFront stand-in; 127.0.0.1 and localhost count for the default site)`,
     `  Tracker        ${stack.trackerTag}`,
     ...(stack.demoSiteUrl
       ? [
@@ -156,7 +163,7 @@ async function main(): Promise<void> {
     sendTraffic({
       kinesis: stack.clients.kinesis,
       stream: names.stream,
-      generator: new PageViewGenerator({ seed: Date.now() % 2 ** 31, startMs: Date.now(), rate }),
+      generator: new PageViewGenerator({ seed: Date.now() % 2 ** 31, startMs: Date.now(), rate, sites }),
       rate,
       total: Infinity,
       summary,

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { currentDesign } from '../bench/support/speed-design.js';
 import { chunks } from '../bench/support/stats.js';
-import { PageViewGenerator } from '../traffic/generator.js';
+import { generatedSites, PageViewGenerator } from '../traffic/generator.js';
 import { DEFAULT_SETTINGS, DEFAULT_SPEED_SOURCE } from '../shared/resources.js';
 import { KinesisRecordBuilder } from '../local/kinesis-records.js';
 import { asRecords, parquetBytes } from '../local/parquet.js';
@@ -25,7 +25,7 @@ import {
   type CostLine,
   viewStoreWorkPerRun,
 } from '../bench/support/cost-model.js';
-import { parseNumber, runCli } from '../tools/cli.js';
+import { parseNumber, runCli, UsageError } from '../tools/cli.js';
 
 /**
  * `npm run cost -- --events-per-second N`: the monthly AWS bill of this design and of the naive one, from
@@ -39,6 +39,7 @@ const USAGE = `usage: npm run cost -- [options]
   --queries-per-second N  API queries per second (default 1)
   --filtered-queries-per-second N  filtered API queries per second, besides those (default 0; docs/filters.md)
   --urls-per-day N        distinct urls per day (default 10000); sets the speed writes and the view store
+  --sites N               sites the traffic and the urls are spread over, evenly (default 1; docs/sites.md)
   --batching-window S     the speed mapping's batching window in seconds (default ${DEFAULT_SPEED_SOURCE.maxBatchingWindowSeconds})
   --retention-months N    months of Parquet kept in S3 (default 12)
   --tracker-loads-per-page-view F
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
       'retention-months': { type: 'string', default: '12' },
       'batching-window': { type: 'string', default: String(DEFAULT_SPEED_SOURCE.maxBatchingWindowSeconds) },
       'urls-per-day': { type: 'string', default: '10000' },
+      sites: { type: 'string', default: '1' },
       'tracker-loads-per-page-view': {
         type: 'string',
         default: String(COLLECTION_ASSUMPTIONS.trackerLoadsPerPageView),
@@ -143,6 +145,8 @@ async function main(): Promise<void> {
     min: 0,
     max: 1,
   })!;
+  const sites = parseNumber(values.sites, '--sites', { min: 1, max: 10_000 })!;
+  if (!Number.isInteger(sites)) throw new UsageError('--sites must be a whole number');
   const assumptions: string[] = [];
 
   // Measured now: sizes, and writes per record at the batch size this rate gives each shard.
@@ -170,6 +174,7 @@ async function main(): Promise<void> {
       startMs: now - 600_000,
       rate: Math.max(1, eventsPerSecond / shards),
       urlCount: urlsPerDay,
+      sites: generatedSites(sites),
     }).take(20_000),
   ].map((r) => shard.record(r.data, now));
   const speedCost = await currentDesign(chunks(traffic, recordsPerInvocation));
@@ -214,6 +219,7 @@ async function main(): Promise<void> {
     retentionMonths,
     urlsPerDay,
     viewGetsPerQuery: fallback(viewGets(report, urlsPerDay), 20, 'view-store GETs per API query'),
+    sites,
     ...(filteredQueriesPerSecond > 0
       ? {
           filteredQueriesPerSecond,
@@ -265,6 +271,9 @@ async function main(): Promise<void> {
     `  batch: ${inputs.batchRunsPerMonth.toFixed(0)} runs/month scanning ${inputs.batchHoursPerRun} h of Parquet (${(inputs.scannedColumnShare * 100).toFixed(0)}% of columns, assumed); naive: a full-table scan every run`,
     `  API: ${inputs.dynamoReadsPerQuery} DynamoDB reads and ${inputs.apiLambdaMsPerQuery} ms Lambda per query (24-hour query by url, bench)`,
     `  view store at ${urlsPerDay.toLocaleString('en-US')} distinct urls/day (--urls-per-day): per computing run ~${storeWork.puts.toFixed(0)} S3 PUTs and ~${storeWork.gets.toFixed(0)} GETs (lookup shards of ~1,000 rows; an upper bound: every url seen in every hour); ${inputs.viewGetsPerQuery} GETs per API query`,
+    `  sites: ${sites} (--sites), traffic and urls spread evenly: Kinesis, Firehose, S3 and Athena follow the events alone (one` +
+      ` scan serves every site); the speed writes above are measured at this spread (a site's counters are its own cells);` +
+      ` the view store's requests per run grow with the sites (a day per site and dimension); an API query reads one site`,
     `  naive batch views: every row of a 6 h + 1 h window rewritten in DynamoDB every run (the previous design)`,
     `  S3: ${retentionMonths} months of Parquet kept; CloudWatch (beyond the GetMetricData of the delivery watermark), KMS and data transfer are not included`,
     ...assumptions.map((a) => `  ${a}`),

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createAwsClients, type AwsClients } from '../shared/aws-clients.js';
-import { GenerationSummary, PageViewGenerator } from '../traffic/generator.js';
+import { GenerationSummary, generatedSites, PageViewGenerator } from '../traffic/generator.js';
 import { resourceNames } from '../shared/resources.js';
 import { toIso } from '../shared/time.js';
 import {
@@ -29,6 +29,8 @@ const USAGE = `Usage: npm run generate -- [options]
                          UTF-8 characters, # ? % emoji and right-to-left text, values that differ only after
                          1,000 bytes, re-sends with the same eventId, records just inside and outside each rule
   --urls N               distinct pages (default 100)
+  --sites N              spread traffic over N sites, site1.example.com … siteN.example.com (default 1: no site
+                         field, the stack's default site); start the stack with the same --sites to query them
   --users N              size of the user-id space (default 1000000)
   --stream NAME          Kinesis stream (default: the running local stack's, from .local/stack.json);
                          without a local stack, a deployed stream reached with your AWS credentials
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
       malformed: { type: 'string', default: '0' },
       hostile: { type: 'string', default: '0' },
       urls: { type: 'string', default: '100' },
+      sites: { type: 'string', default: '1' },
       users: { type: 'string', default: '1000000' },
       stream: { type: 'string' },
       quiet: { type: 'boolean', default: false },
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
     malformedFraction: parseNumber(values.malformed, '--malformed', { min: 0, max: 1 }),
     hostileFraction: parseNumber(values.hostile, '--hostile', { min: 0, max: 1 }),
     urlCount: parseNumber(values.urls, '--urls', { min: 1 }),
+    sites: generatedSites(parseNumber(values.sites, '--sites', { min: 1, max: 1000 })!),
     userCount: parseNumber(values.users, '--users', { min: 1 }),
   });
   const summary = new GenerationSummary();

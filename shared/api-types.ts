@@ -18,6 +18,8 @@ export interface MetricFields {
 
 export interface PageViewsResponse extends MetricFields {
   readonly query: {
+    /** The site counted: every answer is of one site. */
+    readonly site: string;
     readonly from: string;
     readonly to: string;
     readonly granularity: Granularity;
@@ -57,6 +59,7 @@ export interface PageViewsResponse extends MetricFields {
 
 /** GET /v1/live: the last five minutes, from the speed layer. */
 export interface LiveResponse {
+  readonly site: string;
   /** The filters, in canonical form, when the request had any. */
   readonly filters?: readonly string[];
   readonly from: string;
@@ -72,6 +75,22 @@ export interface LiveResponse {
     readonly visitors: number;
   }>;
   readonly topPages: ReadonlyArray<{ readonly url: string; readonly count: number }>;
+}
+
+/** GET /v1/sites: the sites the caller may query, with the span of their page views (docs/sites.md). */
+export interface SitesResponse {
+  readonly sites: ReadonlyArray<{
+    readonly site: string;
+    /** Whether queries without `site=` answer for this site (the only one the caller can see). */
+    readonly default: boolean;
+    /**
+     * Start of the first bucket known to hold a page view of the site (an hour of the batch views, else a minute
+     * of the speed counters), or null when neither layer has any.
+     */
+    readonly firstEvent: string | null;
+    /** End of the last bucket known to hold one (a minute of the speed counters, else an hour of the batch views). */
+    readonly lastEvent: string | null;
+  }>;
 }
 
 export interface StatusResponse {

@@ -26,6 +26,8 @@ export interface CountRow {
 }
 
 export interface CountQuery<G extends Granularity = Granularity> {
+  /** The site whose events are counted: no answer ever sums two sites. */
+  readonly site: string;
   readonly dimension: CountDimension;
   /** Inclusive, aligned to `granularity`. */
   readonly fromMs: number;
@@ -38,8 +40,17 @@ export interface CountQuery<G extends Granularity = Granularity> {
 export interface SpeedCountReader {
   /** With `visitors`, each row carries the union of its cells' visitor sketches. */
   readCounts(query: CountQuery<'minute' | 'hour'> & { readonly visitors?: boolean }): Promise<CountRow[]>;
-  /** Start of the newest minute that has any counter, if any: the speed layer's freshness. */
-  newestMinute(): Promise<number | undefined>;
+  /** Start of the site's newest minute that has any counter (of the last two hours), if any: its freshness. */
+  newestMinute(site: string): Promise<number | undefined>;
+  /**
+   * The site's earliest and latest minute with a counter among the hours [fromMs, toMs) (hour-aligned): one
+   * single-item Query per hour and end, oldest first for the earliest and newest first for the latest.
+   */
+  minuteSpan(
+    site: string,
+    fromMs: number,
+    toMs: number,
+  ): Promise<{ firstMs: number; lastMs: number } | undefined>;
 }
 
 /** What the latest successful batch run published. */
@@ -89,7 +100,10 @@ export interface BatchViewReader {
     query: Omit<CountQuery<'hour' | 'day'>, 'dimension'> & { readonly visitors?: boolean },
     horizon: HorizonState,
   ): Promise<CountRow[]>;
+  /** Each site's first and last hour with a page view in the batch views (shared/batch/sites.ts). */
+  siteSpans(): Promise<readonly { site: string; firstHourMs: number; lastHourMs: number }[]>;
   breakdown(
+    site: string,
     dimension: Dimension,
     fromMs: number,
     toMs: number,

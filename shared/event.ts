@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ISO_3166_ALPHA2 } from './countries.js';
 import { sourceOf } from './sources.js';
 import { fitsUtf8Bytes } from './utf8.js';
+import { DEFAULT_SETTINGS } from './resources.js';
 
 /**
  * The page-view event: one JSON object per Kinesis record (UTF-8).
@@ -25,6 +26,8 @@ export const EVENT_LIMITS = {
   /** UTF-8 bytes of a `utm_*` value; far below the key bound (shared/keys.ts), so no two values share a key. */
   maxUtmBytes: 128,
   maxOsLength: 32,
+  /** A site id is a host name (or a bracketed IPv6 literal): at most a DNS name's length, ASCII, in every key. */
+  maxSiteLength: 253,
   /** 2000-01-01T00:00:00Z: nothing older is a plausible page view. */
   minCreatedMs: 946_684_800_000,
   /** Producers' clocks may run ahead of ours; more than this is rejected. */
@@ -54,6 +57,7 @@ export const VIOLATIONS = [
   'utm_invalid',
   'device_invalid',
   'os_invalid',
+  'site_invalid',
 ] as const;
 export type Violation = (typeof VIOLATIONS)[number];
 
@@ -93,6 +97,13 @@ const utmValid = (v: unknown): boolean =>
 export const DEVICES = ['desktop', 'mobile', 'tablet', 'other'] as const;
 export type Device = (typeof DEVICES)[number];
 const DEVICE_SET: ReadonlySet<string> = new Set(DEVICES);
+
+/**
+ * A site id: lower-case host-name characters (`example.com`, `127.0.0.1`) or a bracketed IPv6 literal, as the
+ * collector's allow-list spells hosts. No `#`, `/` or space, so it is one unambiguous segment of every key.
+ */
+const SITE_PATTERN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])$/;
+export const isSiteId = (v: unknown): v is string => typeof v === 'string' && SITE_PATTERN.test(v);
 
 const optionalString = (violation: Violation, accept: (v: string) => boolean) =>
   z.string({ error: 'wrong_type: expected string' }).refine(accept, { error: violation }).optional();
@@ -207,6 +218,13 @@ const fields = {
       (typeof v === 'string' && v.length <= EVENT_LIMITS.maxOsLength && TOKEN_PATTERN.test(v)),
     comment: 'operating system token, e.g. Windows, iOS (optional: Other)',
   },
+  site: {
+    // Optional in a record: without it the event belongs to the stack's default site (Settings.defaultSite).
+    schema: optionalString('site_invalid', isSiteId),
+    glueType: 'string',
+    accept: (v: unknown) => v === undefined || isSiteId(v),
+    comment: "site id: the allow-listed host for a collected event, else the producer's or the default site",
+  },
 } as const;
 
 /** The optional fields after eventId, in schema order: absent means none. */
@@ -228,10 +246,14 @@ export const pageViewSchema = z.object({
   utmCampaign: fields.utmCampaign.schema,
   device: fields.device.schema,
   os: fields.os.schema,
+  site: fields.site.schema,
 });
 
-/** A valid page view. Unknown JSON fields are dropped (forward compatible producers). */
-export type PageView = z.infer<typeof pageViewSchema>;
+/**
+ * A valid page view. Unknown JSON fields are dropped (forward compatible producers). `site` is always set after
+ * validation: the record's own, or the stack's default site.
+ */
+export type PageView = Omit<z.infer<typeof pageViewSchema>, 'site'> & { readonly site: string };
 
 export const FIELD_NAMES = Object.keys(fields) as FieldName[];
 
@@ -355,7 +377,8 @@ export function acceptsPageView(record: Record<string, unknown>): boolean {
     fields.browser.accept(record.browser) &&
     fields.userId.accept(record.userId) &&
     fields.eventId.accept(record.eventId) &&
-    OPTIONAL_FIELDS.every((field) => fields[field].accept(record[field]))
+    OPTIONAL_FIELDS.every((field) => fields[field].accept(record[field])) &&
+    fields.site.accept(record.site)
   );
 }
 
@@ -374,8 +397,13 @@ function reject(violation: Violation, reason: string): Validated {
 /**
  * Validates a parsed JSON value as a page view.
  * @param nowMs the validator's clock, for the future-skew bound.
+ * @param defaultSite the site of an event that names none (the stack's Settings.defaultSite).
  */
-export function validatePageView(value: unknown, nowMs: number): Validated {
+export function validatePageView(
+  value: unknown,
+  nowMs: number,
+  defaultSite: string = DEFAULT_SETTINGS.defaultSite,
+): Validated {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return reject(
       'not_object',
@@ -393,6 +421,7 @@ export function validatePageView(value: unknown, nowMs: number): Validated {
       browser: record.browser as string,
       userId: record.userId as string,
       ...(record.eventId === undefined ? {} : { eventId: record.eventId as string }),
+      site: (record.site as string | undefined) ?? defaultSite,
     };
     for (const field of OPTIONAL_FIELDS) {
       if (record[field] !== undefined) (event as Record<string, unknown>)[field] = record[field];
@@ -416,13 +445,17 @@ export function validatePageView(value: unknown, nowMs: number): Validated {
       `created: ${parsed.data.created} is more than 15 min ahead of ${nowMs}`,
     );
   }
-  return { ok: true, event: parsed.data };
+  return { ok: true, event: { ...parsed.data, site: parsed.data.site ?? defaultSite } };
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Decodes and validates one record payload (the bytes a producer put into Kinesis). */
-export function decodePageView(payload: Uint8Array, nowMs: number): Validated {
+export function decodePageView(
+  payload: Uint8Array,
+  nowMs: number,
+  defaultSite: string = DEFAULT_SETTINGS.defaultSite,
+): Validated {
   if (payload.byteLength > EVENT_LIMITS.maxRecordBytes) {
     return reject('record_too_large', `${payload.byteLength} bytes > ${EVENT_LIMITS.maxRecordBytes}`);
   }
@@ -444,18 +477,22 @@ export function decodePageView(payload: Uint8Array, nowMs: number): Validated {
   } catch (error) {
     return reject('not_json', (error as Error).message);
   }
-  return validatePageView(value, nowMs);
+  return validatePageView(value, nowMs, defaultSite);
 }
 
 /** Decodes a base64 record as Lambda receives Kinesis data, then validates it. */
-export function decodeBase64PageView(data: string, nowMs: number): Validated {
+export function decodeBase64PageView(
+  data: string,
+  nowMs: number,
+  defaultSite: string = DEFAULT_SETTINGS.defaultSite,
+): Validated {
   const bytes = Buffer.from(data, 'base64');
   // Buffer.from skips characters outside the alphabet, so a wrong length is how invalid base64 shows.
   const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
   if (data.length % 4 !== 0 || bytes.length !== (data.length / 4) * 3 - padding) {
     return reject('not_base64', 'record data is not valid base64');
   }
-  return decodePageView(bytes, nowMs);
+  return decodePageView(bytes, nowMs, defaultSite);
 }
 
 /** The JSON line a producer sends for an event: fields in schema order. */
@@ -469,5 +506,6 @@ export function encodePageView(event: PageView): string {
     userId: event.userId,
     ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
     ...Object.fromEntries(OPTIONAL_FIELDS.filter((f) => event[f] !== undefined).map((f) => [f, event[f]])),
+    site: event.site,
   });
 }

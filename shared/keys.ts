@@ -46,9 +46,12 @@ export const valueDigest = (value: string): string =>
 /** The highest string in DynamoDB's (UTF-8 byte) order: ends a `BETWEEN` over a key prefix. */
 export const KEY_RANGE_END = '\u{10FFFF}';
 
-/** Speed counters: one Query reads an hour of a dimension. */
-export const speedPartitionKey = (dimension: CountDimension, minuteMs: number): string =>
-  `${dimension}#${hourKey(hourBucket(minuteMs))}`;
+/**
+ * Speed counters: one Query reads an hour of a dimension of a site, e.g. `example.com#url#2026-11-25T12`. A site id
+ * holds no `#` (shared/event.ts), so no two sites share a partition.
+ */
+export const speedPartitionKey = (site: string, dimension: CountDimension, minuteMs: number): string =>
+  `${site}#${dimension}#${hourKey(hourBucket(minuteMs))}`;
 
 /** Digits of a speed item's generation: fixed width, so that string order is numeric order. */
 export const GENERATION_DIGITS = 4;
@@ -75,29 +78,27 @@ export const speedGenerationSortKey = (
 export type ViewGranularity = 'hour' | 'day';
 
 /**
- * Batch views: hourly rows grouped by (dimension, day), daily rows by (dimension, month), so a query reads
- * one partition per day (hourly) or per month (daily).
+ * Batch views: hourly rows grouped by (site, dimension, day), daily rows by (site, dimension, month), so a query
+ * reads one partition per day (hourly) or per month (daily) of one site.
  */
 export function viewKeys(
+  site: string,
   granularity: ViewGranularity,
   dimension: string,
   bucketMs: number,
   value: string,
 ): { pk: string; sk: string } {
   return granularity === 'hour'
-    ? { pk: `hour#${dimension}#${dayKey(bucketMs)}`, sk: `${hourKey(bucketMs)}#${valueKey(value)}` }
-    : { pk: `day#${dimension}#${monthKey(bucketMs)}`, sk: `${dayKey(bucketMs)}#${valueKey(value)}` };
+    ? { pk: `hour#${site}#${dimension}#${dayKey(bucketMs)}`, sk: `${hourKey(bucketMs)}#${valueKey(value)}` }
+    : { pk: `day#${site}#${dimension}#${monthKey(bucketMs)}`, sk: `${dayKey(bucketMs)}#${valueKey(value)}` };
 }
+
+/** The batch views table's item of one site's span (shared/batch/sites.ts): its first and last hour with page views. */
+export const siteSpanKey = (site: string): { pk: string; sk: string } => ({ pk: 'site', sk: site });
 
 /** Where the sort keys of one view bucket start: `sk BETWEEN viewBucketPrefix(..) AND ..KEY_RANGE_END`. */
 export const viewBucketPrefix = (granularity: ViewGranularity, bucketMs: number): string =>
   `${granularity === 'hour' ? hourKey(bucketMs) : dayKey(bucketMs)}#`;
-
-/**
- * The site of every stored object until events carry one (issue 26): the filter blocks' keys have a site
- * component from the start, so that scoping them by the event's site changes only where the site comes from.
- */
-export const DEFAULT_SITE = 'default';
 
 /** Speed rollup blocks (shared/speed/rollup.ts): one Query reads an hour of a site. */
 export const rollupPartitionKey = (site: string, hourMs: number): string =>

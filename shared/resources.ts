@@ -12,6 +12,16 @@ export interface Settings {
   /** Firehose buffering: objects land at the latest this long after their first record arrived. */
   readonly firehoseBufferSeconds: number;
   readonly firehoseBufferMiB: number;
+  /**
+   * The site of an event that names none (producers from before sites; docs/sites.md). A site id: a host name.
+   * @default 'default'
+   */
+  readonly defaultSite: string;
+  /**
+   * The sites the query API answers for, besides the default site and the collector's: ids producers send in
+   * `site`. One site in all: `site=` may be left out of queries. @default none
+   */
+  readonly sites: readonly string[];
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -19,7 +29,14 @@ export const DEFAULT_SETTINGS: Settings = {
   batchScheduleMinutes: 15,
   firehoseBufferSeconds: 300,
   firehoseBufferMiB: 64,
+  defaultSite: 'default',
+  sites: [],
 };
+
+/** The sites the query API answers for: the default site first, then Settings.sites (docs/sites.md). */
+export const stackSites = (settings: Pick<Settings, 'defaultSite' | 'sites'>): string[] => [
+  ...new Set([settings.defaultSite, ...settings.sites]),
+];
 
 /** Event source mapping of the speed Lambda; the local poller plays the same settings. */
 export interface SpeedSourceSettings {
@@ -134,6 +151,8 @@ const ENV = {
   batchScheduleMinutes: 'BATCH_SCHEDULE_MINUTES',
   firehoseBufferSeconds: 'FIREHOSE_BUFFER_SECONDS',
   firehoseBufferMiB: 'FIREHOSE_BUFFER_MIB',
+  defaultSite: 'DEFAULT_SITE',
+  sites: 'SITES',
 } as const;
 
 /**
@@ -158,6 +177,8 @@ export function configToEnvironment(config: RuntimeConfig): Record<string, strin
     [ENV.batchScheduleMinutes]: String(settings.batchScheduleMinutes),
     [ENV.firehoseBufferSeconds]: String(settings.firehoseBufferSeconds),
     [ENV.firehoseBufferMiB]: String(settings.firehoseBufferMiB),
+    [ENV.defaultSite]: settings.defaultSite,
+    [ENV.sites]: settings.sites.join(','),
   };
 }
 
@@ -199,6 +220,11 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): Run
       batchScheduleMinutes: num(ENV.batchScheduleMinutes, DEFAULT_SETTINGS.batchScheduleMinutes),
       firehoseBufferSeconds: num(ENV.firehoseBufferSeconds, DEFAULT_SETTINGS.firehoseBufferSeconds),
       firehoseBufferMiB: num(ENV.firehoseBufferMiB, DEFAULT_SETTINGS.firehoseBufferMiB),
+      defaultSite: env[ENV.defaultSite] || DEFAULT_SETTINGS.defaultSite,
+      sites: (env[ENV.sites] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
     },
   };
 }

@@ -1,5 +1,6 @@
 import { encodePageView, EVENT_LIMITS, type Device, type PageView } from '../shared/event.js';
 import { HOSTILE_CASES } from './hostile.js';
+import { DEFAULT_SETTINGS } from '../shared/resources.js';
 
 /**
  * Synthetic page-view traffic, after the seed's PageViewGenerator: weighted urls, status codes, countries
@@ -151,7 +152,16 @@ export interface GeneratorOptions {
   readonly urlCount?: number;
   /** Size of the user-id space. @default 1_000_000 */
   readonly userCount?: number;
+  /**
+   * The sites traffic is spread over (site i has weight 1/i, as pages do). @default none: events name no site and
+   * belong to the stack's default one
+   */
+  readonly sites?: readonly string[];
 }
+
+/** The site ids `--sites N` spreads traffic over: none for one site (the default site), else N host names. */
+export const generatedSites = (count: number): string[] =>
+  count <= 1 ? [] : Array.from({ length: count }, (_, i) => `site${i + 1}.example.com`);
 
 const encoder = new TextEncoder();
 
@@ -182,6 +192,7 @@ export class PageViewGenerator {
   private readonly campaigns = new WeightedChoice(CAMPAIGN_WEIGHTS);
   private readonly devices = new WeightedChoice(DEVICE_WEIGHTS);
   private readonly systems = new WeightedChoice(OS_WEIGHTS);
+  private readonly sites: WeightedChoice<string> | undefined;
   private index = 0;
   private malformedIndex = 0;
   private hostileCaseIndex = 0;
@@ -211,6 +222,9 @@ export class PageViewGenerator {
         (_, i) => [`http://www.example.com/id=${i + 1}`, 1 / (i + 1)] as const,
       ),
     );
+    const sites = options.sites ?? [];
+    this.sites =
+      sites.length > 0 ? new WeightedChoice(sites.map((s, i) => [s, 1 / (i + 1)] as const)) : undefined;
   }
 
   /** Event time of the next record before any lateness: the start plus i/rate seconds. */
@@ -301,6 +315,8 @@ export class PageViewGenerator {
       userId: String(1 + Math.floor(this.random() * (this.options.userCount ?? 1_000_000))),
       eventId: this.idPrefix + this.index.toString(36),
       ...this.origin(),
+      // Without sites no draw is taken, so a seed gives the traffic it gave before sites existed.
+      site: this.sites?.pick(this.random) ?? DEFAULT_SETTINGS.defaultSite,
     };
   }
 

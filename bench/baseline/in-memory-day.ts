@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { allLimited } from '../../shared/concurrency.js';
+import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { TOTAL_VALUE } from '../../shared/counts.js';
 import { writeTotals } from '../../shared/batch/views.js';
 import { hourRuns } from '../../shared/batch/run.js';
@@ -36,6 +37,9 @@ import type { DayUpdateResult } from '../../shared/views/writer.js';
  * ranked and serialized at once). The text is that of commit 7efda3c (shared/batch/run.ts computeHours and
  * shared/views/store.ts readDay/updateDay, now shared/views/writer.ts), with only its imports changed.
  */
+
+/** The baseline predates sites: it keeps the default site's views. */
+const SITE = DEFAULT_SETTINGS.defaultSite;
 
 interface InMemoryDayUpdate {
   readonly dimension: string;
@@ -88,7 +92,7 @@ export async function updateDayInMemory(
   update: InMemoryDayUpdate,
 ): Promise<DayUpdateResult> {
   const { dimension, dayMs } = update;
-  const previous = await readManifest(deps, dimension, dayMs);
+  const previous = await readManifest(deps, SITE, dimension, dayMs);
   const recomputed = new Set(update.hours);
   // Stored rows are hours of the day (0-23, see LookupRow): when all 24 are recomputed, none is kept.
   const everyHour = Array.from({ length: 24 }, (_, hour) => dayMs + hour * HOUR_MS).every((hourMs) =>
@@ -119,7 +123,7 @@ export async function updateDayInMemory(
   const addObject = (kind: 'l' | 'r' | 'u', index: number, value: unknown): string => {
     const json = JSON.stringify(value);
     const digest = digestOf(json);
-    const key = objectKey(dimension, dayMs, kind, index, digest);
+    const key = objectKey(SITE, dimension, dayMs, kind, index, digest);
     objects += 1;
     if (!before.has(key)) fresh.push({ key, body: gzipSync(json) });
     return digest;
@@ -160,6 +164,7 @@ export async function updateDayInMemory(
   }
 
   const manifest: Manifest = {
+    site: SITE,
     dimension,
     dayMs,
     lookup,
@@ -187,7 +192,7 @@ export async function updateDayInMemory(
     await deps.documents.send(
       new PutCommand({
         TableName: deps.tableName,
-        Item: { ...manifestKey(dimension, dayMs), ...manifest },
+        Item: { ...manifestKey(SITE, dimension, dayMs), ...manifest },
       }),
     );
   }
@@ -210,12 +215,13 @@ export async function computeHoursInMemory(
   for (const run of hourRuns(hours)) {
     const partitions = run.hours.map((h) => hourPartitionPath(h));
     for (const row of await collectRows(
-      engine.query('hourly_views', [run.dt, run.fromHour, run.toHour], partitions),
+      engine.query('hourly_views', [SITE, run.dt, run.fromHour, run.toHour], partitions),
     ))
       rows.push(row);
   }
   const totals = await writeTotals(
     { documents: store.documents, tableName: store.tableName },
+    SITE,
     hours,
     rows.filter((r) => r.dimension === 'total' && r.value === TOTAL_VALUE),
     version,

@@ -127,18 +127,37 @@ export interface CostInputs {
   readonly filteredRequestsPerQuery?: number;
   /** API Lambda ms per filtered query (bench: the same query's cold p50). */
   readonly filteredLambdaMsPerQuery?: number;
+  /**
+   * Sites the traffic and the urls are spread over, evenly (docs/sites.md): the view store keeps a day per site and
+   * dimension, so its work per run is per site; the speed writes are measured at this spread. @default 1
+   */
+  readonly sites?: number;
 }
 
 /**
  * The view store's work for one batch run that adds an hour: it rebuilds the day of each dimension whose
  * rows changed, reading the day's lookup shards and writing those whose content changed.
  */
-export function viewStoreWorkPerRun(inputs: Pick<CostInputs, 'eventsPerSecond' | 'urlsPerDay'>): {
+export function viewStoreWorkPerRun(inputs: Pick<CostInputs, 'eventsPerSecond' | 'urlsPerDay' | 'sites'>): {
   gets: number;
   puts: number;
   dynamoWrites: number;
   storedBytesPerDay: number;
 } {
+  const sites = inputs.sites ?? 1;
+  if (sites > 1) {
+    // Each site's days are its own: the work of one site at its share of the traffic and urls, once per site.
+    const one = viewStoreWorkPerRun({
+      eventsPerSecond: inputs.eventsPerSecond / sites,
+      urlsPerDay: inputs.urlsPerDay / sites,
+    });
+    return {
+      gets: one.gets * sites,
+      puts: one.puts * sites,
+      dynamoWrites: one.dynamoWrites * sites,
+      storedBytesPerDay: one.storedBytesPerDay * sites,
+    };
+  }
   const eventsPerHour = inputs.eventsPerSecond * 3600;
   // Rows of a url-day: one per (url, hour) seen; at most the events, at most the urls, per hour.
   const rowsPerHour = Math.min(eventsPerHour, inputs.urlsPerDay);

@@ -54,6 +54,28 @@ export const COST_CASES: ReadonlyArray<{ readonly name: string; readonly args: r
     name: '1000eps-10k-urls-window-5s',
     args: ['--events-per-second', '1000', '--urls-per-day', '10000', '--batching-window', '5'],
   },
+  // How cost scales with sites (docs/sites.md): the same traffic and urls spread over 4 and 16 sites.
+  {
+    name: '1000eps-10k-urls-4-sites',
+    args: ['--events-per-second', '1000', '--urls-per-day', '10000', '--sites', '4'],
+  },
+  {
+    name: '1000eps-10k-urls-16-sites',
+    args: ['--events-per-second', '1000', '--urls-per-day', '10000', '--sites', '16'],
+  },
+  {
+    name: '1000eps-10k-urls-16-sites-window-5s',
+    args: [
+      '--events-per-second',
+      '1000',
+      '--urls-per-day',
+      '10000',
+      '--sites',
+      '16',
+      '--batching-window',
+      '5',
+    ],
+  },
 ];
 
 /** Reads results files by their path under bench/results/. */
@@ -306,6 +328,54 @@ function costTable(r: Results): string {
   ].join('\n');
 }
 
+/** The cost of sites: the 10k-urls case as one site and spread over more (docs/sites.md). */
+function sitesCostTable(r: Results): string {
+  const cases = [TEN_K, ...COST_CASES.slice(3).map((c) => c.name)];
+  const rows = cases.map((name) => {
+    const c = r.cost(name);
+    const i = c.inputs;
+    return (
+      `| ${i.sites ?? 1} | ${sig(i.recordsPerInvocation)} | ${sig(i.speedWritesPerRecord, 2)} | ${sig(i.speedWriteUnitsPerRecord ?? i.speedWritesPerRecord, 2)} ` +
+      `| ${int(c.viewStorePerRun.puts)} / ${int(c.viewStorePerRun.gets)} | ${usd0(c.ours.byService.DynamoDB ?? 0)} | ${usd0(c.ours.total)} |`
+    );
+  });
+  return [
+    '| sites | records per speed invocation | speed writes/record | WCU/record | view store PUTs / GETs per run | DynamoDB per month | total per month |',
+    '| ---: | ---: | ---: | ---: | --- | ---: | ---: |',
+    ...rows,
+    '',
+    `1,000 events/s and 10,000 urls/day spread evenly over the sites: ${cases.map((n) => link(`cost/${n}.md`)).join(', ')}.`,
+  ].join('\n');
+}
+
+/** A batch run of one new hour, one site against several (bench/sites.ts, the quick run). */
+function sitesBatchTable(r: Results): string {
+  const q = r.bench(QUICK);
+  const rows = ['4', '16'].map((count) => {
+    const f = (what: string) =>
+      figure(
+        q,
+        `batch run of one new hour over ${count} sites (20,000 events, 1,000 urls in the hour): ${what}`,
+        QUICK,
+      );
+    const requests = f('view-store requests');
+    const writes = f('rows + objects written');
+    const bytes = f('view-store bytes moved');
+    const parquet = f('Parquet bytes read');
+    return (
+      `| ${count} | ${int(requests.value)} (${int(requests.baseline!)}) | ${int(writes.value)} (${int(writes.baseline!)}) ` +
+      `| ${mb(bytes.value)} (${mb(bytes.baseline!)}) | ${kb(parquet.value)} (${kb(parquet.baseline!)}) |`
+    );
+  });
+  return [
+    '| sites | view-store requests (one site) | rows + objects written (one site) | view-store bytes moved (one site) | Parquet read (one site) |',
+    '| ---: | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    `The same 20,000 events of one hour, as one site and spread over several, from the ${runOf(q)}: ${link('latest-quick.md')} (\`npx tsx bench/sites.ts\`).`,
+  ].join('\n');
+}
+
 const viewStoreUsd = (c: CostReport) =>
   c.ours.lines.filter((l) => l.item.startsWith('view store')).reduce((sum, l) => sum + l.usd, 0);
 
@@ -348,6 +418,15 @@ export const FIGURES: Readonly<Record<string, Render>> = {
   'speed-100k-writes': (r) => sig(speedAt(r, '100,000', '1000').writes.value, 2),
   'speed-100k-previous-writes': (r) => sig(speedAt(r, '100,000', '1000').previousWrites.value, 2),
   'speed-100k-units': (r) => sig(speedAt(r, '100,000', '1000').units.value, 2),
+  'speed-100k-units-sources': (r) => {
+    const f = quick(
+      r,
+      "speed write units per record with the sources' dimensions at 100,000 urls/day, 1000-record batches",
+    );
+    return `${sig(f.value, 2)} write units per record against ${sig(f.baseline!, 2)} for the five cells counted before (${sig(f.ratio!, 2)}×)`;
+  },
+  'sites-batch-table': sitesBatchTable,
+  'sites-cost-table': sitesCostTable,
   'speed-100k-units-without-visitors': (r) => sig(speedAt(r, '100,000', '1000').visitors.baseline!, 2),
   'speed-100k-previous-units': (r) => sig(speedAt(r, '100,000', '1000').previousUnits.value, 2),
   'speed-100-visitors-ratio': (r) => `${sig(speedAt(r, '100', '1000').visitors.ratio!, 2)}×`,

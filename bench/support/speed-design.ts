@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamRecord } from 'aws-lambda';
@@ -39,6 +40,7 @@ const s3Sink = { send: async () => ({}) } as unknown as S3Client;
 export const speedSinkDeps = (documents: DynamoDBDocumentClient): SpeedDeps => ({
   documents,
   s3: s3Sink,
+  defaultSite: DEFAULT_SETTINGS.defaultSite,
   tableName: 'bench',
   bucket: 'bench',
   retentionHours: 48,
@@ -77,7 +79,7 @@ function withoutVisitorSets(documents: DynamoDBDocumentClient): DynamoDBDocument
 
 /**
  * The table as a design that counts only `dimensions` sees it: updates of other dimensions' cells (their `pk` is
- * `<dimension>#<hour>`) are dropped. Cells are written independently of each other, so what remains is exactly
+ * `<site>#<dimension>#<hour>`) are dropped. Cells are written independently of each other, so what remains is exactly
  * what those dimensions cost.
  */
 function onlyDimensions(
@@ -88,7 +90,7 @@ function onlyDimensions(
   const send = (command: { input: Record<string, unknown> }) => {
     if (command instanceof UpdateCommand) {
       const pk = String((command.input as UpdateCommandInput).Key!.pk);
-      if (!kept.has(pk.slice(0, pk.indexOf('#')))) return Promise.resolve({});
+      if (!kept.has(pk.split('#')[1]!)) return Promise.resolve({});
     }
     return documents.send(command as never);
   };

@@ -14,11 +14,15 @@ import type {
   LiveResponse,
   PageViewsResponse,
   StatusResponse,
+  SitesResponse,
 } from '../../shared/api-types.js';
 import { rangeFor, type Granularity } from './range.js';
 import { appendFilters, filterOf, filtersIn, withFilters } from './filters.js';
 
-/** The dashboard: reads the public API only (/v1/pageviews, /v1/live, /v1/status) and draws it with Chart.js. */
+/**
+ * The dashboard: reads the public API only (/v1/sites, /v1/pageviews, /v1/live, /v1/status) and draws it with
+ * Chart.js. With more than one site it shows a site selector; every answer is of the selected site.
+ */
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip, Legend);
 
@@ -63,6 +67,7 @@ function renderChips(): void {
   );
 }
 const controls = {
+  site: $<HTMLSelectElement>('site'),
   range: $<HTMLSelectElement>('range'),
   granularity: $<HTMLSelectElement>('granularity'),
   by: $<HTMLSelectElement>('by'),
@@ -246,7 +251,9 @@ async function refresh(): Promise<void> {
       ? { from: Date.parse(`${controls.from.value}:00Z`), to: Date.parse(`${controls.to.value}:00Z`) }
       : undefined;
   const { from, to } = rangeFor(controls.range.value, granularity, Date.now(), custom);
+  const site: Record<string, string> = controls.site.value ? { site: controls.site.value } : {};
   const query = new URLSearchParams({
+    ...site,
     from: new Date(from).toISOString(),
     to: new Date(to).toISOString(),
     granularity,
@@ -255,14 +262,13 @@ async function refresh(): Promise<void> {
     metrics: 'pageviews,visitors,error_rate',
   });
   appendFilters(query, filters);
-  const liveQuery = appendFilters(new URLSearchParams(), filters).toString();
   document.querySelector<HTMLElement>('.chart')!.dataset.request = query.toString();
   const ticket = ++inFlight;
   try {
     const [answer, status, live] = await Promise.all([
       getJson<PageViewsResponse>(`/v1/pageviews?${query.toString()}`),
       getJson<StatusResponse>('/v1/status'),
-      getJson<LiveResponse>(`/v1/live${liveQuery ? `?${liveQuery}` : ''}`),
+      getJson<LiveResponse>(`/v1/live?${appendFilters(new URLSearchParams(site), filters).toString()}`),
     ]);
     if (ticket !== inFlight) return; // a newer request is on its way
     $('error').hidden = true;
@@ -283,6 +289,7 @@ controls.range.addEventListener('change', () => {
   void refresh();
 });
 controls.granularity.addEventListener('change', () => void refresh());
+controls.site.addEventListener('change', () => void refresh());
 controls.by.addEventListener('change', () => void refresh());
 $<HTMLFormElement>('controls').addEventListener('submit', (event) => {
   event.preventDefault();
@@ -292,4 +299,22 @@ renderChips();
 setInterval(() => {
   if (controls.refresh.checked && !document.hidden) void refresh();
 }, REFRESH_MS);
-void refresh();
+
+/** The sites the caller may see; the selector appears when there is more than one. */
+async function loadSites(): Promise<void> {
+  try {
+    const { sites } = await getJson<SitesResponse>('/v1/sites');
+    controls.site.replaceChildren(
+      ...sites.map(({ site }) =>
+        Object.assign(document.createElement('option'), { value: site, textContent: site }),
+      ),
+    );
+    // The busiest-looking default: the first site with page views, else the first.
+    controls.site.value = (sites.find((s) => s.lastEvent !== null) ?? sites[0])?.site ?? '';
+    $('site-control').hidden = sites.length <= 1;
+  } catch (error) {
+    $('error').hidden = false;
+    $('error').textContent = error instanceof Error ? error.message : String(error);
+  }
+}
+void loadSites().then(refresh);

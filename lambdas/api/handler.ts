@@ -4,7 +4,7 @@ import type { ErrorResponse, StatusResponse } from '../../shared/api-types.js';
 import { awsClients } from '../../shared/aws-clients.js';
 import { runAs } from '../../shared/call-ledger.js';
 import type { BatchViewReader, CountRow, SpeedCountReader } from '../../shared/counts.js';
-import { configFromEnvironment } from '../../shared/resources.js';
+import { configFromEnvironment, DEFAULT_SETTINGS, stackSites } from '../../shared/resources.js';
 import { toIso } from '../../shared/time.js';
 import { answerLive } from '../../shared/serving/live.js';
 import { answerPageViews } from '../../shared/serving/merge.js';
@@ -23,8 +23,14 @@ import {
   ParameterError,
   parseFilterParameters,
   parsePageViewsQuery,
+  resolveSite,
+  SiteForbiddenError,
+  visibleSites,
+  type SiteScope,
 } from '../../shared/serving/params.js';
 import type { FilteredReaders } from '../../shared/serving/filtered.js';
+import { answerSites, siteClaim } from '../../shared/serving/sites.js';
+import { allLimited } from '../../shared/concurrency.js';
 import { readersFor } from '../../shared/serving/readers.js';
 
 /** API Gateway HTTP API (payload v2) → the query API. Thin adapter over params.ts and merge.ts. */
@@ -38,6 +44,8 @@ export interface ApiHandlerDeps {
   /** Both layers' record blocks, for `filter=` (docs/filters.md). */
   readonly filtered?: FilteredReaders;
   readonly retentionHours: number;
+  /** The stack's sites, its default site first (shared/resources.ts stackSites). @default ['default'] */
+  readonly sites?: readonly string[];
   readonly clock?: () => number;
   readonly onError?: (error: unknown) => void;
   /**
@@ -83,9 +91,27 @@ const error = (
 export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
   const clock = deps.clock ?? Date.now;
   const batchCache = new Map<string, CountRow[]>();
+  const stack = deps.sites ?? [DEFAULT_SETTINGS.defaultSite];
+  /** The sites a request may query: the token's sites claim, when it carries one, narrows the stack's. */
+  const scopeOf = (event: APIGatewayProxyEventV2): SiteScope => {
+    const claims = (event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } })
+      ?.authorizer?.jwt?.claims;
+    const allowed = siteClaim(claims);
+    return allowed ? { stack, allowed } : { stack };
+  };
 
-  async function status(): Promise<StatusResponse> {
-    const [horizon, newest] = await Promise.all([deps.batch.readHorizon(), deps.speed.newestMinute()]);
+  /** The newest minute of the sites the caller may see. */
+  async function newestMinute(scope: SiteScope): Promise<number | undefined> {
+    let newest: number | undefined;
+    await allLimited(visibleSites(scope), 4, async (site) => {
+      const minute = await deps.speed.newestMinute(site);
+      if (minute !== undefined && (newest === undefined || minute > newest)) newest = minute;
+    });
+    return newest;
+  }
+
+  async function status(scope: SiteScope): Promise<StatusResponse> {
+    const [horizon, newest] = await Promise.all([deps.batch.readHorizon(), newestMinute(scope)]);
     return {
       horizon: horizon ? toIso(horizon.horizonMs) : null,
       lastBatchRun: horizon
@@ -104,9 +130,13 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     };
   }
 
-  async function pageViews(params: Readonly<Record<string, string | undefined>>, filters: readonly string[]) {
+  async function pageViews(
+    params: Readonly<Record<string, string | undefined>>,
+    scope: SiteScope,
+    filters: readonly string[],
+  ) {
     const now = clock();
-    const query = parsePageViewsQuery(params, minuteFloor(now, deps.retentionHours), now, filters);
+    const query = parsePageViewsQuery(params, minuteFloor(now, deps.retentionHours), now, scope, filters);
     const horizon = await deps.batch.readHorizon();
     const planned = plannedStoreRequests(query, horizon);
     if (planned > STORE_REQUEST_CEILING) throw new RequestTooLargeError(planned, narrowable(query));
@@ -122,11 +152,15 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     );
   }
 
-  async function live(params: Readonly<Record<string, string | undefined>>, filters: readonly string[]) {
-    for (const name of Object.keys(params)) {
-      if (name !== 'filter') throw new ParameterError(name, `unknown parameter ${name}; allowed: filter`);
-    }
-    return answerLive(deps.speed, clock(), parseFilterParameters(filters), deps.filtered);
+  async function live(
+    params: Readonly<Record<string, string | undefined>>,
+    scope: SiteScope,
+    filters: readonly string[],
+  ) {
+    const unknown = Object.keys(params).find((name) => name !== 'site' && name !== 'filter');
+    if (unknown) throw new ParameterError(unknown, `unknown parameter ${unknown}; allowed: site, filter`);
+    const site = resolveSite(params.site, scope);
+    return answerLive(deps.speed, site, clock(), parseFilterParameters(filters), deps.filtered);
   }
 
   return (event) =>
@@ -140,6 +174,7 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
               query,
               minuteFloor(clock(), deps.retentionHours),
               clock(),
+              scopeOf(event),
               filterValues(event.rawQueryString, query),
             ),
           );
@@ -156,19 +191,23 @@ export function createApiHandler(deps: ApiHandlerDeps): ApiHandler {
     const method = event.requestContext?.http?.method ?? 'GET';
     const path = event.rawPath ?? '/';
     try {
-      if (!['/v1/pageviews', '/v1/live', '/v1/status', '/v1/openapi.json'].includes(path)) {
+      if (!['/v1/pageviews', '/v1/live', '/v1/sites', '/v1/status', '/v1/openapi.json'].includes(path)) {
         return error(404, 'not_found', `no route for ${path}; see /v1/openapi.json`);
       }
       if (method !== 'GET') return error(405, 'method_not_allowed', `${path} answers GET only`);
       if (path === '/v1/openapi.json') return json(200, OPENAPI_DOCUMENT);
-      if (path === '/v1/status') return json(200, await status());
+      const scope = scopeOf(event);
       const params = event.queryStringParameters ?? {};
       const filters = filterValues(event.rawQueryString, params);
-      if (path === '/v1/live') return json(200, await live(params, filters));
-      return json(200, await pageViews(params, filters));
+      if (path === '/v1/status') return json(200, await status(scope));
+      if (path === '/v1/sites') return json(200, await answerSites(deps, scope, clock()));
+      if (path === '/v1/live') return json(200, await live(params, scope, filters));
+      return json(200, await pageViews(params, scope, filters));
     } catch (caught) {
       if (caught instanceof ParameterError)
         return error(400, caught.code, caught.message, caught.parameter, undefined, caught.reason);
+      // Authorization, not syntax: the request is well formed and the token does not allow it (RFC 9110 §15.5.4).
+      if (caught instanceof SiteForbiddenError) return error(403, 'site_forbidden', caught.message, 'site');
       if (caught instanceof RequestTooLargeError)
         return error(400, 'request_too_large', caught.message, caught.parameters[0], caught.parameters);
       deps.onError?.(caught);
@@ -186,6 +225,7 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
     handle = createApiHandler({
       ...readersFor(awsClients(), config),
       retentionHours: config.settings.speedRetentionHours,
+      sites: stackSites(config.settings),
       onError: (caught) => logger.error('request failed', caught as Error),
       onAnswered: (request) => logger.info('answered', { ...request }),
     });

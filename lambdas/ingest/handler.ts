@@ -3,18 +3,20 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, FirehoseTransformationEvent, FirehoseTransformationResult } from 'aws-lambda';
 import { runAs } from '../../shared/call-ledger.js';
 import { transformRecords } from '../../shared/batch/transform.js';
+import { configFromEnvironment } from '../../shared/resources.js';
 
 /** Firehose transformation Lambda: validates records and returns their dt/hour partition keys. */
 
 const logger = new Logger({ serviceName: 'ingest' });
 const metrics = new Metrics({ namespace: 'PageViews', serviceName: 'ingest' });
+const { defaultSite } = configFromEnvironment().settings;
 
 export const handler = async (
   event: FirehoseTransformationEvent,
   context: Context,
 ): Promise<FirehoseTransformationResult> => {
   logger.addContext(context);
-  const records = runAs('ingest', () => transformRecords(event.records));
+  const records = runAs('ingest', () => transformRecords(event.records, defaultSite));
   let failed = 0;
   for (const record of records) {
     if (!record.rejection) continue;

@@ -35,6 +35,7 @@ export function createSpeedHandler(deps: SpeedHandlerDeps): SpeedHandler {
         tableName: deps.config.names.tables.speed,
         bucket: deps.config.names.bucket,
         retentionHours: deps.config.settings.speedRetentionHours,
+        defaultSite: deps.config.settings.defaultSite,
         clock: deps.clock ?? Date.now,
         cache,
         ...(deps.limits ? { limits: deps.limits } : {}),

@@ -86,7 +86,16 @@ export async function* csvRecords(
 }
 
 /** The view SQL's columns, in the order it selects them (shared/sql/hourly_views.sql). */
-const COLUMNS = ['bucket_ms', 'dimension', 'value', 'views', 'errors', 'sketch_form', 'sketch'] as const;
+const COLUMNS = [
+  'site',
+  'bucket_ms',
+  'dimension',
+  'value',
+  'views',
+  'errors',
+  'sketch_form',
+  'sketch',
+] as const;
 
 export class AthenaResultError extends Error {
   override readonly name = 'AthenaResultError';
@@ -107,8 +116,9 @@ export async function* viewRowsFromCsv(
           throw new AthenaResultError(`unexpected result columns: ${fields.join(',')}`);
         continue;
       }
-      const [bucket, dimension, value, views, errors, form, sketch] = fields;
+      const [site, bucket, dimension, value, views, errors, form, sketch] = fields;
       rows.push({
+        site: site ?? '',
         bucketMs: Number(bucket),
         dimension: dimension ?? '',
         value: value ?? '',

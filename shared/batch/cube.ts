@@ -7,7 +7,7 @@ import type { Block } from '../filters/block.js';
 import { BlockBuilder, compressBlock, decodeBlock } from '../filters/block.js';
 import { allLimited } from '../concurrency.js';
 import { queryAll } from '../dynamodb.js';
-import { cubeManifestKeys, DEFAULT_SITE } from '../keys.js';
+import { cubeManifestKeys } from '../keys.js';
 import { PREFIXES } from '../resources.js';
 import { dayBucket, dayKey, HOUR_MS, hourKey } from '../time.js';
 import type { ViewRow } from '../sql/index.js';
@@ -83,7 +83,7 @@ export async function updateCubeDay(
   dayMs: number,
   hours: readonly number[],
   rows: CubeRows,
-  site: string = DEFAULT_SITE,
+  site: string,
 ): Promise<{ objectsWritten: number; objectsKept: number; replaced: string[] }> {
   for (const hourMs of rows.hours.keys())
     if (!hours.includes(hourMs))
@@ -174,7 +174,7 @@ export async function cubeHours(
   deps: CubeStoreDeps,
   fromMs: number,
   toMs: number,
-  site: string = DEFAULT_SITE,
+  site: string,
 ): Promise<{ hourMs: number; entry: CubeHourEntry }[]> {
   if (toMs <= fromMs) return [];
   const found: { hourMs: number; entry: CubeHourEntry }[] = [];
@@ -209,7 +209,7 @@ export async function tallyCube(
   fromMs: number,
   toMs: number,
   tally: FilterTally,
-  site: string = DEFAULT_SITE,
+  site: string,
 ): Promise<{ objects: number; bytes: number; cached: number }> {
   const hours = await cubeHours(deps, fromMs, toMs, site);
   const stats = { objects: 0, bytes: 0, cached: 0 };

@@ -1,3 +1,4 @@
+import { readSiteSpans } from './sites.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
@@ -61,11 +62,21 @@ export function createBatchReader(deps: BatchReaderDeps): BatchViewReader {
       );
     },
 
-    async breakdown(dimension: Dimension, fromMs: number, toMs: number, horizon: HorizonState) {
+    async siteSpans() {
+      const spans = await readSiteSpans({
+        documents: deps.documents,
+        tableName: deps.viewsTable,
+        onRequest: countRequest,
+      });
+      return [...spans.values()];
+    },
+
+    async breakdown(site: string, dimension: Dimension, fromMs: number, toMs: number, horizon: HorizonState) {
       checkRange(toMs, horizon);
       if (toMs <= fromMs) return EMPTY_BREAKDOWN;
       const manifests = await readManifests(
         store,
+        site,
         dimension,
         dayBucket(fromMs),
         dayBucket(toMs - 1) + DAY_MS,

@@ -24,6 +24,7 @@ import { deliveryWatermark, type DeliveryMetrics } from './delivery.js';
 import { clearFailures, HOUR_RETRY_BUDGET, readFailingHours, recordFailures } from './retries.js';
 import { acquireLease, publishHorizon, readHorizonState, recordRun } from './state.js';
 import { writeTotals, type UnstorableRow } from './views.js';
+import { readSiteSpans, spanCoversDay, widenSiteSpan, type SiteSpan } from './sites.js';
 import { CUBE_DIMENSION, CubeRows, updateCubeDay } from './cube.js';
 
 /**
@@ -168,12 +169,21 @@ interface Computed {
   objectsKept: number;
   unstorable: UnstorableRow[];
   replaced: string[];
+  /** By site: the first and last computed hour with a page view of it. */
+  withViews: Map<string, { first: number; last: number }>;
+}
+
+/** One site's rows of a day: its hourly totals and a spill per dimension. */
+interface SiteRows {
+  readonly totals: ViewRow[];
+  readonly spills: Map<string, RowSpill>;
 }
 
 /**
- * Computes some hours of one UTC day and writes what changed: totals to DynamoDB, breakdowns to the view
- * store. The query results stream through: totals (one row per hour) are kept, every other row goes into its
- * dimension's spill (shared/views/spill.ts), so memory does not grow with the day's distinct values.
+ * Computes some hours of one UTC day and writes what changed, site by site: totals to DynamoDB, breakdowns to
+ * the view store. The query results stream through: totals (one row per site and hour) are kept, every other
+ * row goes into its site's and dimension's spill (shared/views/spill.ts), so memory does not grow with the
+ * day's distinct values. One query covers every site: the raw data is partitioned by time only.
  */
 async function computeDay(
   deps: BatchDeps,
@@ -181,31 +191,45 @@ async function computeDay(
   dayMs: number,
   hours: readonly number[],
   version: string,
+  spans: ReadonlyMap<string, SiteSpan>,
 ): Promise<Computed> {
-  const spills = new Map(
-    DIMENSIONS.map((d) => [d as string, new RowSpill(deps.spillDir ? { dir: deps.spillDir } : {})]),
-  );
+  const sites = new Map<string, SiteRows>();
+  const rowsOf = (site: string): SiteRows => {
+    let rows = sites.get(site);
+    if (!rows) {
+      const spills = new Map(
+        DIMENSIONS.map((d) => [d as string, new RowSpill(deps.spillDir ? { dir: deps.spillDir } : {})]),
+      );
+      sites.set(site, (rows = { totals: [], spills }));
+    }
+    return rows;
+  };
+  // A site the views hold rows of for this day gets its recomputed hours replaced, even with no rows now.
+  for (const span of spans.values()) if (spanCoversDay(span, dayMs)) rowsOf(span.site);
   try {
     let queries = 0;
-    const totals: ViewRow[] = [];
-    const cube = new CubeRows();
+    // The filter cube's rows, by site (docs/filters.md).
+    const cubes = new Map<string, CubeRows>();
     for (const run of hourRuns(hours)) {
       const partitions = run.hours.map((h) => hourPartitionPath(h));
       for await (const chunk of deps.engine.query(
         'hourly_views',
-        [run.dt, run.fromHour, run.toHour],
+        [deps.settings.defaultSite, run.dt, run.fromHour, run.toHour],
         partitions,
       )) {
         for (const row of chunk) {
+          const site = rowsOf(row.site);
           if (row.dimension === 'total') {
-            if (row.value === TOTAL_VALUE) totals.push(row);
+            if (row.value === TOTAL_VALUE) site.totals.push(row);
             continue;
           }
           if (row.dimension === CUBE_DIMENSION) {
+            let cube = cubes.get(row.site);
+            if (!cube) cubes.set(row.site, (cube = new CubeRows()));
             cube.add(row);
             continue;
           }
-          const spill = spills.get(row.dimension);
+          const spill = site.spills.get(row.dimension);
           if (!spill) throw new Error(`hourly_views returned an unknown dimension ${row.dimension}`);
           spillRow(spill, dayMs, {
             hourMs: row.bucketMs,
@@ -218,35 +242,44 @@ async function computeDay(
       }
       queries += 1;
     }
-    const written = await writeTotals(
-      { documents: deps.documents, tableName: deps.viewsTable },
-      hours,
-      totals,
-      version,
-    );
     const computed: Computed = {
       queries,
-      rowsWritten: written.written,
+      rowsWritten: 0,
       objectsWritten: 0,
       objectsKept: 0,
-      unstorable: written.unstorable,
+      unstorable: [],
       replaced: [],
+      withViews: new Map(),
     };
-    // The filter cube's hours, before the views: H is published only after both (docs/filters.md).
-    const cubeResult = await updateCubeDay(store, dayMs, hours, cube);
-    computed.objectsWritten += cubeResult.objectsWritten;
-    computed.objectsKept += cubeResult.objectsKept;
-    computed.replaced.push(...cubeResult.replaced);
-    // Every dimension of the day, even one without rows now: a recomputed hour's rows replace the old ones.
-    for (const [dimension, spill] of spills) {
-      const result = await updateDay(store, { dimension, dayMs, hours, rows: spill });
-      computed.objectsWritten += result.objectsWritten + (result.manifestWritten ? 1 : 0);
-      computed.objectsKept += result.objectsKept;
-      for (const key of result.replaced) computed.replaced.push(key);
+    for (const [site, { totals, spills }] of sites) {
+      // The filter cube's hours, before the views: H is published only after both (docs/filters.md).
+      const cubeResult = await updateCubeDay(store, dayMs, hours, cubes.get(site) ?? new CubeRows(), site);
+      computed.objectsWritten += cubeResult.objectsWritten;
+      computed.objectsKept += cubeResult.objectsKept;
+      computed.replaced.push(...cubeResult.replaced);
+      const written = await writeTotals(
+        { documents: deps.documents, tableName: deps.viewsTable },
+        site,
+        hours,
+        totals,
+        version,
+      );
+      computed.rowsWritten += written.written;
+      computed.unstorable.push(...written.unstorable);
+      const counted = totals.filter((t) => t.views > 0).map((t) => t.bucketMs);
+      if (counted.length > 0)
+        computed.withViews.set(site, { first: Math.min(...counted), last: Math.max(...counted) });
+      // Every dimension of the day, even one without rows now: a recomputed hour's rows replace the old ones.
+      for (const [dimension, spill] of spills) {
+        const result = await updateDay(store, { site, dimension, dayMs, hours, rows: spill });
+        computed.objectsWritten += result.objectsWritten + (result.manifestWritten ? 1 : 0);
+        computed.objectsKept += result.objectsKept;
+        for (const key of result.replaced) computed.replaced.push(key);
+      }
     }
     return computed;
   } finally {
-    for (const spill of spills.values()) spill.dispose();
+    for (const { spills } of sites.values()) for (const spill of spills.values()) spill.dispose();
   }
 }
 
@@ -393,13 +426,25 @@ export async function runBatch(deps: BatchDeps, request: BatchRequest = {}): Pro
       objectsKept: 0,
       unstorable: [],
       replaced: [],
+      withViews: new Map(),
     };
+    const spanStore = { documents: deps.documents, tableName: deps.viewsTable };
+    const spans = await readSiteSpans(spanStore);
     const computedHours = new Set<number>();
     let failedHours = 0;
     for (const day of ordered) {
       if (deps.deadlineMs !== undefined && deps.clock() >= deps.deadlineMs) break;
       try {
-        const result = await computeDay(deps, store, day.dayMs, day.hours, version);
+        const result = await computeDay(deps, store, day.dayMs, day.hours, version, spans);
+        for (const [site, { first, last }] of result.withViews) {
+          const known = spans.get(site);
+          await widenSiteSpan(spanStore, known, site, first, last);
+          spans.set(site, {
+            site,
+            firstHourMs: Math.min(first, known?.firstHourMs ?? first),
+            lastHourMs: Math.max(last, known?.lastHourMs ?? last),
+          });
+        }
         totals.queries += result.queries;
         totals.rowsWritten += result.rowsWritten;
         totals.objectsWritten += result.objectsWritten;

@@ -3,6 +3,7 @@ import { decodeBase64PageView, encodePageView, type MasterRecord, type Rejection
 import { userHash } from '../sketch/index.js';
 import { sourceOf } from '../sources.js';
 import { hourPartition } from '../time.js';
+import { DEFAULT_SETTINGS } from '../resources.js';
 
 /**
  * Firehose data transformation for the master dataset: the same validation as the speed layer, so that
@@ -22,8 +23,12 @@ function arrivalMs(record: FirehoseTransformationEventRecord): number {
   return record.kinesisRecordMetadata?.approximateArrivalTimestamp ?? record.approximateArrivalTimestamp;
 }
 
-export function transformRecord(record: FirehoseTransformationEventRecord): TransformedRecord {
-  const result = decodeBase64PageView(record.data, arrivalMs(record));
+/** @param defaultSite the site of a record that names none (Settings.defaultSite), as the speed layer has it. */
+export function transformRecord(
+  record: FirehoseTransformationEventRecord,
+  defaultSite: string = DEFAULT_SETTINGS.defaultSite,
+): TransformedRecord {
+  const result = decodeBase64PageView(record.data, arrivalMs(record), defaultSite);
   if (!result.ok) {
     // Firehose writes ProcessingFailed records, unchanged, under the error output prefix.
     return {
@@ -56,6 +61,9 @@ export function transformRecord(record: FirehoseTransformationEventRecord): Tran
   };
 }
 
-export function transformRecords(records: readonly FirehoseTransformationEventRecord[]): TransformedRecord[] {
-  return records.map(transformRecord);
+export function transformRecords(
+  records: readonly FirehoseTransformationEventRecord[],
+  defaultSite: string = DEFAULT_SETTINGS.defaultSite,
+): TransformedRecord[] {
+  return records.map((record) => transformRecord(record, defaultSite));
 }

@@ -18,9 +18,9 @@ import { bucketStarts, dayBucket, DAY_MS } from '../time.js';
 
 /**
  * The batch views' totals in DynamoDB (every query reads them; breakdowns live in the view store,
- * shared/views/format.ts). Hourly items are grouped by day, daily items by month:
- *   hour: pk = `hour#total#<YYYY-MM-DD>`, sk = `<YYYY-MM-DDTHH>#all`
- *   day:  pk = `day#total#<YYYY-MM>`,     sk = `<YYYY-MM-DD>#all`
+ * shared/views/format.ts). Hourly items are grouped by site and day, daily items by site and month:
+ *   hour: pk = `hour#<site>#total#<YYYY-MM-DD>`, sk = `<YYYY-MM-DDTHH>#all`
+ *   day:  pk = `day#<site>#total#<YYYY-MM>`,     sk = `<YYYY-MM-DD>#all`
  * (keys from shared/keys.ts) so a query reads one partition per day (hourly) or per month (daily). A row is
  * written only when its count changed; a day's row is the sum of its hours (the view SQL deduplicates within
  * an event hour, so a day is exactly the sum of its hours). Counts only grow with late events, so a reader
@@ -62,7 +62,7 @@ export async function writeViews(
   const items = rows.map((row) => ({
     row,
     item: {
-      ...viewKeys(granularity, row.dimension, row.bucketMs, row.value),
+      ...viewKeys(row.site, granularity, row.dimension, row.bucketMs, row.value),
       b: row.bucketMs,
       v: row.value,
       n: row.views,
@@ -117,7 +117,7 @@ export async function readViews(
   if (toMs <= fromMs) return [];
   const partitions = new Map<string, { lo: string; hi: string }>();
   for (const start of bucketStarts(fromMs, toMs, granularity)) {
-    const { pk } = viewKeys(granularity, dimension, start, '');
+    const { pk } = viewKeys(query.site, granularity, dimension, start, '');
     const sk = viewBucketPrefix(granularity, start);
     const range = partitions.get(pk);
     if (range) range.hi = sk;
@@ -149,16 +149,18 @@ export async function readViews(
 }
 
 /**
- * Writes the total rows of recomputed hours whose count changed, then the rows of their days whose sum changed.
- * Reads one partition per day (its hours) and one item per day (its day row) to compare.
+ * Writes a site's total rows of recomputed hours whose count changed, then the rows of their days whose sum
+ * changed. Reads one partition per day (its hours) and one item per day (its day row) to compare.
  */
 export async function writeTotals(
   deps: ViewStoreDeps,
+  site: string,
   hours: readonly number[],
   rows: readonly ViewRow[],
   version: string,
 ): Promise<WriteOutcome> {
   const empty = (bucketMs: number): ViewRow => ({
+    site,
     bucketMs,
     dimension: 'total',
     value: TOTAL_VALUE,
@@ -174,7 +176,7 @@ export async function writeTotals(
   const hourWrites: ViewRow[] = [];
   const dayWrites: ViewRow[] = [];
   await allLimited(days, 8, async (dayMs) => {
-    const range = { dimension: 'total' as const, fromMs: dayMs, toMs: dayMs + DAY_MS, visitors: true };
+    const range = { site, dimension: 'total' as const, fromMs: dayMs, toMs: dayMs + DAY_MS, visitors: true };
     const stored = await readViews(deps, { ...range, granularity: 'hour' });
     const asRow = (r: CountRow): ViewRow => ({
       ...empty(r.bucketMs),

@@ -181,7 +181,7 @@ export function createCollector(deps: CollectorDeps): Collector {
 
   async function collect(
     request: CollectRequest,
-    site: { origin: string; host: string },
+    site: { origin: string; host: string; site: string },
     cors: Record<string, string>,
   ): Promise<CollectResponse> {
     const body = request.body ?? new Uint8Array();
@@ -251,6 +251,8 @@ export function createCollector(deps: CollectorDeps): Collector {
     const { device, os } = deviceAndOs(userAgent);
     const visitor = visitors.visitorId(site.host, viewerIp(request), userAgent, now);
     const keep = sites.keepFor(site.host);
+    // Constant for the request: the site's own host as a referrer (a visitor moving between its pages).
+    const ownHost = ownReferrerHost(site.host);
     const rejected: CollectResult['rejected'][number][] = [];
     const valid: { index: number; eventId: string; record: ProducerRecord }[] = [];
     let clamped = 0;
@@ -274,9 +276,11 @@ export function createCollector(deps: CollectorDeps): Collector {
         browser,
         userId: visitor,
         eventId: fields.eventId ?? newEventId(),
-        ...acceptedOrigin(fields.referrer, normalized?.utm ?? {}, site.host),
+        ...acceptedOrigin(fields.referrer, normalized?.utm ?? {}, ownHost),
         device,
         os,
+        // The allow-list entry that admitted the request names the site; a `site` in the body is ignored.
+        site: site.site,
       };
       // The pipeline's own rules, on the exact bytes that go to the stream (record size included).
       const checked = decodePageView(Buffer.from(JSON.stringify(candidate)), now);
@@ -370,13 +374,18 @@ export function createCollector(deps: CollectorDeps): Collector {
 const UTM_FIELDS = { utm_source: 'utmSource', utm_medium: 'utmMedium', utm_campaign: 'utmCampaign' } as const;
 
 /**
- * The referring host (from the tracker's `document.referrer`, any URL; none when it is the site's own) and the
+ * The referring host (from the tracker's `document.referrer`, any URL; none when it is `ownHost`, the site's
+ * own, from ownReferrerHost once per request) and the
  * page's `utm_*` values, each kept only when the event model accepts it: a caller's bytes never make a page view fail on a field it may omit.
  */
+/** The host a page of the site has as a referrer (shared/sources.ts referrerHostOf), for acceptedOrigin. */
+export const ownReferrerHost = (siteHost: string): string | undefined =>
+  referrerHostOf(`https://${siteHost}/`);
+
 export function acceptedOrigin(
   referrer: unknown,
   utm: Readonly<Record<string, string>>,
-  siteHost?: string,
+  ownHost?: string,
 ): Partial<Pick<PageView, 'referrer' | 'utmSource' | 'utmMedium' | 'utmCampaign'>> {
   const origin: Record<string, string> = {};
   const host =
@@ -384,8 +393,7 @@ export function acceptedOrigin(
       ? referrerHostOf(referrer)
       : undefined;
   // A page of the site itself (a visitor moving between pages) is no referrer.
-  const own = siteHost === undefined ? undefined : referrerHostOf(`https://${siteHost}/`);
-  if (host !== undefined && host !== own && acceptsField('referrer', host)) origin.referrer = host;
+  if (host !== undefined && host !== ownHost && acceptsField('referrer', host)) origin.referrer = host;
   for (const [parameter, field] of Object.entries(UTM_FIELDS)) {
     const value = utm[parameter]?.trim();
     if (value !== undefined && acceptsField(field, value)) origin[field] = value;

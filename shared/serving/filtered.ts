@@ -16,10 +16,10 @@ import type { PageViewsQuery } from './params.js';
 
 /** The two layers' filtered parts, each adding the page views of a range to a tally. */
 export interface FilteredReaders {
-  /** The speed part: rollup blocks of [fromMs, toMs) (minute-aligned). */
-  speed(fromMs: number, toMs: number, tally: FilterTally): Promise<void>;
-  /** The batch part: cube hours of [fromMs, toMs) (hour-aligned, before H). */
-  batch(fromMs: number, toMs: number, tally: FilterTally): Promise<void>;
+  /** The speed part: a site's rollup blocks of [fromMs, toMs) (minute-aligned). */
+  speed(site: string, fromMs: number, toMs: number, tally: FilterTally): Promise<void>;
+  /** The batch part: a site's cube hours of [fromMs, toMs) (hour-aligned, before H). */
+  batch(site: string, fromMs: number, toMs: number, tally: FilterTally): Promise<void>;
 }
 
 interface ValueEntry {
@@ -48,8 +48,8 @@ export async function answerFiltered(
     visitors: wantVisitors,
   });
   await Promise.all([
-    fromMs < h ? readers.batch(fromMs, h, tally) : undefined,
-    h < toMs ? readers.speed(h, toMs, tally) : undefined,
+    fromMs < h ? readers.batch(query.site, fromMs, h, tally) : undefined,
+    h < toMs ? readers.speed(query.site, h, toMs, tally) : undefined,
   ]);
   const starts = bucketStarts(fromMs, toMs, granularity);
   const index = new Map(starts.map((s, i) => [s, i]));

@@ -23,6 +23,7 @@ const LIVE_TOP_PAGES = 10;
  */
 async function liveRows(
   speed: SpeedCountReader,
+  site: string,
   fromMs: number,
   toMs: number,
   filters: readonly Filter[],
@@ -30,14 +31,14 @@ async function liveRows(
 ): Promise<{ totals: CountRow[]; urls: CountRow[] }> {
   if (filters.length === 0) {
     const [totals, urls] = await Promise.all([
-      speed.readCounts({ dimension: 'total', fromMs, toMs, granularity: 'minute', visitors: true }),
-      speed.readCounts({ dimension: 'url', fromMs, toMs, granularity: 'minute' }),
+      speed.readCounts({ site, dimension: 'total', fromMs, toMs, granularity: 'minute', visitors: true }),
+      speed.readCounts({ site, dimension: 'url', fromMs, toMs, granularity: 'minute' }),
     ]);
     return { totals, urls };
   }
   if (!filtered) throw new FiltersUnavailableError('this reader has no record blocks for filters');
   const tally = new FilterTally({ filters, by: 'url', granularity: 'minute', fromMs, toMs, visitors: true });
-  await filtered.speed(fromMs, toMs, tally);
+  await filtered.speed(site, fromMs, toMs, tally);
   const urls = tally.rows();
   const minutes = new Map<number, { count: number; errors: number; sketches: VisitorSketch[] }>();
   for (const row of urls) {
@@ -59,13 +60,14 @@ async function liveRows(
 
 export async function answerLive(
   speed: SpeedCountReader,
+  site: string,
   nowMs: number,
   filters: readonly Filter[] = [],
   filtered?: FilteredReaders,
 ): Promise<LiveResponse> {
   const toMs = floorTo(nowMs, 'minute') + MINUTE_MS;
   const fromMs = toMs - LIVE_WINDOW_MINUTES * MINUTE_MS;
-  const { totals, urls } = await liveRows(speed, fromMs, toMs, filters, filtered);
+  const { totals, urls } = await liveRows(speed, site, fromMs, toMs, filters, filtered);
   const pageviews = totals.reduce((sum, r) => sum + r.count, 0);
   const minutes = Array.from({ length: LIVE_WINDOW_MINUTES }, (_, i) => {
     const start = fromMs + i * MINUTE_MS;
@@ -80,6 +82,7 @@ export async function answerLive(
   for (const row of urls) pages.set(row.value, (pages.get(row.value) ?? 0) + row.count);
   const errors = totals.reduce((sum, r) => sum + (r.errors ?? 0), 0);
   return {
+    site,
     ...(filters.length > 0 ? { filters: filters.map(formatFilter) } : {}),
     from: toIso(fromMs),
     to: toIso(toMs),

@@ -40,16 +40,17 @@ export class FiltersUnavailableError extends Error {
 
 async function batchTotals(
   deps: MergeDeps,
+  site: string,
   horizon: HorizonState,
   fromMs: number,
   toMs: number,
   granularity: 'hour' | 'day',
   visitors: boolean,
 ) {
-  const key = `${horizon.version}|${granularity}|${fromMs}|${toMs}|${visitors}`;
+  const key = `${horizon.version}|${site}|${granularity}|${fromMs}|${toMs}|${visitors}`;
   const cached = deps.batchCache?.get(key);
   if (cached) return cached;
-  const rows = await deps.batch.readTotals({ fromMs, toMs, granularity, visitors }, horizon);
+  const rows = await deps.batch.readTotals({ site, fromMs, toMs, granularity, visitors }, horizon);
   if (deps.batchCache) {
     if (deps.batchCache.size >= 500) deps.batchCache.delete(deps.batchCache.keys().next().value!);
     deps.batchCache.set(key, rows);
@@ -80,6 +81,7 @@ function readSpeed({ deps, query, h, visitors }: Plan, dimension: CountDimension
   const { toMs, granularity } = query;
   if (toMs <= h) return Promise.resolve([]);
   return deps.speed.readCounts({
+    site: query.site,
     dimension,
     fromMs: h,
     toMs,
@@ -95,7 +97,7 @@ async function readTotalParts(plan: Plan): Promise<CountRow[][]> {
   const reads = [readSpeed(plan, 'total')];
   if (horizon && fromMs < h) {
     const batch = (from: number, to: number, g: 'hour' | 'day') =>
-      batchTotals(deps, horizon, from, to, g, visitors);
+      batchTotals(deps, query.site, horizon, from, to, g, visitors);
     if (granularity === 'hour') {
       reads.push(batch(fromMs, h, 'hour'));
     } else {
@@ -135,7 +137,7 @@ async function readTopValues(
   const [speedRows, source] = await Promise.all([
     readSpeed(plan, by),
     horizon && query.fromMs < h
-      ? deps.batch.breakdown(by, query.fromMs, h, horizon)
+      ? deps.batch.breakdown(query.site, by, query.fromMs, h, horizon)
       : Promise.resolve<BreakdownSource>(EMPTY_BREAKDOWN),
   ]);
   // The speed part's rows by value, and each value's page views in it.

@@ -8,6 +8,7 @@ import type { Metric, PageViewsQuery } from './params.js';
 export function echoOf(query: PageViewsQuery): PageViewsResponse['query'] {
   const { by, top, filters } = query;
   return {
+    site: query.site,
     from: toIso(query.fromMs),
     to: toIso(query.toMs),
     granularity: query.granularity,

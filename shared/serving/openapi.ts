@@ -43,6 +43,23 @@ const filterParameter = {
   },
 } as const;
 
+/** The `site` parameter every query takes (docs/sites.md). */
+const siteParameter = {
+  name: 'site',
+  in: 'query',
+  required: false,
+  description:
+    'The site to count (GET /v1/sites lists them). Required when the caller can see more than one site ' +
+    "(400 site_required); a site the API does not have is a 400 site_unknown; one the token's `sites` claim " +
+    `does not name is a 403 site_forbidden. Nothing of one site is ever counted in another's answer.`,
+  schema: { type: 'string', maxLength: 253 },
+} as const;
+const siteErrors = {
+  '403': {
+    description: "The token's `sites` claim does not name the site (site_forbidden)",
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+  },
+} as const;
 const errorSchema = {
   type: 'object',
   required: ['error'],
@@ -57,6 +74,9 @@ const errorSchema = {
             'invalid_parameter',
             'invalid_filter',
             'range_in_future',
+            'site_required',
+            'site_unknown',
+            'site_forbidden',
             'request_too_large',
             'not_found',
             'method_not_allowed',
@@ -100,6 +120,7 @@ export const OPENAPI_DOCUMENT = {
           'before it reads anything, and one that reaches the ceiling while it runs is stopped there, both with a ' +
           '400 request_too_large naming the parameters to narrow.',
         parameters: [
+          siteParameter,
           {
             name: 'from',
             in: 'query',
@@ -159,11 +180,13 @@ export const OPENAPI_DOCUMENT = {
           '400': {
             description:
               'A parameter is missing, malformed or out of bounds (invalid_parameter); a filter is malformed or names ' +
-              'an unknown dimension (invalid_filter, with a reason); `to` lies more than ' +
+              'an unknown dimension (invalid_filter, with a reason); no site is named among ' +
+              'several (site_required) or the site is unknown (site_unknown); `to` lies more than ' +
               `${QUERY_LIMITS.maxFutureMs / 3_600_000} hours after now (range_in_future); or the query would make more than ` +
               `${STORE_REQUEST_CEILING} store requests (request_too_large), with \`parameters\` naming what to narrow`,
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
           },
+          ...siteErrors,
         },
       },
     },
@@ -171,12 +194,34 @@ export const OPENAPI_DOCUMENT = {
       get: {
         operationId: 'getLive',
         summary:
-          'The last five minutes from the speed layer: page views and visitors per minute and over the window, errors and the top pages',
-        parameters: [filterParameter],
+          'The last five minutes of a site from the speed layer: page views and visitors per minute and over the window, errors and the top pages',
+        parameters: [siteParameter, filterParameter],
         responses: {
           '200': {
             description: 'Live view',
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Live' } } },
+          },
+          '400': {
+            description: 'site_required, site_unknown, or an unknown parameter (invalid_parameter)',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+          },
+          ...siteErrors,
+        },
+      },
+    },
+    '/v1/sites': {
+      get: {
+        operationId: 'getSites',
+        summary:
+          'The sites the caller may query, with their first and last event: every counted page view of a site lies in [firstEvent, lastEvent)',
+        description:
+          'firstEvent is the start of the first hour with a page view in the batch views (before H), else of the first ' +
+          'minute with a speed counter from H on; lastEvent is the end of the last such minute, else of the last batch ' +
+          "hour. Both are null for a site without page views yet. With authMode=jwt, a token's `sites` claim narrows the list.",
+        responses: {
+          '200': {
+            description: 'Sites',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Sites' } } },
           },
         },
       },
@@ -209,8 +254,9 @@ export const OPENAPI_DOCUMENT = {
         properties: {
           query: {
             type: 'object',
-            required: ['from', 'to', 'granularity'],
+            required: ['site', 'from', 'to', 'granularity'],
             properties: {
+              site: { type: 'string' },
               from: isoDate,
               to: isoDate,
               granularity: { type: 'string', enum: [...GRANULARITIES] },
@@ -260,8 +306,19 @@ export const OPENAPI_DOCUMENT = {
       },
       Live: {
         type: 'object',
-        required: ['from', 'to', 'pageviews', 'visitors', 'errors', 'errorRate', 'minutes', 'topPages'],
+        required: [
+          'site',
+          'from',
+          'to',
+          'pageviews',
+          'visitors',
+          'errors',
+          'errorRate',
+          'minutes',
+          'topPages',
+        ],
         properties: {
+          site: { type: 'string' },
           filters: { type: 'array', items: { type: 'string' }, description: 'The filters, canonical.' },
           from: isoDate,
           to: isoDate,
@@ -287,6 +344,25 @@ export const OPENAPI_DOCUMENT = {
               type: 'object',
               required: ['url', 'count'],
               properties: { url: { type: 'string' }, count: { type: 'integer', minimum: 1 } },
+            },
+          },
+        },
+      },
+      Sites: {
+        type: 'object',
+        required: ['sites'],
+        properties: {
+          sites: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['site', 'default', 'firstEvent', 'lastEvent'],
+              properties: {
+                site: { type: 'string' },
+                default: { type: 'boolean', description: 'Queries without site= answer for this site.' },
+                firstEvent: { type: ['string', 'null'], format: 'date-time' },
+                lastEvent: { type: ['string', 'null'], format: 'date-time' },
+              },
             },
           },
         },

@@ -1,5 +1,6 @@
 import { DIMENSIONS, isDimension, type Dimension } from '../event.js';
 import { FilterError, parseFilters, type Filter } from '../filters/grammar.js';
+import { DEFAULT_SETTINGS } from '../resources.js';
 import {
   GRANULARITIES,
   GRANULARITY_MS,
@@ -29,6 +30,8 @@ export const ORDERS = ['pageviews', 'visitors'] as const;
 export type Order = (typeof ORDERS)[number];
 
 export type PageViewsQuery = {
+  /** The one site the answer counts (docs/sites.md). */
+  readonly site: string;
   readonly fromMs: number;
   readonly toMs: number;
   readonly granularity: Granularity;
@@ -49,8 +52,13 @@ export class ParameterError extends Error {
   constructor(
     readonly parameter: string,
     message: string,
-    /** The error code of the answer: `invalid_parameter`, `invalid_filter` or `range_in_future`. */
-    readonly code: 'invalid_parameter' | 'invalid_filter' | 'range_in_future' = 'invalid_parameter',
+    /** The error code of the answer. */
+    readonly code:
+      | 'invalid_parameter'
+      | 'invalid_filter'
+      | 'range_in_future'
+      | 'site_required'
+      | 'site_unknown' = 'invalid_parameter',
     /** For `invalid_filter`: what is wrong with it (shared/filters/grammar.ts FILTER_ERRORS). */
     readonly reason?: string,
   ) {
@@ -58,7 +66,57 @@ export class ParameterError extends Error {
   }
 }
 
-const ALLOWED = ['from', 'to', 'granularity', 'by', 'top', 'metrics', 'order', 'filter'] as const;
+/** A caller asked for a site its token does not allow (a 403, docs/sites.md). */
+export class SiteForbiddenError extends Error {
+  override readonly name = 'SiteForbiddenError';
+}
+
+/**
+ * The sites a caller may query: the stack's (its default site first, then Settings.sites), and, when the caller's
+ * token carries the sites claim, only those of them it names.
+ */
+export interface SiteScope {
+  readonly stack: readonly string[];
+  /** Absent: every site of the stack. */
+  readonly allowed?: ReadonlySet<string>;
+}
+
+export const DEFAULT_SITE_SCOPE: SiteScope = { stack: [DEFAULT_SETTINGS.defaultSite] };
+
+/** The stack's sites the caller may see, in the stack's order. */
+export const visibleSites = (scope: SiteScope): string[] =>
+  scope.stack.filter((site) => !scope.allowed || scope.allowed.has(site));
+
+/**
+ * The site of a query. Without `site=`, the one site the caller can see, if there is one; else a 400
+ * `site_required`. A site the caller's token does not name is a 403, whether the stack has it or not, so that a
+ * token learns nothing of sites it may not see; a site the stack does not have is a 400 `site_unknown`.
+ */
+export function resolveSite(raw: string | undefined, scope: SiteScope): string {
+  const visible = visibleSites(scope);
+  if (raw === undefined || raw === '') {
+    if (visible.length === 1) return visible[0]!;
+    if (visible.length === 0) throw new SiteForbiddenError('the token allows none of the sites this API has');
+    throw new ParameterError(
+      'site',
+      `site is required: this API has ${visible.length} sites (GET /v1/sites lists them)`,
+      'site_required',
+    );
+  }
+  if (scope.allowed && !scope.allowed.has(raw)) {
+    throw new SiteForbiddenError(`the token does not allow site ${JSON.stringify(raw.slice(0, 253))}`);
+  }
+  if (!scope.stack.includes(raw)) {
+    throw new ParameterError(
+      'site',
+      `unknown site ${JSON.stringify(raw.slice(0, 253))}; GET /v1/sites lists the sites`,
+      'site_unknown',
+    );
+  }
+  return raw;
+}
+
+const ALLOWED = ['site', 'from', 'to', 'granularity', 'by', 'top', 'metrics', 'order', 'filter'] as const;
 
 /**
  * The `filter=` values of a request. API Gateway's payload 2.0 joins a repeated parameter's values with commas in
@@ -104,11 +162,13 @@ function instant(parameter: string, raw: string | undefined): number {
  * Parses and checks a /v1/pageviews query.
  * @param minuteFloorMs the oldest instant minute data exists for (now minus the speed retention).
  * @param nowMs the clock: `to` may lie at most `QUERY_LIMITS.maxFutureMs` after it.
+ * @param sites the sites the caller may query (resolveSite).
  */
 export function parsePageViewsQuery(
   params: Readonly<Record<string, string | undefined>>,
   minuteFloorMs: number,
   nowMs = Date.now(),
+  sites: SiteScope = DEFAULT_SITE_SCOPE,
   /** Every `filter=` value (filterValues); without it, `params.filter` is the one filter. */
   filterRaws: readonly string[] = params.filter === undefined ? [] : [params.filter],
 ): PageViewsQuery {
@@ -117,6 +177,7 @@ export function parsePageViewsQuery(
       throw new ParameterError(name, `unknown parameter ${name}; allowed: ${ALLOWED.join(', ')}`);
     }
   }
+  const site = resolveSite(params.site, sites);
   const granularity = params.granularity ?? 'hour';
   if (!isGranularity(granularity)) {
     throw new ParameterError('granularity', `granularity must be one of ${GRANULARITIES.join(', ')}`);
@@ -194,6 +255,7 @@ export function parsePageViewsQuery(
     if (order === 'visitors') metrics.add('visitors');
   }
   return {
+    site,
     fromMs,
     toMs,
     granularity,

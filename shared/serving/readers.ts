@@ -22,14 +22,15 @@ export function readersFor(
   const speedRequest = countingStoreRequests(onRequest ? () => onRequest({ kind: 'query' }) : undefined);
   const batchRequest = countingStoreRequests(onRequest);
   const filtered: FilteredReaders = {
-    speed: (fromMs, toMs, tally) =>
+    speed: (site, fromMs, toMs, tally) =>
       tallyRollups(
         { documents: clients.documents, tableName: tables.speed, clock: Date.now, onRequest: speedRequest },
         fromMs,
         toMs,
         tally,
+        site,
       ),
-    batch: async (fromMs, toMs, tally) => {
+    batch: async (site, fromMs, toMs, tally) => {
       await tallyCube(
         {
           documents: clients.documents,
@@ -42,6 +43,7 @@ export function readersFor(
         fromMs,
         toMs,
         tally,
+        site,
       );
     },
   };

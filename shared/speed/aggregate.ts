@@ -19,6 +19,7 @@ import { HOUR_MS, minuteBucket } from '../time.js';
  * values are counters inside its items (shared/speed/table.ts), so a batch writes per cell, not per value.
  */
 export interface Cell {
+  readonly site: string;
   readonly pk: string;
   /** Sort keys of the cell's generations start with this (shared/keys.ts speedGenerationPrefix). */
   readonly skPrefix: string;
@@ -99,7 +100,7 @@ interface DimensionCells {
   readonly placed: Map<string, { readonly cell: Cell; readonly index: number }>;
 }
 
-/** Cells of one (shard, minute), by dimension. */
+/** Cells of one (site, shard, minute), by dimension. */
 interface MinuteCells {
   readonly minuteMs: number;
   readonly expiresAt: number;
@@ -107,18 +108,23 @@ interface MinuteCells {
 }
 
 /**
- * Decodes, validates and aggregates a batch in memory: one cell per (minute, dimension, shard), holding each
- * record's value. Keys are built once per cell, not per record, and sequence numbers are padded only when
+ * Decodes, validates and aggregates a batch in memory: one cell per (site, minute, dimension, shard), holding
+ * each record's value. Keys are built once per cell, not per record, and sequence numbers are padded only when
  * written: this loop runs for every record of every batch.
  * @param nowMs the invocation clock, for dropping records whose items could expire before the invocation ends.
- * @param buckets other values than VALUE_BUCKETS only measure alternatives: a table keeps the layout it has.
+ * @param options.buckets other values than VALUE_BUCKETS only measure alternatives: a table keeps its layout.
+ * @param options.defaultSite the site of a record that names none (Settings.defaultSite).
  */
 export function aggregateBatch(
   records: readonly KinesisStreamRecord[],
   nowMs: number,
   retentionHours: number,
-  buckets: Readonly<Record<CountDimension, number>> = VALUE_BUCKETS,
+  options: {
+    readonly buckets?: Readonly<Record<CountDimension, number>>;
+    readonly defaultSite?: string;
+  } = {},
 ): Aggregate {
+  const buckets = options.buckets ?? VALUE_BUCKETS;
   const groups = new Map<string, MinuteCells>();
   const rejected: RejectedRecord[] = [];
   const countedRecords: CountedRecord[] = [];
@@ -130,14 +136,15 @@ export function aggregateBatch(
   const seenEvents = new Set<string>();
   for (const record of records) {
     const { shardId, sequenceNumber, arrivalMs, data } = recordFields(record);
-    const result = decodeBase64PageView(data, arrivalMs);
+    const result = decodeBase64PageView(data, arrivalMs, options.defaultSite);
     if (!result.ok) {
       rejected.push({ shardId, sequenceNumber, arrivalMs, rejection: result.rejection, data });
       continue;
     }
     const event = result.event;
     if (event.eventId !== undefined) {
-      const identity = `${Math.floor(event.created / HOUR_MS)}@${event.eventId}`;
+      // Per site, as the batch SQL deduplicates: one page view is one site's.
+      const identity = `${event.site}@${Math.floor(event.created / HOUR_MS)}@${event.eventId}`;
       if (seenEvents.has(identity)) {
         repeats += 1;
         continue;
@@ -145,7 +152,8 @@ export function aggregateBatch(
       seenEvents.add(identity);
     }
     const minuteMs = minuteBucket(event.created);
-    const groupKey = `${shardId}@${minuteMs}`;
+    const site = event.site;
+    const groupKey = `${site}@${shardId}@${minuteMs}`;
     let group = groups.get(groupKey);
     if (!group) {
       group = { minuteMs, expiresAt: expiresAtFor(minuteMs, retentionHours), byDimension: new Map() };
@@ -170,7 +178,8 @@ export function aggregateBatch(
         const digest = valueDigest(value);
         const bucket = valueBucket(digest, buckets[dimension]);
         const cell = (ofDimension.buckets[bucket] ??= {
-          pk: speedPartitionKey(dimension, minuteMs),
+          site,
+          pk: speedPartitionKey(site, dimension, minuteMs),
           skPrefix: speedGenerationPrefix(minuteMs, shardId, bucket),
           shardId,
           minuteMs,

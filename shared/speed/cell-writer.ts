@@ -322,6 +322,7 @@ export function buildUpdate(
 /** UTF-8 bytes of the UpdateExpression of an update touching `valuesPerWrite` values, at its longest. */
 export function longestUpdateExpressionBytes(valuesPerWrite: number): number {
   const cell: Cell = {
+    site: 's',
     pk: 'p',
     skPrefix: 's',
     shardId: 's',

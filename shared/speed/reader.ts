@@ -2,7 +2,7 @@ import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb
 import { allLimited } from '../concurrency.js';
 import { queryAll } from '../dynamodb.js';
 import { TOTAL_VALUE, type CountQuery, type CountRow, type SpeedCountReader } from '../counts.js';
-import { bucketStarts, floorTo, HOUR_MS, hourKey, MINUTE_MS, minuteKey } from '../time.js';
+import { bucketStarts, floorTo, HOUR_MS, MINUTE_MS, minuteKey } from '../time.js';
 import { KEY_RANGE_END } from '../keys.js';
 import {
   SPEED_ATTRIBUTES as A,
@@ -35,6 +35,7 @@ export class SpeedQueryError extends Error {
  */
 export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
   const queryHour = async (
+    site: string,
     dimension: CountQuery['dimension'],
     hourMs: number,
     fromMs: number,
@@ -53,7 +54,7 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
         // No projection: value attributes are named by digest, and a projection would not lower the read units.
         ExpressionAttributeNames: { '#exp': A.expiresAt },
         ExpressionAttributeValues: {
-          ':pk': speedPartitionKey(dimension, hourMs),
+          ':pk': speedPartitionKey(site, dimension, hourMs),
           ':lo': `${minuteKey(lo)}#`,
           ':hi': `${minuteKey(hi)}#${KEY_RANGE_END}`,
           ':now': nowSeconds,
@@ -79,6 +80,36 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
         );
       }
     }
+  };
+
+  /** The first (oldest, or newest) minute with a live total counter in the first of these hours that has one. */
+  const edgeMinute = async (
+    site: string,
+    hours: readonly number[],
+    oldest: boolean,
+  ): Promise<number | undefined> => {
+    const nowSeconds = deps.clock() / 1000;
+    for (const hourMs of hours) {
+      // Items past their TTL but not yet deleted are skipped, one page at a time: they are rare and few.
+      let start: Record<string, unknown> | undefined;
+      do {
+        deps.onRequest?.();
+        const page = await deps.documents.send(
+          new QueryCommand({
+            TableName: deps.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': speedPartitionKey(site, 'total', hourMs) },
+            ScanIndexForward: oldest,
+            Limit: 1,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        const item = page.Items?.[0];
+        if (item && (item[A.expiresAt] as number) > nowSeconds) return item[A.minute] as number;
+        start = item ? page.LastEvaluatedKey : undefined;
+      } while (start);
+    }
+    return undefined;
   };
 
   return {
@@ -108,7 +139,7 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
         if (query.visitors && hashes) (row.hashes ??= []).push(...hashes);
       };
       await allLimited(bucketStarts(fromMs, toMs, 'hour'), deps.concurrency ?? 8, (hourMs) =>
-        queryHour(dimension, hourMs, fromMs, toMs, nowSeconds, add),
+        queryHour(query.site, dimension, hourMs, fromMs, toMs, nowSeconds, add),
       );
       return [...sums.values()]
         .filter((row) => row.count > 0)
@@ -118,24 +149,18 @@ export function createSpeedReader(deps: SpeedReaderDeps): SpeedCountReader {
         .sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : 1));
     },
 
-    async newestMinute() {
-      const nowMs = deps.clock();
+    async newestMinute(site) {
+      const hourMs = floorTo(deps.clock(), 'hour');
       // The total dimension of the current and previous hour: at most two single-item Queries.
-      for (const hourMs of [floorTo(nowMs, 'hour'), floorTo(nowMs, 'hour') - HOUR_MS]) {
-        deps.onRequest?.();
-        const page = await deps.documents.send(
-          new QueryCommand({
-            TableName: deps.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': `total#${hourKey(hourMs)}` },
-            ScanIndexForward: false,
-            Limit: 1,
-          }),
-        );
-        const item = page.Items?.[0];
-        if (item) return item[A.minute] as number;
-      }
-      return undefined;
+      return edgeMinute(site, [hourMs, hourMs - HOUR_MS], false);
+    },
+
+    async minuteSpan(site, fromMs, toMs) {
+      const hours = bucketStarts(fromMs, toMs, 'hour');
+      const firstMs = await edgeMinute(site, hours, true);
+      if (firstMs === undefined) return undefined;
+      const lastMs = (await edgeMinute(site, [...hours].reverse(), false))!;
+      return { firstMs, lastMs };
     },
   };
 }

@@ -3,7 +3,7 @@ import { queryAll } from '../dynamodb.js';
 import { dimensionValue, DIMENSIONS } from '../event.js';
 import { compressBlock, decodeBlock, encodeRows, type BlockRow } from '../filters/block.js';
 import type { FilterTally } from '../filters/aggregate.js';
-import { DEFAULT_SITE, DYNAMODB_LIMITS, rollupPartitionKey, rollupSortKey } from '../keys.js';
+import { DYNAMODB_LIMITS, rollupPartitionKey, rollupSortKey } from '../keys.js';
 import { allLimited } from '../concurrency.js';
 import { bucketStarts, floorTo, HOUR_MS, MINUTE_MS } from '../time.js';
 import type { CountedRecord } from './aggregate.js';
@@ -81,21 +81,22 @@ function blocksOf(
 }
 
 /** The rollup items of a batch's counted records: per (shard, event hour), in sequence order. */
-export function rollupItems(
-  records: readonly CountedRecord[],
-  retentionHours: number,
-  site: string = DEFAULT_SITE,
-): RollupItem[] {
-  const groups = new Map<string, { shardId: string; hourMs: number; records: CountedRecord[] }>();
+export function rollupItems(records: readonly CountedRecord[], retentionHours: number): RollupItem[] {
+  // Per site (an event's own, shared/event.ts), shard and event hour.
+  const groups = new Map<
+    string,
+    { site: string; shardId: string; hourMs: number; records: CountedRecord[] }
+  >();
   for (const record of records) {
     const hourMs = floorTo(record.minuteMs, 'hour');
-    const key = `${record.shardId}@${hourMs}`;
+    const site = record.event.site;
+    const key = `${site}@${record.shardId}@${hourMs}`;
     let group = groups.get(key);
-    if (!group) groups.set(key, (group = { shardId: record.shardId, hourMs, records: [] }));
+    if (!group) groups.set(key, (group = { site, shardId: record.shardId, hourMs, records: [] }));
     group.records.push(record);
   }
   const items: RollupItem[] = [];
-  for (const { shardId, hourMs, records: list } of groups.values()) {
+  for (const { site, shardId, hourMs, records: list } of groups.values()) {
     const expiresAt = expiresAtFor(hourMs + HOUR_MS - MINUTE_MS, retentionHours);
     for (let i = 0; i < list.length; i += ROLLUP_MAX_ROWS) {
       items.push(...blocksOf(site, shardId, hourMs, list.slice(i, i + ROLLUP_MAX_ROWS), expiresAt));
@@ -152,7 +153,7 @@ export async function tallyRollups(
   fromMs: number,
   toMs: number,
   tally: FilterTally,
-  site: string = DEFAULT_SITE,
+  site: string,
 ): Promise<void> {
   if (toMs <= fromMs) return;
   const nowSeconds = deps.clock() / 1000;

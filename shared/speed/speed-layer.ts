@@ -65,6 +65,8 @@ export interface SpeedDeps {
   readonly tableName: string;
   readonly bucket: string;
   readonly retentionHours: number;
+  /** The site of a record that names none (Settings.defaultSite). */
+  readonly defaultSite: string;
   readonly clock: () => number;
   readonly observer?: SpeedObserver;
   /** Time left in the invocation; retries stop with a margin before it runs out. */
@@ -137,7 +139,7 @@ export async function processSpeedBatch(
 ): Promise<KinesisStreamBatchResponse> {
   const observer = deps.observer;
   const nowMs = deps.clock();
-  const aggregate = aggregateBatch(records, nowMs, deps.retentionHours);
+  const aggregate = aggregateBatch(records, nowMs, deps.retentionHours, { defaultSite: deps.defaultSite });
   const { cells, rejected, expired, repeats, counted } = aggregate;
   observer?.count('RecordsReceived', records.length);
   observer?.count('ExpiredRecordsDropped', expired);

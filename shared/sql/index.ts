@@ -23,6 +23,8 @@ export function loadSql(name: SqlName): string {
 
 /** One output row of a batch-view query. */
 export interface ViewRow {
+  /** The site the row counts for: every view row belongs to one. */
+  readonly site: string;
   readonly bucketMs: number;
   readonly dimension: string;
   readonly value: string;

@@ -16,7 +16,8 @@ import { valueHash, type StoredSketch } from './spill.js';
  *   the exact counts of a few values are a few small reads.
  * Objects are gzip'd JSON named by a digest of their content: a rebuilt day writes only the objects whose
  * content changed, and a reader never sees an object change under it. The manifest names them:
- *   pk = `store#<dimension>#<YYYY-MM>`, sk = `<YYYY-MM-DD>` (in the batch-views table)
+ *   pk = `store#<site>#<dimension>#<YYYY-MM>`, sk = `<YYYY-MM-DD>` (in the batch-views table)
+ * and its objects live under `batch-views/<site>/<dimension>/dt=<YYYY-MM-DD>/`: each site's days are its own.
  */
 
 export interface StoreRow {
@@ -31,6 +32,7 @@ export interface StoreRow {
 }
 
 export interface Manifest {
+  readonly site: string;
   readonly dimension: string;
   readonly dayMs: number;
   /** Content digests of the lookup shards (counts), shard i at index i. */
@@ -67,25 +69,26 @@ export const shardCount = (rows: number): number => {
   return shards;
 };
 
-export const manifestKey = (dimension: string, dayMs: number) => ({
-  pk: `store#${dimension}#${monthKey(dayMs)}`,
+export const manifestKey = (site: string, dimension: string, dayMs: number) => ({
+  pk: `store#${site}#${dimension}#${monthKey(dayMs)}`,
   sk: dayKey(dayMs),
 });
 
 export const objectKey = (
+  site: string,
   dimension: string,
   dayMs: number,
   kind: 'l' | 'r' | 'u',
   index: number,
   digest: string,
-) => `${PREFIXES.batchViews}${dimension}/dt=${dayKey(dayMs)}/${kind}${index}-${digest}.json.gz`;
+) => `${PREFIXES.batchViews}${site}/${dimension}/dt=${dayKey(dayMs)}/${kind}${index}-${digest}.json.gz`;
 
 export const lookupKey = (m: Manifest, shard: number) =>
-  objectKey(m.dimension, m.dayMs, 'l', shard, m.lookup[shard]!);
+  objectKey(m.site, m.dimension, m.dayMs, 'l', shard, m.lookup[shard]!);
 export const rankKey = (m: Manifest, chunk: number) =>
-  objectKey(m.dimension, m.dayMs, 'r', chunk, m.rank[chunk]!.digest);
+  objectKey(m.site, m.dimension, m.dayMs, 'r', chunk, m.rank[chunk]!.digest);
 export const visitorKey = (m: Manifest, shard: number) =>
-  objectKey(m.dimension, m.dayMs, 'u', shard, m.visitors[shard]!);
+  objectKey(m.site, m.dimension, m.dayMs, 'u', shard, m.visitors[shard]!);
 
 /** The digest that names an object: of its JSON, so an object the day already holds is known before gzip. */
 export const digestOf = (json: string): string =>

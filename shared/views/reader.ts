@@ -35,17 +35,23 @@ export async function getJson<T>(deps: ViewStoreDeps, key: string): Promise<T> {
 
 export async function readManifest(
   deps: ViewStoreDeps,
+  site: string,
   dimension: string,
   dayMs: number,
 ): Promise<Manifest | undefined> {
   deps.onRequest?.({ kind: 'query' });
   const { Item } = await deps.documents.send(
-    new GetCommand({ TableName: deps.tableName, Key: manifestKey(dimension, dayMs), ConsistentRead: true }),
+    new GetCommand({
+      TableName: deps.tableName,
+      Key: manifestKey(site, dimension, dayMs),
+      ConsistentRead: true,
+    }),
   );
   return Item ? toManifest(Item) : undefined;
 }
 
 const toManifest = (item: Record<string, unknown>): Manifest => ({
+  site: item.site as string,
   dimension: item.dimension as string,
   dayMs: item.dayMs as number,
   lookup: item.lookup as string[],
@@ -58,13 +64,14 @@ const toManifest = (item: Record<string, unknown>): Manifest => ({
 /** Manifests of the days [fromDayMs, toDayMs): one Query per month. */
 export async function readManifests(
   deps: ViewStoreDeps,
+  site: string,
   dimension: string,
   fromDayMs: number,
   toDayMs: number,
 ): Promise<Map<number, Manifest>> {
   const months = new Map<string, { lo: string; hi: string }>();
   for (let day = fromDayMs; day < toDayMs; day += DAY_MS) {
-    const { pk, sk } = manifestKey(dimension, day);
+    const { pk, sk } = manifestKey(site, dimension, day);
     const range = months.get(pk);
     if (range) range.hi = sk;
     else months.set(pk, { lo: sk, hi: sk });

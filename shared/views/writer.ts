@@ -75,6 +75,7 @@ export function spillRow(spill: RowSpill, dayMs: number, row: StoreRow): void {
 }
 
 export interface DayUpdate {
+  readonly site: string;
   readonly dimension: string;
   readonly dayMs: number;
   /** The hours recomputed: their rows replace whatever the day held for them. */
@@ -117,6 +118,7 @@ class ObjectWriter {
 
   constructor(
     private readonly deps: ViewStoreDeps,
+    private readonly site: string,
     private readonly dimension: string,
     private readonly dayMs: number,
     private readonly before: ReadonlySet<string>,
@@ -126,7 +128,7 @@ class ObjectWriter {
   async add(kind: 'l' | 'r' | 'u', index: number, value: unknown): Promise<string> {
     const json = JSON.stringify(value);
     const digest = digestOf(json);
-    const key = objectKey(this.dimension, this.dayMs, kind, index, digest);
+    const key = objectKey(this.site, this.dimension, this.dayMs, kind, index, digest);
     this.objects += 1;
     if (this.before.has(key)) return digest;
     while (this.inFlight.size >= 16) await Promise.race(this.inFlight);
@@ -225,8 +227,8 @@ function* mergeRuns(runs: readonly (() => RankedRow | undefined)[]): Generator<R
  * built, and the manifest, which names them, only after every PUT.
  */
 export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise<DayUpdateResult> {
-  const { dimension, dayMs } = update;
-  const previous = await readManifest(deps, dimension, dayMs);
+  const { site, dimension, dayMs } = update;
+  const previous = await readManifest(deps, site, dimension, dayMs);
   const recomputed = new Set(update.hours);
   // Stored rows are hours of the day (0-23, see LookupRow): when all 24 are recomputed, none is kept.
   const everyHour = Array.from({ length: 24 }, (_, hour) => dayMs + hour * HOUR_MS).every((hourMs) =>
@@ -236,13 +238,16 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
   const spill = update.rows instanceof RowSpill ? update.rows : new RowSpill(update.spill);
   try {
     if (own) for (const row of update.rows as Iterable<StoreRow>) spillRow(spill, dayMs, row);
+    // Nothing stored and nothing to store (a site without page views that day): no empty objects.
+    if (!previous && spill.count === 0)
+      return { objectsWritten: 0, objectsKept: 0, manifestWritten: false, replaced: [] };
     if (previous && !everyHour) await spillKept(deps, previous, recomputed, spill);
 
     const shards = shardCount(spill.count);
     const groups = Math.min(shards, SPILL_PARTITIONS);
     const withVisitors = spill.withSketch > 0;
     const before = new Set(previous ? objectKeys(previous) : []);
-    const writer = new ObjectWriter(deps, dimension, dayMs, before);
+    const writer = new ObjectWriter(deps, site, dimension, dayMs, before);
     const lookup = new Array<string>(shards);
     const visitors = new Array<string>(withVisitors ? shards : 0);
     const head = new HeadValues(FIRST_CHUNK_ROWS);
@@ -315,7 +320,7 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
     if (chunk.length > 0 || rank.length === 0) await emit();
     await writer.done();
 
-    const manifest: Manifest = { dimension, dayMs, lookup, visitors, rank, rows: spill.count, values };
+    const manifest: Manifest = { site, dimension, dayMs, lookup, visitors, rank, rows: spill.count, values };
     const after = new Set(objectKeys(manifest));
     const changed = writer.written > 0 || before.size !== after.size;
     if (changed) {
@@ -323,7 +328,7 @@ export async function updateDay(deps: ViewStoreDeps, update: DayUpdate): Promise
       await deps.documents.send(
         new PutCommand({
           TableName: deps.tableName,
-          Item: { ...manifestKey(dimension, dayMs), ...manifest },
+          Item: { ...manifestKey(site, dimension, dayMs), ...manifest },
         }),
       );
     }

@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,6 +207,7 @@ describe('wiring the emulators cannot check', () => {
           country: 'US',
           browser: 'FF',
           userId: 'u1',
+          site: DEFAULT_SETTINGS.defaultSite,
         },
       ]);
       const file = join(dir, 'part.parquet');

@@ -1,9 +1,11 @@
+import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { PageView } from '../../shared/event.js';
-import { PageViewGenerator } from '../../traffic/generator.js';
+import { generatedSites, PageViewGenerator } from '../../traffic/generator.js';
+import type { SitesResponse } from '../../shared/api-types.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
-import { DAY_MS, HOUR_MS, hourBucket, toIso } from '../../shared/time.js';
+import { DAY_MS, HOUR_MS, hourBucket, MINUTE_MS, minuteBucket, toIso } from '../../shared/time.js';
 import { createSpeedReader } from '../../shared/speed/reader.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { splitResends, truthCounts } from '../support/ground-truth.js';
@@ -18,6 +20,9 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
   const from = hourBucket(now) - 3 * HOUR_MS;
   let events: PageView[] = [];
   let resends: PageView[] = [];
+  /** Traffic of three sites, each with its sources and devices; the default site gets only the late events. */
+  const SITES = generatedSites(3);
+  const DEFAULT_SITE = DEFAULT_SETTINGS.defaultSite;
 
   beforeAll(async () => {
     stack = await startLocalStack({
@@ -26,6 +31,7 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
       shards: 2,
       runBatchAtStart: false,
       batchIntervalMs: 3_600_000,
+      settings: { sites: SITES },
     });
     // Three hours up to a minute ago, with malformed records and producer re-sends mixed in.
     const count = 900;
@@ -35,6 +41,7 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
       rate: count / ((now - 60_000 - from) / 1000),
       malformedFraction: 0.05,
       duplicateFraction: 0.02,
+      sites: SITES,
     });
     const records = [...generator.take(count)];
     ({ events, resends } = splitResends(records));
@@ -59,15 +66,50 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
     }
   }
 
+  /** Each site's answers are exact against its own events: none of another site's appear in them. */
   async function expectTruth(expectedHorizon: number | null) {
+    const answers = [];
+    for (const [i, site] of SITES.entries()) {
+      answers.push(
+        await expectSiteTruth(
+          site,
+          // A dimension per site: the event model's first one, a source and a device.
+          (['browser', 'source', 'device'] as const)[i]!,
+          events.filter((e) => e.site === site),
+          resends.filter((e) => e.site === site),
+          expectedHorizon,
+        ),
+      );
+    }
+    // The sites partition the traffic: their totals add up to every event, and each has some.
+    const totals = answers.map((a) => a.total);
+    expect(totals.every((t) => t > 0)).toBe(true);
+    expectCount(
+      totals.reduce((a, b) => a + b, 0),
+      events.length,
+      events.length + resends.length,
+      answers.some((a) => a.buckets.some((b) => b.source !== 'batch')),
+    );
+    return answers[0]!;
+  }
+
+  async function expectSiteTruth(
+    site: string,
+    by: 'browser' | 'source' | 'device',
+    events: PageView[],
+    resends: PageView[],
+    expectedHorizon: number | null,
+  ) {
     const to = hourBucket(now) + HOUR_MS;
+    const pageViews = (query: Record<string, string>) => getPageViews(stack.apiUrl, { site, ...query });
     const hourly = await pageViews({
       from: toIso(from),
       to: toIso(to),
       granularity: 'hour',
-      by: 'browser',
+      by,
       top: '100',
     });
+    expect(hourly.query.site).toBe(site);
     expect(hourly.horizon).toBe(expectedHorizon === null ? null : toIso(expectedHorizon));
     const range = { fromMs: from, toMs: to };
     const distinct = truthCounts(events, 'total', 'hour', range);
@@ -90,7 +132,7 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
     expectCount(hourly.total, events.length, events.length + resends.length, speedServed);
     for (const value of hourly.breakdown!) {
       const sum = (list: PageView[]) =>
-        truthCounts(list, 'browser', 'hour', range)
+        truthCounts(list, by, 'hour', range)
           .filter((r) => r.value === value.value)
           .reduce((total, r) => total + r.count, 0);
       expectCount(value.total, sum(events), sum([...events, ...resends]), speedServed);
@@ -196,7 +238,9 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
   it('breaks down by url across H exactly: the top values from the view store and the speed counters, the rest as other', async () => {
     const horizon = stack.stats().horizon!;
     const to = hourBucket(now) + HOUR_MS;
+    const site = SITES[0]!;
     const answer = await pageViews({
+      site,
       from: toIso(from),
       to: toIso(to),
       granularity: 'hour',
@@ -210,8 +254,13 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
       clock: Date.now,
     });
     const rows = [
-      ...truthCounts(events, 'url', 'hour', { fromMs: from, toMs: horizon }),
-      ...(await speed.readCounts({ dimension: 'url', fromMs: horizon, toMs: to, granularity: 'hour' })),
+      ...truthCounts(
+        events.filter((e) => e.site === site),
+        'url',
+        'hour',
+        { fromMs: from, toMs: horizon },
+      ),
+      ...(await speed.readCounts({ site, dimension: 'url', fromMs: horizon, toMs: to, granularity: 'hour' })),
     ];
     const starts = answer.buckets.map((b) => Date.parse(b.start));
     const series = new Map<string, number[]>();
@@ -233,11 +282,49 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
     ).toBe(true);
   });
 
+  it('lists the sites with their first and last event, and refuses a query that names none of them', async () => {
+    const response = await fetch(`${stack.apiUrl}/v1/sites`);
+    expect(response.status).toBe(200);
+    const { sites } = (await response.json()) as SitesResponse;
+    const horizon = stack.stats().horizon!;
+    expect(sites).toEqual(
+      [DEFAULT_SITE, ...SITES].map((site) => {
+        const times = events.filter((e) => e.site === site).map((e) => e.created);
+        const first = Math.min(...times);
+        const last = Math.max(...times);
+        return times.length === 0
+          ? { site, default: false, firstEvent: null, lastEvent: null }
+          : {
+              site,
+              default: false,
+              // Before H the batch views know the hour; from H on the speed counters know the minute.
+              firstEvent: toIso(first < horizon ? hourBucket(first) : minuteBucket(first)),
+              lastEvent: toIso(last < horizon ? hourBucket(last) + HOUR_MS : minuteBucket(last) + MINUTE_MS),
+            };
+      }),
+    );
+    const range = { from: toIso(from), to: toIso(now - (now % HOUR_MS)) };
+    expect((await fetch(`${stack.apiUrl}/v1/pageviews?${new URLSearchParams(range)}`)).status).toBe(400);
+    const unknown = await fetch(
+      `${stack.apiUrl}/v1/pageviews?${new URLSearchParams({ ...range, site: 'x.example' })}`,
+    );
+    expect([unknown.status, ((await unknown.json()) as { error: { code: string } }).error.code]).toEqual([
+      400,
+      'site_unknown',
+    ]);
+  });
+
   it('counts events that arrive 10 hours late on the next batch run, without a rebuild', async () => {
     const horizon = stack.stats().horizon!;
     const lateHour = horizon - 10 * HOUR_MS;
     const late = [...new PageViewGenerator({ seed: 43, startMs: lateHour + 1000, rate: 1 / 30 }).take(50)];
-    const query = { from: toIso(lateHour), to: toIso(lateHour + HOUR_MS), granularity: 'hour' };
+    // Events that name no site: the default site's.
+    const query = {
+      site: DEFAULT_SITE,
+      from: toIso(lateHour),
+      to: toIso(lateHour + HOUR_MS),
+      granularity: 'hour',
+    };
     const before = (await pageViews(query)).total;
     await putRecordsReliably(stack.clients.kinesis, stack.config.names.stream, late);
     await stack.esm.drain();

@@ -33,7 +33,7 @@ describe("the Athena engine reads a query's result from its CSV file in S3", () 
       cacheDir: mkdtempSync(join(tmpdir(), 'duck-athena-')),
     });
     const { dt, hour: hh } = hourPartition(hour);
-    const params = [dt, hh, String(Number(hh) + 1).padStart(2, '0')];
+    const params = ['default', dt, hh, String(Number(hh) + 1).padStart(2, '0')];
     const expected = await collectRows(duck.query('hourly_views', params, [hourPartitionPath(hour)]));
     expect(expected.some((r) => r.visitors?.kind === 'dense')).toBe(true);
     expect(expected.some((r) => /[^\x20-\x7e]/.test(r.value))).toBe(true);

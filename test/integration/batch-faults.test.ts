@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,14 +28,16 @@ function failingOn(engine: SqlEngine, day: () => string | undefined): SqlEngine 
   return {
     calls,
     async *query(name, parameters, partitions) {
-      calls.push(parameters[0]!);
+      // The view SQL's parameters: the default site, then the day (shared/sql/hourly_views.sql).
+      const dt = parameters[1]!;
+      calls.push(dt);
       let chunks = 0;
       for await (const chunk of engine.query(name, parameters, partitions)) {
-        if (parameters[0] === day() && chunks > 0) throw new Error(`query of ${parameters[0]} failed`);
+        if (dt === day() && chunks > 0) throw new Error(`query of ${dt} failed`);
         chunks += 1;
         yield chunk;
       }
-      if (parameters[0] === day()) throw new Error(`query of ${parameters[0]} failed`);
+      if (dt === day()) throw new Error(`query of ${dt} failed`);
     },
   };
 }
@@ -83,7 +86,10 @@ describe('a failing day does not stall the batch layer', () => {
     // The first day is served from exact batch views; the failing day's marks are kept for a later run.
     const horizon = summary.horizon!;
     expect(
-      await reader().readTotals({ fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals(
+        { site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
+        horizon,
+      ),
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
     const marked = new Set((await readDirtyHours(state())).map((d) => d.hourMs));
     expect(marked).toEqual(badHours);
@@ -118,7 +124,10 @@ describe('a failing day does not stall the batch layer', () => {
     expect((await readFailingHours(state())).size).toBe(0);
     const horizon = fixed.horizon!;
     expect(
-      await reader().readTotals({ fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals(
+        { site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
+        horizon,
+      ),
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
   });
 
@@ -151,7 +160,10 @@ describe('a failing day does not stall the batch layer', () => {
     expect(done.horizon!.horizonMs).toBe(clockHorizon(clock, stack.config.settings));
     const horizon = done.horizon!;
     expect(
-      await reader().readTotals({ fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals(
+        { site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
+        horizon,
+      ),
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
   });
 });

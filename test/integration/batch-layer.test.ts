@@ -15,7 +15,7 @@ import { collectRows, SQL_NAMES } from '../../shared/sql/index.js';
 import type { BatchWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { TOTAL_VALUE } from '../../shared/counts.js';
 import { viewKeys } from '../../shared/keys.js';
-import { PREFIXES } from '../../shared/resources.js';
+import { PREFIXES, DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { DAY_MS, HOUR_MS, hourBucket, hourPartitionPath, toIso } from '../../shared/time.js';
 import { createDuckDbEngine, type DuckDbEngine } from '../../local/athena-duckdb.js';
 import { duckdbConnection } from '../../local/duckdb.js';
@@ -59,7 +59,13 @@ describe('batch layer on the local stack', () => {
     const horizon = (await reader().readHorizon())!;
     const firstDay = Math.floor(Math.min(...sent.map((e) => e.created)) / DAY_MS) * DAY_MS;
     const hours = await reader().readTotals(
-      { fromMs: firstDay, toMs: horizon.horizonMs, granularity: 'hour', visitors: true },
+      {
+        site: DEFAULT_SETTINGS.defaultSite,
+        fromMs: firstDay,
+        toMs: horizon.horizonMs,
+        granularity: 'hour',
+        visitors: true,
+      },
       horizon,
     );
     expect(hours, 'hourly totals').toEqual(
@@ -67,7 +73,13 @@ describe('batch layer on the local stack', () => {
     );
     const lastFullDay = Math.floor(horizon.horizonMs / DAY_MS) * DAY_MS;
     const days = await reader().readTotals(
-      { fromMs: firstDay, toMs: lastFullDay, granularity: 'day', visitors: true },
+      {
+        site: DEFAULT_SETTINGS.defaultSite,
+        fromMs: firstDay,
+        toMs: lastFullDay,
+        granularity: 'day',
+        visitors: true,
+      },
       horizon,
     );
     // A day's visitors are the union of its hours' sketches.
@@ -75,13 +87,26 @@ describe('batch layer on the local stack', () => {
       truthCounts(sent, 'total', 'day', { toMs: lastFullDay, visitors: true }),
     );
     for (const dimension of DIMENSIONS) {
-      const rows = await allBreakdownRows(reader(), dimension, firstDay, horizon);
+      const rows = await allBreakdownRows(
+        reader(),
+        DEFAULT_SETTINGS.defaultSite,
+        dimension,
+        firstDay,
+        horizon,
+      );
       expect(rows, `hourly ${dimension}`).toEqual(
         truthCounts(sent, dimension, 'hour', { toMs: horizon.horizonMs }),
       );
       // Each value's visitors over the range: day sketches for whole days, hour sketches for the day H cuts.
       const values = [...new Set(rows.map((r) => r.value))];
-      const visitors = await allBreakdownVisitors(reader(), dimension, firstDay, horizon, values);
+      const visitors = await allBreakdownVisitors(
+        reader(),
+        DEFAULT_SETTINGS.defaultSite,
+        dimension,
+        firstDay,
+        horizon,
+        values,
+      );
       const before = sent.filter((e) => e.created >= firstDay && e.created < horizon.horizonMs);
       for (const value of values) {
         expect(visitors.get(value), `visitors of ${dimension} ${value}`).toEqual(
@@ -296,7 +321,7 @@ describe('batch layer on the local stack', () => {
     sent.push(...late.map((r) => r.event!));
     await land(late);
     // The hour's total row only: the run also writes the hour H passes, which can share its day partition.
-    const refused = viewKeys('hour', 'total', hour, TOTAL_VALUE);
+    const refused = viewKeys(DEFAULT_SETTINGS.defaultSite, 'hour', 'total', hour, TOTAL_VALUE);
     const holdsRefusedRow = (input: unknown) =>
       Object.values((input as BatchWriteCommandInput).RequestItems ?? {}).some((requests) =>
         requests.some(

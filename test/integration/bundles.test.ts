@@ -28,7 +28,7 @@ import { markLanded } from '../../shared/batch/catalog.js';
 import type { FunctionName } from '../../shared/call-ledger.js';
 import { encodePageView } from '../../shared/event.js';
 import { speedPartitionKey } from '../../shared/keys.js';
-import { DELIVERY_STREAM_ENV } from '../../shared/resources.js';
+import { DELIVERY_STREAM_ENV, DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { loadSql } from '../../shared/sql/index.js';
 import { hourPartitionPath, HOUR_MS, MINUTE_MS } from '../../shared/time.js';
 import { localSecretName, StackModel } from '../support/aws-fidelity/stack-model.js';
@@ -201,6 +201,7 @@ describe('the bundled functions in cdk.out', () => {
     country: 'DE',
     browser: 'FF',
     userId: 'u-1',
+    site: DEFAULT_SETTINGS.defaultSite,
   });
 
   it('speed: counts a Kinesis batch into the counters table', async () => {
@@ -216,7 +217,7 @@ describe('the bundled functions in cdk.out', () => {
       new QueryCommand({
         TableName: stack.configOf('speed').names.tables.speed,
         KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': speedPartitionKey('total', now) },
+        ExpressionAttributeValues: { ':pk': speedPartitionKey(DEFAULT_SETTINGS.defaultSite, 'total', now) },
       }),
     );
     expect(Items?.length).toBeGreaterThan(0);

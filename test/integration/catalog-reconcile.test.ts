@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,9 +67,12 @@ describe('every landed object is counted, even when its notification is lost', (
     const reader = batchReader(stack);
     const horizon = summary.horizon!;
     expect(
-      await reader.readTotals({ fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader.readTotals(
+        { site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
+        horizon,
+      ),
     ).toEqual(truthCounts(sent, 'total', 'hour', { toMs: horizon.horizonMs }));
-    expect(await allBreakdownRows(reader, 'url', first, horizon)).toEqual(
+    expect(await allBreakdownRows(reader, DEFAULT_SETTINGS.defaultSite, 'url', first, horizon)).toEqual(
       truthCounts(sent, 'url', 'hour', { toMs: horizon.horizonMs }),
     );
 

@@ -27,6 +27,8 @@ describe('tracker and collector in Chromium against the local stack', () => {
 
   const query = async (by: 'url' | 'browser') => {
     const params = new URLSearchParams({
+      // The allow-list entry that admitted the page names its site.
+      site: '127.0.0.1',
       from: toIso(hourBucket(started)),
       to: toIso(hourBucket(Date.now()) + HOUR_MS),
       granularity: 'hour',

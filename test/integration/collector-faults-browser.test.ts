@@ -176,6 +176,8 @@ describe('a tracker that does not lose page views, in Chromium, through 503s and
     });
     expect((await batch()).horizon?.horizonMs).toBeGreaterThan(Date.now());
     const params = new URLSearchParams({
+      // The allow-list entry that admitted the page names its site.
+      site: '127.0.0.1',
       from: toIso(hourBucket(started)),
       to: toIso(hourBucket(Date.now()) + HOUR_MS),
       granularity: 'hour',

@@ -34,8 +34,10 @@ describe('sources and devices of page views a browser makes', () => {
     await stack?.stop();
   });
 
-  const breakdown = async (by: Dimension) => {
+  const breakdown = async (by: Dimension, site = '127.0.0.1') => {
     const params = new URLSearchParams({
+      // The allow-list entry that admitted the page names its site.
+      site,
       from: toIso(hourBucket(started)),
       to: toIso(hourBucket(Date.now()) + HOUR_MS),
       granularity: 'hour',
@@ -75,5 +77,7 @@ describe('sources and devices of page views a browser makes', () => {
     expect(await breakdown('os')).toEqual({ iOS: 2 });
     // The campaign's parameters left the url: one url per page.
     expect(Object.keys(await breakdown('url')).sort()).toEqual([`${site}/about`, `${site}/pricing`]);
+    // The stack's other site, the default one, counted none of them.
+    expect(await breakdown('device', 'default')).toEqual({});
   });
 });

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PageViewGenerator } from '../../traffic/generator.js';
+import { generatedSites, PageViewGenerator } from '../../traffic/generator.js';
+import type { PageView } from '../../shared/event.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
 import { HOUR_MS, hourBucket } from '../../shared/time.js';
 import { buildDashboard } from '../../dashboard/build.js';
@@ -16,6 +17,9 @@ describe('dashboard in Chromium against the local stack', () => {
   let stack: LocalStack;
   let browser: Browser;
   let page: Page;
+  /** Two sites share the traffic; the default one has none. */
+  const SITES = generatedSites(2);
+  let events: PageView[] = [];
 
   beforeAll(async () => {
     stack = await startLocalStack({
@@ -25,13 +29,20 @@ describe('dashboard in Chromium against the local stack', () => {
       staticDir: await buildDashboard(),
       runBatchAtStart: false,
       batchIntervalMs: 3_600_000,
+      settings: { sites: SITES },
     });
     // Three hours of traffic up to now, so that a batch run has hours to publish and speed has the rest.
     const now = Date.now();
     const from = hourBucket(now) - 3 * HOUR_MS;
     const records = [
-      ...new PageViewGenerator({ seed: 8, startMs: from, rate: 600 / ((now - from) / 1000) }).take(600),
+      ...new PageViewGenerator({
+        seed: 8,
+        startMs: from,
+        rate: 600 / ((now - from) / 1000),
+        sites: SITES,
+      }).take(600),
     ];
+    events = records.map((r) => r.event!);
     await putRecordsReliably(stack.clients.kinesis, stack.config.names.stream, records);
     await stack.esm.drain();
     await stack.firehose.drain();
@@ -101,6 +112,22 @@ describe('dashboard in Chromium against the local stack', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
   });
 
+  it('offers a site selector when there are several sites, and counts only the chosen site', async () => {
+    await page.goto(`${stack.apiUrl}/`);
+    await expect.poll(() => page.locator('#site-control').isVisible(), { timeout: 20_000 }).toBe(true);
+    expect(await page.locator('#site option').allTextContents()).toEqual(['default', ...SITES]);
+    // It opens on the first site with page views.
+    expect(await page.locator('#site').inputValue()).toBe(SITES[0]);
+    for (const site of [SITES[1]!, SITES[0]!]) {
+      await page.selectOption('#site', site);
+      const own = events.filter((e) => e.site === site).length;
+      expect(own).toBeGreaterThan(0);
+      await expect
+        .poll(async () => Number(await chartData().getAttribute('data-total')), { timeout: 20_000 })
+        .toBe(own);
+    }
+  });
+
   it('is operable from the keyboard', async () => {
     await page.goto(`${stack.apiUrl}/`);
     await page.locator('#range').focus();
@@ -108,7 +135,7 @@ describe('dashboard in Chromium against the local stack', () => {
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('granularity');
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('by');
-    for (const id of ['range', 'granularity', 'by', 'refresh']) {
+    for (const id of ['site', 'range', 'granularity', 'by', 'refresh']) {
       expect(await page.locator(`label:has(#${id})`).count(), `#${id} has a label`).toBe(1);
     }
   });

@@ -13,8 +13,14 @@ import { createCatalogHandler, objectCreatedEvent } from '../../lambdas/catalog/
 import { recordShardId } from '../../shared/speed/aggregate.js';
 import { createSpeedHandler } from '../../lambdas/speed/handler.js';
 import type { PageViewsResponse } from '../../shared/api-types.js';
-import { DIMENSIONS, encodePageView, type MasterRecord, type PageView } from '../../shared/event.js';
-import { DEFAULT_SETTINGS, PREFIXES, type RuntimeConfig } from '../../shared/resources.js';
+import {
+  DIMENSIONS,
+  dimensionValue,
+  encodePageView,
+  type MasterRecord,
+  type PageView,
+} from '../../shared/event.js';
+import { DEFAULT_SETTINGS, PREFIXES, stackSites, type RuntimeConfig } from '../../shared/resources.js';
 import {
   floorTo,
   GRANULARITY_MS,
@@ -22,12 +28,13 @@ import {
   hourBucket,
   hourPartitionPath,
   MINUTE_MS,
+  toIso,
   type Granularity,
 } from '../../shared/time.js';
 import { createDuckDbEngine } from '../../local/athena-duckdb.js';
 import { parquetBytes } from '../../local/parquet.js';
 import { provision } from '../../local/provision.js';
-import { expectExactAnswer } from '../support/expected-answer.js';
+import { truthCounts } from '../support/ground-truth.js';
 import { apiEvent } from '../../local/api-events.js';
 import { KinesisRecordBuilder } from '../../local/kinesis-records.js';
 import { isolatedNames, testStack, type TestStack } from './support/stack.js';
@@ -40,7 +47,10 @@ import { isolatedNames, testStack, type TestStack } from './support/stack.js';
 const NOW = Date.now();
 const WINDOW_START = hourBucket(NOW) - 30 * HOUR_MS;
 const WINDOW_END = hourBucket(NOW) + HOUR_MS;
-const settings = { ...DEFAULT_SETTINGS, firehoseBufferSeconds: 60 };
+/** Three sites: the default one (events that name none) and two that producers name. */
+const NAMED_SITES = ['a.example', 'b.example'];
+const settings = { ...DEFAULT_SETTINGS, firehoseBufferSeconds: 60, sites: NAMED_SITES };
+const SITES = stackSites(settings);
 
 const eventArb = fc.record({
   created: fc.integer({ min: WINDOW_START, max: NOW - 1000 }),
@@ -58,11 +68,16 @@ const eventArb = fc.record({
   utmCampaign: fc.option(fc.constantFrom('spring_sale', '\u{1F600} sale'), { nil: undefined }),
   device: fc.option(fc.constantFrom('desktop', 'mobile', 'tablet', 'other'), { nil: undefined }),
   os: fc.option(fc.constantFrom('Windows', 'iOS'), { nil: undefined }),
+  // No site: the stack's default one.
+  site: fc.option(fc.constantFrom(...NAMED_SITES), { nil: undefined }),
 });
 const payloadArb = fc.oneof(
   {
     weight: 10,
-    arbitrary: eventArb.map((e) => ({ event: e as PageView, bytes: encodePageView(e as PageView) })),
+    arbitrary: eventArb.map((e) => ({
+      event: { ...e, site: e.site ?? settings.defaultSite } as PageView,
+      bytes: encodePageView(e as PageView),
+    })),
   },
   {
     weight: 1,
@@ -162,21 +177,97 @@ describe('speed + batch + merge against the ground truth', () => {
         const api = createApiHandler({
           ...readersFor(clients, config),
           retentionHours: settings.speedRetentionHours,
+          sites: SITES,
           clock: () => NOW,
         });
-        const query: Record<string, string> = {
-          from: String(from),
-          to: String(to),
-          granularity: scenario.granularity,
-          metrics: 'visitors,errors,error_rate',
-        };
-        if (scenario.by) Object.assign(query, { by: scenario.by, top: String(scenario.top) });
-        const result = await api(apiEvent('/v1/pageviews', query));
-        expect(result.statusCode, result.body).toBe(200);
-        const body = JSON.parse(result.body!) as PageViewsResponse;
+        const all = scenario.payloads.filter((p) => p.event).map((p) => p.event!);
+        // Every site's answer is exact against that site's events alone: none of another's appear in it.
+        let everySite = 0;
+        for (const site of SITES) {
+          const query: Record<string, string> = {
+            site,
+            from: String(from),
+            to: String(to),
+            granularity: scenario.granularity,
+            metrics: 'visitors,errors,error_rate',
+          };
+          if (scenario.by) Object.assign(query, { by: scenario.by, top: String(scenario.top) });
+          const result = await api(apiEvent('/v1/pageviews', query));
+          expect(result.statusCode, result.body).toBe(200);
+          const body = JSON.parse(result.body!) as PageViewsResponse;
 
-        const valid = scenario.payloads.filter((p) => p.event).map((p) => p.event!);
-        expectExactAnswer(body, valid, scenario, from, to);
+          const valid = all.filter((e) => e.site === site);
+          expect(body.query.site).toBe(site);
+          everySite += body.total;
+          const truth = truthCounts(valid, 'total', scenario.granularity, { fromMs: from, toMs: to });
+          const byBucket = new Map(truth.map((r) => [toIso(r.bucketMs), r.count]));
+          expect(body.buckets.map((b) => [b.start, b.count])).toEqual(
+            body.buckets.map((b) => [b.start, byBucket.get(b.start) ?? 0]),
+          );
+          expect(body.total).toBe(truth.reduce((sum, r) => sum + r.count, 0));
+          // Errors are exact; visitors are unions (exact here: few users), whatever layers and buckets they span.
+          const users = (list: PageView[]) => new Set(list.map((e) => e.userId)).size;
+          const inRange = valid.filter((e) => e.created >= from && e.created < to);
+          const errors = inRange.filter((e) => e.status >= 400).length;
+          expect([body.visitors, body.errors, body.errorRate]).toEqual([
+            users(inRange),
+            errors,
+            inRange.length ? errors / inRange.length : null,
+          ]);
+          for (const bucket of body.buckets) {
+            const inBucket = inRange.filter(
+              (e) => e.created >= Date.parse(bucket.start) && e.created < Date.parse(bucket.end),
+            );
+            const bucketErrors = inBucket.filter((e) => e.status >= 400).length;
+            expect([bucket.visitors, bucket.errors, bucket.errorRate]).toEqual([
+              users(inBucket),
+              bucketErrors,
+              inBucket.length ? bucketErrors / inBucket.length : null,
+            ]);
+          }
+          if (scenario.by) {
+            const perValue = truthCounts(valid, scenario.by, scenario.granularity, {
+              fromMs: from,
+              toMs: to,
+            });
+            const starts = body.buckets.map((b) => Date.parse(b.start));
+            const series = new Map<string, number[]>();
+            for (const row of perValue) {
+              const counts = series.get(row.value) ?? new Array<number>(starts.length).fill(0);
+              counts[starts.indexOf(row.bucketMs)]! += row.count;
+              series.set(row.value, counts);
+            }
+            const by = scenario.by;
+            const metricsOf = (list: PageView[], total: number) => {
+              const valueErrors = list.filter((e) => e.status >= 400).length;
+              return { errors: valueErrors, errorRate: total ? valueErrors / total : null };
+            };
+            const ranked = [...series.entries()]
+              .map(([value, counts]) => {
+                const total = counts.reduce((a, b) => a + b, 0);
+                const events = inRange.filter((e) => dimensionValue(e, by) === value);
+                return { value, total, counts, visitors: users(events), ...metricsOf(events, total) };
+              })
+              .sort((a, b) => b.total - a.total || (a.value < b.value ? -1 : 1));
+            const expected = ranked.slice(0, scenario.top);
+            const rest = ranked.slice(scenario.top);
+            if (rest.length > 0) {
+              const other = starts.map((_, i) => rest.reduce((sum, r) => sum + r.counts[i]!, 0));
+              const total = other.reduce((a, b) => a + b, 0);
+              const events = inRange.filter((e) => rest.some((r) => r.value === dimensionValue(e, by)));
+              expected.push({
+                value: 'other',
+                total,
+                counts: other,
+                ...metricsOf(events, total),
+                visitors: null as never,
+              });
+            }
+            expect(body.breakdown).toEqual(expected);
+          }
+        }
+        // The sites partition the events: their answers add up to every valid event of the range.
+        expect(everySite).toBe(all.filter((e) => e.created >= from && e.created < to).length);
       }),
       { numRuns: 25 },
     );

@@ -8,7 +8,7 @@ import type { BatchDeps } from '../../shared/batch/run.js';
 import { decodeBase64PageView, type PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../traffic/generator.js';
 import { putRecordsReliably } from '../../shared/kinesis-producer.js';
-import { PREFIXES } from '../../shared/resources.js';
+import { PREFIXES, DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { HOUR_MS, hourBucket, MINUTE_MS } from '../../shared/time.js';
 import { allBreakdownRows } from '../support/breakdown.js';
 import { truthCounts } from '../support/ground-truth.js';
@@ -75,9 +75,12 @@ describe('records Firehose could not process come back with npm run redrive', ()
   async function expectExact(): Promise<void> {
     const horizon = (await reader().readHorizon())!;
     expect(
-      await reader().readTotals({ fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' }, horizon),
+      await reader().readTotals(
+        { site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
+        horizon,
+      ),
     ).toEqual(truthCounts(valid, 'total', 'hour', { toMs: horizon.horizonMs }));
-    expect(await allBreakdownRows(reader(), 'url', first, horizon)).toEqual(
+    expect(await allBreakdownRows(reader(), DEFAULT_SETTINGS.defaultSite, 'url', first, horizon)).toEqual(
       truthCounts(valid, 'url', 'hour', { toMs: horizon.horizonMs }),
     );
   }
@@ -99,7 +102,7 @@ describe('records Firehose could not process come back with npm run redrive', ()
     const before = await batchRun(deps);
     const horizon = before.horizon!;
     const counted = await reader().readTotals(
-      { fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
+      { site: DEFAULT_SETTINGS.defaultSite, fromMs: first, toMs: horizon.horizonMs, granularity: 'hour' },
       horizon,
     );
     const total = (rows: { count: number }[]) => rows.reduce((sum, r) => sum + r.count, 0);

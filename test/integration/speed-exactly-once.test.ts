@@ -19,7 +19,7 @@ import {
 import type { CountDimension } from '../../shared/counts.js';
 import type { PageView } from '../../shared/event.js';
 import { PageViewGenerator } from '../../traffic/generator.js';
-import { PREFIXES } from '../../shared/resources.js';
+import { PREFIXES, DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { createSpeedReader } from '../../shared/speed/reader.js';
 import { HOUR_MS, hourBucket } from '../../shared/time.js';
 import { truthCounts } from '../support/ground-truth.js';
@@ -168,7 +168,9 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
         ...(await queryAll(stack.clients.documents, {
           TableName: stack.config.names.tables.speed,
           KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': speedPartitionKey(dimension, hourMs) },
+          ExpressionAttributeValues: {
+            ':pk': speedPartitionKey(DEFAULT_SETTINGS.defaultSite, dimension, hourMs),
+          },
         })),
       );
     }
@@ -183,7 +185,13 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
     });
     for (const dimension of DIMENSIONS) {
       for (const granularity of ['minute', 'hour'] as const) {
-        const query = { dimension, fromMs: START, toMs: START + 3 * HOUR_MS, granularity };
+        const query = {
+          site: DEFAULT_SETTINGS.defaultSite,
+          dimension,
+          fromMs: START,
+          toMs: START + 3 * HOUR_MS,
+          granularity,
+        };
         expect(await reader.readCounts(query), `${dimension} by ${granularity}`).toEqual(
           truthCounts(events, dimension, granularity),
         );
@@ -191,7 +199,13 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
     }
     // Visitor sets are unions: a replayed, bisected or resumed batch adds no visitor.
     for (const dimension of ['total', 'url'] as const) {
-      const query = { dimension, fromMs: START, toMs: START + 3 * HOUR_MS, granularity: 'hour' as const };
+      const query = {
+        site: DEFAULT_SETTINGS.defaultSite,
+        dimension,
+        fromMs: START,
+        toMs: START + 3 * HOUR_MS,
+        granularity: 'hour' as const,
+      };
       expect(await reader.readCounts({ ...query, visitors: true }), `${dimension} visitors`).toEqual(
         truthCounts(events, dimension, 'hour', { visitors: true }),
       );
@@ -384,7 +398,12 @@ describe('speed layer: exactly-once counters on at-least-once delivery', () => {
       clock: () => NOW,
     });
     const events = source.map((r) => r.event!);
-    const range = { fromMs: START, toMs: START + 3 * HOUR_MS, granularity: 'hour' } as const;
+    const range = {
+      site: DEFAULT_SETTINGS.defaultSite,
+      fromMs: START,
+      toMs: START + 3 * HOUR_MS,
+      granularity: 'hour',
+    } as const;
     expect(await reader.readCounts({ dimension: 'url', ...range })).toEqual(
       truthCounts(
         source.filter((r) => !setAside.has(sequenceOf(r))).map((r) => r.event!),

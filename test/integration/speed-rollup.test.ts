@@ -4,7 +4,7 @@ import { queryAll } from '../../shared/dynamodb.js';
 import { dimensionValue } from '../../shared/event.js';
 import { FilterTally } from '../../shared/filters/aggregate.js';
 import { admits, parseFilter } from '../../shared/filters/grammar.js';
-import { DEFAULT_SITE, rollupPartitionKey } from '../../shared/keys.js';
+import { rollupPartitionKey } from '../../shared/keys.js';
 import { ROLLUP_MAX_ROWS, tallyRollups } from '../../shared/speed/rollup.js';
 import { provision } from '../../local/provision.js';
 import { KinesisRecordBuilder } from '../../local/kinesis-records.js';
@@ -44,6 +44,7 @@ describe('speed layer: rollup blocks for filtered reads', () => {
         START,
         START + 2 * HOUR_MS,
         tally,
+        DEFAULT_SETTINGS.defaultSite,
       );
       return tally.rows().sort((a, b) => a.bucketMs - b.bucketMs || (a.value < b.value ? -1 : 1));
     };
@@ -87,12 +88,12 @@ describe('speed layer: rollup blocks for filtered reads', () => {
     const items = await queryAll(base.clients.documents, {
       TableName: names.tables.speed,
       KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': rollupPartitionKey(DEFAULT_SITE, START) },
+      ExpressionAttributeValues: { ':pk': rollupPartitionKey(DEFAULT_SETTINGS.defaultSite, START) },
     });
     const later = await queryAll(base.clients.documents, {
       TableName: names.tables.speed,
       KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': rollupPartitionKey(DEFAULT_SITE, START + HOUR_MS) },
+      ExpressionAttributeValues: { ':pk': rollupPartitionKey(DEFAULT_SETTINGS.defaultSite, START + HOUR_MS) },
     });
     console.error(
       'SKS',

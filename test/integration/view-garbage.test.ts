@@ -9,7 +9,7 @@ import { asRecords, parquetBytes } from '../../local/parquet.js';
 import { GARBAGE_GRACE_MS } from '../../shared/batch/run.js';
 import { cubeHours } from '../../shared/batch/cube.js';
 import { DIMENSIONS, type PageView } from '../../shared/event.js';
-import { PREFIXES } from '../../shared/resources.js';
+import { PREFIXES, DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { DAY_MS, HOUR_MS, hourPartitionPath, MINUTE_MS } from '../../shared/time.js';
 import { objectKeys } from '../../shared/views/format.js';
 import { readManifest } from '../../shared/views/reader.js';
@@ -37,6 +37,7 @@ describe('replaced view objects', () => {
       country: 'DE',
       browser: 'FF',
       userId: `u${i}`,
+      site: DEFAULT_SETTINGS.defaultSite,
     }));
 
   async function land(name: string, events: PageView[]) {
@@ -79,11 +80,12 @@ describe('replaced view objects', () => {
     const dayMs = Math.floor(hour / DAY_MS) * DAY_MS;
     const keys: string[] = [];
     for (const dimension of DIMENSIONS) {
-      const manifest = await readManifest(store, dimension, dayMs);
+      const manifest = await readManifest(store, DEFAULT_SETTINGS.defaultSite, dimension, dayMs);
       if (manifest) keys.push(...objectKeys(manifest));
     }
     // The filter cube's hour objects, named by its day manifest (docs/filters.md).
-    for (const { entry } of await cubeHours(store, dayMs, dayMs + DAY_MS)) keys.push(entry.key);
+    for (const { entry } of await cubeHours(store, dayMs, dayMs + DAY_MS, stack.config.settings.defaultSite))
+      keys.push(entry.key);
     return keys.sort();
   }
 

@@ -53,18 +53,18 @@ describe('the view store with a day larger than memory', () => {
   const hours = [DAY, DAY + HOUR_MS];
 
   it('builds the same objects from disk as from memory, with ranked chunks of at most the cap', async () => {
-    await updateDay(deps, { dimension: 'in-memory', dayMs: DAY, hours, rows, maxChunkRows });
+    await updateDay(deps, { site: 's', dimension: 'in-memory', dayMs: DAY, hours, rows, maxChunkRows });
     const dir = mkdtempSync(join(tmpdir(), 'spill-test-'));
     // 64 KiB of buffered rows: the day goes to disk many times over.
     const spill = new RowSpill({ dir, memoryBytes: 64 << 10 });
     for (const row of rows) spillRow(spill, DAY, row);
     expect(spill.spilled).toBe(true);
-    await updateDay(deps, { dimension: 'on-disk', dayMs: DAY, hours, rows: spill, maxChunkRows });
+    await updateDay(deps, { site: 's', dimension: 'on-disk', dayMs: DAY, hours, rows: spill, maxChunkRows });
     spill.dispose();
     expect(readdirSync(dir)).toEqual([]);
 
-    const memory = (await readManifest(deps, 'in-memory', DAY))!;
-    const disk = (await readManifest(deps, 'on-disk', DAY))!;
+    const memory = (await readManifest(deps, 's', 'in-memory', DAY))!;
+    const disk = (await readManifest(deps, 's', 'on-disk', DAY))!;
     // Objects are named by their content: equal digests are equal objects.
     expect({ ...disk, dimension: 'in-memory' }).toEqual(memory);
     expect(memory.rank.map((r) => r.rows)).toEqual([FIRST_CHUNK_ROWS, 1024, 4096, 4096, 4096, 4096, 2336]);
@@ -89,10 +89,11 @@ describe('the view store with a day larger than memory', () => {
   });
 
   it('keeps the rows of the other hours when one hour is recomputed from a spill on disk', async () => {
-    const before = (await readManifest(deps, 'on-disk', DAY))!;
+    const before = (await readManifest(deps, 's', 'on-disk', DAY))!;
     const spill = new RowSpill({ memoryBytes: 64 << 10 });
     for (const row of rows.filter((r) => r.hourMs === DAY + HOUR_MS)) spillRow(spill, DAY, row);
     const result = await updateDay(deps, {
+      site: 's',
       dimension: 'on-disk',
       dayMs: DAY,
       hours: [DAY + HOUR_MS],
@@ -101,6 +102,6 @@ describe('the view store with a day larger than memory', () => {
     });
     spill.dispose();
     expect(result).toMatchObject({ objectsWritten: 0, manifestWritten: false, replaced: [] });
-    expect(await readManifest(deps, 'on-disk', DAY)).toEqual(before);
+    expect(await readManifest(deps, 's', 'on-disk', DAY)).toEqual(before);
   });
 });

@@ -51,12 +51,13 @@ describe('the view store', () => {
 
   it('returns every value exactly, from the head chunk or from its lookup shard, and ranks them', async () => {
     await updateDay(deps, {
+      site: 's',
       dimension: 'url',
       dayMs: DAY,
       hours: [0, 1, 2].map((h) => DAY + h * HOUR_MS),
       rows: written,
     });
-    const manifest = (await readManifest(deps, 'url', DAY))!;
+    const manifest = (await readManifest(deps, 's', 'url', DAY))!;
     expect(manifest.lookup.length).toBeGreaterThan(4);
     expect(manifest.values).toBeGreaterThan(FIRST_CHUNK_ROWS * 4);
     const reader = new DayReader(deps, new ObjectCache());
@@ -75,10 +76,11 @@ describe('the view store', () => {
   });
 
   it('rewrites only the objects whose content changed, and nothing when a recomputed hour is the same', async () => {
-    const before = (await readManifest(deps, 'url', DAY))!;
+    const before = (await readManifest(deps, 's', 'url', DAY))!;
     puts.length = 0;
     const same = written.filter((r) => r.hourMs === DAY + HOUR_MS);
     const unchanged = await updateDay(deps, {
+      site: 's',
       dimension: 'url',
       dayMs: DAY,
       hours: [DAY + HOUR_MS],
@@ -95,12 +97,13 @@ describe('the view store', () => {
     if (!bumped.some((r) => r.value === 'https://h.example/4000'))
       bumped.push({ hourMs: DAY + 2 * HOUR_MS, value: 'https://h.example/4000', views: 1, errors: 0 });
     const changed = await updateDay(deps, {
+      site: 's',
       dimension: 'url',
       dayMs: DAY,
       hours: [DAY + 2 * HOUR_MS],
       rows: bumped,
     });
-    const after = (await readManifest(deps, 'url', DAY))!;
+    const after = (await readManifest(deps, 's', 'url', DAY))!;
     const changedShards = after.lookup.filter((digest, i) => digest !== before.lookup[i]).length;
     expect(changedShards).toBe(1);
     expect(changed.objectsWritten).toBeLessThanOrEqual(1 + after.rank.length);

@@ -1,4 +1,5 @@
 import type { PageView } from '../../shared/event.js';
+import { DEFAULT_SETTINGS } from '../../shared/resources.js';
 
 /** A valid page view; override what a test is about. */
 export function aPageView(overrides: Partial<PageView> = {}): PageView {
@@ -9,6 +10,7 @@ export function aPageView(overrides: Partial<PageView> = {}): PageView {
     country: 'US',
     browser: 'FF',
     userId: '723679',
+    site: DEFAULT_SETTINGS.defaultSite,
     ...overrides,
   };
 }

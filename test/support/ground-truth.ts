@@ -19,7 +19,7 @@ export function splitResends(records: readonly Pick<GeneratedRecord, 'event'>[])
   for (const { event } of records) {
     if (!event) continue;
     if (event.eventId !== undefined) {
-      const identity = `${Math.floor(event.created / HOUR_MS)}@${event.eventId}`;
+      const identity = `${event.site}@${Math.floor(event.created / HOUR_MS)}@${event.eventId}`;
       if (seen.has(identity)) {
         resends.push(event);
         continue;

@@ -5,7 +5,7 @@ import type {
   SpeedCountReader,
 } from '../../shared/counts.js';
 import { dimensionValue, DIMENSIONS, type Dimension, type PageView } from '../../shared/event.js';
-import { DAY_MS, dayBucket, floorTo, HOUR_MS, minuteBucket } from '../../shared/time.js';
+import { DAY_MS, dayBucket, floorTo, hourBucket, HOUR_MS, minuteBucket } from '../../shared/time.js';
 import type { FilterTally } from '../../shared/filters/aggregate.js';
 import type { Block } from '../../shared/filters/block.js';
 import { BlockBuilder, compressBlock, decodeBlock } from '../../shared/filters/block.js';
@@ -16,11 +16,22 @@ import { truthCounts, truthVisitors } from './ground-truth.js';
 
 /** A speed layer that has counted every given event. */
 export function memorySpeedReader(events: readonly PageView[]): SpeedCountReader {
+  const of = (site: string) => events.filter((e) => e.site === site);
+  const minutes = (site: string, fromMs = -Infinity, toMs = Infinity) =>
+    of(site)
+      .filter((e) => e.created >= fromMs && e.created < toMs)
+      .map((e) => minuteBucket(e.created));
   return {
-    readCounts: async ({ dimension, fromMs, toMs, granularity, visitors }) =>
-      truthCounts(events, dimension, granularity, { fromMs, toMs, ...(visitors ? { visitors } : {}) }),
-    newestMinute: async () =>
-      events.length ? minuteBucket(Math.max(...events.map((e) => e.created))) : undefined,
+    readCounts: async ({ site, dimension, fromMs, toMs, granularity, visitors }) =>
+      truthCounts(of(site), dimension, granularity, { fromMs, toMs, ...(visitors ? { visitors } : {}) }),
+    newestMinute: async (site) => {
+      const all = minutes(site);
+      return all.length ? Math.max(...all) : undefined;
+    },
+    minuteSpan: async (site, fromMs, toMs) => {
+      const within = minutes(site, fromMs, toMs);
+      return within.length ? { firstMs: Math.min(...within), lastMs: Math.max(...within) } : undefined;
+    },
   };
 }
 
@@ -43,18 +54,29 @@ export function memoryBatchReader(
     if (toMs > h.horizonMs) throw new Error(`batch read past H: ${toMs} > ${h.horizonMs}`);
     reader.reads += 1;
   };
+  const of = (site: string) => events.filter((e) => e.site === site);
   const reader = {
     reads: 0,
     readHorizon: async () => horizon,
     readTotals: async (
-      { fromMs, toMs, granularity, visitors }: Parameters<BatchViewReader['readTotals']>[0],
+      { site, fromMs, toMs, granularity, visitors }: Parameters<BatchViewReader['readTotals']>[0],
       h: HorizonState,
     ) => {
       check(toMs, h);
-      return truthCounts(events, 'total', granularity, { fromMs, toMs, ...(visitors ? { visitors } : {}) });
+      return truthCounts(of(site), 'total', granularity, { fromMs, toMs, ...(visitors ? { visitors } : {}) });
     },
-    breakdown: async (dimension: Dimension, fromMs: number, toMs: number, h: HorizonState) => {
+    siteSpans: async () => {
+      const hours = new Map<string, number[]>();
+      for (const e of events) hours.set(e.site, [...(hours.get(e.site) ?? []), hourBucket(e.created)]);
+      return [...hours].map(([site, list]) => ({
+        site,
+        firstHourMs: Math.min(...list),
+        lastHourMs: Math.max(...list),
+      }));
+    },
+    breakdown: async (site: string, dimension: Dimension, fromMs: number, toMs: number, h: HorizonState) => {
       check(toMs, h);
+      const events = of(site);
       // One ranked list per day, by whole-day counts (upper bounds for a day the range cuts).
       const days = new Map<number, Map<string, number>>();
       for (const row of truthCounts(events, dimension, 'day', {
@@ -112,9 +134,13 @@ export function memoryFilteredReaders(events: readonly PageView[], horizonMs = -
     false,
   );
   const speed = blocks(events, true);
-  const read = (source: Map<number, Block>) => async (fromMs: number, toMs: number, tally: FilterTally) => {
-    for (const [hourMs, block] of source)
-      if (hourMs + HOUR_MS > fromMs && hourMs < toMs) tally.add(block, hourMs);
-  };
+  // Every event here is of one site: the readers answer for it and for no other.
+  const site = events[0]?.site;
+  const read =
+    (source: Map<number, Block>) => async (of: string, fromMs: number, toMs: number, tally: FilterTally) => {
+      if (of !== site) return;
+      for (const [hourMs, block] of source)
+        if (hourMs + HOUR_MS > fromMs && hourMs < toMs) tally.add(block, hourMs);
+    };
   return { batch: read(batch), speed: read(speed) };
 }

@@ -98,6 +98,7 @@ describe('bounded queries', () => {
         return [];
       },
       newestMinute: async () => undefined,
+      minuteSpan: async () => undefined,
     });
     const query = { from: toIso(H), to: toIso(H + HOUR_MS), granularity: 'minute', by: 'url' };
     const stopped = await call(deep(5000), query);

@@ -316,7 +316,17 @@ describe('OpenAPI document', () => {
 
   it('lists every parameter the handler accepts', () => {
     const names = OPENAPI_DOCUMENT.paths['/v1/pageviews'].get.parameters.map((p) => p.name);
-    expect(names.sort()).toEqual(['by', 'filter', 'from', 'granularity', 'metrics', 'order', 'to', 'top']);
+    expect(names.sort()).toEqual([
+      'by',
+      'filter',
+      'from',
+      'granularity',
+      'metrics',
+      'order',
+      'site',
+      'to',
+      'top',
+    ]);
   });
 });
 

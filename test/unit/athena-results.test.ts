@@ -20,17 +20,17 @@ async function records(text: string, cuts: readonly number[] = []): Promise<CsvF
 
 describe("Athena's result CSV", () => {
   const text =
-    '"bucket_ms","dimension","value","views","errors","sketch_form","sketch"\n' +
-    '"1764072000000","url","https://a.example/?q=""x"",y","3","1","sparse","[5, 9]"\n' +
-    '"1764072000000","country","","2","0",,\r\n' +
-    '"1764072000000","url","https://é.example/\u{1F600}","1","0",,\n';
+    '"site","bucket_ms","dimension","value","views","errors","sketch_form","sketch"\n' +
+    '"a.example","1764072000000","url","https://a.example/?q=""x"",y","3","1","sparse","[5, 9]"\n' +
+    '"a.example","1764072000000","country","","2","0",,\r\n' +
+    '"b.example","1764072000000","url","https://é.example/\u{1F600}","1","0",,\n';
 
   it('reads quoted fields, doubled quotes, commas inside quotes, CRLF, and NULL as an unquoted empty field', async () => {
     expect(await records(text)).toEqual([
-      ['bucket_ms', 'dimension', 'value', 'views', 'errors', 'sketch_form', 'sketch'],
-      ['1764072000000', 'url', 'https://a.example/?q="x",y', '3', '1', 'sparse', '[5, 9]'],
-      ['1764072000000', 'country', '', '2', '0', null, null],
-      ['1764072000000', 'url', 'https://é.example/\u{1F600}', '1', '0', null, null],
+      ['site', 'bucket_ms', 'dimension', 'value', 'views', 'errors', 'sketch_form', 'sketch'],
+      ['a.example', '1764072000000', 'url', 'https://a.example/?q="x",y', '3', '1', 'sparse', '[5, 9]'],
+      ['a.example', '1764072000000', 'country', '', '2', '0', null, null],
+      ['b.example', '1764072000000', 'url', 'https://é.example/\u{1F600}', '1', '0', null, null],
     ]);
   });
 
@@ -46,6 +46,7 @@ describe("Athena's result CSV", () => {
     for await (const chunk of viewRowsFromCsv(inPieces(text, [100]))) rows.push(...chunk);
     expect(rows).toEqual([
       {
+        site: 'a.example',
         bucketMs: 1764072000000,
         dimension: 'url',
         value: 'https://a.example/?q="x",y',
@@ -53,8 +54,9 @@ describe("Athena's result CSV", () => {
         errors: 1,
         visitors: fromHashes([5, 9]),
       },
-      { bucketMs: 1764072000000, dimension: 'country', value: '', views: 2, errors: 0 },
+      { site: 'a.example', bucketMs: 1764072000000, dimension: 'country', value: '', views: 2, errors: 0 },
       {
+        site: 'b.example',
         bucketMs: 1764072000000,
         dimension: 'url',
         value: 'https://é.example/\u{1F600}',

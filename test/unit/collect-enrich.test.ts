@@ -149,13 +149,32 @@ describe('the site a browser request comes from', () => {
       ok: true,
       origin: 'http://127.0.0.1:3001',
       host: '127.0.0.1',
+      site: '127.0.0.1',
     });
     expect(
       requestSite({ origin: 'https://a.b.blog.example', referer: 'https://x.example/' }, sites),
     ).toMatchObject({
       ok: true,
       origin: 'https://a.b.blog.example',
+      // A `*.domain` entry's site is the domain.
+      site: 'blog.example',
     });
+  });
+
+  it("names the site of the entry that admitted it: `host=site`, else the host's own entry, else the longest *.domain", () => {
+    const named = new SiteAllowList([
+      'shop.example',
+      'www.shop.example=shop.example',
+      '*.example',
+      '*.b.example',
+    ]);
+    const siteOf = (origin: string) => (requestSite({ origin }, named) as { site?: string }).site;
+    expect(siteOf('https://www.shop.example')).toBe('shop.example');
+    expect(siteOf('https://shop.example')).toBe('shop.example');
+    expect(siteOf('https://a.b.example')).toBe('b.example');
+    expect(siteOf('https://other.example')).toBe('example');
+    expect(named.siteIds).toEqual(['shop.example', 'example', 'b.example']);
+    expect(() => new SiteAllowList(['shop.example=Shop'])).toThrow(/not a site id/);
   });
   it("is a beacon's Referer when it carries no Origin, or only Origin: null", () => {
     for (const headers of [
@@ -166,6 +185,7 @@ describe('the site a browser request comes from', () => {
         ok: true,
         origin: 'https://shop.example',
         host: 'shop.example',
+        site: 'shop.example',
       });
     }
   });

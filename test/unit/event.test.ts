@@ -33,7 +33,22 @@ describe('page-view validation', () => {
       browser: 'FF',
       userId: '723679',
     };
-    expect(validatePageView(seed, NOW)).toEqual({ ok: true, event: seed });
+    // Without a site the event belongs to the default one (the stack's setting, else `default`).
+    expect(validatePageView(seed, NOW)).toEqual({ ok: true, event: { ...seed, site: 'default' } });
+    expect(validatePageView(seed, NOW, 'shop.example')).toEqual({
+      ok: true,
+      event: { ...seed, site: 'shop.example' },
+    });
+  });
+
+  it('keeps a site id a key can hold, and names any other site_invalid', () => {
+    for (const site of ['example.com', '127.0.0.1', '[::1]', `${'a'.repeat(63)}.${'b'.repeat(189)}`]) {
+      expect(validatePageView(aPageView({ site }), NOW)).toMatchObject({ ok: true, event: { site } });
+    }
+    for (const site of ['', 'Example.com', 'a#b', 'a/b', 'a b', '-a', 'a'.repeat(254), 'é.example']) {
+      expect(violationOf(aPageView({ site })), site).toBe('site_invalid');
+    }
+    expect(violationOf({ ...aPageView(), site: 7 })).toBe('wrong_type');
   });
 
   it('keeps an optional eventId of 1-64 printable ASCII characters', () => {
@@ -174,6 +189,7 @@ describe('schema as the source of columns', () => {
       'utmcampaign:string',
       'device:string',
       'os:string',
+      'site:string',
       'source:string',
       'userhash:bigint',
       'shardid:string',

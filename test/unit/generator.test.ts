@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { decodePageView, EVENT_LIMITS } from '../../shared/event.js';
 import { HOSTILE_CASES } from '../../traffic/hostile.js';
-import { GenerationSummary, PageViewGenerator, type GeneratorOptions } from '../../traffic/generator.js';
+import {
+  GenerationSummary,
+  generatedSites,
+  PageViewGenerator,
+  type GeneratorOptions,
+} from '../../traffic/generator.js';
 import { putRecordsChunks, PUT_RECORDS_MAX_ENTRIES } from '../../shared/kinesis-producer.js';
 
 const START = Date.UTC(2026, 0, 1);
@@ -21,6 +26,23 @@ describe('page-view generator', () => {
     const records = generate(1000);
     for (const record of records) expect(decodePageView(record.data, START + 60_000).ok).toBe(true);
     expect(records[999]!.event!.created - records[0]!.event!.created).toBe(9990);
+  });
+
+  it('spreads traffic over the sites it is given, the first the busiest, each event naming its site', () => {
+    const sites = generatedSites(3);
+    expect(sites).toEqual(['site1.example.com', 'site2.example.com', 'site3.example.com']);
+    expect(generatedSites(1)).toEqual([]);
+    const counts = new Map<string, number>();
+    for (const record of generate(3000, { sites })) {
+      const decoded = decodePageView(record.data, START + 60_000);
+      expect(decoded.ok && decoded.event.site).toBe(record.event!.site);
+      counts.set(record.event!.site, (counts.get(record.event!.site) ?? 0) + 1);
+    }
+    expect([...counts.keys()].sort()).toEqual(sites);
+    expect(counts.get(sites[0]!)!).toBeGreaterThan(counts.get(sites[2]!)!);
+    // Without sites every event is the default site's, and the other fields are drawn as before.
+    const plain = generate(50).map((r) => r.event!);
+    expect(new Set(plain.map((e) => e.site))).toEqual(new Set(['default']));
   });
 
   it('makes about the asked share of malformed records, each rejected for the rule it breaks', () => {

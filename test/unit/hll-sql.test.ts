@@ -118,15 +118,18 @@ describe('visitor sketches in SQL', () => {
 
 describe('the batch view SQL', () => {
   it('embeds the visitor-sketch fragment the library generates, byte for byte', () => {
-    const fragment = visitorSketchSql({ input: 'sketch_input', keys: ['bucket_ms', 'dimension', 'value'] });
+    const fragment = visitorSketchSql({
+      input: 'sketch_input',
+      keys: ['site_value', 'bucket_ms', 'dimension', 'value'],
+    });
     const ctes = fragment.slice(
       'WITH '.length,
-      fragment.indexOf("\nSELECT bucket_ms, dimension, value, 'sparse'"),
+      fragment.indexOf("\nSELECT site_value, bucket_ms, dimension, value, 'sparse'"),
     );
     const text = loadSql('hourly_views');
     expect(text).toContain(ctes);
     for (const line of fragment
-      .slice(fragment.indexOf("\nSELECT bucket_ms, dimension, value, 'sparse'"))
+      .slice(fragment.indexOf("\nSELECT site_value, bucket_ms, dimension, value, 'sparse'"))
       .trim()
       .split('\n'))
       expect(text).toContain(line);

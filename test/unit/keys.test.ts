@@ -1,3 +1,4 @@
+import { isSiteId } from '../../shared/event.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EVENT_LIMITS } from '../../shared/event.js';
@@ -55,13 +56,23 @@ describe('value keys', () => {
   });
 });
 
+/** The longest site id the validator accepts (shared/event.ts): 253 characters of a host name. */
+const LONGEST_SITE = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+
 describe('table keys at the byte limits', () => {
   it.each(WIDTHS)('fit DynamoDB for the longest url of %i-byte characters', (width) => {
+    expect([LONGEST_SITE.length, isSiteId(LONGEST_SITE), isSiteId(`${LONGEST_SITE}x`)]).toEqual([
+      253,
+      true,
+      false,
+    ]);
     const url = urlOfBytes(EVENT_LIMITS.maxUrlBytes, width);
-    expect(bytes(speedPartitionKey('url', MINUTE))).toBeLessThanOrEqual(DYNAMODB_LIMITS.partitionKeyBytes);
+    expect(bytes(speedPartitionKey(LONGEST_SITE, 'url', MINUTE))).toBeLessThanOrEqual(
+      DYNAMODB_LIMITS.partitionKeyBytes,
+    );
     expect(bytes(speedSortKey(MINUTE, url, LONGEST_SHARD))).toBeLessThanOrEqual(DYNAMODB_LIMITS.sortKeyBytes);
     for (const granularity of ['hour', 'day'] as const) {
-      const { pk, sk } = viewKeys(granularity, 'url', MINUTE, url);
+      const { pk, sk } = viewKeys(LONGEST_SITE, granularity, 'url', MINUTE, url);
       expect(bytes(pk)).toBeLessThanOrEqual(DYNAMODB_LIMITS.partitionKeyBytes);
       expect(bytes(sk)).toBeLessThanOrEqual(DYNAMODB_LIMITS.sortKeyBytes);
     }
@@ -71,6 +82,6 @@ describe('table keys at the byte limits', () => {
     const a = urlOfBytes(EVENT_LIMITS.maxUrlBytes, 3, 'a');
     const b = urlOfBytes(EVENT_LIMITS.maxUrlBytes, 3, 'b');
     expect(speedSortKey(MINUTE, a, 'shardId-0')).not.toBe(speedSortKey(MINUTE, b, 'shardId-0'));
-    expect(viewKeys('hour', 'url', MINUTE, a)).toEqual(viewKeys('hour', 'url', MINUTE, a));
+    expect(viewKeys('s', 'hour', 'url', MINUTE, a)).toEqual(viewKeys('s', 'hour', 'url', MINUTE, a));
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { acceptedOrigin } from '../../shared/collection/collector.js';
+import { acceptedOrigin, ownReferrerHost } from '../../shared/collection/collector.js';
 import { deviceAndOs } from '../../shared/collection/enrich.js';
 import { dimensionValue, NO_VALUE, validatePageView } from '../../shared/event.js';
 import TABLE from '../../shared/referrer-sources.json' with { type: 'json' };
@@ -115,9 +115,9 @@ describe("the collector's origin fields", () => {
   });
 
   it("keeps no referrer from the site's own pages", () => {
-    expect(acceptedOrigin('https://www.example.com/a', {}, 'example.com')).toEqual({});
-    expect(acceptedOrigin('http://127.0.0.1:4000/app/', {}, '127.0.0.1')).toEqual({});
-    expect(acceptedOrigin('https://shop.example.com/', {}, 'example.com')).toEqual({
+    expect(acceptedOrigin('https://www.example.com/a', {}, ownReferrerHost('example.com'))).toEqual({});
+    expect(acceptedOrigin('http://127.0.0.1:4000/app/', {}, ownReferrerHost('127.0.0.1'))).toEqual({});
+    expect(acceptedOrigin('https://shop.example.com/', {}, ownReferrerHost('example.com'))).toEqual({
       referrer: 'shop.example.com',
     });
   });

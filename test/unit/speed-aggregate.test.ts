@@ -147,7 +147,8 @@ describe('planning a cell as updates', () => {
   const cellOf = (urls: string[]): Cell => {
     const values = [...new Set(urls)];
     return {
-      pk: 'url#2026-11-25T12',
+      site: 'default',
+      pk: 'default#url#2026-11-25T12',
       skPrefix: speedGenerationPrefix(T, 'shardId-000000000000', 0),
       shardId: 'shardId-000000000000',
       minuteMs: T - 15_000,
