@@ -173,7 +173,10 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
    */
   async function expectFilteredBreakdown() {
     const to = hourBucket(now) + HOUR_MS;
+    // One site's filtered answer, against that site's events alone.
+    const site = SITES[0]!;
     const search = new URLSearchParams({
+      site,
       from: toIso(from),
       to: toIso(to),
       granularity: 'hour',
@@ -188,8 +191,9 @@ describe('end to end: generator → Kinesis → speed + Firehose → batch → A
     expect(answer.query.filters).toEqual(['country:DE|US', '!browser:FF']);
     const passes = (e: PageView) => ['US', 'DE'].includes(e.country) && e.browser !== 'FF';
     const range = { fromMs: from, toMs: to };
-    const distinct = events.filter(passes);
-    const all = [...events, ...resends].filter(passes);
+    const ofSite = (e: PageView) => e.site === site && passes(e);
+    const distinct = events.filter(ofSite);
+    const all = [...events, ...resends].filter(ofSite);
     answer.buckets.forEach((bucket) => {
       const start = Date.parse(bucket.start);
       const inBucket = (list: PageView[]) => list.filter((e) => hourBucket(e.created) === start).length;
