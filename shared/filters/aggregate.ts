@@ -6,9 +6,11 @@ import type { Block } from './block.js';
 import { admits, type Filter } from './grammar.js';
 
 /**
- * Counts the rows of record blocks that pass a query's filters, per bucket and breakdown value: the filtered
+ * Counts the rows of record blocks that pass a query's filters, per breakdown value and bucket: the filtered
  * answer's rows, the same whichever layer the blocks come from. Filters are decided once per dictionary value of a
- * block, then per row by index, so the per-row work is a few typed-array reads.
+ * block, then per row by index, so the per-row work is a few typed-array reads. Sums are kept per value, then per
+ * bucket, so a breakdown over a million values and hundreds of buckets holds only the (value, bucket) pairs that
+ * occur, and the answer reads per-bucket counts for the values it shows alone.
  */
 
 export interface TallyQuery {
@@ -22,16 +24,31 @@ export interface TallyQuery {
   readonly visitors: boolean;
 }
 
-interface Sum {
-  readonly bucketMs: number;
-  readonly value: string;
+/** The page views of one (value, bucket), with the visitor hashes when the query counts visitors. */
+export interface BucketSum {
   count: number;
   errors: number;
   hashes?: number[];
 }
 
+/** One breakdown value's sums over the range, and per bucket. */
+export interface ValueSums {
+  readonly value: string;
+  count: number;
+  errors: number;
+  readonly buckets: Map<number, BucketSum>;
+}
+
+function merge(into: BucketSum, count: number, errors: number, hashes: number[] | undefined): void {
+  into.count += count;
+  into.errors += errors;
+  if (!hashes) return;
+  if (!into.hashes) into.hashes = hashes;
+  else for (const h of hashes) into.hashes.push(h);
+}
+
 export class FilterTally {
-  private readonly sums = new Map<string, Sum>();
+  private readonly sums = new Map<string, ValueSums>();
   /** Rows read and rows that passed, for the bench and the logs. */
   rowsRead = 0;
   rowsPassed = 0;
@@ -40,7 +57,7 @@ export class FilterTally {
 
   /**
    * Adds a block of the hour starting at `hourMs`, from row `first` on (rows before it are counted already: an
-   * overlapping speed block), or only the rows `take` says (by index) when given.
+   * overlapping speed block).
    */
   add(block: Block, hourMs: number, first = 0): void {
     const { filters, by, granularity, fromMs, toMs, visitors } = this.query;
@@ -63,10 +80,19 @@ export class FilterTally {
     const counts = block.counts();
     const hashes = visitors ? block.hashes() : undefined;
     const size = breakdown ? breakdown.dictionary.length : 1;
-    const perMinute = minutes !== undefined && granularity === 'minute';
-    const local = new Map<number, Sum>();
+    // Minute buckets only from a block with minutes and a minute query; else the whole block is one bucket.
+    const slots = minutes !== undefined && granularity === 'minute' ? 60 : 1;
     const hourBucketMs = floorTo(hourMs, granularity === 'minute' ? 'hour' : granularity);
+    // Sums per (slot, breakdown index) of this block in flat arrays (a block's dictionary is its own); minute
+    // slots go through a map from key to array place, so the arrays stay as long as the rows.
+    const places = slots > 1 ? new Map<number, number>() : undefined;
+    const keys: number[] = [];
+    const width = places ? Math.min(n - first, slots * size) : size;
+    const viewsAt = new Float64Array(width);
+    const errorsAt = new Float64Array(width);
+    const hashesAt: (number[] | undefined)[] | undefined = hashes ? new Array(width) : undefined;
     this.rowsRead += n - first;
+    let passed = 0;
     for (let i = first; i < n; i += 1) {
       let pass = true;
       for (let t = 0; t < tests.length && pass; t += 1) pass = tests[t]!.pass[tests[t]!.indexes[i]!] === 1;
@@ -75,46 +101,64 @@ export class FilterTally {
       if (minutes) {
         const minuteMs = hourMs + minutes[i]! * MINUTE_MS;
         if (minuteMs < fromMs || minuteMs >= toMs) continue;
-        if (perMinute) slot = minutes[i]!;
+        if (slots > 1) slot = minutes[i]!;
       }
-      const index = breakdown ? breakdown.indexes[i]! : 0;
-      const key = slot * size + index;
-      let sum = local.get(key);
-      if (!sum) {
-        sum = {
-          bucketMs: perMinute ? hourMs + slot * MINUTE_MS : hourBucketMs,
-          value: breakdown ? breakdown.dictionary[index]! : TOTAL_VALUE,
-          count: 0,
-          errors: 0,
-        };
-        local.set(key, sum);
+      let key = slot * size + (breakdown ? breakdown.indexes[i]! : 0);
+      if (places) {
+        let place = places.get(key);
+        if (place === undefined) {
+          places.set(key, (place = keys.length));
+          keys.push(key);
+        }
+        key = place;
       }
       const count = counts ? counts[i]! : 1;
-      sum.count += count;
-      if (errorOf[status.indexes[i]!]) sum.errors += count;
-      if (hashes && !Number.isNaN(hashes[i]!)) (sum.hashes ??= []).push(hashes[i]!);
-      this.rowsPassed += 1;
+      viewsAt[key]! += count;
+      if (errorOf[status.indexes[i]!]) errorsAt[key]! += count;
+      if (hashesAt && !Number.isNaN(hashes![i]!)) (hashesAt[key] ??= []).push(hashes![i]!);
+      passed += 1;
     }
-    for (const sum of local.values()) {
-      const key = `${sum.bucketMs}\n${sum.value}`;
-      const known = this.sums.get(key);
-      if (!known) {
-        this.sums.set(key, sum);
-        continue;
-      }
-      known.count += sum.count;
-      known.errors += sum.errors;
-      if (sum.hashes) {
-        const into = (known.hashes ??= []);
-        for (const h of sum.hashes) into.push(h);
+    this.rowsPassed += passed;
+    if (passed === 0) return;
+    for (let at = 0; at < viewsAt.length; at += 1) {
+      const views = viewsAt[at]!;
+      if (views === 0) continue;
+      const key = places ? keys[at]! : at;
+      const slot = Math.floor(key / size);
+      const value = breakdown ? breakdown.dictionary[key - slot * size]! : TOTAL_VALUE;
+      const bucketMs = slots > 1 ? hourMs + slot * MINUTE_MS : hourBucketMs;
+      let sums = this.sums.get(value);
+      if (!sums) this.sums.set(value, (sums = { value, count: 0, errors: 0, buckets: new Map() }));
+      sums.count += views;
+      sums.errors += errorsAt[at]!;
+      const bucket = sums.buckets.get(bucketMs);
+      if (bucket) merge(bucket, views, errorsAt[at]!, hashesAt?.[at]);
+      else {
+        const fresh: BucketSum = { count: views, errors: errorsAt[at]! };
+        const h = hashesAt?.[at];
+        if (h) fresh.hashes = h;
+        sums.buckets.set(bucketMs, fresh);
       }
     }
   }
 
-  /** The rows counted so far, with their visitors' sketches when asked for. */
+  /** The sums per breakdown value (one value, `all`, without a breakdown). */
+  values(): IterableIterator<ValueSums> {
+    return this.sums.values();
+  }
+
+  /** The rows counted so far, per (bucket, value), with their visitors' sketches when asked for. */
   rows(): CountRow[] {
-    return [...this.sums.values()].map(({ hashes, ...row }) =>
-      this.query.visitors ? { ...row, visitors: fromHashes(hashes ?? []) } : row,
-    );
+    const rows: CountRow[] = [];
+    for (const sums of this.sums.values())
+      for (const [bucketMs, { count, errors, hashes }] of sums.buckets)
+        rows.push({
+          bucketMs,
+          value: sums.value,
+          count,
+          errors,
+          ...(this.query.visitors ? { visitors: fromHashes(hashes ?? []) } : {}),
+        });
+    return rows;
   }
 }

@@ -1,7 +1,7 @@
 import type { BucketSource, PageViewsResponse } from '../api-types.js';
 import type { HorizonState } from '../counts.js';
-import { FilterTally } from '../filters/aggregate.js';
-import { estimate, unionAll, type VisitorSketch } from '../sketch/index.js';
+import { FilterTally, type ValueSums } from '../filters/aggregate.js';
+import { estimate, fromHashes, unionAll, type VisitorSketch } from '../sketch/index.js';
 import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../time.js';
 import { echoOf, metricFields, visitorCount } from './metrics.js';
 import type { PageViewsQuery } from './params.js';
@@ -22,13 +22,13 @@ export interface FilteredReaders {
   batch(site: string, fromMs: number, toMs: number, tally: FilterTally): Promise<void>;
 }
 
+/** A breakdown value's sums, with its visitor hashes per bucket (when the query counts visitors). */
 interface ValueEntry {
-  readonly value: string;
-  total: number;
-  errors: number;
-  readonly counts: number[];
-  readonly sketches: VisitorSketch[];
+  readonly sums: ValueSums;
+  readonly hashes: number[][];
 }
+
+const sketchOf = (lists: readonly number[][]): VisitorSketch => fromHashes(lists.flat());
 
 export async function answerFiltered(
   readers: FilteredReaders,
@@ -55,33 +55,24 @@ export async function answerFiltered(
   const index = new Map(starts.map((s, i) => [s, i]));
   const counts = new Array<number>(starts.length).fill(0);
   const errors = new Array<number>(starts.length).fill(0);
-  const sketches = starts.map((): VisitorSketch[] => []);
-  const values = new Map<string, ValueEntry>();
-  for (const row of tally.rows()) {
-    const i = index.get(floorTo(row.bucketMs, granularity))!;
-    counts[i]! += row.count;
-    errors[i]! += row.errors ?? 0;
-    if (row.visitors) sketches[i]!.push(row.visitors);
-    if (!by) continue;
-    let entry = values.get(row.value);
-    if (!entry) {
-      entry = {
-        value: row.value,
-        total: 0,
-        errors: 0,
-        counts: new Array<number>(starts.length).fill(0),
-        sketches: [],
-      };
-      values.set(row.value, entry);
+  const bucketHashes = starts.map((): number[][] => []);
+  const values: ValueEntry[] = [];
+  for (const sums of tally.values()) {
+    const hashes: number[][] = [];
+    for (const [bucketMs, sum] of sums.buckets) {
+      const i = index.get(floorTo(bucketMs, granularity))!;
+      counts[i]! += sum.count;
+      errors[i]! += sum.errors;
+      if (sum.hashes) {
+        bucketHashes[i]!.push(sum.hashes);
+        hashes.push(sum.hashes);
+      }
     }
-    entry.total += row.count;
-    entry.errors += row.errors ?? 0;
-    entry.counts[i]! += row.count;
-    if (row.visitors) entry.sketches.push(row.visitors);
+    if (by) values.push({ sums, hashes });
   }
   const total = counts.reduce((a, b) => a + b, 0);
   const totalErrors = errors.reduce((a, b) => a + b, 0);
-  const bucketVisitors = wantVisitors ? sketches.map((list) => unionAll(list)) : [];
+  const bucketVisitors = wantVisitors ? bucketHashes.map(sketchOf) : [];
   const size = GRANULARITY_MS[granularity];
   const hMs = horizon?.horizonMs ?? -Infinity;
   const sourceOf = (start: number): BucketSource =>
@@ -102,35 +93,38 @@ export async function answerFiltered(
     })),
   };
   if (!by) return response;
-  const visitorsOf = new Map<string, number>();
-  const ranked = [...values.values()];
-  if (wantVisitors)
-    for (const entry of ranked)
-      visitorsOf.set(entry.value, visitorCount(unionAll(entry.sketches), entry.total));
   const rankOf = (entry: ValueEntry) =>
-    query.order === 'visitors' ? estimate(unionAll(entry.sketches)) : entry.total;
-  const rank = new Map(ranked.map((entry) => [entry.value, rankOf(entry)]));
-  ranked.sort((a, b) => rank.get(b.value)! - rank.get(a.value)! || (a.value < b.value ? -1 : 1));
-  const chosen = ranked.slice(0, top);
+    query.order === 'visitors' ? estimate(sketchOf(entry.hashes)) : entry.sums.count;
+  const rank = new Map(values.map((entry) => [entry, rankOf(entry)]));
+  values.sort(
+    (a, b) => rank.get(b)! - rank.get(a)! || (a.sums.value < b.sums.value ? -1 : 1),
+  );
+  const chosen = values.slice(0, top);
+  // Per-bucket counts only for the values shown: a breakdown may hold a million values.
+  const countsOf = ({ sums }: ValueEntry): number[] => {
+    const out = new Array<number>(starts.length).fill(0);
+    for (const [bucketMs, sum] of sums.buckets) out[index.get(floorTo(bucketMs, granularity))!]! += sum.count;
+    return out;
+  };
   const breakdown: NonNullable<PageViewsResponse['breakdown']>[number][] = chosen.map((entry) => ({
-    value: entry.value,
-    total: entry.total,
-    counts: entry.counts,
-    ...(wantVisitors ? { visitors: visitorsOf.get(entry.value)! } : {}),
-    ...metricFields(query.metrics, entry.total, entry.errors),
+    value: entry.sums.value,
+    total: entry.sums.count,
+    counts: countsOf(entry),
+    ...(wantVisitors ? { visitors: visitorCount(sketchOf(entry.hashes), entry.sums.count) } : {}),
+    ...metricFields(query.metrics, entry.sums.count, entry.sums.errors),
   }));
-  const rest = ranked.slice(top);
-  const otherTotal = rest.reduce((sum, e) => sum + e.total, 0);
+  const rest = values.slice(top);
+  const otherTotal = rest.reduce((sum, e) => sum + e.sums.count, 0);
   if (otherTotal > 0) {
     breakdown.push({
       value: 'other',
       total: otherTotal,
-      counts: counts.map((c, i) => c - chosen.reduce((sum, e) => sum + e.counts[i]!, 0)),
+      counts: counts.map((c, i) => c - breakdown.reduce((sum, e) => sum + e.counts[i]!, 0)),
       ...(wantVisitors ? { visitors: null } : {}),
       ...metricFields(
         query.metrics,
         otherTotal,
-        rest.reduce((sum, e) => sum + e.errors, 0),
+        rest.reduce((sum, e) => sum + e.sums.errors, 0),
       ),
     });
   }
