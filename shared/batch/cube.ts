@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DIMENSIONS } from '../event.js';
+import { DIMENSIONS, type Dimension } from '../event.js';
 import type { FilterTally } from '../filters/aggregate.js';
 import type { Block } from '../filters/block.js';
 import { BlockBuilder, compressBlock, decodeBlock } from '../filters/block.js';
@@ -29,6 +29,67 @@ export interface CubeHourEntry {
   readonly key: string;
   readonly rows: number;
   readonly bytes: number;
+  /**
+   * The object's parts, in order, as JSON `[[bytes, rows, v0, v1, …], …]` with `vk` the part's values of
+   * CUBE_SORT[k] (an array) or 0 when it holds more than PART_VALUES_MAX of them. Absent: one part, the object.
+   */
+  readonly parts?: string;
+}
+
+/**
+ * The dimensions a cube hour is sorted by. Its rows are cut into parts where the first changes (once a part holds
+ * enough rows) and at a row limit, each part a block brotli'd alone, so a filter on these dimensions reads only the
+ * parts that hold its values: `country:DE` a country's share of the hour (docs/filters.md).
+ */
+export const CUBE_SORT: readonly Dimension[] = ['country', 'browser', 'device', 'os', 'status', 'source'];
+/** A part names its values of a CUBE_SORT dimension when it holds at most this many. */
+export const PART_VALUES_MAX = 8;
+/** A part holds at least this share of its hour's rows before a change of country cuts it: at most 64 such cuts. */
+const MIN_PART_SHARE = 64;
+/** A part holds at most this share (or 16,384 rows, if more): at most 48 cuts for size. */
+const MAX_PART_SHARE = 48;
+
+export interface CubePart {
+  readonly offset: number;
+  readonly bytes: number;
+  readonly rows: number;
+  /** Per CUBE_SORT dimension, the part's values, or undefined when it may hold any. */
+  readonly values: readonly (readonly string[] | undefined)[];
+}
+
+/** The parts of an hour object, from its manifest entry. */
+export function partsOf(entry: CubeHourEntry): CubePart[] {
+  if (entry.parts === undefined)
+    return [{ offset: 0, bytes: entry.bytes, rows: entry.rows, values: CUBE_SORT.map(() => undefined) }];
+  let offset = 0;
+  return (JSON.parse(entry.parts) as [number, number, ...(string[] | 0)[]][]).map(
+    ([bytes, rows, ...values]) => {
+      const part = { offset, bytes, rows, values: values.map((v) => (v === 0 ? undefined : v)) };
+      offset += bytes;
+      return part;
+    },
+  );
+}
+
+/** An hour's rows as one object of sorted parts, and its manifest entry's `parts`. */
+function encodeHour(
+  builder: BlockBuilder,
+  partRows = {
+    min: Math.max(2048, Math.ceil(builder.rows / MIN_PART_SHARE)),
+    max: Math.max(16_384, Math.ceil(builder.rows / MAX_PART_SHARE)),
+  },
+): { body: Buffer; parts: string } {
+  const split = builder.split(CUBE_SORT, partRows.min, partRows.max);
+  const bodies = split.map((part) => compressBlock(part.encode()));
+  const parts = split.map((part, i) => [
+    bodies[i]!.length,
+    part.rows,
+    ...CUBE_SORT.map((d) => {
+      const values = part.valuesOf(d);
+      return values.length <= PART_VALUES_MAX ? values.sort() : 0;
+    }),
+  ]);
+  return { body: Buffer.concat(bodies), parts: JSON.stringify(parts) };
 }
 
 export interface CubeStoreDeps {
@@ -38,6 +99,8 @@ export interface CubeStoreDeps {
   /** The batch-views table. */
   readonly tableName: string;
   readonly onRequest?: (request: { kind: 'get' | 'put' | 'query'; bytes?: number }) => void;
+  /** Rows per part, for tests that want many parts of a small hour. @default from the hour's rows */
+  readonly partRows?: { readonly min: number; readonly max: number };
 }
 
 export class CubeRowError extends Error {
@@ -101,7 +164,7 @@ export async function updateCubeDay(
     const builder = rows.hours.get(hourMs);
     delete next[hh];
     if (builder && builder.rows > 0) {
-      const body = compressBlock(builder.encode());
+      const { body, parts } = encodeHour(builder, deps.partRows);
       const digest = createHash('sha256').update(body).digest('base64url').slice(0, 22);
       const key = cubeObjectKey(site, hourMs, digest);
       if (old?.key === key) objectsKept += 1;
@@ -110,7 +173,7 @@ export async function updateCubeDay(
         await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body }));
         objectsWritten += 1;
       }
-      next[hh] = { key, rows: builder.rows, bytes: body.length };
+      next[hh] = { key, rows: builder.rows, bytes: body.length, parts };
     }
     if (old && old.key !== next[hh]?.key) replaced.push(old.key);
   }
@@ -203,33 +266,83 @@ export async function cubeHours(
   return found.sort((a, b) => a.hourMs - b.hourMs);
 }
 
-/** Adds the batch part of [fromMs, toMs) (hour-aligned) to a tally. */
+/** The byte ranges to fetch for some parts of an object: runs of adjacent parts. */
+function rangesOf(parts: readonly CubePart[]): CubePart[][] {
+  const ranges: CubePart[][] = [];
+  for (const part of parts) {
+    const last = ranges.at(-1);
+    const end = last ? last.at(-1)! : undefined;
+    if (end && end.offset + end.bytes === part.offset) last!.push(part);
+    else ranges.push([part]);
+  }
+  return ranges;
+}
+
+/** Ranged GETs per hour object at most; an hour whose parts need more is fetched whole in one GET. */
+const MAX_RANGES = 2;
+
+/**
+ * Adds the batch part of [fromMs, toMs) (hour-aligned) to a tally: per hour, only the parts whose CUBE_SORT values
+ * the tally's filters may admit, fetched as byte ranges (S3 GetObject `Range`, "Downloading objects", Amazon S3 User
+ * Guide: one range per request), or the whole object when they would take more than MAX_RANGES requests.
+ */
 export async function tallyCube(
   deps: CubeReaderDeps,
   fromMs: number,
   toMs: number,
   tally: FilterTally,
   site: string,
-): Promise<{ objects: number; bytes: number; cached: number }> {
+): Promise<{ objects: number; bytes: number; cached: number; parts: number; partsSkipped: number }> {
   const hours = await cubeHours(deps, fromMs, toMs, site);
-  const stats = { objects: 0, bytes: 0, cached: 0 };
+  const stats = { objects: 0, bytes: 0, cached: 0, parts: 0, partsSkipped: 0 };
   const blocks = new Map<string, Block>();
-  await allLimited(hours, deps.concurrency ?? 32, async ({ entry }) => {
-    const cached = deps.cache?.get(entry.key);
-    if (cached) {
-      stats.cached += 1;
-      blocks.set(entry.key, cached);
-      return;
+  const chosenOf: { hourMs: number; keys: string[] }[] = [];
+  const work: { key: string; whole: boolean; parts: CubePart[] }[] = [];
+  for (const { hourMs, entry } of hours) {
+    const all = partsOf(entry);
+    const chosen = all.filter((part) =>
+      CUBE_SORT.every((d, k) => part.values[k] === undefined || tally.admitsAny(d, part.values[k]!)),
+    );
+    stats.parts += chosen.length;
+    stats.partsSkipped += all.length - chosen.length;
+    chosenOf.push({ hourMs, keys: chosen.map((part) => partKey(entry.key, part)) });
+    const missing: CubePart[] = [];
+    for (const part of chosen) {
+      const cached = deps.cache?.get(partKey(entry.key, part));
+      if (cached) blocks.set(partKey(entry.key, part), cached);
+      else missing.push(part);
     }
-    const object = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: entry.key }));
+    stats.cached += chosen.length - missing.length;
+    if (missing.length === 0) continue;
+    const ranges = rangesOf(missing);
+    if (ranges.length > MAX_RANGES) work.push({ key: entry.key, whole: true, parts: missing });
+    else for (const range of ranges) work.push({ key: entry.key, whole: false, parts: range });
+  }
+  await allLimited(work, deps.concurrency ?? 32, async ({ key, whole, parts }) => {
+    const first = whole ? 0 : parts[0]!.offset;
+    const last = parts.at(-1)!;
+    const object = await deps.s3.send(
+      new GetObjectCommand({
+        Bucket: deps.bucket,
+        Key: key,
+        ...(whole ? {} : { Range: `bytes=${first}-${last.offset + last.bytes - 1}` }),
+      }),
+    );
     const body = await object.Body!.transformToByteArray();
     deps.onRequest?.({ kind: 'get', bytes: body.length });
     stats.objects += 1;
     stats.bytes += body.length;
-    const block = decodeBlock(body);
-    deps.cache?.set(entry.key, block, body.length * 4);
-    blocks.set(entry.key, block);
+    for (const part of parts) {
+      const at = part.offset - first;
+      if (at < 0 || at + part.bytes > body.length)
+        throw new CubeRowError(`cube object ${key} is shorter than its manifest says`);
+      const block = decodeBlock(body.subarray(at, at + part.bytes));
+      deps.cache?.set(partKey(key, part), block, part.bytes * 4);
+      blocks.set(partKey(key, part), block);
+    }
   });
-  for (const { hourMs, entry } of hours) tally.add(blocks.get(entry.key)!, hourMs);
+  for (const { hourMs, keys } of chosenOf) for (const key of keys) tally.add(blocks.get(key)!, hourMs);
   return stats;
 }
+
+const partKey = (key: string, part: CubePart): string => `${key}@${part.offset}`;

@@ -177,6 +177,73 @@ export class BlockBuilder {
     this.rows += 1;
   }
 
+  /**
+   * The builder's rows regrouped into parts, each a builder of its own (with its own dictionaries): rows sorted by
+   * the values of `sortBy` in order (ties as added), cut where the first of them changes once a part holds
+   * `minRows`, and wherever a part reaches `maxRows`. A filter on the first dimension then reads only the parts of
+   * its values (shared/batch/cube.ts). For blocks without sequence numbers or minutes (the batch layer's).
+   */
+  split(sortBy: readonly Dimension[], minRows: number, maxRows: number): BlockBuilder[] {
+    if (this.previous !== undefined || this.minutesOut.length > 0)
+      throw new BlockFormatError('only blocks without sequence numbers or minutes are split');
+    const n = this.rows;
+    const valuesOf = this.dictionaries.map((dictionary) => [...dictionary.keys()]);
+    const built = this.indexes.map((w) => w.done());
+    const indexOf = (d: number, row: number): number => {
+      const b = built[d]!;
+      return b[3 * row]! | (b[3 * row + 1]! << 8) | (b[3 * row + 2]! << 16);
+    };
+    const sortColumns = sortBy.map((dimension) => {
+      const d = DIMENSIONS.indexOf(dimension);
+      // Each dictionary value's rank in string order, then each row's rank.
+      const values = valuesOf[d]!;
+      const order = values
+        .map((_, i) => i)
+        .sort((a, b) => (values[a]! < values[b]! ? -1 : values[a]! > values[b]! ? 1 : 0));
+      const rankOf = new Uint32Array(values.length);
+      order.forEach((index, rank) => (rankOf[index] = rank));
+      const ranks = new Uint32Array(n);
+      for (let row = 0; row < n; row += 1) ranks[row] = rankOf[indexOf(d, row)]!;
+      return ranks;
+    });
+    const rows = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
+      for (const ranks of sortColumns) if (ranks[a] !== ranks[b]) return ranks[a]! - ranks[b]!;
+      return a - b;
+    });
+    const counts = new Reader(this.countsOut.done());
+    const countOf = new Uint32Array(n);
+    for (let row = 0; row < n; row += 1) countOf[row] = counts.varint();
+    const hashes = this.hashes.done();
+    const hashOf = (row: number): number | undefined => {
+      let h = 0;
+      for (let k = 6; k >= 0; k -= 1) h = h * 256 + hashes[row * 7 + k]!;
+      return h === NO_HASH ? undefined : h;
+    };
+    const parts: BlockBuilder[] = [];
+    let part = new BlockBuilder();
+    const first = sortColumns[0];
+    for (let at = 0; at < n; at += 1) {
+      const row = rows[at]!;
+      const changes = first !== undefined && at > 0 && first[row] !== first[rows[at - 1]!];
+      if (part.rows >= maxRows || (changes && part.rows >= minRows)) {
+        parts.push(part);
+        part = new BlockBuilder();
+      }
+      part.add({
+        values: DIMENSIONS.map((_, d) => valuesOf[d]![indexOf(d, row)]!),
+        hash: hashOf(row),
+        count: countOf[row]!,
+      });
+    }
+    if (part.rows > 0) parts.push(part);
+    return parts;
+  }
+
+  /** The distinct values of a dimension in the rows added so far, in order of first use. */
+  valuesOf(dimension: Dimension): string[] {
+    return [...this.dictionaries[DIMENSIONS.indexOf(dimension)]!.keys()];
+  }
+
   /** The block, uncompressed. */
   encode(): Uint8Array {
     const n = this.rows;

@@ -96,9 +96,7 @@ export async function answerFiltered(
   const rankOf = (entry: ValueEntry) =>
     query.order === 'visitors' ? estimate(sketchOf(entry.hashes)) : entry.sums.count;
   const rank = new Map(values.map((entry) => [entry, rankOf(entry)]));
-  values.sort(
-    (a, b) => rank.get(b)! - rank.get(a)! || (a.sums.value < b.sums.value ? -1 : 1),
-  );
+  values.sort((a, b) => rank.get(b)! - rank.get(a)! || (a.sums.value < b.sums.value ? -1 : 1));
   const chosen = values.slice(0, top);
   // Per-bucket counts only for the values shown: a breakdown may hold a million values.
   const countsOf = ({ sums }: ValueEntry): number[] => {
