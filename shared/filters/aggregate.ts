@@ -142,6 +142,14 @@ export class FilterTally {
     }
   }
 
+  /**
+   * Whether some of `values` passes every filter on `dimension`: a part of a block that holds no other values of
+   * it adds nothing to this tally when not, and need not be read (shared/batch/cube.ts).
+   */
+  admitsAny(dimension: Dimension, values: readonly string[]): boolean {
+    return this.query.filters.every((f) => f.dimension !== dimension || values.some((v) => admits(f, v)));
+  }
+
   /** The sums per breakdown value (one value, `all`, without a breakdown). */
   values(): IterableIterator<ValueSums> {
     return this.sums.values();
