@@ -31,20 +31,39 @@ export interface BucketSum {
   hashes?: number[];
 }
 
-/** One breakdown value's sums over the range, and per bucket. */
+/**
+ * One breakdown value's sums over the range, and per bucket as added: one entry per block that held the value, so a
+ * bucket may appear more than once (bucketsOf merges them). Parallel arrays, so a million values cost no map each.
+ */
 export interface ValueSums {
   readonly value: string;
   count: number;
   errors: number;
-  readonly buckets: Map<number, BucketSum>;
+  readonly bucketMs: number[];
+  readonly counts: number[];
+  readonly errorCounts: number[];
+  readonly hashes: (number[] | undefined)[];
 }
 
-function merge(into: BucketSum, count: number, errors: number, hashes: number[] | undefined): void {
-  into.count += count;
-  into.errors += errors;
-  if (!hashes) return;
-  if (!into.hashes) into.hashes = hashes;
-  else for (const h of hashes) into.hashes.push(h);
+/** A value's sums per bucket, merged. */
+export function bucketsOf(sums: ValueSums): Map<number, BucketSum> {
+  const buckets = new Map<number, BucketSum>();
+  sums.bucketMs.forEach((bucketMs, i) => {
+    const hashes = sums.hashes[i];
+    const known = buckets.get(bucketMs);
+    if (!known) {
+      buckets.set(bucketMs, {
+        count: sums.counts[i]!,
+        errors: sums.errorCounts[i]!,
+        ...(hashes ? { hashes: [...hashes] } : {}),
+      });
+      return;
+    }
+    known.count += sums.counts[i]!;
+    known.errors += sums.errorCounts[i]!;
+    if (hashes) for (const h of hashes) (known.hashes ??= []).push(h);
+  });
+  return buckets;
 }
 
 export class FilterTally {
@@ -128,17 +147,17 @@ export class FilterTally {
       const value = breakdown ? breakdown.dictionary[key - slot * size]! : TOTAL_VALUE;
       const bucketMs = slots > 1 ? hourMs + slot * MINUTE_MS : hourBucketMs;
       let sums = this.sums.get(value);
-      if (!sums) this.sums.set(value, (sums = { value, count: 0, errors: 0, buckets: new Map() }));
+      if (!sums)
+        this.sums.set(
+          value,
+          (sums = { value, count: 0, errors: 0, bucketMs: [], counts: [], errorCounts: [], hashes: [] }),
+        );
       sums.count += views;
       sums.errors += errorsAt[at]!;
-      const bucket = sums.buckets.get(bucketMs);
-      if (bucket) merge(bucket, views, errorsAt[at]!, hashesAt?.[at]);
-      else {
-        const fresh: BucketSum = { count: views, errors: errorsAt[at]! };
-        const h = hashesAt?.[at];
-        if (h) fresh.hashes = h;
-        sums.buckets.set(bucketMs, fresh);
-      }
+      sums.bucketMs.push(bucketMs);
+      sums.counts.push(views);
+      sums.errorCounts.push(errorsAt[at]!);
+      sums.hashes.push(hashesAt?.[at]);
     }
   }
 
@@ -159,7 +178,7 @@ export class FilterTally {
   rows(): CountRow[] {
     const rows: CountRow[] = [];
     for (const sums of this.sums.values())
-      for (const [bucketMs, { count, errors, hashes }] of sums.buckets)
+      for (const [bucketMs, { count, errors, hashes }] of bucketsOf(sums))
         rows.push({
           bucketMs,
           value: sums.value,

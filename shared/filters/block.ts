@@ -288,6 +288,34 @@ export interface DimensionColumn {
   readonly indexes: Uint8Array | Uint16Array | Uint32Array;
 }
 
+/**
+ * A dictionary's `size` strings from `r` on. When its bytes are all ASCII (urls, codes: the common case), they are
+ * read as one string and cut, which is several times faster than a decode per value.
+ */
+function readDictionary(r: Reader, section: Uint8Array, size: number): string[] {
+  const start = r.at;
+  const offsets = new Uint32Array(size);
+  const lengths = new Uint32Array(size);
+  for (let i = 0; i < size; i += 1) {
+    lengths[i] = r.varint();
+    offsets[i] = r.at;
+    r.at += lengths[i]!;
+  }
+  if (r.at > section.length) throw new BlockFormatError('block ends early');
+  let ascii = true;
+  for (let k = start; k < r.at && ascii; k += 1) ascii = section[k]! < 0x80;
+  const dictionary = new Array<string>(size);
+  const bytes = Buffer.from(section.buffer, section.byteOffset, section.length);
+  if (ascii) {
+    const text = bytes.toString('latin1', start, r.at);
+    for (let i = 0; i < size; i += 1)
+      dictionary[i] = text.substring(offsets[i]! - start, offsets[i]! - start + lengths[i]!);
+  } else
+    for (let i = 0; i < size; i += 1)
+      dictionary[i] = bytes.toString('utf8', offsets[i]!, offsets[i]! + lengths[i]!);
+  return dictionary;
+}
+
 /** A decoded block whose columns are decoded on first use. */
 export class Block {
   readonly rows: number;
@@ -339,8 +367,7 @@ export class Block {
     const section = this.sections.get(dimension)!;
     const r = new Reader(section);
     const size = r.varint();
-    const dictionary = new Array<string>(size);
-    for (let i = 0; i < size; i += 1) dictionary[i] = r.string();
+    const dictionary = readDictionary(r, section, size);
     const width = indexWidth(size);
     const bytes = section.subarray(r.at);
     const n = this.rows;

@@ -59,15 +59,16 @@ export async function answerFiltered(
   const values: ValueEntry[] = [];
   for (const sums of tally.values()) {
     const hashes: number[][] = [];
-    for (const [bucketMs, sum] of sums.buckets) {
+    sums.bucketMs.forEach((bucketMs, k) => {
       const i = index.get(floorTo(bucketMs, granularity))!;
-      counts[i]! += sum.count;
-      errors[i]! += sum.errors;
-      if (sum.hashes) {
-        bucketHashes[i]!.push(sum.hashes);
-        hashes.push(sum.hashes);
+      counts[i]! += sums.counts[k]!;
+      errors[i]! += sums.errorCounts[k]!;
+      const list = sums.hashes[k];
+      if (list) {
+        bucketHashes[i]!.push(list);
+        hashes.push(list);
       }
-    }
+    });
     if (by) values.push({ sums, hashes });
   }
   const total = counts.reduce((a, b) => a + b, 0);
@@ -101,7 +102,9 @@ export async function answerFiltered(
   // Per-bucket counts only for the values shown: a breakdown may hold a million values.
   const countsOf = ({ sums }: ValueEntry): number[] => {
     const out = new Array<number>(starts.length).fill(0);
-    for (const [bucketMs, sum] of sums.buckets) out[index.get(floorTo(bucketMs, granularity))!]! += sum.count;
+    sums.bucketMs.forEach(
+      (bucketMs, k) => (out[index.get(floorTo(bucketMs, granularity))!]! += sums.counts[k]!),
+    );
     return out;
   };
   const breakdown: NonNullable<PageViewsResponse['breakdown']>[number][] = chosen.map((entry) => ({
