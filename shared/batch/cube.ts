@@ -283,8 +283,9 @@ const MAX_RANGES = 2;
 
 /**
  * Adds the batch part of [fromMs, toMs) (hour-aligned) to a tally: per hour, only the parts whose CUBE_SORT values
- * the tally's filters may admit, fetched as byte ranges (S3 GetObject `Range`, "Downloading objects", Amazon S3 User
- * Guide: one range per request), or the whole object when they would take more than MAX_RANGES requests.
+ * the tally's filters may admit, fetched as byte ranges (GetObject `Range`, one range per request: "Amazon S3 doesn't
+ * support retrieving multiple ranges of data per GET request", Amazon S3 API Reference), or the whole object when
+ * they would take more than MAX_RANGES requests.
  */
 export async function tallyCube(
   deps: CubeReaderDeps,
