@@ -21,6 +21,7 @@ import {
 } from '../local/emulators.js';
 import { freePort } from '../local/ports.js';
 import { runCli } from '../tools/cli.js';
+import { readCounts } from './test-counts.js';
 
 /**
  * `npm run test:endpoint`: the integration project with every AWS call on one endpoint, as on LocalStack.
@@ -166,21 +167,6 @@ async function startMoto(): Promise<StartedServer> {
     log,
     requests: () => requests,
   };
-}
-
-/** vitest's JSON report, or undefined when the run ended before writing one. */
-function readCounts(report: string): { passed: number; failed: number } | undefined {
-  if (!existsSync(report)) return undefined;
-  const r = JSON.parse(readFileSync(report, 'utf8')) as {
-    numPassedTests: number;
-    numFailedTests: number;
-    testResults: { status: string; assertionResults: { status: string }[] }[];
-  };
-  // A file whose setup failed reports its tests as skipped: it counts as one failure.
-  const failedSetups = r.testResults.filter(
-    (file) => file.status === 'failed' && !file.assertionResults.some((test) => test.status === 'failed'),
-  ).length;
-  return { passed: r.numPassedTests, failed: r.numFailedTests + failedSetups };
 }
 
 async function main(): Promise<void> {
