@@ -1,9 +1,9 @@
-import type { BucketSource, PageViewsResponse } from '../api-types.js';
+import type { PageViewsResponse } from '../api-types.js';
 import type { HorizonState } from '../counts.js';
 import { FilterTally, type ValueSums } from '../filters/aggregate.js';
-import { estimate, fromHashes, unionAll, type VisitorSketch } from '../sketch/index.js';
-import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../time.js';
-import { echoOf, metricFields, visitorCount } from './metrics.js';
+import { estimate, fromHashes, type VisitorSketch } from '../sketch/index.js';
+import { bucketStarts, floorTo } from '../time.js';
+import { bucketedAnswer, metricFields, visitorCount } from './metrics.js';
 import type { PageViewsQuery } from './params.js';
 
 /**
@@ -71,28 +71,12 @@ export async function answerFiltered(
     });
     if (by) values.push({ sums, hashes });
   }
-  const total = counts.reduce((a, b) => a + b, 0);
-  const totalErrors = errors.reduce((a, b) => a + b, 0);
-  const bucketVisitors = wantVisitors ? bucketHashes.map(sketchOf) : [];
-  const size = GRANULARITY_MS[granularity];
-  const hMs = horizon?.horizonMs ?? -Infinity;
-  const sourceOf = (start: number): BucketSource =>
-    granularity === 'minute' || start >= hMs ? 'speed' : start + size <= hMs ? 'batch' : 'both';
-  const response: PageViewsResponse = {
-    query: echoOf(query),
-    horizon: horizon ? toIso(horizon.horizonMs) : null,
-    total,
-    ...(wantVisitors ? { visitors: visitorCount(unionAll(bucketVisitors), total) } : {}),
-    ...metricFields(query.metrics, total, totalErrors),
-    buckets: starts.map((start, i) => ({
-      start: toIso(start),
-      end: toIso(start + size),
-      source: sourceOf(start),
-      count: counts[i]!,
-      ...(wantVisitors ? { visitors: visitorCount(bucketVisitors[i]!, counts[i]!) } : {}),
-      ...metricFields(query.metrics, counts[i]!, errors[i]!),
-    })),
-  };
+  const response = bucketedAnswer(query, horizon, {
+    starts,
+    counts,
+    errors,
+    ...(wantVisitors ? { visitors: bucketHashes.map(sketchOf) } : {}),
+  });
   if (!by) return response;
   const rankOf = (entry: ValueEntry) =>
     query.order === 'visitors' ? estimate(sketchOf(entry.hashes)) : entry.sums.count;

@@ -1,4 +1,4 @@
-import type { BucketSource, PageViewsResponse } from '../api-types.js';
+import type { PageViewsResponse } from '../api-types.js';
 import {
   EMPTY_BREAKDOWN,
   type BatchViewReader,
@@ -11,10 +11,10 @@ import {
 import type { Dimension } from '../event.js';
 import { exactTop } from '../views/top.js';
 import { empty as emptySketch, estimate, unionAll, type VisitorSketch } from '../sketch/index.js';
-import { bucketStarts, floorTo, GRANULARITY_MS, toIso } from '../time.js';
+import { bucketStarts, floorTo } from '../time.js';
 import type { PageViewsQuery } from './params.js';
 import { answerFiltered, type FilteredReaders } from './filtered.js';
-import { echoOf, metricFields, visitorCount } from './metrics.js';
+import { bucketedAnswer, metricFields, visitorCount } from './metrics.js';
 
 export { metricFields, visitorCount };
 
@@ -233,7 +233,6 @@ export async function answerPageViews(
   const starts = bucketStarts(fromMs, toMs, granularity);
   const index = new Map(starts.map((s, i) => [s, i]));
   const bucketOf = (ms: number) => index.get(floorTo(ms, granularity))!;
-  const size = GRANULARITY_MS[granularity];
   const counts = new Array<number>(starts.length).fill(0);
   const errors = new Array<number>(starts.length).fill(0);
   const sketches = starts.map((): VisitorSketch[] => []);
@@ -250,32 +249,14 @@ export async function answerPageViews(
       if (row.visitors) sketches[i]!.push(row.visitors);
     }
   }
-  const total = counts.reduce((a, b) => a + b, 0);
-  const totalErrors = errors.reduce((a, b) => a + b, 0);
   // Visitors of a bucket are the union of its rows' sketches, and of the range the union of its buckets'.
-  const wantVisitors = plan.visitors;
-  const bucketVisitors = wantVisitors ? sketches.map((list) => unionAll(list)) : [];
-  const visitorsOf = (i: number) =>
-    wantVisitors ? { visitors: visitorCount(bucketVisitors[i]!, counts[i]!) } : {};
-  const h = horizon?.horizonMs ?? -Infinity;
-  const sourceOf = (start: number): BucketSource =>
-    granularity === 'minute' || start >= h ? 'speed' : start + size <= h ? 'batch' : 'both';
-
-  const response: PageViewsResponse = {
-    query: echoOf(query),
-    horizon: horizon ? toIso(horizon.horizonMs) : null,
-    total,
-    ...(wantVisitors ? { visitors: visitorCount(unionAll(bucketVisitors), total) } : {}),
-    ...metricFields(query.metrics, total, totalErrors),
-    buckets: starts.map((start, i) => ({
-      start: toIso(start),
-      end: toIso(start + size),
-      source: sourceOf(start),
-      count: counts[i]!,
-      ...visitorsOf(i),
-      ...metricFields(query.metrics, counts[i]!, errors[i]!),
-    })),
-  };
+  const response = bucketedAnswer(query, horizon, {
+    starts,
+    counts,
+    errors,
+    ...(plan.visitors ? { visitors: sketches.map((list) => unionAll(list)) } : {}),
+  });
+  const totalErrors = errors.reduce((a, b) => a + b, 0);
   if (!topValues) return response;
   return { ...response, breakdown: breakdownOf(plan, topValues, counts, totalErrors) };
 }
