@@ -130,12 +130,13 @@ const account = (into: Accounting) => (request: { kind: string; bytes?: number }
   into.bytes += request.bytes ?? 0;
 };
 
-/** One answer of the API function, timed, with what it read. */
+/** One answer of the API function, timed, with what it read; `filters` go in as repeated parameters. */
 async function timedQuery(
   clients: AwsClients,
   config: RuntimeConfig,
   query: Record<string, string>,
   handler?: ReturnType<typeof createApiHandler>,
+  filters: readonly string[] = [],
 ) {
   const used: Accounting = { requests: 0, bytes: 0 };
   const api =
@@ -144,8 +145,11 @@ async function timedQuery(
       ...readersFor(clients, config, account(used)),
       retentionHours: config.settings.speedRetentionHours,
     });
+  const event = apiEvent('/v1/pageviews', query);
+  const search = new URLSearchParams(event.rawQueryString);
+  for (const filter of filters) search.append('filter', filter);
   const started = performance.now();
-  const result = await api(apiEvent('/v1/pageviews', query));
+  const result = await api({ ...event, rawQueryString: search.toString() });
   const ms = performance.now() - started;
   if (result.statusCode !== 200) throw new Error(`query answered ${result.statusCode}: ${result.body}`);
   return { ms, used, api, body: result.body! };
@@ -218,31 +222,6 @@ const filterShapes = (mid: string): FilterShape[] => [
     where: `country = 'DE' AND browser = 'FF'`,
   },
 ];
-
-/** A filtered answer of the API function, timed, with what it read; `filters` go in as repeated parameters. */
-async function timedFilteredQuery(
-  clients: AwsClients,
-  config: RuntimeConfig,
-  query: Record<string, string>,
-  filters: readonly string[],
-  handler?: ReturnType<typeof createApiHandler>,
-) {
-  const used: Accounting = { requests: 0, bytes: 0 };
-  const api =
-    handler ??
-    createApiHandler({
-      ...readersFor(clients, config, account(used)),
-      retentionHours: config.settings.speedRetentionHours,
-    });
-  const event = apiEvent('/v1/pageviews', query);
-  const search = new URLSearchParams(event.rawQueryString);
-  for (const filter of filters) search.append('filter', filter);
-  const started = performance.now();
-  const result = await api({ ...event, rawQueryString: search.toString() });
-  const ms = performance.now() - started;
-  if (result.statusCode !== 200) throw new Error(`query answered ${result.statusCode}: ${result.body}`);
-  return { ms, used, api, body: result.body! };
-}
 
 /**
  * The naive full read of a filtered query: every raw Parquet object of the range fetched from S3 and aggregated by
@@ -318,14 +297,14 @@ async function filterAxis(
     const colds: number[] = [];
     let coldUse: Accounting = { requests: 0, bytes: 0 };
     for (let i = 0; i < (quick ? 2 : 7); i += 1) {
-      const cold = await timedFilteredQuery(clients, config, query, shape.filters);
+      const cold = await timedQuery(clients, config, query, undefined, shape.filters);
       colds.push(cold.ms);
       coldUse = cold.used;
     }
-    const first = await timedFilteredQuery(clients, config, query, shape.filters);
+    const first = await timedQuery(clients, config, query, undefined, shape.filters);
     const warms: number[] = [];
     for (let i = 0; i < (quick ? 5 : 30); i += 1)
-      warms.push((await timedFilteredQuery(clients, config, query, shape.filters, first.api)).ms);
+      warms.push((await timedQuery(clients, config, query, first.api, shape.filters)).ms);
     const naive = await naiveFilteredRead(clients, config, shape, range.fromMs, range.toMs);
     // The figures count only if the answer is exact: the top 10 of the full read.
     const answered = (JSON.parse(first.body) as PageViewsResponse)

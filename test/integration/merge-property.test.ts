@@ -1,42 +1,18 @@
 import fc from 'fast-check';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { KinesisStreamRecord } from 'aws-lambda';
-import { transformRecord } from '../../shared/batch/transform.js';
 import { createApiHandler } from '../../lambdas/api/handler.js';
 import { readersFor } from '../../shared/serving/readers.js';
-import { createBatchHandler } from '../../lambdas/batch/handler.js';
-import { createCatalogHandler, objectCreatedEvent } from '../../lambdas/catalog/handler.js';
-import { recordShardId } from '../../shared/speed/aggregate.js';
 import { createSpeedHandler } from '../../lambdas/speed/handler.js';
 import type { PageViewsResponse } from '../../shared/api-types.js';
-import {
-  DIMENSIONS,
-  dimensionValue,
-  encodePageView,
-  type MasterRecord,
-  type PageView,
-} from '../../shared/event.js';
-import { DEFAULT_SETTINGS, PREFIXES, stackSites, type RuntimeConfig } from '../../shared/resources.js';
-import {
-  floorTo,
-  GRANULARITY_MS,
-  HOUR_MS,
-  hourBucket,
-  hourPartitionPath,
-  MINUTE_MS,
-  toIso,
-  type Granularity,
-} from '../../shared/time.js';
-import { createDuckDbEngine } from '../../local/athena-duckdb.js';
-import { parquetBytes } from '../../local/parquet.js';
+import { DIMENSIONS, dimensionValue, encodePageView, type PageView } from '../../shared/event.js';
+import { DEFAULT_SETTINGS, stackSites, type RuntimeConfig } from '../../shared/resources.js';
+import { floorTo, GRANULARITY_MS, HOUR_MS, hourBucket, toIso, type Granularity } from '../../shared/time.js';
 import { provision } from '../../local/provision.js';
 import { truthCounts } from '../support/ground-truth.js';
 import { apiEvent } from '../../local/api-events.js';
 import { KinesisRecordBuilder } from '../../local/kinesis-records.js';
+import { landAndRunBatch } from './support/master.js';
 import { isolatedNames, testStack, type TestStack } from './support/stack.js';
 
 /**
@@ -125,44 +101,9 @@ describe('speed + batch + merge against the ground truth', () => {
           for (const r of scenario.redeliver) if (r % batches.length === i) await speed({ Records: batch });
         }
 
-        // Master dataset: what Firehose with the transform Lambda lands, per event-time hour.
-        const partitions = new Map<string, MasterRecord[]>();
-        for (const record of records) {
-          const result = transformRecord({
-            recordId: record.kinesis.sequenceNumber,
-            approximateArrivalTimestamp: NOW,
-            data: record.kinesis.data,
-            kinesisRecordMetadata: {
-              shardId: recordShardId(record),
-              partitionKey: 'p',
-              approximateArrivalTimestamp: NOW,
-              sequenceNumber: record.kinesis.sequenceNumber,
-              subsequenceNumber: '',
-            },
-          });
-          if (!result.row) continue;
-          const key = hourPartitionPath(result.row.created);
-          partitions.set(key, [...(partitions.get(key) ?? []), result.row]);
-        }
-        const catalog = createCatalogHandler({ clients, config });
-        for (const [partition, events] of partitions) {
-          const key = `${PREFIXES.raw}${partition}/part.parquet`;
-          await clients.s3.send(
-            new PutObjectCommand({ Bucket: names.bucket, Key: key, Body: await parquetBytes(events) }),
-          );
-          // What S3 sends EventBridge for every object created.
-          await catalog(objectCreatedEvent(names.bucket, key));
-        }
-
-        // Batch layer, run at a time that publishes the chosen horizon.
+        // Master dataset as Firehose lands it, then the batch layer, run at a time that publishes the chosen horizon.
         const horizon = hourBucket(NOW) - scenario.horizonHoursBack * HOUR_MS;
-        const engine = createDuckDbEngine({
-          s3: clients.s3,
-          bucket: names.bucket,
-          cacheDir: mkdtempSync(join(tmpdir(), 'prop-')),
-        });
-        const batchClock = () => horizon + settings.firehoseBufferSeconds * 1000 + 5 * MINUTE_MS + 1;
-        const run = await createBatchHandler({ clients, config, engine, clock: batchClock })();
+        const run = await landAndRunBatch(clients, config, records, NOW, horizon);
         expect(run.horizon?.horizonMs).toBe(horizon);
 
         // A random aligned query.
