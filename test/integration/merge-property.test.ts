@@ -5,13 +5,13 @@ import { createApiHandler } from '../../lambdas/api/handler.js';
 import { readersFor } from '../../shared/serving/readers.js';
 import { createSpeedHandler } from '../../lambdas/speed/handler.js';
 import type { PageViewsResponse } from '../../shared/api-types.js';
-import { DIMENSIONS, dimensionValue, encodePageView, type PageView } from '../../shared/event.js';
+import { DIMENSIONS, encodePageView, type PageView } from '../../shared/event.js';
 import { DEFAULT_SETTINGS, stackSites, type RuntimeConfig } from '../../shared/resources.js';
-import { floorTo, GRANULARITY_MS, HOUR_MS, hourBucket, toIso, type Granularity } from '../../shared/time.js';
+import { floorTo, GRANULARITY_MS, HOUR_MS, hourBucket, type Granularity } from '../../shared/time.js';
 import { provision } from '../../local/provision.js';
-import { truthCounts } from '../support/ground-truth.js';
 import { apiEvent } from '../../local/api-events.js';
 import { KinesisRecordBuilder } from '../../local/kinesis-records.js';
+import { expectExactAnswer } from '../support/expected-answer.js';
 import { landAndRunBatch } from './support/master.js';
 import { isolatedNames, testStack, type TestStack } from './support/stack.js';
 
@@ -140,72 +140,7 @@ describe('speed + batch + merge against the ground truth', () => {
           const valid = all.filter((e) => e.site === site);
           expect(body.query.site).toBe(site);
           everySite += body.total;
-          const truth = truthCounts(valid, 'total', scenario.granularity, { fromMs: from, toMs: to });
-          const byBucket = new Map(truth.map((r) => [toIso(r.bucketMs), r.count]));
-          expect(body.buckets.map((b) => [b.start, b.count])).toEqual(
-            body.buckets.map((b) => [b.start, byBucket.get(b.start) ?? 0]),
-          );
-          expect(body.total).toBe(truth.reduce((sum, r) => sum + r.count, 0));
-          // Errors are exact; visitors are unions (exact here: few users), whatever layers and buckets they span.
-          const users = (list: PageView[]) => new Set(list.map((e) => e.userId)).size;
-          const inRange = valid.filter((e) => e.created >= from && e.created < to);
-          const errors = inRange.filter((e) => e.status >= 400).length;
-          expect([body.visitors, body.errors, body.errorRate]).toEqual([
-            users(inRange),
-            errors,
-            inRange.length ? errors / inRange.length : null,
-          ]);
-          for (const bucket of body.buckets) {
-            const inBucket = inRange.filter(
-              (e) => e.created >= Date.parse(bucket.start) && e.created < Date.parse(bucket.end),
-            );
-            const bucketErrors = inBucket.filter((e) => e.status >= 400).length;
-            expect([bucket.visitors, bucket.errors, bucket.errorRate]).toEqual([
-              users(inBucket),
-              bucketErrors,
-              inBucket.length ? bucketErrors / inBucket.length : null,
-            ]);
-          }
-          if (scenario.by) {
-            const perValue = truthCounts(valid, scenario.by, scenario.granularity, {
-              fromMs: from,
-              toMs: to,
-            });
-            const starts = body.buckets.map((b) => Date.parse(b.start));
-            const series = new Map<string, number[]>();
-            for (const row of perValue) {
-              const counts = series.get(row.value) ?? new Array<number>(starts.length).fill(0);
-              counts[starts.indexOf(row.bucketMs)]! += row.count;
-              series.set(row.value, counts);
-            }
-            const by = scenario.by;
-            const metricsOf = (list: PageView[], total: number) => {
-              const valueErrors = list.filter((e) => e.status >= 400).length;
-              return { errors: valueErrors, errorRate: total ? valueErrors / total : null };
-            };
-            const ranked = [...series.entries()]
-              .map(([value, counts]) => {
-                const total = counts.reduce((a, b) => a + b, 0);
-                const events = inRange.filter((e) => dimensionValue(e, by) === value);
-                return { value, total, counts, visitors: users(events), ...metricsOf(events, total) };
-              })
-              .sort((a, b) => b.total - a.total || (a.value < b.value ? -1 : 1));
-            const expected = ranked.slice(0, scenario.top);
-            const rest = ranked.slice(scenario.top);
-            if (rest.length > 0) {
-              const other = starts.map((_, i) => rest.reduce((sum, r) => sum + r.counts[i]!, 0));
-              const total = other.reduce((a, b) => a + b, 0);
-              const events = inRange.filter((e) => rest.some((r) => r.value === dimensionValue(e, by)));
-              expected.push({
-                value: 'other',
-                total,
-                counts: other,
-                ...metricsOf(events, total),
-                visitors: null as never,
-              });
-            }
-            expect(body.breakdown).toEqual(expected);
-          }
+          expectExactAnswer(body, valid, scenario, from, to);
         }
         // The sites partition the events: their answers add up to every valid event of the range.
         expect(everySite).toBe(all.filter((e) => e.created >= from && e.created < to).length);
