@@ -1,13 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  accessSync,
-  constants,
-  createWriteStream,
-  existsSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-} from 'node:fs';
+import { accessSync, constants, createWriteStream, readlinkSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
