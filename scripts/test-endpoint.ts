@@ -13,7 +13,7 @@ import {
 } from '../local/emulators.js';
 import { freePort } from '../local/ports.js';
 import { runCli } from '../tools/cli.js';
-import { readCounts } from './test-counts.js';
+import { readCounts } from '../tools/test-counts.js';
 
 /**
  * `npm run test:endpoint`: the integration project with every AWS call on one endpoint, as on LocalStack.

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readCounts } from '../../scripts/test-counts.js';
+import { readCounts } from '../../tools/test-counts.js';
 
-describe('the closing line counts (scripts/test-counts.ts)', () => {
+describe('the closing line counts (tools/test-counts.ts)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'test-counts-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const report = (name: string, body: unknown) => {
