@@ -39,7 +39,7 @@ import type { BenchFigure, BenchSection } from './support/types.js';
  * trailing window every run) and a breakdown that reads every value of the range.
  */
 
-interface Case {
+export interface Case {
   readonly urls: number;
   readonly days: number;
   readonly eventsPerDay: number;
@@ -57,7 +57,7 @@ const cases = (quick: boolean, urls: number | undefined): Case[] =>
   ).filter((c) => urls === undefined || c.urls === urls);
 
 /** Writes `days` of synthetic events as hourly Parquet partitions (`dt=…/hour=…/`) into a folder. */
-async function synthesize(c: Case, startMs: number, dir: string): Promise<void> {
+export async function synthesize(c: Case, startMs: number, dir: string): Promise<void> {
   const connection = await duckdbConnection();
   try {
     const n = c.days * c.eventsPerDay;
@@ -275,16 +275,20 @@ async function naiveFilteredRead(
   }
 }
 
-/** The filter axis of one case and range: cold and warm p50/p99 with what was read, beside the naive full read. */
-async function filterAxis(
+/**
+ * The filter axis of one case and range: cold and warm p50/p99 (over `runs` fresh and warm functions) with what was
+ * read, beside the naive full read.
+ */
+export async function filterAxis(
   clients: AwsClients,
   config: RuntimeConfig,
   label: string,
   span: string,
   range: { fromMs: number; toMs: number },
   mid: string,
-  quick: boolean,
+  runs: { readonly cold: number; readonly warm: number; readonly section?: string },
 ): Promise<BenchFigure[]> {
+  const section = runs.section ?? 'cardinality';
   const figures: BenchFigure[] = [];
   for (const shape of filterShapes(mid)) {
     const query = {
@@ -296,14 +300,14 @@ async function filterAxis(
     };
     const colds: number[] = [];
     let coldUse: Accounting = { requests: 0, bytes: 0 };
-    for (let i = 0; i < (quick ? 2 : 7); i += 1) {
+    for (let i = 0; i < runs.cold; i += 1) {
       const cold = await timedQuery(clients, config, query, undefined, shape.filters);
       colds.push(cold.ms);
       coldUse = cold.used;
     }
     const first = await timedQuery(clients, config, query, undefined, shape.filters);
     const warms: number[] = [];
-    for (let i = 0; i < (quick ? 5 : 30); i += 1)
+    for (let i = 0; i < runs.warm; i += 1)
       warms.push((await timedQuery(clients, config, query, first.api, shape.filters)).ms);
     const naive = await naiveFilteredRead(clients, config, shape, range.fromMs, range.toMs);
     // The figures count only if the answer is exact: the top 10 of the full read.
@@ -317,7 +321,7 @@ async function filterAxis(
     const metric = `${label}: ${shape.name} over ${span}`;
     figures.push(
       {
-        section: 'cardinality',
+        section,
         metric: `${metric}, cold p50 / p99`,
         value: Math.round(percentile(colds, 50)),
         unit: 'ms',
@@ -326,14 +330,14 @@ async function filterAxis(
         note: `cold p99 ${Math.round(percentile(colds, 99))} ms over ${colds.length} fresh functions; baseline: the naive full read (every raw object of the range, DuckDB); ratio = naive / ours`,
       },
       {
-        section: 'cardinality',
+        section,
         metric: `${metric}, warm p50 / p99`,
         value: Math.round(percentile(warms, 50) * 10) / 10,
         unit: 'ms',
         note: `warm p99 ${Math.round(percentile(warms, 99) * 10) / 10} ms over ${warms.length} requests (cube hours cached in the function)`,
       },
       {
-        section: 'cardinality',
+        section,
         metric: `${metric}, bytes read cold`,
         value: coldUse.bytes,
         unit: 'bytes',
@@ -535,7 +539,7 @@ export const cardinalityBench: BenchSection = async ({ quick, log, urls }) => {
                 span,
                 { fromMs: end - length, toMs: end },
                 mid,
-                quick,
+                quick ? { cold: 2, warm: 5 } : { cold: 7, warm: 30 },
               )),
             );
             log(`cardinality: ${label}: ${span}: filter axis done`);

@@ -17,6 +17,7 @@ const SECTIONS: ReadonlyArray<readonly [string, () => Promise<BenchSection>]> = 
   ['batch', async () => (await import('./batch.js')).batchBench],
   ['api', async () => (await import('./api.js')).apiBench],
   ['cardinality', async () => (await import('./cardinality.js')).cardinalityBench],
+  ['filter-scale', async () => (await import('./filter-scale.js')).filterScaleBench],
   ['sites', async () => (await import('./sites.js')).sitesBench],
   ['freshness', async () => (await import('./freshness.js')).freshnessBench],
   ['collect', async () => (await import('./collect.js')).collectBench],
