@@ -68,6 +68,8 @@ export function bucketsOf(sums: ValueSums): Map<number, BucketSum> {
 
 export class FilterTally {
   private readonly sums = new Map<string, ValueSums>();
+  /** Every passing row's sums per bucket, whatever its value: added once per block and bucket. */
+  private readonly totals = new Map<number, BucketSum>();
   /** Rows read and rows that passed, for the bench and the logs. */
   rowsRead = 0;
   rowsPassed = 0;
@@ -139,6 +141,9 @@ export class FilterTally {
     }
     this.rowsPassed += passed;
     if (passed === 0) return;
+    const slotViews = new Float64Array(slots);
+    const slotErrors = new Float64Array(slots);
+    const slotHashes: number[][][] = Array.from({ length: slots }, () => []);
     for (let at = 0; at < viewsAt.length; at += 1) {
       const views = viewsAt[at]!;
       if (views === 0) continue;
@@ -158,7 +163,24 @@ export class FilterTally {
       sums.counts.push(views);
       sums.errorCounts.push(errorsAt[at]!);
       sums.hashes.push(hashesAt?.[at]);
+      slotViews[slot]! += views;
+      slotErrors[slot]! += errorsAt[at]!;
+      if (hashesAt?.[at]) slotHashes[slot]!.push(hashesAt[at]!);
     }
+    for (let slot = 0; slot < slots; slot += 1) {
+      if (slotViews[slot] === 0) continue;
+      const bucketMs = slots > 1 ? hourMs + slot * MINUTE_MS : hourBucketMs;
+      let total = this.totals.get(bucketMs);
+      if (!total) this.totals.set(bucketMs, (total = { count: 0, errors: 0 }));
+      total.count += slotViews[slot]!;
+      total.errors += slotErrors[slot]!;
+      if (hashes) for (const list of slotHashes[slot]!) for (const h of list) (total.hashes ??= []).push(h);
+    }
+  }
+
+  /** Every passing row's sums per bucket start, over all values. */
+  buckets(): ReadonlyMap<number, BucketSum> {
+    return this.totals;
   }
 
   /**

@@ -2,7 +2,7 @@ import type { PageViewsResponse } from '../api-types.js';
 import type { HorizonState } from '../counts.js';
 import { FilterTally, type ValueSums } from '../filters/aggregate.js';
 import { estimate, fromHashes, type VisitorSketch } from '../sketch/index.js';
-import { bucketStarts, floorTo } from '../time.js';
+import { bucketStarts, floorTo, GRANULARITY_MS } from '../time.js';
 import { bucketedAnswer, metricFields, visitorCount } from './metrics.js';
 import type { PageViewsQuery } from './params.js';
 
@@ -23,9 +23,49 @@ export interface FilteredReaders {
 }
 
 /** A breakdown value's sums, with its visitor hashes per bucket (when the query counts visitors). */
-interface ValueEntry {
+export interface ValueEntry {
   readonly sums: ValueSums;
   readonly hashes: number[][];
+  readonly rank: number;
+}
+
+/** Whether `a` ranks before `b`: more page views (or visitors), ties by value. */
+const before = (a: ValueEntry, b: ValueEntry): boolean =>
+  a.rank > b.rank || (a.rank === b.rank && a.sums.value < b.sums.value);
+
+/**
+ * The `n` first entries in rank order, through a heap of `n`: a value below the heap's last is let go after one
+ * comparison of numbers, so a million values cost no sort (nor a million string comparisons among their ties).
+ */
+export function topOf(entries: readonly ValueEntry[], n: number): ValueEntry[] {
+  const heap: ValueEntry[] = []; // heap[0] ranks last among those kept
+  const down = (at: number) => {
+    for (;;) {
+      const l = 2 * at + 1;
+      const r = l + 1;
+      let last = at;
+      if (l < heap.length && before(heap[last]!, heap[l]!)) last = l;
+      if (r < heap.length && before(heap[last]!, heap[r]!)) last = r;
+      if (last === at) return;
+      [heap[at], heap[last]] = [heap[last]!, heap[at]!];
+      at = last;
+    }
+  };
+  for (const entry of entries) {
+    if (heap.length < n) {
+      heap.push(entry);
+      for (let at = heap.length - 1; at > 0;) {
+        const parent = (at - 1) >> 1;
+        if (!before(heap[parent]!, heap[at]!)) break;
+        [heap[at], heap[parent]] = [heap[parent]!, heap[at]!];
+        at = parent;
+      }
+    } else if (n > 0 && before(entry, heap[0]!)) {
+      heap[0] = entry;
+      down(0);
+    }
+  }
+  return heap.sort((a, b) => (before(a, b) ? -1 : 1));
 }
 
 const sketchOf = (lists: readonly number[][]): VisitorSketch => fromHashes(lists.flat());
@@ -52,43 +92,35 @@ export async function answerFiltered(
     h < toMs ? readers.speed(query.site, h, toMs, tally) : undefined,
   ]);
   const starts = bucketStarts(fromMs, toMs, granularity);
-  const index = new Map(starts.map((s, i) => [s, i]));
+  const size = GRANULARITY_MS[granularity];
+  // Buckets are of fixed size (minute, hour, day), and a tally's bucket starts are aligned to the granularity.
+  const indexOf = (bucketMs: number) => Math.floor((floorTo(bucketMs, granularity) - starts[0]!) / size);
   const counts = new Array<number>(starts.length).fill(0);
   const errors = new Array<number>(starts.length).fill(0);
-  const bucketHashes = starts.map((): number[][] => []);
-  const values: ValueEntry[] = [];
-  for (const sums of tally.values()) {
-    const hashes: number[][] = [];
-    sums.bucketMs.forEach((bucketMs, k) => {
-      const i = index.get(floorTo(bucketMs, granularity))!;
-      counts[i]! += sums.counts[k]!;
-      errors[i]! += sums.errorCounts[k]!;
-      const list = sums.hashes[k];
-      if (list) {
-        bucketHashes[i]!.push(list);
-        hashes.push(list);
-      }
-    });
-    if (by) values.push({ sums, hashes });
+  const bucketHashes = starts.map((): number[] => []);
+  for (const [bucketMs, sum] of tally.buckets()) {
+    const i = indexOf(bucketMs);
+    counts[i]! += sum.count;
+    errors[i]! += sum.errors;
+    if (sum.hashes) for (const h of sum.hashes) bucketHashes[i]!.push(h);
   }
   const response = bucketedAnswer(query, horizon, {
     starts,
     counts,
     errors,
-    ...(wantVisitors ? { visitors: bucketHashes.map(sketchOf) } : {}),
+    ...(wantVisitors ? { visitors: bucketHashes.map((list) => fromHashes(list)) } : {}),
   });
   if (!by) return response;
-  const rankOf = (entry: ValueEntry) =>
-    query.order === 'visitors' ? estimate(sketchOf(entry.hashes)) : entry.sums.count;
-  const rank = new Map(values.map((entry) => [entry, rankOf(entry)]));
-  values.sort((a, b) => rank.get(b)! - rank.get(a)! || (a.sums.value < b.sums.value ? -1 : 1));
-  const chosen = values.slice(0, top);
+  // Ranked by page views (or visitors), ties by value; only the shown values' buckets are read.
+  const values = [...tally.values()].map((sums): ValueEntry => {
+    const hashes = wantVisitors ? sums.hashes.filter((list): list is number[] => list !== undefined) : [];
+    return { sums, hashes, rank: query.order === 'visitors' ? estimate(sketchOf(hashes)) : sums.count };
+  });
+  const chosen = topOf(values, top);
   // Per-bucket counts only for the values shown: a breakdown may hold a million values.
   const countsOf = ({ sums }: ValueEntry): number[] => {
     const out = new Array<number>(starts.length).fill(0);
-    sums.bucketMs.forEach(
-      (bucketMs, k) => (out[index.get(floorTo(bucketMs, granularity))!]! += sums.counts[k]!),
-    );
+    sums.bucketMs.forEach((bucketMs, k) => (out[indexOf(bucketMs)]! += sums.counts[k]!));
     return out;
   };
   const breakdown: NonNullable<PageViewsResponse['breakdown']>[number][] = chosen.map((entry) => ({
@@ -98,19 +130,21 @@ export async function answerFiltered(
     ...(wantVisitors ? { visitors: visitorCount(sketchOf(entry.hashes), entry.sums.count) } : {}),
     ...metricFields(query.metrics, entry.sums.count, entry.sums.errors),
   }));
-  const rest = values.slice(top);
-  const otherTotal = rest.reduce((sum, e) => sum + e.sums.count, 0);
+  const shown = new Set(chosen);
+  let otherTotal = 0;
+  let otherErrors = 0;
+  for (const entry of values)
+    if (!shown.has(entry)) {
+      otherTotal += entry.sums.count;
+      otherErrors += entry.sums.errors;
+    }
   if (otherTotal > 0) {
     breakdown.push({
       value: 'other',
       total: otherTotal,
       counts: counts.map((c, i) => c - breakdown.reduce((sum, e) => sum + e.counts[i]!, 0)),
       ...(wantVisitors ? { visitors: null } : {}),
-      ...metricFields(
-        query.metrics,
-        otherTotal,
-        rest.reduce((sum, e) => sum + e.sums.errors, 0),
-      ),
+      ...metricFields(query.metrics, otherTotal, otherErrors),
     });
   }
   return { ...response, breakdown };

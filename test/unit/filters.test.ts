@@ -257,3 +257,29 @@ describe('filtered answers against the events', () => {
     expect(body.total).toBe(expected.length);
   });
 });
+
+describe('the top values of a filtered breakdown (topOf)', () => {
+  it('are the first n of a full sort by rank, ties by value', async () => {
+    const { topOf } = await import('../../shared/serving/filtered.js');
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.string({ maxLength: 3 })), { maxLength: 60 }),
+        fc.integer({ min: 0, max: 12 }),
+        (pairs, n) => {
+          const unique = [...new Map(pairs.map(([rank, value]) => [value, rank])).entries()];
+          const entries = unique.map(([value, rank]) => ({
+            sums: { value, count: rank, errors: 0, bucketMs: [], counts: [], errorCounts: [], hashes: [] },
+            hashes: [],
+            rank,
+          }));
+          const sorted = [...entries].sort(
+            (a, b) => b.rank - a.rank || (a.sums.value < b.sums.value ? -1 : 1),
+          );
+          expect(topOf(entries, n).map((e) => e.sums.value)).toEqual(
+            sorted.slice(0, n).map((e) => e.sums.value),
+          );
+        },
+      ),
+    );
+  });
+});
