@@ -278,29 +278,56 @@ const FILTER_SHAPES = [
   'by=url&filter=country:DE&filter=browser:FF',
 ] as const;
 
+/** The filter axis's rows of one results file: `urls` per day, over `ranges`, every shape. */
+function filterAxisRows(
+  report: BenchResults,
+  path: string,
+  urls: string,
+  ranges: readonly string[],
+): string[] {
+  return ranges.flatMap((range) =>
+    FILTER_SHAPES.map((shape) => {
+      const f = (what: string) => figure(report, `${urls} urls/day: ${shape} over ${range}, ${what}`, path);
+      const cold = f('cold p50 / p99');
+      const warm = f('warm p50 / p99');
+      const bytes = f('bytes read cold');
+      return (
+        `| ${urls} | ${range} | \`${shape.replace(/\|/g, '\\|')}\` | ${sig(cold.value)} / ${sig(fromNote(cold, /cold p99 ([\d.,]+) ms/))} ms ` +
+        `| ${sig(warm.value)} / ${sig(fromNote(warm, /warm p99 ([\d.,]+) ms/))} ms ` +
+        `| ${int(bytes.value)} B / ${fromNote(bytes, /^(\d+) requests/)} | ${int(cold.baseline!)} ms, ${int(bytes.baseline!)} B / ${fromNote(bytes, /vs (\d+) for/)} |`
+      );
+    }),
+  );
+}
+
+const FILTER_AXIS_HEADER = [
+  '| urls/day | range | query | cold p50 / p99 | warm p50 / p99 | bytes / requests read cold | naive full read (cold p50, bytes / requests) |',
+  '| --- | --- | --- | --- | --- | --- | --- |',
+];
+
 function filterAxisTable(r: Results): string {
   const q = r.bench(QUICK);
-  const rows = ['100,000'].flatMap((urls) =>
-    (['24 h', '7 d'] as const).flatMap((range) =>
-      FILTER_SHAPES.map((shape) => {
-        const f = (what: string) => figure(q, `${urls} urls/day: ${shape} over ${range}, ${what}`, QUICK);
-        const cold = f('cold p50 / p99');
-        const warm = f('warm p50 / p99');
-        const bytes = f('bytes read cold');
-        return (
-          `| ${urls} | ${range} | \`${shape.replace(/\|/g, '\\|')}\` | ${sig(cold.value)} / ${sig(fromNote(cold, /cold p99 ([\d.,]+) ms/))} ms ` +
-          `| ${sig(warm.value)} / ${sig(fromNote(warm, /warm p99 ([\d.,]+) ms/))} ms ` +
-          `| ${int(bytes.value)} B / ${fromNote(bytes, /^(\d+) requests/)} | ${int(cold.baseline!)} ms, ${int(bytes.baseline!)} B / ${fromNote(bytes, /vs (\d+) for/)} |`
-        );
-      }),
-    ),
-  );
   return [
-    '| urls/day | range | query | cold p50 / p99 | warm p50 / p99 | bytes / requests read cold | naive full read (cold p50, bytes / requests) |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-    ...rows,
+    ...FILTER_AXIS_HEADER,
+    ...filterAxisRows(q, QUICK, '100,000', ['24 h', '7 d']),
     '',
-    `From the ${runOf(q)}: ${link('latest-quick.md')}; 1M urls/day and 30 days are the full run's (\`npm run bench\`).`,
+    `From the ${runOf(q)}: ${link('latest-quick.md')}; 1M urls/day and 30 days are the full run's (below).`,
+  ].join('\n');
+}
+
+/** The filter axis at a million urls a day (`npm run bench -- --only filter-scale`, bench/filter-scale.ts). */
+function filterAxisMillionTable(r: Results): string {
+  const path = 'filter-scale/urls-1m.json';
+  const report = r.bench(path);
+  const ranges = ['1 h', '24 h', '7 d', '30 d'].filter((range) =>
+    report.figures.some((f) => f.metric.includes(` over ${range}, `)),
+  );
+  const cube = figure(report, '1,000,000 urls/day: cube rows written', path);
+  return [
+    ...FILTER_AXIS_HEADER,
+    ...filterAxisRows(report, path, '1,000,000', ranges),
+    '',
+    `${int(cube.value)} cube rows (${cube.note}). From the ${runOf(report)}: ${link('filter-scale/urls-1m.md')} (\`npm run bench -- --only filter-scale\`).`,
   ].join('\n');
 }
 
@@ -414,6 +441,7 @@ const rmsErrors = (r: Results) =>
 export const FIGURES: Readonly<Record<string, Render>> = {
   'speed-rollup-wcu': rollupFigure,
   'filter-axis': filterAxisTable,
+  'filter-axis-1m': filterAxisMillionTable,
   'speed-table': speedTable,
   'speed-100k-writes': (r) => sig(speedAt(r, '100,000', '1000').writes.value, 2),
   'speed-100k-previous-writes': (r) => sig(speedAt(r, '100,000', '1000').previousWrites.value, 2),
