@@ -92,11 +92,16 @@ describe('dashboard filters in Chromium against the local stack', () => {
     expect(series.map(([, views]) => number(views!))).toEqual(answer.buckets.map((b) => b.count));
     const breakdown = await tableRows('breakdown-table');
     expect(breakdown.map(([value, views]) => [value, number(views!)])).toEqual([[country, answer.total]]);
+    // The live panel refreshes on its own; on a slow endpoint (moto) one refresh and API call take over a second,
+    // vitest's default for a poll.
     await expect
-      .poll(async () => {
-        const live = await apiLive([filter]);
-        return number((await page.locator('#live-pageviews').textContent()) ?? '') === live.pageviews;
-      })
+      .poll(
+        async () => {
+          const live = await apiLive([filter]);
+          return number((await page.locator('#live-pageviews').textContent()) ?? '') === live.pageviews;
+        },
+        { timeout: 30_000 },
+      )
       .toBe(true);
     const livePages = await tableRows('live-table');
     const live = await apiLive([filter]);
