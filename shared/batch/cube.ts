@@ -3,8 +3,18 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DIMENSIONS, type Dimension } from '../event.js';
 import type { FilterTally } from '../filters/aggregate.js';
-import type { Block } from '../filters/block.js';
-import { BlockBuilder, compressBlock, decodeBlock } from '../filters/block.js';
+import { Block, BlockBuilder, compressBlock, decodeBlock } from '../filters/block.js';
+import {
+  boundOf,
+  buildHeads,
+  decodeHeadPart,
+  HEAD_FILTERS,
+  type DayBlocks,
+  type HeadPart,
+  type HeadsBound,
+  type HeadsEntry,
+  type HeadsIndex,
+} from './heads.js';
 import { allLimited } from '../concurrency.js';
 import { queryAll } from '../dynamodb.js';
 import { cubeManifestKeys } from '../keys.js';
@@ -41,7 +51,7 @@ export interface CubeHourEntry {
  * enough rows) and at a row limit, each part a block brotli'd alone, so a filter on these dimensions reads only the
  * parts that hold its values: `country:DE` a country's share of the hour (docs/filters.md).
  */
-export const CUBE_SORT: readonly Dimension[] = ['country', 'browser', 'device', 'os', 'status', 'source'];
+export const CUBE_SORT: readonly Dimension[] = HEAD_FILTERS;
 /** A part names its values of a CUBE_SORT dimension when it holds at most this many. */
 export const PART_VALUES_MAX = 8;
 /** A part holds at least this share of its hour's rows before a change of country cuts it: at most 64 such cuts. */
@@ -78,9 +88,10 @@ function encodeHour(
     min: Math.max(2048, Math.ceil(builder.rows / MIN_PART_SHARE)),
     max: Math.max(16_384, Math.ceil(builder.rows / MAX_PART_SHARE)),
   },
-): { body: Buffer; parts: string } {
+): { body: Buffer; parts: string; blocks: Block[] } {
   const split = builder.split(CUBE_SORT, partRows.min, partRows.max);
-  const bodies = split.map((part) => compressBlock(part.encode()));
+  const raws = split.map((part) => part.encode());
+  const bodies = raws.map((raw) => compressBlock(raw));
   const parts = split.map((part, i) => [
     bodies[i]!.length,
     part.rows,
@@ -89,7 +100,11 @@ function encodeHour(
       return values.length <= PART_VALUES_MAX ? values.sort() : 0;
     }),
   ]);
-  return { body: Buffer.concat(bodies), parts: JSON.stringify(parts) };
+  return {
+    body: Buffer.concat(bodies),
+    parts: JSON.stringify(parts),
+    blocks: raws.map((raw) => new Block(raw)),
+  };
 }
 
 export interface CubeStoreDeps {
@@ -125,21 +140,36 @@ export class CubeRows {
 export const cubeObjectKey = (site: string, hourMs: number, digest: string): string =>
   `${PREFIXES.batchViews}cube/site=${site}/dt=${dayKey(hourMs)}/${hourKey(hourMs).slice(11)}-${digest}.blk`;
 
+export const headsObjectKey = (site: string, dayMs: number, digest: string): string =>
+  `${PREFIXES.batchViews}cube/site=${site}/dt=${dayKey(dayMs)}/heads-${digest}.json.br`;
+
 async function readManifest(
   deps: CubeStoreDeps,
   site: string,
   dayMs: number,
-): Promise<Record<string, CubeHourEntry>> {
+): Promise<{ hours: Record<string, CubeHourEntry>; heads?: HeadsEntry }> {
   deps.onRequest?.({ kind: 'get' });
   const { Item } = await deps.documents.send(
     new GetCommand({ TableName: deps.tableName, Key: cubeManifestKeys(site, dayMs) }),
   );
-  return (Item?.hours as Record<string, CubeHourEntry> | undefined) ?? {};
+  return {
+    hours: (Item?.hours as Record<string, CubeHourEntry> | undefined) ?? {},
+    ...(Item?.heads ? { heads: Item.heads as HeadsEntry } : {}),
+  };
+}
+
+/** An hour object's parts, fetched whole and decoded. */
+async function readHourBlocks(deps: CubeStoreDeps, entry: CubeHourEntry): Promise<Block[]> {
+  const object = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: entry.key }));
+  const body = await object.Body!.transformToByteArray();
+  deps.onRequest?.({ kind: 'get', bytes: body.length });
+  return partsOf(entry).map((part) => decodeBlock(body.subarray(part.offset, part.offset + part.bytes)));
 }
 
 /**
- * Replaces the computed hours of one day in the cube: writes the hour objects whose content changed, then the
- * day's manifest. Returns the objects written and the keys it replaced (deleted later, after readers are done).
+ * Replaces the computed hours of one day in the cube: writes the hour objects whose content changed and the day's
+ * heads (shared/batch/heads.ts, rebuilt from all its hours when one changed), then the day's manifest. Returns the
+ * objects written and the keys it replaced (deleted later, after readers are done).
  */
 export async function updateCubeDay(
   deps: CubeStoreDeps,
@@ -151,7 +181,8 @@ export async function updateCubeDay(
   for (const hourMs of rows.hours.keys())
     if (!hours.includes(hourMs))
       throw new CubeRowError(`cube rows for an hour not computed: ${hourKey(hourMs)}`);
-  const entries = await readManifest(deps, site, dayMs);
+  const { hours: entries, heads: oldHeads } = await readManifest(deps, site, dayMs);
+  const computed = new Map<number, Block[]>();
   const next: Record<string, CubeHourEntry> = { ...entries };
   const replaced: string[] = [];
   let objectsWritten = 0;
@@ -164,7 +195,8 @@ export async function updateCubeDay(
     const builder = rows.hours.get(hourMs);
     delete next[hh];
     if (builder && builder.rows > 0) {
-      const { body, parts } = encodeHour(builder, deps.partRows);
+      const { body, parts, blocks } = encodeHour(builder, deps.partRows);
+      computed.set(hourMs, blocks);
       const digest = createHash('sha256').update(body).digest('base64url').slice(0, 22);
       const key = cubeObjectKey(site, hourMs, digest);
       if (old?.key === key) objectsKept += 1;
@@ -177,11 +209,42 @@ export async function updateCubeDay(
     }
     if (old && old.key !== next[hh]?.key) replaced.push(old.key);
   }
-  const changed = JSON.stringify(next) !== JSON.stringify(entries);
-  if (changed) {
+  const hoursChanged = JSON.stringify(next) !== JSON.stringify(entries);
+  let heads = oldHeads;
+  if (hoursChanged || !oldHeads) {
+    heads = undefined;
+    const stored = Object.entries(next);
+    if (stored.length > 0) {
+      const day: DayBlocks[] = [];
+      await allLimited(stored, 4, async ([hh, entry]) => {
+        const hourMs = dayMs + Number(hh) * HOUR_MS;
+        day.push({ hourMs, blocks: computed.get(hourMs) ?? (await readHourBlocks(deps, entry)) });
+      });
+      const { body, index } = buildHeads(
+        dayMs,
+        day.sort((a, b) => a.hourMs - b.hourMs),
+      );
+      const key = headsObjectKey(
+        site,
+        dayMs,
+        createHash('sha256').update(body).digest('base64url').slice(0, 22),
+      );
+      if (oldHeads?.key !== key) {
+        deps.onRequest?.({ kind: 'put', bytes: body.length });
+        await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body }));
+        objectsWritten += 1;
+      }
+      heads = { key, index: JSON.stringify(index) };
+    }
+    if (oldHeads && oldHeads.key !== heads?.key) replaced.push(oldHeads.key);
+  }
+  if (hoursChanged || heads?.key !== oldHeads?.key) {
     deps.onRequest?.({ kind: 'put' });
     await deps.documents.send(
-      new PutCommand({ TableName: deps.tableName, Item: { ...cubeManifestKeys(site, dayMs), hours: next } }),
+      new PutCommand({
+        TableName: deps.tableName,
+        Item: { ...cubeManifestKeys(site, dayMs), hours: next, ...(heads ? { heads } : {}) },
+      }),
     );
   }
   return { objectsWritten, objectsKept, replaced };
@@ -232,15 +295,15 @@ function monthsOf(fromMs: number, toMs: number): number[] {
   return months;
 }
 
-/** The cube's hour objects of [fromMs, toMs) (hour-aligned), from the days' manifests. */
-export async function cubeHours(
+/** The cube's day manifests that [fromMs, toMs) (hour-aligned) touches, one Query per month. */
+async function cubeDays(
   deps: CubeStoreDeps,
   fromMs: number,
   toMs: number,
   site: string,
-): Promise<{ hourMs: number; entry: CubeHourEntry }[]> {
+): Promise<{ dayMs: number; hours: Record<string, CubeHourEntry>; heads?: HeadsEntry }[]> {
   if (toMs <= fromMs) return [];
-  const found: { hourMs: number; entry: CubeHourEntry }[] = [];
+  const days: { dayMs: number; hours: Record<string, CubeHourEntry>; heads?: HeadsEntry }[] = [];
   await allLimited(monthsOf(fromMs, toMs), 4, async (monthMs) => {
     const items = await queryAll(
       deps.documents,
@@ -255,15 +318,91 @@ export async function cubeHours(
       },
       () => deps.onRequest?.({ kind: 'query' }),
     );
-    for (const item of items) {
-      const dayMs = Date.parse(`${item.sk as string}T00:00:00Z`);
-      for (const [hh, entry] of Object.entries(item.hours as Record<string, CubeHourEntry>)) {
-        const hourMs = dayMs + Number(hh) * HOUR_MS;
-        if (hourMs >= fromMs && hourMs < toMs) found.push({ hourMs, entry });
+    for (const item of items)
+      days.push({
+        dayMs: Date.parse(`${item.sk as string}T00:00:00Z`),
+        hours: item.hours as Record<string, CubeHourEntry>,
+        ...(item.heads ? { heads: item.heads as HeadsEntry } : {}),
+      });
+  });
+  return days.sort((a, b) => a.dayMs - b.dayMs);
+}
+
+/** The hours of a day's manifest within [fromMs, toMs). */
+function hoursWithin(
+  day: { dayMs: number; hours: Record<string, CubeHourEntry> },
+  fromMs: number,
+  toMs: number,
+) {
+  return Object.entries(day.hours)
+    .map(([hh, entry]) => ({ hourMs: day.dayMs + Number(hh) * HOUR_MS, entry }))
+    .filter(({ hourMs }) => hourMs >= fromMs && hourMs < toMs);
+}
+
+/** The cube's hour objects of [fromMs, toMs) (hour-aligned), from the days' manifests. */
+export async function cubeHours(
+  deps: CubeStoreDeps,
+  fromMs: number,
+  toMs: number,
+  site: string,
+): Promise<{ hourMs: number; entry: CubeHourEntry }[]> {
+  const days = await cubeDays(deps, fromMs, toMs, site);
+  return days.flatMap((day) => hoursWithin(day, fromMs, toMs)).sort((a, b) => a.hourMs - b.hourMs);
+}
+
+/**
+ * Adds the batch part of [fromMs, toMs) (hour-aligned) of a breakdown under one `is` filter from the days' heads
+ * (shared/batch/heads.ts): one ranged GET per day and filter value. Returns what the heads prove about the values
+ * they do not list, or undefined, having added nothing, when a day of the range has no heads for the filter (then
+ * the cube answers).
+ */
+export async function tallyHeads(
+  deps: CubeReaderDeps,
+  fromMs: number,
+  toMs: number,
+  tally: FilterTally,
+  site: string,
+  serve: { readonly by: Dimension; readonly dimension: Dimension; readonly values: readonly string[] },
+): Promise<HeadsBound | undefined> {
+  const days = await cubeDays(deps, fromMs, toMs, site);
+  const wanted: { dayMs: number; key: string; offset: number; bytes: number }[] = [];
+  for (const day of days) {
+    if (hoursWithin(day, fromMs, toMs).length === 0) continue;
+    const of = day.heads && (JSON.parse(day.heads.index) as HeadsIndex)[serve.by]?.[serve.dimension];
+    if (!of) return undefined;
+    for (const value of serve.values) {
+      const at = of.values[value];
+      if (at) wanted.push({ dayMs: day.dayMs, key: day.heads!.key, offset: at[0], bytes: at[1] });
+      // A value without a part had no rows that day, unless the day's values were capped.
+      else if (of.capped) return undefined;
+    }
+  }
+  const parts: { dayMs: number; part: HeadPart }[] = [];
+  await allLimited(wanted, deps.concurrency ?? 32, async ({ dayMs, key, offset, bytes }) => {
+    const object = await deps.s3.send(
+      new GetObjectCommand({ Bucket: deps.bucket, Key: key, Range: `bytes=${offset}-${offset + bytes - 1}` }),
+    );
+    const body = await object.Body!.transformToByteArray();
+    deps.onRequest?.({ kind: 'get', bytes: body.length });
+    if (body.length !== bytes)
+      throw new CubeRowError(`heads object ${key} is shorter than its manifest says`);
+    parts.push({ dayMs, part: decodeHeadPart(body) });
+  });
+  const within = (hourMs: number) => hourMs >= fromMs && hourMs + HOUR_MS <= toMs;
+  const bounds = parts.map(({ dayMs, part }) => {
+    for (const [hour, views, errors] of part.hours)
+      if (within(dayMs + hour * HOUR_MS)) tally.addSum(undefined, dayMs + hour * HOUR_MS, views, errors);
+    const listed = new Set<string>();
+    for (const [value, ...cells] of part.top) {
+      listed.add(value);
+      for (let k = 0; k < cells.length; k += 3) {
+        const hourMs = dayMs + cells[k]! * HOUR_MS;
+        if (within(hourMs)) tally.addSum(value, hourMs, cells[k + 1]!, cells[k + 2]!);
       }
     }
+    return { floor: part.floor, listed };
   });
-  return found.sort((a, b) => a.hourMs - b.hourMs);
+  return boundOf(bounds);
 }
 
 /** The byte ranges to fetch for some parts of an object: runs of adjacent parts. */

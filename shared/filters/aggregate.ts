@@ -32,42 +32,58 @@ export interface BucketSum {
 }
 
 /**
- * One breakdown value's sums over the range, and per bucket as added: one entry per block that held the value, so a
- * bucket may appear more than once (bucketsOf merges them). Parallel arrays, so a million values cost no map each.
+ * The tally's sums per (value, bucket) as added, one entry per block that held the value (so a bucket may appear
+ * more than once for a value), in parallel arrays of numbers: a million values cost no object, map or array each.
+ * Values are numbered in the order first seen; `names[id]` is a value, `count[id]` and `errors[id]` its sums.
  */
-export interface ValueSums {
-  readonly value: string;
-  count: number;
-  errors: number;
-  readonly bucketMs: number[];
-  readonly counts: number[];
-  readonly errorCounts: number[];
-  readonly hashes: (number[] | undefined)[];
+export interface TallyEntries {
+  readonly names: readonly string[];
+  readonly count: readonly number[];
+  readonly errors: readonly number[];
+  /** Per entry: its value's number, bucket start, page views, errors and visitor hashes (when counted). */
+  readonly value: readonly number[];
+  readonly bucketMs: readonly number[];
+  readonly views: readonly number[];
+  readonly viewErrors: readonly number[];
+  readonly hashes: readonly (number[] | undefined)[];
 }
 
-/** A value's sums per bucket, merged. */
-export function bucketsOf(sums: ValueSums): Map<number, BucketSum> {
-  const buckets = new Map<number, BucketSum>();
-  sums.bucketMs.forEach((bucketMs, i) => {
-    const hashes = sums.hashes[i];
-    const known = buckets.get(bucketMs);
+/** Some values' sums per bucket, merged from their entries in one pass: `ids` maps a value's number to its slot. */
+export function bucketsOf(entries: TallyEntries, ids: ReadonlyMap<number, number>): Map<number, BucketSum>[] {
+  const out = Array.from({ length: ids.size }, () => new Map<number, BucketSum>());
+  for (let e = 0; e < entries.value.length; e += 1) {
+    const slot = ids.get(entries.value[e]!);
+    if (slot === undefined) continue;
+    const buckets = out[slot]!;
+    const hashes = entries.hashes[e];
+    const known = buckets.get(entries.bucketMs[e]!);
     if (!known) {
-      buckets.set(bucketMs, {
-        count: sums.counts[i]!,
-        errors: sums.errorCounts[i]!,
+      buckets.set(entries.bucketMs[e]!, {
+        count: entries.views[e]!,
+        errors: entries.viewErrors[e]!,
         ...(hashes ? { hashes: [...hashes] } : {}),
       });
-      return;
+      continue;
     }
-    known.count += sums.counts[i]!;
-    known.errors += sums.errorCounts[i]!;
+    known.count += entries.views[e]!;
+    known.errors += entries.viewErrors[e]!;
     if (hashes) for (const h of hashes) (known.hashes ??= []).push(h);
-  });
-  return buckets;
+  }
+  return out;
 }
 
 export class FilterTally {
-  private readonly sums = new Map<string, ValueSums>();
+  private readonly ids = new Map<string, number>();
+  private readonly sums = {
+    names: [] as string[],
+    count: [] as number[],
+    errors: [] as number[],
+    value: [] as number[],
+    bucketMs: [] as number[],
+    views: [] as number[],
+    viewErrors: [] as number[],
+    hashes: [] as (number[] | undefined)[],
+  };
   /** Every passing row's sums per bucket, whatever its value: added once per block and bucket. */
   private readonly totals = new Map<number, BucketSum>();
   /** Rows read and rows that passed, for the bench and the logs. */
@@ -151,18 +167,21 @@ export class FilterTally {
       const slot = Math.floor(key / size);
       const value = breakdown ? breakdown.dictionary[key - slot * size]! : TOTAL_VALUE;
       const bucketMs = slots > 1 ? hourMs + slot * MINUTE_MS : hourBucketMs;
-      let sums = this.sums.get(value);
-      if (!sums)
-        this.sums.set(
-          value,
-          (sums = { value, count: 0, errors: 0, bucketMs: [], counts: [], errorCounts: [], hashes: [] }),
-        );
-      sums.count += views;
-      sums.errors += errorsAt[at]!;
+      const sums = this.sums;
+      let id = this.ids.get(value);
+      if (id === undefined) {
+        this.ids.set(value, (id = sums.names.length));
+        sums.names.push(value);
+        sums.count.push(0);
+        sums.errors.push(0);
+      }
+      sums.count[id]! += views;
+      sums.errors[id]! += errorsAt[at]!;
+      sums.value.push(id);
       sums.bucketMs.push(bucketMs);
-      sums.counts.push(views);
-      sums.errorCounts.push(errorsAt[at]!);
-      sums.hashes.push(hashesAt?.[at]);
+      sums.views.push(views);
+      sums.viewErrors.push(errorsAt[at]!);
+      if (hashesAt) sums.hashes.push(hashesAt[at]);
       slotViews[slot]! += views;
       slotErrors[slot]! += errorsAt[at]!;
       if (hashesAt?.[at]) slotHashes[slot]!.push(hashesAt[at]!);
@@ -178,6 +197,35 @@ export class FilterTally {
     }
   }
 
+  /**
+   * Adds page views counted elsewhere (the cube's heads, shared/batch/heads.ts) that pass the filters: a value's in a
+   * bucket, or (`value` undefined) the bucket's total over all values. The bucket is floored to the granularity.
+   */
+  addSum(value: string | undefined, bucketMs: number, views: number, errors: number): void {
+    const at = floorTo(bucketMs, this.query.granularity);
+    if (value === undefined) {
+      let total = this.totals.get(at);
+      if (!total) this.totals.set(at, (total = { count: 0, errors: 0 }));
+      total.count += views;
+      total.errors += errors;
+      return;
+    }
+    const sums = this.sums;
+    let id = this.ids.get(value);
+    if (id === undefined) {
+      this.ids.set(value, (id = sums.names.length));
+      sums.names.push(value);
+      sums.count.push(0);
+      sums.errors.push(0);
+    }
+    sums.count[id]! += views;
+    sums.errors[id]! += errors;
+    sums.value.push(id);
+    sums.bucketMs.push(at);
+    sums.views.push(views);
+    sums.viewErrors.push(errors);
+  }
+
   /** Every passing row's sums per bucket start, over all values. */
   buckets(): ReadonlyMap<number, BucketSum> {
     return this.totals;
@@ -191,23 +239,23 @@ export class FilterTally {
     return this.query.filters.every((f) => f.dimension !== dimension || values.some((v) => admits(f, v)));
   }
 
-  /** The sums per breakdown value (one value, `all`, without a breakdown). */
-  values(): IterableIterator<ValueSums> {
-    return this.sums.values();
+  /** The sums per breakdown value (one value, `all`, without a breakdown), and per (value, bucket). */
+  entries(): TallyEntries {
+    return this.sums;
   }
 
   /** The rows counted so far, per (bucket, value), with their visitors' sketches when asked for. */
   rows(): CountRow[] {
-    const rows: CountRow[] = [];
-    for (const sums of this.sums.values())
-      for (const [bucketMs, { count, errors, hashes }] of bucketsOf(sums))
-        rows.push({
-          bucketMs,
-          value: sums.value,
-          count,
-          errors,
-          ...(this.query.visitors ? { visitors: fromHashes(hashes ?? []) } : {}),
-        });
-    return rows;
+    const { names } = this.sums;
+    const all = bucketsOf(this.sums, new Map(names.map((_, id) => [id, id])));
+    return all.flatMap((buckets, id) =>
+      [...buckets].map(([bucketMs, { count, errors, hashes }]) => ({
+        bucketMs,
+        value: names[id]!,
+        count,
+        errors,
+        ...(this.query.visitors ? { visitors: fromHashes(hashes ?? []) } : {}),
+      })),
+    );
   }
 }

@@ -1,10 +1,12 @@
 import type { PageViewsResponse } from '../api-types.js';
 import type { HorizonState } from '../counts.js';
-import { FilterTally, type ValueSums } from '../filters/aggregate.js';
+import { bucketsOf, FilterTally, type TallyEntries } from '../filters/aggregate.js';
+import { headsServe, type HeadsBound, type HeadsQuery } from '../batch/heads.js';
 import { estimate, fromHashes, type VisitorSketch } from '../sketch/index.js';
 import { bucketStarts, floorTo, GRANULARITY_MS } from '../time.js';
 import { bucketedAnswer, metricFields, visitorCount } from './metrics.js';
 import type { PageViewsQuery } from './params.js';
+import { topOf } from '../views/top.js';
 
 /**
  * Filtered answers (docs/filters.md): the same merge rule as every answer, [from, H) from the batch layer's cube
@@ -20,52 +22,37 @@ export interface FilteredReaders {
   speed(site: string, fromMs: number, toMs: number, tally: FilterTally): Promise<void>;
   /** The batch part: a site's cube hours of [fromMs, toMs) (hour-aligned, before H). */
   batch(site: string, fromMs: number, toMs: number, tally: FilterTally): Promise<void>;
+  /**
+   * The batch part from the cube's heads (shared/batch/heads.ts), for the breakdowns they serve: what they prove
+   * about the values they do not list, or undefined, having added nothing, when the range has none.
+   */
+  heads?(
+    site: string,
+    fromMs: number,
+    toMs: number,
+    tally: FilterTally,
+    serve: HeadsQuery,
+  ): Promise<HeadsBound | undefined>;
 }
-
-/** A breakdown value's sums, with its visitor hashes per bucket (when the query counts visitors). */
-export interface ValueEntry {
-  readonly sums: ValueSums;
-  readonly hashes: number[][];
-  readonly rank: number;
-}
-
-/** Whether `a` ranks before `b`: more page views (or visitors), ties by value. */
-const before = (a: ValueEntry, b: ValueEntry): boolean =>
-  a.rank > b.rank || (a.rank === b.rank && a.sums.value < b.sums.value);
 
 /**
- * The `n` first entries in rank order, through a heap of `n`: a value below the heap's last is let go after one
- * comparison of numbers, so a million values cost no sort (nor a million string comparisons among their ties).
+ * Whether the top values read from heads are the answer: each shown value is listed on every part (its counts are
+ * exact), and no other value, whatever the parts that do not list it hold below their floors, can reach the last
+ * one shown (ties go by value). When not, the cube answers.
  */
-export function topOf(entries: readonly ValueEntry[], n: number): ValueEntry[] {
-  const heap: ValueEntry[] = []; // heap[0] ranks last among those kept
-  const down = (at: number) => {
-    for (;;) {
-      const l = 2 * at + 1;
-      const r = l + 1;
-      let last = at;
-      if (l < heap.length && before(heap[last]!, heap[l]!)) last = l;
-      if (r < heap.length && before(heap[last]!, heap[r]!)) last = r;
-      if (last === at) return;
-      [heap[at], heap[last]] = [heap[last]!, heap[at]!];
-      at = last;
-    }
-  };
-  for (const entry of entries) {
-    if (heap.length < n) {
-      heap.push(entry);
-      for (let at = heap.length - 1; at > 0;) {
-        const parent = (at - 1) >> 1;
-        if (!before(heap[parent]!, heap[at]!)) break;
-        [heap[at], heap[parent]] = [heap[parent]!, heap[at]!];
-        at = parent;
-      }
-    } else if (n > 0 && before(entry, heap[0]!)) {
-      heap[0] = entry;
-      down(0);
-    }
+function provenBy(bound: HeadsBound, entries: TallyEntries, chosen: readonly number[], n: number): boolean {
+  const { names, count } = entries;
+  if (chosen.some((id) => bound.missing(names[id]!) > 0)) return false;
+  if (chosen.length < n) return bound.floorSum === 0;
+  const last = chosen.at(-1)!;
+  if (bound.floorSum >= count[last]!) return false;
+  const shown = new Set(chosen);
+  for (let id = 0; id < names.length; id += 1) {
+    if (shown.has(id)) continue;
+    const most = count[id]! + bound.missing(names[id]!);
+    if (most > count[last]! || (most === count[last] && names[id]! < names[last]!)) return false;
   }
-  return heap.sort((a, b) => (before(a, b) ? -1 : 1));
+  return true;
 }
 
 const sketchOf = (lists: readonly number[][]): VisitorSketch => fromHashes(lists.flat());
@@ -74,6 +61,7 @@ export async function answerFiltered(
   readers: FilteredReaders,
   query: PageViewsQuery,
   horizon: HorizonState | undefined,
+  useHeads = true,
 ): Promise<PageViewsResponse> {
   const { fromMs, toMs, granularity, by, top, filters } = query;
   const h =
@@ -87,8 +75,14 @@ export async function answerFiltered(
     toMs,
     visitors: wantVisitors,
   });
+  const serve = useHeads && readers.heads ? headsServe(query) : undefined;
+  let bound: HeadsBound | undefined;
+  const batch = async () => {
+    if (serve) bound = await readers.heads!(query.site, fromMs, h, tally, serve);
+    if (!bound) await readers.batch(query.site, fromMs, h, tally);
+  };
   await Promise.all([
-    fromMs < h ? readers.batch(query.site, fromMs, h, tally) : undefined,
+    fromMs < h ? batch() : undefined,
     h < toMs ? readers.speed(query.site, h, toMs, tally) : undefined,
   ]);
   const starts = bucketStarts(fromMs, toMs, granularity);
@@ -112,32 +106,44 @@ export async function answerFiltered(
   });
   if (!by) return response;
   // Ranked by page views (or visitors), ties by value; only the shown values' buckets are read.
-  const values = [...tally.values()].map((sums): ValueEntry => {
-    const hashes = wantVisitors ? sums.hashes.filter((list): list is number[] => list !== undefined) : [];
-    return { sums, hashes, rank: query.order === 'visitors' ? estimate(sketchOf(hashes)) : sums.count };
-  });
-  const chosen = topOf(values, top);
-  // Per-bucket counts only for the values shown: a breakdown may hold a million values.
-  const countsOf = ({ sums }: ValueEntry): number[] => {
+  const entries = tally.entries();
+  const { names } = entries;
+  let rank = entries.count;
+  if (query.order === 'visitors') {
+    const lists = names.map((): number[][] => []);
+    entries.value.forEach((v, e) => entries.hashes[e] && lists[v]!.push(entries.hashes[e]!));
+    rank = lists.map((l) => estimate(sketchOf(l)));
+  }
+  const chosen = topOf(
+    names.length,
+    top,
+    (a, b) => rank[a]! > rank[b]! || (rank[a] === rank[b] && names[a]! < names[b]!),
+  );
+  if (bound && !provenBy(bound, entries, chosen, top)) return answerFiltered(readers, query, horizon, false);
+  // Per-bucket sums only for the values shown: a breakdown may hold a million values.
+  const buckets = bucketsOf(entries, new Map(chosen.map((id, slot) => [id, slot])));
+  const breakdown: NonNullable<PageViewsResponse['breakdown']>[number][] = chosen.map((id, slot) => {
     const out = new Array<number>(starts.length).fill(0);
-    sums.bucketMs.forEach((bucketMs, k) => (out[indexOf(bucketMs)]! += sums.counts[k]!));
-    return out;
-  };
-  const breakdown: NonNullable<PageViewsResponse['breakdown']>[number][] = chosen.map((entry) => ({
-    value: entry.sums.value,
-    total: entry.sums.count,
-    counts: countsOf(entry),
-    ...(wantVisitors ? { visitors: visitorCount(sketchOf(entry.hashes), entry.sums.count) } : {}),
-    ...metricFields(query.metrics, entry.sums.count, entry.sums.errors),
-  }));
-  const shown = new Set(chosen);
-  let otherTotal = 0;
-  let otherErrors = 0;
-  for (const entry of values)
-    if (!shown.has(entry)) {
-      otherTotal += entry.sums.count;
-      otherErrors += entry.sums.errors;
-    }
+    for (const [bucketMs, sum] of buckets[slot]!) out[indexOf(bucketMs)]! += sum.count;
+    return {
+      value: names[id]!,
+      total: entries.count[id]!,
+      counts: out,
+      ...(wantVisitors
+        ? {
+            visitors: visitorCount(
+              sketchOf([...buckets[slot]!.values()].map((b) => b.hashes ?? [])),
+              entries.count[id]!,
+            ),
+          }
+        : {}),
+      ...metricFields(query.metrics, entries.count[id]!, entries.errors[id]!),
+    };
+  });
+  const total = counts.reduce((sum, c) => sum + c, 0);
+  const totalErrors = errors.reduce((sum, c) => sum + c, 0);
+  const otherTotal = total - chosen.reduce((sum, id) => sum + entries.count[id]!, 0);
+  const otherErrors = totalErrors - chosen.reduce((sum, id) => sum + entries.errors[id]!, 0);
   if (otherTotal > 0) {
     breakdown.push({
       value: 'other',

@@ -3,7 +3,7 @@ import { createBatchReader, type BatchReaderDeps } from '../batch/reader.js';
 import type { RuntimeConfig } from '../resources.js';
 import { createSpeedReader } from '../speed/reader.js';
 import { countingStoreRequests } from './budget.js';
-import { BlockCache, tallyCube } from '../batch/cube.js';
+import { BlockCache, tallyCube, tallyHeads } from '../batch/cube.js';
 import { tallyRollups } from '../speed/rollup.js';
 import type { FilteredReaders } from './filtered.js';
 
@@ -21,6 +21,14 @@ export function readersFor(
   const { tables } = config.names;
   const speedRequest = countingStoreRequests(onRequest ? () => onRequest({ kind: 'query' }) : undefined);
   const batchRequest = countingStoreRequests(onRequest);
+  const cubeDeps = {
+    documents: clients.documents,
+    s3: clients.s3,
+    bucket: config.names.bucket,
+    tableName: tables.batchViews,
+    onRequest: batchRequest,
+    ...(cache ? { cache } : {}),
+  };
   const filtered: FilteredReaders = {
     speed: (site, fromMs, toMs, tally) =>
       tallyRollups(
@@ -31,21 +39,9 @@ export function readersFor(
         site,
       ),
     batch: async (site, fromMs, toMs, tally) => {
-      await tallyCube(
-        {
-          documents: clients.documents,
-          s3: clients.s3,
-          bucket: config.names.bucket,
-          tableName: tables.batchViews,
-          onRequest: batchRequest,
-          ...(cache ? { cache } : {}),
-        },
-        fromMs,
-        toMs,
-        tally,
-        site,
-      );
+      await tallyCube(cubeDeps, fromMs, toMs, tally, site);
     },
+    heads: (site, fromMs, toMs, tally, serve) => tallyHeads(cubeDeps, fromMs, toMs, tally, site, serve),
   };
   // Every store request also counts into the request's meter (budget.ts), whoever else watches.
   return {

@@ -260,23 +260,21 @@ describe('filtered answers against the events', () => {
 
 describe('the top values of a filtered breakdown (topOf)', () => {
   it('are the first n of a full sort by rank, ties by value', async () => {
-    const { topOf } = await import('../../shared/serving/filtered.js');
+    const { topOf } = await import('../../shared/views/top.js');
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.string({ maxLength: 3 })), { maxLength: 60 }),
         fc.integer({ min: 0, max: 12 }),
         (pairs, n) => {
           const unique = [...new Map(pairs.map(([rank, value]) => [value, rank])).entries()];
-          const entries = unique.map(([value, rank]) => ({
-            sums: { value, count: rank, errors: 0, bucketMs: [], counts: [], errorCounts: [], hashes: [] },
-            hashes: [],
-            rank,
-          }));
-          const sorted = [...entries].sort(
-            (a, b) => b.rank - a.rank || (a.sums.value < b.sums.value ? -1 : 1),
-          );
-          expect(topOf(entries, n).map((e) => e.sums.value)).toEqual(
-            sorted.slice(0, n).map((e) => e.sums.value),
+          const before = (a: number, b: number) =>
+            unique[a]![1] > unique[b]![1] ||
+            (unique[a]![1] === unique[b]![1] && unique[a]![0] < unique[b]![0]);
+          const sorted = unique
+            .map(([value, rank]) => ({ value, rank }))
+            .sort((a, b) => b.rank - a.rank || (a.value < b.value ? -1 : 1));
+          expect(topOf(unique.length, n, before).map((id) => unique[id]![0])).toEqual(
+            sorted.slice(0, n).map((e) => e.value),
           );
         },
       ),
