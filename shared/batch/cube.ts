@@ -47,14 +47,15 @@ export interface CubeHourEntry {
 }
 
 /**
- * The dimensions a cube hour is sorted by. Its rows are cut into parts where the first changes (once a part holds
- * enough rows) and at a row limit, each part a block brotli'd alone, so a filter on these dimensions reads only the
- * parts that hold its values: `country:DE` a country's share of the hour (docs/filters.md).
+ * The dimensions a cube hour is sorted by. Its rows are cut into parts where the first or second changes (once a
+ * part holds enough rows) and at a row limit, each part a block brotli'd alone, so a filter on these dimensions
+ * reads only the parts that hold its values: `country:DE` a country's share of the hour, and
+ * `country:DE&browser:FF` a share of that (docs/filters.md). The heads are per value of each (shared/batch/heads.ts).
  */
 export const CUBE_SORT: readonly Dimension[] = HEAD_FILTERS;
 /** A part names its values of a CUBE_SORT dimension when it holds at most this many. */
 export const PART_VALUES_MAX = 8;
-/** A part holds at least this share of its hour's rows before a change of country cuts it: at most 64 such cuts. */
+/** A part holds at least this share of its hour's rows before a change of country or browser cuts it: at most 64 such cuts. */
 const MIN_PART_SHARE = 64;
 /** A part holds at most this share (or 16,384 rows, if more): at most 48 cuts for size. */
 const MAX_PART_SHARE = 48;

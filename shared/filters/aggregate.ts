@@ -113,10 +113,10 @@ export class FilterTally {
     if (tests.some((t) => !t.pass.includes(1))) return;
     const status = block.column('status');
     const errorOf = Uint8Array.from(status.dictionary, (v) => (Number(v) >= 400 ? 1 : 0));
-    const breakdown = by ? block.column(by) : undefined;
+    const breakdown = by ? block.lazyColumn(by) : undefined;
     const counts = block.counts();
     const hashes = visitors ? block.hashes() : undefined;
-    const size = breakdown ? breakdown.dictionary.length : 1;
+    const size = breakdown ? breakdown.dictionary.size : 1;
     // Minute buckets only from a block with minutes and a minute query; else the whole block is one bucket.
     const slots = minutes !== undefined && granularity === 'minute' ? 60 : 1;
     const hourBucketMs = floorTo(hourMs, granularity === 'minute' ? 'hour' : granularity);
@@ -165,7 +165,7 @@ export class FilterTally {
       if (views === 0) continue;
       const key = places ? keys[at]! : at;
       const slot = Math.floor(key / size);
-      const value = breakdown ? breakdown.dictionary[key - slot * size]! : TOTAL_VALUE;
+      const value = breakdown ? breakdown.dictionary.at(key - slot * size) : TOTAL_VALUE;
       const bucketMs = slots > 1 ? hourMs + slot * MINUTE_MS : hourBucketMs;
       const sums = this.sums;
       let id = this.ids.get(value);

@@ -179,9 +179,9 @@ export class BlockBuilder {
 
   /**
    * The builder's rows regrouped into parts, each a builder of its own (with its own dictionaries): rows sorted by
-   * the values of `sortBy` in order (ties as added), cut where the first of them changes once a part holds
-   * `minRows`, and wherever a part reaches `maxRows`. A filter on the first dimension then reads only the parts of
-   * its values (shared/batch/cube.ts). For blocks without sequence numbers or minutes (the batch layer's).
+   * the values of `sortBy` in order (ties as added), cut where the first or second of them changes once a part
+   * holds `minRows`, and wherever a part reaches `maxRows`. A filter on the first dimension then reads only the parts
+   * of its values, and one on both a share of those (shared/batch/cube.ts). For blocks without sequence numbers or minutes (the batch layer's).
    */
   split(sortBy: readonly Dimension[], minRows: number, maxRows: number): BlockBuilder[] {
     if (this.previous !== undefined || this.minutesOut.length > 0)
@@ -221,10 +221,10 @@ export class BlockBuilder {
     };
     const parts: BlockBuilder[] = [];
     let part = new BlockBuilder();
-    const first = sortColumns[0];
+    const cutBy = sortColumns.slice(0, 2);
     for (let at = 0; at < n; at += 1) {
       const row = rows[at]!;
-      const changes = first !== undefined && at > 0 && first[row] !== first[rows[at - 1]!];
+      const changes = at > 0 && cutBy.some((ranks) => ranks[row] !== ranks[rows[at - 1]!]);
       if (part.rows >= maxRows || (changes && part.rows >= minRows)) {
         parts.push(part);
         part = new BlockBuilder();
@@ -288,11 +288,17 @@ export interface DimensionColumn {
   readonly indexes: Uint8Array | Uint16Array | Uint32Array;
 }
 
+/** A dictionary whose strings are made when asked for: a breakdown names only the values a query counts. */
+export interface LazyDictionary {
+  readonly size: number;
+  at(index: number): string;
+}
+
 /**
- * A dictionary's `size` strings from `r` on. When its bytes are all ASCII (urls, codes: the common case), they are
+ * A dictionary's `size` values from `r` on. When its bytes are all ASCII (urls, codes: the common case), they are
  * read as one string and cut, which is several times faster than a decode per value.
  */
-function readDictionary(r: Reader, section: Uint8Array, size: number): string[] {
+function lazyDictionary(r: Reader, section: Uint8Array, size: number): LazyDictionary {
   const start = r.at;
   const offsets = new Uint32Array(size);
   const lengths = new Uint32Array(size);
@@ -302,18 +308,19 @@ function readDictionary(r: Reader, section: Uint8Array, size: number): string[] 
     r.at += lengths[i]!;
   }
   if (r.at > section.length) throw new BlockFormatError('block ends early');
+  const end = r.at;
   let ascii = true;
-  for (let k = start; k < r.at && ascii; k += 1) ascii = section[k]! < 0x80;
-  const dictionary = new Array<string>(size);
+  for (let k = start; k < end && ascii; k += 1) ascii = section[k]! < 0x80;
   const bytes = Buffer.from(section.buffer, section.byteOffset, section.length);
-  if (ascii) {
-    const text = bytes.toString('latin1', start, r.at);
-    for (let i = 0; i < size; i += 1)
-      dictionary[i] = text.substring(offsets[i]! - start, offsets[i]! - start + lengths[i]!);
-  } else
-    for (let i = 0; i < size; i += 1)
-      dictionary[i] = bytes.toString('utf8', offsets[i]!, offsets[i]! + lengths[i]!);
-  return dictionary;
+  if (!ascii) return { size, at: (i) => bytes.toString('utf8', offsets[i]!, offsets[i]! + lengths[i]!) };
+  let text: string | undefined;
+  return {
+    size,
+    at: (i) => {
+      text ??= bytes.toString('latin1', start, end);
+      return text.substring(offsets[i]! - start, offsets[i]! - start + lengths[i]!);
+    },
+  };
 }
 
 /** A decoded block whose columns are decoded on first use. */
@@ -321,6 +328,7 @@ export class Block {
   readonly rows: number;
   private readonly sections = new Map<string, Uint8Array>();
   private readonly columns = new Map<Dimension, DimensionColumn>();
+  private readonly lazyColumns = new Map<Dimension, ReturnType<Block['lazyColumn']>>();
   private decodedCounts?: Uint32Array | null;
   private decodedHashes?: Float64Array;
 
@@ -364,10 +372,32 @@ export class Block {
   column(dimension: Dimension): DimensionColumn {
     const known = this.columns.get(dimension);
     if (known) return known;
+    const { indexes, dictionary } = this.lazyColumn(dimension);
+    const column = {
+      dictionary: Array.from({ length: dictionary.size }, (_, i) => dictionary.at(i)),
+      indexes,
+    };
+    this.columns.set(dimension, column);
+    return column;
+  }
+
+  /** A column whose dictionary makes its strings when asked for (a breakdown's: only the values counted). */
+  lazyColumn(dimension: Dimension): {
+    readonly dictionary: LazyDictionary;
+    readonly indexes: DimensionColumn['indexes'];
+  } {
+    const known = this.columns.get(dimension);
+    if (known)
+      return {
+        indexes: known.indexes,
+        dictionary: { size: known.dictionary.length, at: (i) => known.dictionary[i]! },
+      };
+    const lazy = this.lazyColumns.get(dimension);
+    if (lazy) return lazy;
     const section = this.sections.get(dimension)!;
     const r = new Reader(section);
     const size = r.varint();
-    const dictionary = readDictionary(r, section, size);
+    const dictionary = lazyDictionary(r, section, size);
     const width = indexWidth(size);
     const bytes = section.subarray(r.at);
     const n = this.rows;
@@ -382,7 +412,7 @@ export class Block {
         indexes[i] = bytes[3 * i]! | (bytes[3 * i + 1]! << 8) | (bytes[3 * i + 2]! << 16);
     }
     const column = { dictionary, indexes };
-    this.columns.set(dimension, column);
+    this.lazyColumns.set(dimension, column);
     return column;
   }
 
