@@ -351,6 +351,15 @@ export async function cubeHours(
   return days.flatMap((day) => hoursWithin(day, fromMs, toMs)).sort((a, b) => a.hourMs - b.hourMs);
 }
 
+/** Every object the day manifests of [fromMs, toMs) name: hour objects and heads (for garbage checks). */
+export async function cubeObjectKeys(deps: CubeStoreDeps, fromMs: number, toMs: number, site: string) {
+  const days = await cubeDays(deps, fromMs, toMs, site);
+  return days.flatMap((day) => [
+    ...Object.values(day.hours).map((entry) => entry.key),
+    ...(day.heads ? [day.heads.key] : []),
+  ]);
+}
+
 /**
  * Adds the batch part of [fromMs, toMs) (hour-aligned) of a breakdown under one `is` filter from the days' heads
  * (shared/batch/heads.ts): one ranged GET per day and filter value. Returns what the heads prove about the values

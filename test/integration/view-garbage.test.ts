@@ -7,7 +7,7 @@ import { createBatchHandler } from '../../lambdas/batch/handler.js';
 import { createDuckDbEngine } from '../../local/athena-duckdb.js';
 import { asRecords, parquetBytes } from '../../local/parquet.js';
 import { GARBAGE_GRACE_MS } from '../../shared/batch/run.js';
-import { cubeHours } from '../../shared/batch/cube.js';
+import { cubeObjectKeys } from '../../shared/batch/cube.js';
 import { DIMENSIONS, type PageView } from '../../shared/event.js';
 import { PREFIXES, DEFAULT_SETTINGS } from '../../shared/resources.js';
 import { DAY_MS, HOUR_MS, hourPartitionPath, MINUTE_MS } from '../../shared/time.js';
@@ -83,9 +83,8 @@ describe('replaced view objects', () => {
       const manifest = await readManifest(store, DEFAULT_SETTINGS.defaultSite, dimension, dayMs);
       if (manifest) keys.push(...objectKeys(manifest));
     }
-    // The filter cube's hour objects, named by its day manifest (docs/filters.md).
-    for (const { entry } of await cubeHours(store, dayMs, dayMs + DAY_MS, stack.config.settings.defaultSite))
-      keys.push(entry.key);
+    // The filter cube's hour objects and heads, named by its day manifest (docs/filters.md).
+    keys.push(...(await cubeObjectKeys(store, dayMs, dayMs + DAY_MS, stack.config.settings.defaultSite)));
     return keys.sort();
   }
 
