@@ -28,6 +28,12 @@ export const HEAD_BREAKDOWNS: readonly Dimension[] = ['url'];
 export const HEAD_DEPTH = 128;
 /** Values of a HEAD_FILTERS dimension with a part per day, at most (the most viewed; the rest read the cube). */
 export const HEAD_VALUES = 64;
+/**
+ * Longest value with a part: `source` may be a caller's utm_source, and the index lives in the day's manifest item,
+ * which DynamoDB caps at 400 KB ("Constraints in Amazon DynamoDB", Items). 6 × 64 values of at most 64 characters
+ * keep the index under 40 KB; a longer value reads the cube.
+ */
+export const HEAD_VALUE_MAX_LENGTH = 64;
 
 /** One heads part: a (breakdown, dimension, value) of a day. */
 export interface HeadPart {
@@ -139,11 +145,11 @@ function headParts(
     for (let h = 0; h < 24; h += 1) sum += hourly[v]![2 * h]!;
     return sum;
   });
-  const kept = topOf(
-    vNames.length,
-    HEAD_VALUES,
-    (a, b) => totals[a]! > totals[b]! || (totals[a] === totals[b] && vNames[a]! < vNames[b]!),
-  );
+  const eligible = vNames.flatMap((name, v) => (name.length <= HEAD_VALUE_MAX_LENGTH ? [v] : []));
+  const kept = topOf(eligible.length, HEAD_VALUES, (a, b) => {
+    const [x, y] = [eligible[a]!, eligible[b]!];
+    return totals[x]! > totals[y]! || (totals[x] === totals[y] && vNames[x]! < vNames[y]!);
+  }).map((k) => eligible[k]!);
   // The listed breakdown values of each kept v, and their floor.
   const listed = new Map<number, Map<number, number[]>>();
   const floors = new Map<number, number>();
