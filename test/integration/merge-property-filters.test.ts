@@ -168,7 +168,7 @@ describe('filtered answers: rollups + cube + merge against the ground truth', ()
             : floorTo(WINDOW_START, scenario.granularity);
         const buckets = Math.floor((WINDOW_END - earliest) / size);
         // Anchored at the start of the window or at its end (where the speed part and its overlapping runs are).
-        const last = floorTo(WINDOW_END, scenario.granularity) + size;
+        const last = floorTo(WINDOW_END - 1, scenario.granularity) + size;
         const startAnchored = earliest + (scenario.offset % Math.max(1, buckets - 1)) * size;
         const endAnchored = Math.max(earliest, last - (scenario.offset % 3) * size - scenario.span * size);
         const from = scenario.fromEnd ? endAnchored : startAnchored;

@@ -114,7 +114,10 @@ describe('speed + batch + merge against the ground truth', () => {
             : floorTo(WINDOW_START, scenario.granularity);
         const buckets = Math.floor((WINDOW_END - earliest) / size);
         const from = earliest + (scenario.offset % Math.max(1, buckets - 1)) * size;
-        const to = Math.min(from + scenario.span * size, floorTo(WINDOW_END, scenario.granularity) + size);
+        const to = Math.min(
+          from + scenario.span * size,
+          floorTo(WINDOW_END - 1, scenario.granularity) + size,
+        );
         const api = createApiHandler({
           ...readersFor(clients, config),
           retentionHours: settings.speedRetentionHours,
