@@ -159,11 +159,30 @@ async function readManifest(
   };
 }
 
-/** An hour object's parts, fetched whole and decoded. */
-async function readHourBlocks(deps: CubeStoreDeps, entry: CubeHourEntry): Promise<Block[]> {
-  const object = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: entry.key }));
+/**
+ * The bytes of a cube object, whole or of `range` (inclusive, one range per GET: "Amazon S3 doesn't support
+ * retrieving multiple ranges of data per GET request", GetObject, Amazon S3 API Reference), counted as a GET.
+ */
+async function readObject(
+  deps: CubeStoreDeps,
+  key: string,
+  range?: { readonly first: number; readonly last: number },
+): Promise<Uint8Array> {
+  const object = await deps.s3.send(
+    new GetObjectCommand({
+      Bucket: deps.bucket,
+      Key: key,
+      ...(range ? { Range: `bytes=${range.first}-${range.last}` } : {}),
+    }),
+  );
   const body = await object.Body!.transformToByteArray();
   deps.onRequest?.({ kind: 'get', bytes: body.length });
+  return body;
+}
+
+/** An hour object's parts, fetched whole and decoded. */
+async function readHourBlocks(deps: CubeStoreDeps, entry: CubeHourEntry): Promise<Block[]> {
+  const body = await readObject(deps, entry.key);
   return partsOf(entry).map((part) => decodeBlock(body.subarray(part.offset, part.offset + part.bytes)));
 }
 
@@ -389,11 +408,7 @@ export async function tallyHeads(
   }
   const parts: { dayMs: number; part: HeadPart }[] = [];
   await allLimited(wanted, deps.concurrency ?? 32, async ({ dayMs, key, offset, bytes }) => {
-    const object = await deps.s3.send(
-      new GetObjectCommand({ Bucket: deps.bucket, Key: key, Range: `bytes=${offset}-${offset + bytes - 1}` }),
-    );
-    const body = await object.Body!.transformToByteArray();
-    deps.onRequest?.({ kind: 'get', bytes: body.length });
+    const body = await readObject(deps, key, { first: offset, last: offset + bytes - 1 });
     if (body.length !== bytes)
       throw new CubeRowError(`heads object ${key} is shorter than its manifest says`);
     parts.push({ dayMs, part: decodeHeadPart(body) });
@@ -471,15 +486,11 @@ export async function tallyCube(
   await allLimited(work, deps.concurrency ?? 32, async ({ key, whole, parts }) => {
     const first = whole ? 0 : parts[0]!.offset;
     const last = parts.at(-1)!;
-    const object = await deps.s3.send(
-      new GetObjectCommand({
-        Bucket: deps.bucket,
-        Key: key,
-        ...(whole ? {} : { Range: `bytes=${first}-${last.offset + last.bytes - 1}` }),
-      }),
+    const body = await readObject(
+      deps,
+      key,
+      whole ? undefined : { first, last: last.offset + last.bytes - 1 },
     );
-    const body = await object.Body!.transformToByteArray();
-    deps.onRequest?.({ kind: 'get', bytes: body.length });
     stats.objects += 1;
     stats.bytes += body.length;
     for (const part of parts) {

@@ -167,32 +167,19 @@ export class FilterTally {
       const slot = Math.floor(key / size);
       const value = breakdown ? breakdown.dictionary.at(key - slot * size) : TOTAL_VALUE;
       const bucketMs = slots > 1 ? hourMs + slot * MINUTE_MS : hourBucketMs;
-      const sums = this.sums;
-      let id = this.ids.get(value);
-      if (id === undefined) {
-        this.ids.set(value, (id = sums.names.length));
-        sums.names.push(value);
-        sums.count.push(0);
-        sums.errors.push(0);
-      }
-      sums.count[id]! += views;
-      sums.errors[id]! += errorsAt[at]!;
-      sums.value.push(id);
-      sums.bucketMs.push(bucketMs);
-      sums.views.push(views);
-      sums.viewErrors.push(errorsAt[at]!);
-      if (hashesAt) sums.hashes.push(hashesAt[at]);
+      this.entry(value, bucketMs, views, errorsAt[at]!);
+      if (hashesAt) this.sums.hashes.push(hashesAt[at]);
       slotViews[slot]! += views;
       slotErrors[slot]! += errorsAt[at]!;
       if (hashesAt?.[at]) slotHashes[slot]!.push(hashesAt[at]!);
     }
     for (let slot = 0; slot < slots; slot += 1) {
       if (slotViews[slot] === 0) continue;
-      const bucketMs = slots > 1 ? hourMs + slot * MINUTE_MS : hourBucketMs;
-      let total = this.totals.get(bucketMs);
-      if (!total) this.totals.set(bucketMs, (total = { count: 0, errors: 0 }));
-      total.count += slotViews[slot]!;
-      total.errors += slotErrors[slot]!;
+      const total = this.total(
+        slots > 1 ? hourMs + slot * MINUTE_MS : hourBucketMs,
+        slotViews[slot]!,
+        slotErrors[slot]!,
+      );
       if (hashes) for (const list of slotHashes[slot]!) for (const h of list) (total.hashes ??= []).push(h);
     }
   }
@@ -203,13 +190,12 @@ export class FilterTally {
    */
   addSum(value: string | undefined, bucketMs: number, views: number, errors: number): void {
     const at = floorTo(bucketMs, this.query.granularity);
-    if (value === undefined) {
-      let total = this.totals.get(at);
-      if (!total) this.totals.set(at, (total = { count: 0, errors: 0 }));
-      total.count += views;
-      total.errors += errors;
-      return;
-    }
+    if (value === undefined) this.total(at, views, errors);
+    else this.entry(value, at, views, errors);
+  }
+
+  /** Adds a (value, bucket) entry and the value's sums; the caller pushes its hashes when the query counts visitors. */
+  private entry(value: string, bucketMs: number, views: number, errors: number): void {
     const sums = this.sums;
     let id = this.ids.get(value);
     if (id === undefined) {
@@ -221,9 +207,18 @@ export class FilterTally {
     sums.count[id]! += views;
     sums.errors[id]! += errors;
     sums.value.push(id);
-    sums.bucketMs.push(at);
+    sums.bucketMs.push(bucketMs);
     sums.views.push(views);
     sums.viewErrors.push(errors);
+  }
+
+  /** Adds to a bucket's total over all values, and returns it. */
+  private total(bucketMs: number, views: number, errors: number): BucketSum {
+    let total = this.totals.get(bucketMs);
+    if (!total) this.totals.set(bucketMs, (total = { count: 0, errors: 0 }));
+    total.count += views;
+    total.errors += errors;
+    return total;
   }
 
   /** Every passing row's sums per bucket start, over all values. */
